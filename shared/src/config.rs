@@ -1,0 +1,58 @@
+//! Configuration from the environment. The defaults here are the single place the local names of
+//! API.md live in code.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+
+pub const DEFAULT_TABLE_NAME: &str = "inventory";
+pub const DEFAULT_EVENT_BUS_NAME: &str = "inventory-events";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    pub event_bus_name: String,
+}
+
+impl Config {
+    pub fn from_env() -> Self {
+        Config {
+            table_name: env_or("TABLE_NAME", DEFAULT_TABLE_NAME),
+            event_bus_name: env_or("EVENT_BUS_NAME", DEFAULT_EVENT_BUS_NAME),
+        }
+    }
+}
+
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// Shared AWS configuration: the standard chain (env vars, profile, Lambda role), with
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_DYNAMODB` honoured for the local stack, us-east-1 when no
+/// region is set, tight timeouts, and the SDK's own retries off: the store retries itself, with
+/// a deadline, and tells conditions apart from conflicts and throttling.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    let region = aws_config::meta::region::RegionProviderChain::default_provider()
+        .or_else(Region::new(DEFAULT_REGION));
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&aws_config().await)
+}

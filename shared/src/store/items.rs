@@ -1,0 +1,189 @@
+//! The single-table layout: keys and item (de)serialisation.
+//!
+//! | entity      | pk                 | sk         | notes                                       |
+//! |-------------|--------------------|------------|---------------------------------------------|
+//! | stock item  | `STOCK#{sku}`      | `LOC#{loc}`| Query on pk = every location of a SKU        |
+//! | reservation | `RES#{id}`         | `RES`      | + `gsi1pk`/`gsi1sk` only while PENDING        |
+//! | order key   | `ORDER#{orderId}`  | `ORDER`    | reservationId; put once: reserve idempotency |
+//! | outbox      | `OUTBOX#{eventId}` | `OUTBOX`   | one per state change; `ttl` cleans it up      |
+//!
+//! `gsi1` is sparse: only PENDING reservations carry `gsi1pk = PENDING#{shard}` and
+//! `gsi1sk = {expiresAt}#{id}` (fixed-width RFC 3339, so string order is time order), so the
+//! expiry sweep queries `gsi1sk < now` per shard and reads only what is due.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::{timestamp, Reservation, Status, StockItem};
+use crate::error::Error;
+use crate::events::{OutboxEvent, EVENT_SOURCE};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+pub const TTL: &str = "ttl";
+/// Shards of the due-holds index partition key, so a burst of reservations spreads its index
+/// writes; the sweep queries each shard.
+pub const PENDING_SHARDS: u32 = 4;
+/// How long outbox records stay after being written (the stream has 24 h; this is a margin).
+pub const OUTBOX_RETENTION_DAYS: i64 = 7;
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn stock_key(sku: &str, location_id: &str) -> Item {
+    HashMap::from([
+        (PK.into(), s(stock_pk(sku))),
+        (SK.into(), s(format!("LOC#{location_id}"))),
+    ])
+}
+
+pub fn stock_pk(sku: &str) -> String {
+    format!("STOCK#{sku}")
+}
+
+pub fn reservation_key(id: &str) -> Item {
+    HashMap::from([(PK.into(), s(format!("RES#{id}"))), (SK.into(), s("RES"))])
+}
+
+pub fn order_key(order_id: &str) -> Item {
+    HashMap::from([
+        (PK.into(), s(format!("ORDER#{order_id}"))),
+        (SK.into(), s("ORDER")),
+    ])
+}
+
+pub fn pending_shard_pk(shard: u32) -> String {
+    format!("PENDING#{shard}")
+}
+
+fn pending_shard(reservation_id: &str) -> u32 {
+    reservation_id
+        .bytes()
+        .fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(b as u32))
+        % PENDING_SHARDS
+}
+
+/// `gsi1sk` of a PENDING hold; also the exclusive upper bound "due before `t`" for the sweep.
+pub fn due_sort_key(expires_at: &DateTime<Utc>, reservation_id: &str) -> String {
+    format!("{}#{reservation_id}", timestamp::format(expires_at))
+}
+
+fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, Error> {
+    serde_dynamo::to_item(value).map_err(Error::internal)
+}
+
+pub fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Error> {
+    serde_dynamo::from_item(item).map_err(Error::internal)
+}
+
+pub fn stock_item(stock: &StockItem) -> Result<Item, Error> {
+    let mut item = to_item(stock)?;
+    item.extend(stock_key(&stock.sku, &stock.location_id));
+    item.insert("entity".into(), s("STOCK"));
+    Ok(item)
+}
+
+pub fn reservation_item(reservation: &Reservation) -> Result<Item, Error> {
+    let mut item = to_item(reservation)?;
+    item.extend(reservation_key(&reservation.reservation_id));
+    item.insert("entity".into(), s("RESERVATION"));
+    if reservation.status == Status::Pending {
+        let shard = pending_shard(&reservation.reservation_id);
+        item.insert(GSI1_PK.into(), s(pending_shard_pk(shard)));
+        item.insert(
+            GSI1_SK.into(),
+            s(due_sort_key(
+                &reservation.expires_at,
+                &reservation.reservation_id,
+            )),
+        );
+    }
+    Ok(item)
+}
+
+pub fn order_item(order_id: &str, reservation_id: &str) -> Item {
+    let mut item = order_key(order_id);
+    item.insert("entity".into(), s("ORDER"));
+    item.insert("orderId".into(), s(order_id));
+    item.insert("reservationId".into(), s(reservation_id));
+    item
+}
+
+pub fn outbox_item(event: &OutboxEvent) -> Item {
+    let expires = event.occurred_at + Duration::days(OUTBOX_RETENTION_DAYS);
+    HashMap::from([
+        (PK.into(), s(format!("OUTBOX#{}", event.event_id))),
+        (SK.into(), s("OUTBOX")),
+        ("entity".into(), s("OUTBOX")),
+        ("eventId".into(), s(&event.event_id)),
+        ("source".into(), s(EVENT_SOURCE)),
+        ("detailType".into(), s(event.detail_type.as_str())),
+        ("detail".into(), s(event.detail().to_string())),
+        (
+            "occurredAt".into(),
+            s(timestamp::format(&event.occurred_at)),
+        ),
+        (TTL.into(), n(expires.timestamp())),
+    ])
+}
+
+pub fn string_attr(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+pub fn number_attr(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Line;
+
+    #[test]
+    fn pending_reservations_carry_the_due_index_and_final_ones_do_not() {
+        let mut r = Reservation::new(
+            "o".into(),
+            vec![Line {
+                sku: "A".into(),
+                location_id: "w".into(),
+                quantity: 1,
+            }],
+            60,
+            Utc::now(),
+        );
+        let item = reservation_item(&r).unwrap();
+        assert!(string_attr(&item, GSI1_PK).unwrap().starts_with("PENDING#"));
+        assert!(string_attr(&item, GSI1_SK)
+            .unwrap()
+            .ends_with(&r.reservation_id));
+        let back: Reservation = from_item(item).unwrap();
+        assert_eq!(back, r);
+        r.status = Status::Confirmed;
+        let item = reservation_item(&r).unwrap();
+        assert!(!item.contains_key(GSI1_PK) && !item.contains_key(GSI1_SK));
+    }
+
+    #[test]
+    fn due_sort_keys_order_by_time() {
+        let t1 = timestamp::parse("2026-11-23T09:59:59.999Z").unwrap();
+        let t2 = timestamp::parse("2026-11-23T10:00:00.000Z").unwrap();
+        assert!(due_sort_key(&t1, "zzz") < due_sort_key(&t2, "aaa"));
+        // A hold due exactly at `now` sorts below the bound used by the sweep.
+        assert!(due_sort_key(&t2, "ffffffff-ffff") < due_sort_key(&t2, "~"));
+    }
+}

@@ -1,0 +1,213 @@
+//! Capped, jittered retries inside a deadline, and the classification of DynamoDB failures into
+//! "try again" (transaction conflict, throttling, unreachable, stale read) and "answer now".
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::error::Error;
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// No new attempt starts after this much time since the first one.
+    pub deadline: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(500),
+            deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// "Full jitter": a uniform delay in `[0, min(max_delay, base * 2^attempt))`.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16));
+        let cap = exp.min(self.max_delay).as_micros().max(1) as u64;
+        Duration::from_micros(fastrand::u64(0..cap))
+    }
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Worth another attempt: the label says why, for logs and counters.
+    Retry(&'static str),
+    /// The answer: return it.
+    Fatal(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Fatal(e)
+    }
+}
+
+/// Error codes that mean "too fast" or "collided with another writer": worth retrying.
+fn retryable_code(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "ThrottlingException"
+        | "ProvisionedThroughputExceededException"
+        | "RequestLimitExceeded"
+        | "ThrottlingError"
+        | "ProvisionedThroughputExceeded" => Some("throttled"),
+        "TransactionConflictException"
+        | "TransactionConflict"
+        | "TransactionInProgressException" => Some("conflict"),
+        "InternalServerError" | "ServiceUnavailable" | "InternalFailure" => Some("server error"),
+        _ => None,
+    }
+}
+
+/// Classifies an SDK error by its type and service error code (never by its message).
+pub(crate) fn classify<E, R>(err: SdkError<E, R>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Failure::Retry("unreachable")
+        }
+        SdkError::ServiceError(service) => match retryable_code(service.err().code()) {
+            Some(kind) => Failure::Retry(kind),
+            None => Failure::Fatal(Error::internal(DisplayErrorContext(&err))),
+        },
+        _ => Failure::Fatal(Error::internal(DisplayErrorContext(&err))),
+    }
+}
+
+/// The label a transaction cancellation reason code retries under, if it is retryable.
+pub(crate) fn retryable_reason(code: Option<&str>) -> Option<&'static str> {
+    retryable_code(code)
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the policy's attempts or deadline run
+/// out (then `SERVICE_UNAVAILABLE`). `on_retry` is told each retry's label.
+pub(crate) async fn retrying<T, F, Fut>(
+    policy: &RetryPolicy,
+    operation: &'static str,
+    on_retry: impl Fn(&'static str),
+    mut attempt: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let started = Instant::now();
+    let mut n = 0;
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Retry(why)) => {
+                n += 1;
+                let delay = policy.delay(n);
+                if n >= policy.max_attempts || started.elapsed() + delay > policy.deadline {
+                    tracing::warn!(
+                        operation,
+                        attempts = n,
+                        reason = why,
+                        "giving up after retries"
+                    );
+                    return Err(Error::Unavailable {
+                        retry_after_secs: 1,
+                    });
+                }
+                on_retry(why);
+                tracing::debug!(
+                    operation,
+                    attempt = n,
+                    reason = why,
+                    delay_ms = delay.as_millis() as u64,
+                    "retrying"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn delays_are_capped() {
+        let p = RetryPolicy::default();
+        for attempt in 0..40 {
+            assert!(p.delay(attempt) <= p.max_delay);
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_until_success_and_stops_on_fatal() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            ..Default::default()
+        };
+        let calls = AtomicU32::new(0);
+        let out = retrying(
+            &policy,
+            "t",
+            |_| {},
+            || async {
+                if calls.fetch_add(1, Ordering::SeqCst) < 3 {
+                    Err(Failure::Retry("conflict"))
+                } else {
+                    Ok(7)
+                }
+            },
+        )
+        .await;
+        assert_eq!(out.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+
+        let calls = AtomicU32::new(0);
+        let out: Result<(), _> = retrying(
+            &policy,
+            "t",
+            |_| {},
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(Failure::Fatal(Error::validation("no")))
+            },
+        )
+        .await;
+        assert_eq!(out.unwrap_err().code(), "VALIDATION_ERROR");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn gives_up_as_unavailable() {
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            ..Default::default()
+        };
+        let calls = AtomicU32::new(0);
+        let out: Result<(), _> = retrying(
+            &policy,
+            "t",
+            |_| {},
+            || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(Failure::Retry("throttled"))
+            },
+        )
+        .await;
+        assert_eq!(out.unwrap_err().status(), 503);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+}
