@@ -1,0 +1,293 @@
+//! Shared helpers of the integration tests: every test gets its own fresh table on the local
+//! DynamoDB (so tests run in parallel without seeing each other's data), and faults that DynamoDB
+//! Local cannot produce (transaction conflicts, throttling) are injected at the SDK's HTTP client.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::{Response as SmithyResponse, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use chrono::{DateTime, Utc};
+use inventory::store::{create_table, RetryPolicy};
+use inventory::Store;
+
+/// The DynamoDB endpoint of the test stack (set by `make test`).
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL_DYNAMODB is not set: run the integration tests with `make test`, which starts DynamoDB Local")
+    })
+}
+
+fn sdk_config(http_client: SharedHttpClient) -> aws_sdk_dynamodb::Config {
+    aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(dynamodb_endpoint())
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .http_client(http_client)
+        .build()
+}
+
+/// A test's own table and a store over it.
+pub struct TestTable {
+    pub store: Store,
+    pub faults: FaultInjector,
+    pub clock: TestClock,
+}
+
+impl TestTable {
+    /// A fresh, uniquely named table with the service's schema.
+    pub async fn new() -> Self {
+        let faults = FaultInjector::new();
+        let client =
+            aws_sdk_dynamodb::Client::from_conf(sdk_config(SharedHttpClient::new(faults.clone())));
+        let table = format!("test-{}", uuid::Uuid::new_v4());
+        create_table(&client, &table)
+            .await
+            .expect("create test table");
+        let clock = TestClock::default();
+        let store = Store::new(client, table)
+            .with_clock(clock.as_clock())
+            .with_retry_policy(RetryPolicy {
+                deadline: Duration::from_secs(20),
+                max_attempts: 50,
+                ..Default::default()
+            });
+        TestTable {
+            store,
+            faults,
+            clock,
+        }
+    }
+
+    /// Counts every item in the table whose pk starts with `prefix` (a Scan: tests only).
+    pub async fn count_items(&self, prefix: &str) -> usize {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .store
+                .client()
+                .scan()
+                .table_name(self.store.table())
+                .filter_expression("begins_with(pk, :p)")
+                .expression_attribute_values(
+                    ":p",
+                    aws_sdk_dynamodb::types::AttributeValue::S(prefix.into()),
+                )
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            count += out.items().len();
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return count,
+            }
+        }
+    }
+}
+
+/// A clock the test can move forward (offset from real time, in milliseconds).
+#[derive(Clone, Default)]
+pub struct TestClock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        self.offset_ms
+            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+
+    pub fn as_clock(&self) -> inventory::store::Clock {
+        let offset = self.offset_ms.clone();
+        Arc::new(move || -> DateTime<Utc> {
+            Utc::now() + chrono::Duration::milliseconds(offset.load(Ordering::SeqCst))
+        })
+    }
+}
+
+/// A fault to answer one DynamoDB request with, instead of sending it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `TransactionCanceledException` whose reasons say `TransactionConflict` (as real DynamoDB
+    /// answers when two transactions touch one item at once).
+    TransactionConflict,
+    /// `ProvisionedThroughputExceededException` (throttling).
+    Throttled,
+    /// A 500 from the service.
+    InternalServerError,
+}
+
+impl Fault {
+    fn response(self, target_items: usize) -> SmithyResponse<SdkBody> {
+        let (status, body) = match self {
+            Fault::TransactionConflict => {
+                let reasons: Vec<_> = (0..target_items.max(1))
+                    .map(|i| {
+                        if i == 0 {
+                            serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
+                        } else {
+                            serde_json::json!({"Code": "None"})
+                        }
+                    })
+                    .collect();
+                (
+                    400,
+                    serde_json::json!({
+                        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                        "CancellationReasons": reasons,
+                    }),
+                )
+            }
+            Fault::Throttled => (
+                400,
+                serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                    "message": "The level of configured provisioned throughput for the table was exceeded",
+                }),
+            ),
+            Fault::InternalServerError => (
+                500,
+                serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                    "message": "Internal server error",
+                }),
+            ),
+        };
+        let mut response = SmithyResponse::new(
+            StatusCode::try_from(status).expect("status"),
+            SdkBody::from(body.to_string()),
+        );
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.0");
+        response
+    }
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    /// Faults to answer the next requests of `operation` with, in order.
+    planned: Mutex<VecDeque<(String, Fault)>>,
+    /// Requests seen per operation (answered by a fault or sent on).
+    seen: Mutex<Vec<String>>,
+    injected: AtomicUsize,
+}
+
+/// An SDK HTTP client that forwards to the real one, except for planned faults.
+#[derive(Debug, Clone)]
+pub struct FaultInjector {
+    inner: SharedHttpClient,
+    state: Arc<FaultState>,
+}
+
+impl FaultInjector {
+    pub fn new() -> Self {
+        FaultInjector {
+            inner: aws_smithy_http_client::Builder::new().build_http(),
+            state: Arc::default(),
+        }
+    }
+
+    /// Answers the next `count` requests of `operation` (e.g. `"TransactWriteItems"`) with `fault`.
+    pub fn plan(&self, operation: &str, fault: Fault, count: usize) {
+        let mut planned = self.state.planned.lock().unwrap();
+        planned.extend(std::iter::repeat_n((operation.to_owned(), fault), count));
+    }
+
+    pub fn clear(&self) {
+        self.state.planned.lock().unwrap().clear();
+        self.state.seen.lock().unwrap().clear();
+        self.state.injected.store(0, Ordering::SeqCst);
+    }
+
+    /// How many requests of `operation` the client has seen since the last `clear`.
+    pub fn seen(&self, operation: &str) -> usize {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|op| *op == operation)
+            .count()
+    }
+
+    pub fn injected(&self) -> usize {
+        self.state.injected.load(Ordering::SeqCst)
+    }
+}
+
+impl Default for FaultInjector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpClient for FaultInjector {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(FaultConnector {
+            inner: self.inner.http_connector(settings, components),
+            state: self.state.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct FaultConnector {
+    inner: SharedHttpConnector,
+    state: Arc<FaultState>,
+}
+
+impl HttpConnector for FaultConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or_default()
+            .to_owned();
+        self.state.seen.lock().unwrap().push(operation.clone());
+        let fault = {
+            let mut planned = self.state.planned.lock().unwrap();
+            match planned.front() {
+                Some((op, fault)) if *op == operation => {
+                    let fault = *fault;
+                    planned.pop_front();
+                    Some(fault)
+                }
+                _ => None,
+            }
+        };
+        match fault {
+            Some(fault) => {
+                self.state.injected.fetch_add(1, Ordering::SeqCst);
+                let items = request
+                    .body()
+                    .bytes()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                    .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+                    .unwrap_or(1);
+                HttpConnectorFuture::ready(Ok(fault.response(items)))
+            }
+            None => self.inner.call(request),
+        }
+    }
+}
