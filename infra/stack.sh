@@ -14,7 +14,9 @@ READY_TIMEOUT="${STACK_READY_TIMEOUT:-90}"
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A process is alive if it exists and is not a zombie (an exited child that no one has reaped yet).
+pid_alive() { kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]; }
+alive() { [ -f "$1" ] && pid_alive "$(cat "$1")"; }
 
 wait_ready() { # name url log pidfile
   local name=$1 url=$2 log=$3 pidfile=$4 deadline=$((SECONDS + READY_TIMEOUT))
@@ -80,10 +82,10 @@ stop() {
     pidfile="$state/$name.pid"
     [ -f "$pidfile" ] || continue
     pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
+    if pid_alive "$pid"; then
       kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do pid_alive "$pid" || break; sleep 0.1; done
+      pid_alive "$pid" && kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$pidfile"
   done

@@ -75,9 +75,17 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ),
 ];
 
-/// Matches a method and path against [`ROUTES`], as API Gateway would, giving the operation and
-/// its path parameters.
-pub fn match_route(method: &Method, path: &str) -> Option<(Operation, HashMap<String, String>)> {
+/// A request matched to one of [`ROUTES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteMatch {
+    pub operation: Operation,
+    /// The route's path template, e.g. `/v1/stock/{sku}`.
+    pub template: &'static str,
+    pub params: HashMap<String, String>,
+}
+
+/// Matches a method and path against [`ROUTES`], as API Gateway would.
+pub fn match_route(method: &Method, path: &str) -> Option<RouteMatch> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     ROUTES.iter().find_map(|(route_method, template, op)| {
         if method.as_str() != *route_method {
@@ -98,8 +106,79 @@ pub fn match_route(method: &Method, path: &str) -> Option<(Operation, HashMap<St
                 return None;
             }
         }
-        Some((*op, params))
+        Some(RouteMatch {
+            operation: *op,
+            template,
+            params,
+        })
     })
+}
+
+/// Builds the API Gateway HTTP API (payload format 2.0) event for a request, as API Gateway would
+/// for a matched route, and converts it to a `lambda_http::Request` with lambda_http's own
+/// conversion, so a request served locally reaches the handler exactly as it would in Lambda.
+pub fn api_gateway_request(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &http::HeaderMap,
+    body: &[u8],
+    route: Option<(&str, &HashMap<String, String>)>,
+) -> Result<Request, Error> {
+    use base64::Engine;
+    let mut header_map = serde_json::Map::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        header_map
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| *v = json!(format!("{},{}", v.as_str().unwrap_or_default(), value)))
+            .or_insert(json!(value));
+    }
+    let (body_text, base64_encoded) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
+    };
+    let now = chrono::Utc::now();
+    let route_key = route.map_or("$default".to_owned(), |(template, _)| {
+        format!("{method} {template}")
+    });
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": query.unwrap_or(""),
+        "headers": header_map,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "127.0.0.1",
+            "domainPrefix": "local",
+            "http": { "method": method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "local" },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+        },
+        "isBase64Encoded": base64_encoded,
+    });
+    if !body.is_empty() {
+        event["body"] = json!(body_text);
+    }
+    if let Some((_, params)) = route {
+        if !params.is_empty() {
+            event["pathParameters"] = json!(params);
+        }
+    }
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        let mut params = serde_json::Map::new();
+        for pair in q.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            params.insert(k.to_owned(), json!(v));
+        }
+        event["queryStringParameters"] = Value::Object(params);
+    }
+    lambda_http::request::from_str(&event.to_string()).map_err(Error::internal)
 }
 
 /// A handler's successful answer.
@@ -413,8 +492,10 @@ mod tests {
 
     #[test]
     fn routes_match_like_api_gateway() {
-        let (op, params) = match_route(&Method::PUT, "/v1/stock/A-1/wh.1").unwrap();
-        assert_eq!(op, Operation::PutStock);
+        let m = match_route(&Method::PUT, "/v1/stock/A-1/wh.1").unwrap();
+        let params = m.params;
+        assert_eq!(m.operation, Operation::PutStock);
+        assert_eq!(m.template, "/v1/stock/{sku}/{locationId}");
         assert_eq!(params["sku"], "A-1");
         assert_eq!(params["locationId"], "wh.1");
         assert_eq!(

@@ -1,0 +1,158 @@
+//! The local runtime behind `make dev`. Lambda cannot run on these machines (LocalStack runs it in
+//! Docker), so one process serves the same handlers the Lambdas run: each HTTP request is turned
+//! into the API Gateway HTTP API (payload 2.0) event for its route, converted by lambda_http
+//! exactly as in Lambda, and passed to the operation's handler. No business logic lives here.
+//!
+//! Usage: `dev-server [--seed]` (config from the environment: PORT, TABLE_NAME, AWS_* endpoints).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use inventory::config::{dynamodb_client, env_or, Config};
+use inventory::http::{
+    api_gateway_request, handle, match_route, not_found_route, payload_too_large, MAX_BODY_BYTES,
+};
+use inventory::store::{create_table, StockChange};
+use inventory::{Error, Store};
+use tokio::net::TcpListener;
+
+/// Demo stock seeded by `--seed`: a few SKUs across a few locations.
+const DEMO_STOCK: &[(&str, &str, i64)] = &[
+    ("TSHIRT-RED-M", "berlin", 25),
+    ("TSHIRT-RED-M", "paris", 10),
+    ("TSHIRT-RED-M", "madrid", 0),
+    ("MUG-LOGO", "berlin", 100),
+    ("MUG-LOGO", "paris", 40),
+    ("SNEAKER-42", "berlin", 3),
+    ("SNEAKER-42", "madrid", 1),
+];
+
+#[tokio::main]
+async fn main() {
+    inventory::telemetry::init();
+    if let Err(message) = run().await {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let seed = std::env::args().any(|a| a == "--seed");
+    let config = Config::from_env();
+    let port: u16 = env_or("PORT", "3000")
+        .parse()
+        .map_err(|_| "PORT must be a port number".to_owned())?;
+    let client = dynamodb_client().await;
+    match create_table(&client, &config.table_name).await {
+        Ok(true) => tracing::info!(table = %config.table_name, "created table"),
+        Ok(false) => tracing::info!(table = %config.table_name, "table exists"),
+        Err(e) => {
+            return Err(format!(
+                "cannot reach DynamoDB to create table {}: {e}",
+                config.table_name
+            ))
+        }
+    }
+    let store = Store::new(client, &config.table_name);
+    if seed {
+        seed_demo_stock(&store).await?;
+    }
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e} (is another `make dev` running? set PORT to use another port)"))?;
+    tracing::info!(%addr, "local HTTP API ready");
+    println!("local HTTP API ready on http://{addr} (try: curl http://{addr}/health)");
+
+    let store = Arc::new(store);
+    let shutdown = tokio::signal::ctrl_c();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => {
+                tracing::info!("shutting down");
+                return Ok(());
+            }
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| serve(store.clone(), req));
+                    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                        tracing::debug!(error = %e, "connection closed with an error");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Puts the demo stock in place unless it is there already (`expectedVersion: 0`).
+async fn seed_demo_stock(store: &Store) -> Result<(), String> {
+    for (sku, location, on_hand) in DEMO_STOCK {
+        let change = StockChange::Set { on_hand: *on_hand };
+        match store
+            .write_stock(sku, location, change, Some(0), Some("demo seed"), None)
+            .await
+        {
+            Ok(_) | Err(Error::VersionConflict { .. }) => {}
+            Err(e) => return Err(format!("seeding demo stock failed: {e}")),
+        }
+    }
+    println!("demo stock seeded: {} items (see README)", DEMO_STOCK.len());
+    Ok(())
+}
+
+async fn serve(
+    store: Arc<Store>,
+    request: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let route = match_route(&parts.method, &path);
+    // Read at most one byte more than the limit: enough to know the body is too large.
+    let body = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
+        Ok(collected) => Some(collected.to_bytes()),
+        Err(_) => None,
+    };
+    let lambda_request = api_gateway_request(
+        &parts.method,
+        &path,
+        parts.uri.query(),
+        &parts.headers,
+        body.as_deref().unwrap_or_default(),
+        route.as_ref().map(|r| (r.template, &r.params)),
+    );
+    let response = match (lambda_request, body, route) {
+        (Err(e), _, _) => {
+            tracing::error!(error = %e, "could not build the API Gateway event");
+            lambda_http::Response::builder()
+                .status(500)
+                .body(lambda_http::Body::Empty)
+                .unwrap_or_default()
+        }
+        (Ok(req), None, _) => payload_too_large(&req),
+        (Ok(req), Some(_), None) => not_found_route(&req),
+        (Ok(req), Some(_), Some(route)) => handle(route.operation, &store, req).await,
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Text(text) => Bytes::from(text),
+        lambda_http::Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    Ok(hyper::Response::from_parts(parts, Full::new(bytes)))
+}
