@@ -45,19 +45,12 @@ async fn main() {
 async fn run() -> Result<(), String> {
     let seed = std::env::args().any(|a| a == "--seed");
     let config = Config::from_env();
-    let port: u16 = env_or("PORT", "3000")
-        .parse()
-        .map_err(|_| "PORT must be a port number".to_owned())?;
+    let port: u16 = env_or("PORT", "3000").parse().map_err(|_| "PORT must be a port number".to_owned())?;
     let client = dynamodb_client().await;
     match create_table(&client, &config.table_name).await {
         Ok(true) => tracing::info!(table = %config.table_name, "created table"),
         Ok(false) => tracing::info!(table = %config.table_name, "table exists"),
-        Err(e) => {
-            return Err(format!(
-                "cannot reach DynamoDB to create table {}: {e}",
-                config.table_name
-            ))
-        }
+        Err(e) => return Err(format!("cannot reach DynamoDB to create table {}: {e}", config.table_name)),
     }
     let store = Store::new(client, &config.table_name);
     if seed {
@@ -65,9 +58,9 @@ async fn run() -> Result<(), String> {
     }
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e} (is another `make dev` running? set PORT to use another port)"))?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        format!("cannot listen on {addr}: {e} (is another `make dev` running? set PORT to use another port)")
+    })?;
     tracing::info!(%addr, "local HTTP API ready");
     println!("local HTTP API ready on http://{addr} (try: curl http://{addr}/health)");
 
@@ -104,10 +97,7 @@ async fn run() -> Result<(), String> {
 async fn seed_demo_stock(store: &Store) -> Result<(), String> {
     for (sku, location, on_hand) in DEMO_STOCK {
         let change = StockChange::Set { on_hand: *on_hand };
-        match store
-            .write_stock(sku, location, change, Some(0), Some("demo seed"), None)
-            .await
-        {
+        match store.write_stock(sku, location, change, Some(0), Some("demo seed"), None).await {
             Ok(_) | Err(Error::VersionConflict { .. }) => {}
             Err(e) => return Err(format!("seeding demo stock failed: {e}")),
         }
@@ -139,10 +129,7 @@ async fn serve(
     let response = match (lambda_request, body, route) {
         (Err(e), _, _) => {
             tracing::error!(error = %e, "could not build the API Gateway event");
-            lambda_http::Response::builder()
-                .status(500)
-                .body(lambda_http::Body::Empty)
-                .unwrap_or_default()
+            lambda_http::Response::builder().status(500).body(lambda_http::Body::Empty).unwrap_or_default()
         }
         (Ok(req), None, _) => payload_too_large(&req),
         (Ok(req), Some(_), None) => not_found_route(&req),

@@ -27,10 +27,7 @@ impl Config {
 }
 
 pub fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
 }
 
 /// Shared AWS configuration: the standard chain (env vars, profile, Lambda role), with

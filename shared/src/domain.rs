@@ -28,9 +28,7 @@ pub mod timestamp {
     }
 
     pub fn parse(s: &str) -> Option<DateTime<Utc>> {
-        DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+        DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
     }
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -51,9 +49,9 @@ pub fn truncate_to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
 fn valid_identifier(value: &str, max_len: usize, extra: &[char]) -> bool {
     !value.is_empty()
         && value.len() <= max_len
-        && value.chars().all(|c| {
-            c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' || extra.contains(&c)
-        })
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' || extra.contains(&c))
 }
 
 /// `sku`: 1-64 chars of `[A-Za-z0-9._-]`.
@@ -61,10 +59,7 @@ pub fn validate_sku(sku: &str) -> Result<()> {
     if valid_identifier(sku, 64, &[]) {
         Ok(())
     } else {
-        Err(Error::invalid_field(
-            "sku",
-            "sku must be 1-64 characters of [A-Za-z0-9._-]",
-        ))
+        Err(Error::invalid_field("sku", "sku must be 1-64 characters of [A-Za-z0-9._-]"))
     }
 }
 
@@ -73,10 +68,7 @@ pub fn validate_location_id(location_id: &str) -> Result<()> {
     if valid_identifier(location_id, 64, &[]) {
         Ok(())
     } else {
-        Err(Error::invalid_field(
-            "locationId",
-            "locationId must be 1-64 characters of [A-Za-z0-9._-]",
-        ))
+        Err(Error::invalid_field("locationId", "locationId must be 1-64 characters of [A-Za-z0-9._-]"))
     }
 }
 
@@ -85,10 +77,7 @@ pub fn validate_order_id(order_id: &str) -> Result<()> {
     if valid_identifier(order_id, 128, &[':']) {
         Ok(())
     } else {
-        Err(Error::invalid_field(
-            "orderId",
-            "orderId must be 1-128 characters of [A-Za-z0-9._:-]",
-        ))
+        Err(Error::invalid_field("orderId", "orderId must be 1-128 characters of [A-Za-z0-9._:-]"))
     }
 }
 
@@ -127,10 +116,7 @@ pub fn validate_on_hand(on_hand: i64) -> Result<()> {
     if (0..=MAX_ON_HAND).contains(&on_hand) {
         Ok(())
     } else {
-        Err(Error::invalid_field(
-            "onHand",
-            format!("onHand must be 0-{MAX_ON_HAND}"),
-        ))
+        Err(Error::invalid_field("onHand", format!("onHand must be 0-{MAX_ON_HAND}")))
     }
 }
 
@@ -138,10 +124,7 @@ pub fn validate_delta(delta: i64) -> Result<()> {
     if delta != 0 && (-MAX_ON_HAND..=MAX_ON_HAND).contains(&delta) {
         Ok(())
     } else {
-        Err(Error::invalid_field(
-            "delta",
-            format!("delta must be non-zero and within +/-{MAX_ON_HAND}"),
-        ))
+        Err(Error::invalid_field("delta", format!("delta must be non-zero and within +/-{MAX_ON_HAND}")))
     }
 }
 
@@ -149,10 +132,7 @@ pub fn validate_expected_version(version: Option<i64>) -> Result<Option<u64>> {
     match version {
         None => Ok(None),
         Some(v) if v >= 0 => Ok(Some(v as u64)),
-        Some(_) => Err(Error::invalid_field(
-            "expectedVersion",
-            "expectedVersion must be >= 0",
-        )),
+        Some(_) => Err(Error::invalid_field("expectedVersion", "expectedVersion must be >= 0")),
     }
 }
 
@@ -187,13 +167,7 @@ impl SkuStock {
         let total_on_hand = locations.iter().map(|l| l.on_hand).sum();
         let total_reserved = locations.iter().map(|l| l.reserved).sum();
         let total_available = locations.iter().map(|l| l.available).sum();
-        SkuStock {
-            sku,
-            locations,
-            total_on_hand,
-            total_reserved,
-            total_available,
-        }
+        SkuStock { sku, locations, total_on_hand, total_reserved, total_available }
     }
 }
 
@@ -227,10 +201,7 @@ pub fn merge_lines(lines: &[LineRequest]) -> Result<Vec<Line>> {
         validate_sku(&line.sku)?;
         validate_location_id(&line.location_id)?;
         if !(1..=MAX_QUANTITY).contains(&line.quantity) {
-            return Err(Error::invalid_field(
-                "quantity",
-                format!("quantity must be 1-{MAX_QUANTITY}"),
-            ));
+            return Err(Error::invalid_field("quantity", format!("quantity must be 1-{MAX_QUANTITY}")));
         }
         *merged.entry((&line.sku, &line.location_id)).or_insert(0) += line.quantity;
     }
@@ -249,11 +220,7 @@ pub fn merge_lines(lines: &[LineRequest]) -> Result<Vec<Line>> {
                     format!("merged quantity for {sku}/{location_id} exceeds {MAX_QUANTITY}"),
                 ));
             }
-            Ok(Line {
-                sku: sku.to_owned(),
-                location_id: location_id.to_owned(),
-                quantity,
-            })
+            Ok(Line { sku: sku.to_owned(), location_id: location_id.to_owned(), quantity })
         })
         .collect()
 }
@@ -373,12 +340,8 @@ impl Transition {
 /// The state machine: PENDING -> CONFIRMED | RELEASED | EXPIRED; nothing leaves a final state.
 pub fn decide(reservation: &Reservation, action: Action, now: DateTime<Utc>) -> Decision {
     use Status::*;
-    let expired = || Error::ReservationExpired {
-        reservation_id: reservation.reservation_id.clone(),
-    };
-    let invalid = || Error::InvalidState {
-        status: reservation.status,
-    };
+    let expired = || Error::ReservationExpired { reservation_id: reservation.reservation_id.clone() };
+    let invalid = || Error::InvalidState { status: reservation.status };
     let past_due = reservation.is_past_due(now);
     match (action, reservation.status) {
         (Action::Confirm, Pending) if past_due => Decision::ExpireThenFail(expired()),
@@ -417,11 +380,7 @@ mod tests {
     use super::*;
 
     fn line(sku: &str, loc: &str, q: i64) -> LineRequest {
-        LineRequest {
-            sku: sku.into(),
-            location_id: loc.into(),
-            quantity: q,
-        }
+        LineRequest { sku: sku.into(), location_id: loc.into(), quantity: q }
     }
 
     fn reservation(status: Status, expires_in_secs: i64) -> Reservation {
@@ -441,10 +400,7 @@ mod tests {
         assert!(validate_sku("a b").is_err());
         assert!(validate_sku("a:b").is_err());
         assert!(validate_sku("é").is_err());
-        assert!(
-            validate_sku("а").is_err(),
-            "Cyrillic a is a confusable, not ASCII"
-        );
+        assert!(validate_sku("а").is_err(), "Cyrillic a is a confusable, not ASCII");
         assert!(validate_location_id("wh/1").is_err());
         assert!(validate_order_id("order:2026:42").is_ok());
         assert!(validate_order_id(&"o".repeat(128)).is_ok());
@@ -463,31 +419,15 @@ mod tests {
 
     #[test]
     fn lines_are_merged_summed_and_sorted() {
-        let merged = merge_lines(&[
-            line("B", "w1", 2),
-            line("A", "w2", 1),
-            line("B", "w1", 3),
-            line("A", "w1", 4),
-        ])
-        .unwrap();
+        let merged =
+            merge_lines(&[line("B", "w1", 2), line("A", "w2", 1), line("B", "w1", 3), line("A", "w1", 4)])
+                .unwrap();
         assert_eq!(
             merged,
             vec![
-                Line {
-                    sku: "A".into(),
-                    location_id: "w1".into(),
-                    quantity: 4
-                },
-                Line {
-                    sku: "A".into(),
-                    location_id: "w2".into(),
-                    quantity: 1
-                },
-                Line {
-                    sku: "B".into(),
-                    location_id: "w1".into(),
-                    quantity: 5
-                },
+                Line { sku: "A".into(), location_id: "w1".into(), quantity: 4 },
+                Line { sku: "A".into(), location_id: "w2".into(), quantity: 1 },
+                Line { sku: "B".into(), location_id: "w1".into(), quantity: 5 },
             ]
         );
     }
@@ -527,16 +467,9 @@ mod tests {
 
     #[test]
     fn timestamps_have_millisecond_precision() {
-        let t = DateTime::parse_from_rfc3339("2026-11-23T15:04:05.123456Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(
-            timestamp::format(&truncate_to_millis(t)),
-            "2026-11-23T15:04:05.123Z"
-        );
-        let whole = DateTime::parse_from_rfc3339("2026-11-23T15:04:05Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2026-11-23T15:04:05.123456Z").unwrap().with_timezone(&Utc);
+        assert_eq!(timestamp::format(&truncate_to_millis(t)), "2026-11-23T15:04:05.123Z");
+        let whole = DateTime::parse_from_rfc3339("2026-11-23T15:04:05Z").unwrap().with_timezone(&Utc);
         assert_eq!(timestamp::format(&whole), "2026-11-23T15:04:05.000Z");
     }
 
@@ -544,12 +477,7 @@ mod tests {
     fn state_machine_never_leaves_a_final_state() {
         let now = Utc::now();
         for status in [Status::Confirmed, Status::Released, Status::Expired] {
-            for action in [
-                Action::Confirm,
-                Action::Release,
-                Action::Extend,
-                Action::Expire,
-            ] {
+            for action in [Action::Confirm, Action::Release, Action::Extend, Action::Expire] {
                 for expires_in in [-10, 10] {
                     let d = decide(&reservation(status, expires_in), action, now);
                     assert!(
@@ -566,18 +494,9 @@ mod tests {
         let now = Utc::now();
         let live = reservation(Status::Pending, 10);
         let due = reservation(Status::Pending, -1);
-        assert_eq!(
-            decide(&live, Action::Confirm, now),
-            Decision::Apply(Transition::Confirm)
-        );
-        assert_eq!(
-            decide(&live, Action::Release, now),
-            Decision::Apply(Transition::Release)
-        );
-        assert_eq!(
-            decide(&live, Action::Extend, now),
-            Decision::Apply(Transition::Extend)
-        );
+        assert_eq!(decide(&live, Action::Confirm, now), Decision::Apply(Transition::Confirm));
+        assert_eq!(decide(&live, Action::Release, now), Decision::Apply(Transition::Release));
+        assert_eq!(decide(&live, Action::Extend, now), Decision::Apply(Transition::Extend));
         assert_eq!(decide(&live, Action::Expire, now), Decision::Unchanged);
         assert!(
             matches!(decide(&due, Action::Confirm, now), Decision::ExpireThenFail(e) if e.status() == 410)
@@ -585,14 +504,8 @@ mod tests {
         assert!(
             matches!(decide(&due, Action::Extend, now), Decision::ExpireThenFail(e) if e.status() == 410)
         );
-        assert_eq!(
-            decide(&due, Action::Release, now),
-            Decision::Apply(Transition::Release)
-        );
-        assert_eq!(
-            decide(&due, Action::Expire, now),
-            Decision::Apply(Transition::Expire)
-        );
+        assert_eq!(decide(&due, Action::Release, now), Decision::Apply(Transition::Release));
+        assert_eq!(decide(&due, Action::Expire, now), Decision::Apply(Transition::Expire));
     }
 
     #[test]
@@ -605,10 +518,7 @@ mod tests {
         };
         assert_eq!(code(Status::Confirmed, Action::Confirm), "UNCHANGED");
         assert_eq!(code(Status::Released, Action::Confirm), "INVALID_STATE");
-        assert_eq!(
-            code(Status::Expired, Action::Confirm),
-            "RESERVATION_EXPIRED"
-        );
+        assert_eq!(code(Status::Expired, Action::Confirm), "RESERVATION_EXPIRED");
         assert_eq!(code(Status::Released, Action::Release), "UNCHANGED");
         assert_eq!(code(Status::Expired, Action::Release), "UNCHANGED");
         assert_eq!(code(Status::Confirmed, Action::Release), "INVALID_STATE");

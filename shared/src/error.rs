@@ -20,10 +20,7 @@ pub struct Shortfall {
 pub enum Error {
     /// Malformed input: bad JSON, wrong types, out-of-range values, bad identifiers.
     #[error("{message}")]
-    Validation {
-        message: String,
-        field: Option<String>,
-    },
+    Validation { message: String, field: Option<String> },
 
     #[error("{what} not found")]
     NotFound { what: &'static str, id: String },
@@ -60,17 +57,11 @@ pub enum Error {
 
 impl Error {
     pub fn validation(message: impl Into<String>) -> Self {
-        Error::Validation {
-            message: message.into(),
-            field: None,
-        }
+        Error::Validation { message: message.into(), field: None }
     }
 
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
-        Error::Validation {
-            message: message.into(),
-            field: Some(field.to_owned()),
-        }
+        Error::Validation { message: message.into(), field: Some(field.to_owned()) }
     }
 
     pub fn internal(message: impl std::fmt::Display) -> Self {
@@ -123,9 +114,7 @@ impl Error {
     /// `error.details` of the API.md error body.
     pub fn details(&self) -> Value {
         match self {
-            Error::Validation {
-                field: Some(field), ..
-            } => json!({ "field": field }),
+            Error::Validation { field: Some(field), .. } => json!({ "field": field }),
             Error::InsufficientStock { lines } => json!({ "lines": lines }),
             Error::VersionConflict { current_version } => {
                 json!({ "currentVersion": current_version })

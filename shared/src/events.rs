@@ -84,15 +84,8 @@ mod tests {
 
     #[test]
     fn detail_envelope_has_the_contract_fields() {
-        let at = DateTime::parse_from_rfc3339("2026-11-23T15:04:05.123Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let e = OutboxEvent::new(
-            DetailType::ReservationCreated,
-            json!({"x": 1}),
-            at,
-            Some("corr-1"),
-        );
+        let at = DateTime::parse_from_rfc3339("2026-11-23T15:04:05.123Z").unwrap().with_timezone(&Utc);
+        let e = OutboxEvent::new(DetailType::ReservationCreated, json!({"x": 1}), at, Some("corr-1"));
         let d = e.detail();
         assert_eq!(d["eventVersion"], 1);
         assert_eq!(d["occurredAt"], "2026-11-23T15:04:05.123Z");

@@ -40,39 +40,15 @@ pub enum Operation {
 pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/health", Operation::Health),
     ("PUT", "/v1/stock/{sku}/{locationId}", Operation::PutStock),
-    (
-        "POST",
-        "/v1/stock/{sku}/{locationId}/adjustments",
-        Operation::AdjustStock,
-    ),
+    ("POST", "/v1/stock/{sku}/{locationId}/adjustments", Operation::AdjustStock),
     ("GET", "/v1/stock/{sku}", Operation::GetStock),
     ("GET", "/v1/stock/{sku}/{locationId}", Operation::GetStock),
     ("POST", "/v1/reservations", Operation::Reserve),
-    (
-        "GET",
-        "/v1/reservations/{reservationId}",
-        Operation::GetReservation,
-    ),
-    (
-        "POST",
-        "/v1/reservations/{reservationId}/confirm",
-        Operation::Confirm,
-    ),
-    (
-        "POST",
-        "/v1/reservations/{reservationId}/release",
-        Operation::Release,
-    ),
-    (
-        "POST",
-        "/v1/reservations/{reservationId}/extend",
-        Operation::Extend,
-    ),
-    (
-        "GET",
-        "/v1/orders/{orderId}/reservation",
-        Operation::GetOrderReservation,
-    ),
+    ("GET", "/v1/reservations/{reservationId}", Operation::GetReservation),
+    ("POST", "/v1/reservations/{reservationId}/confirm", Operation::Confirm),
+    ("POST", "/v1/reservations/{reservationId}/release", Operation::Release),
+    ("POST", "/v1/reservations/{reservationId}/extend", Operation::Extend),
+    ("GET", "/v1/orders/{orderId}/reservation", Operation::GetOrderReservation),
 ];
 
 /// A request matched to one of [`ROUTES`].
@@ -106,11 +82,7 @@ pub fn match_route(method: &Method, path: &str) -> Option<RouteMatch> {
                 return None;
             }
         }
-        Some(RouteMatch {
-            operation: *op,
-            template,
-            params,
-        })
+        Some(RouteMatch { operation: *op, template, params })
     })
 }
 
@@ -139,9 +111,7 @@ pub fn api_gateway_request(
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
     };
     let now = chrono::Utc::now();
-    let route_key = route.map_or("$default".to_owned(), |(template, _)| {
-        format!("{method} {template}")
-    });
+    let route_key = route.map_or("$default".to_owned(), |(template, _)| format!("{method} {template}"));
     let mut event = json!({
         "version": "2.0",
         "routeKey": route_key,
@@ -193,10 +163,7 @@ impl Reply {
     }
 
     fn with_status(status: StatusCode, body: impl Serialize) -> Result<Reply, Error> {
-        Ok(Reply {
-            status,
-            body: serde_json::to_value(body).map_err(Error::internal)?,
-        })
+        Ok(Reply { status, body: serde_json::to_value(body).map_err(Error::internal)? })
     }
 }
 
@@ -228,23 +195,12 @@ pub async fn handle(op: Operation, store: &Store, request: Request) -> Response<
 /// answers those itself in AWS).
 pub fn not_found_route(request: &Request) -> Response<Body> {
     let correlation_id = correlation_id(request);
-    respond(
-        Err(Error::NotFound {
-            what: "route",
-            id: request.uri().path().to_owned(),
-        }),
-        &correlation_id,
-    )
+    respond(Err(Error::NotFound { what: "route", id: request.uri().path().to_owned() }), &correlation_id)
 }
 
 /// The response for a body the local server refused to read in full.
 pub fn payload_too_large(request: &Request) -> Response<Body> {
-    respond(
-        Err(Error::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        }),
-        &correlation_id(request),
-    )
+    respond(Err(Error::PayloadTooLarge { limit: MAX_BODY_BYTES }), &correlation_id(request))
 }
 
 fn dispatch<'a>(
@@ -265,17 +221,10 @@ fn dispatch<'a>(
                 domain::validate_on_hand(body.on_hand)?;
                 domain::validate_reason(body.reason.as_deref())?;
                 let expected = domain::validate_expected_version(body.expected_version)?;
-                let change = StockChange::Set {
-                    on_hand: body.on_hand,
-                };
-                let written = store
-                    .write_stock(sku, loc, change, expected, body.reason.as_deref(), corr)
-                    .await?;
-                let status = if written.created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                };
+                let change = StockChange::Set { on_hand: body.on_hand };
+                let written =
+                    store.write_stock(sku, loc, change, expected, body.reason.as_deref(), corr).await?;
+                let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
                 Reply::with_status(status, written.item)
             }
             Operation::AdjustStock => {
@@ -287,19 +236,15 @@ fn dispatch<'a>(
                 domain::validate_reason(body.reason.as_deref())?;
                 let expected = domain::validate_expected_version(body.expected_version)?;
                 let change = StockChange::Adjust { delta: body.delta };
-                let written = store
-                    .write_stock(sku, loc, change, expected, body.reason.as_deref(), corr)
-                    .await?;
+                let written =
+                    store.write_stock(sku, loc, change, expected, body.reason.as_deref(), corr).await?;
                 Reply::ok(written.item)
             }
             Operation::GetStock => {
                 let sku = param(req, "sku")?;
                 domain::validate_sku(sku)?;
                 no_body(req)?;
-                match req
-                    .path_parameters_ref()
-                    .and_then(|p| p.first("locationId"))
-                {
+                match req.path_parameters_ref().and_then(|p| p.first("locationId")) {
                     Some(loc) => {
                         domain::validate_location_id(loc)?;
                         Reply::ok(store.get_stock(sku, loc).await?)
@@ -314,11 +259,7 @@ fn dispatch<'a>(
                 let ttl = body.ttl_seconds.unwrap_or(domain::DEFAULT_TTL_SECONDS);
                 domain::validate_ttl_seconds(ttl)?;
                 let reserved = store.reserve(&body.order_id, lines, ttl, corr).await?;
-                let status = if reserved.created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                };
+                let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
                 Reply::with_status(status, reserved.reservation)
             }
             Operation::GetReservation => {
@@ -363,18 +304,14 @@ fn respond(result: Result<Reply, Error>, correlation_id: &str) -> Response<Body>
                 Error::Unavailable { retry_after_secs } => Some(*retry_after_secs),
                 _ => None,
             };
-            let status =
-                StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             (status, error.body(), retry_after)
         }
     };
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(value) = HeaderValue::from_str(correlation_id) {
         headers.insert(CORRELATION_HEADER, value);
     }
@@ -393,8 +330,7 @@ pub fn correlation_id(request: &Request) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 128
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.:/+=".contains(c))
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/+=".contains(c))
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
@@ -420,9 +356,7 @@ fn body_bytes(req: &Request) -> Result<&[u8], Error> {
         _ => &[],
     };
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(Error::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+        return Err(Error::PayloadTooLarge { limit: MAX_BODY_BYTES });
     }
     Ok(bytes)
 }
@@ -433,8 +367,7 @@ fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::validation("a JSON request body is required"));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::validation(format!("invalid request body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| Error::validation(format!("invalid request body: {e}")))
 }
 
 /// For actions without parameters: no body, or `{}`.
@@ -498,13 +431,11 @@ mod tests {
         assert_eq!(m.template, "/v1/stock/{sku}/{locationId}");
         assert_eq!(params["sku"], "A-1");
         assert_eq!(params["locationId"], "wh.1");
-        assert_eq!(
-            match_route(&Method::GET, "/v1/stock/A-1").unwrap().0,
-            Operation::GetStock
-        );
-        let (op, params) = match_route(&Method::GET, "/v1/orders/o:1/reservation").unwrap();
-        assert_eq!(op, Operation::GetOrderReservation);
-        assert_eq!(params["orderId"], "o:1");
+        let sku = match_route(&Method::GET, "/v1/stock/A-1").unwrap();
+        assert_eq!((sku.operation, sku.template), (Operation::GetStock, "/v1/stock/{sku}"));
+        let m = match_route(&Method::GET, "/v1/orders/o:1/reservation").unwrap();
+        assert_eq!(m.operation, Operation::GetOrderReservation);
+        assert_eq!(m.params["orderId"], "o:1");
         assert!(match_route(&Method::DELETE, "/v1/stock/A-1/wh.1").is_none());
         assert!(match_route(&Method::GET, "/v1/stock//x").is_none());
         assert!(match_route(&Method::GET, "/nope").is_none());

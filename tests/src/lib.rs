@@ -49,25 +49,16 @@ impl TestTable {
     /// A fresh, uniquely named table with the service's schema.
     pub async fn new() -> Self {
         let faults = FaultInjector::new();
-        let client =
-            aws_sdk_dynamodb::Client::from_conf(sdk_config(SharedHttpClient::new(faults.clone())));
+        let client = aws_sdk_dynamodb::Client::from_conf(sdk_config(SharedHttpClient::new(faults.clone())));
         let table = format!("test-{}", uuid::Uuid::new_v4());
-        create_table(&client, &table)
-            .await
-            .expect("create test table");
+        create_table(&client, &table).await.expect("create test table");
         let clock = TestClock::default();
-        let store = Store::new(client, table)
-            .with_clock(clock.as_clock())
-            .with_retry_policy(RetryPolicy {
-                deadline: Duration::from_secs(20),
-                max_attempts: 50,
-                ..Default::default()
-            });
-        TestTable {
-            store,
-            faults,
-            clock,
-        }
+        let store = Store::new(client, table).with_clock(clock.as_clock()).with_retry_policy(RetryPolicy {
+            deadline: Duration::from_secs(20),
+            max_attempts: 50,
+            ..Default::default()
+        });
+        TestTable { store, faults, clock }
     }
 
     /// Counts every item in the table whose pk starts with `prefix` (a Scan: tests only).
@@ -81,10 +72,7 @@ impl TestTable {
                 .scan()
                 .table_name(self.store.table())
                 .filter_expression("begins_with(pk, :p)")
-                .expression_attribute_values(
-                    ":p",
-                    aws_sdk_dynamodb::types::AttributeValue::S(prefix.into()),
-                )
+                .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(prefix.into()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -107,8 +95,7 @@ pub struct TestClock {
 
 impl TestClock {
     pub fn advance(&self, by: Duration) {
-        self.offset_ms
-            .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+        self.offset_ms.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }
 
     pub fn as_clock(&self) -> inventory::store::Clock {
@@ -172,9 +159,7 @@ impl Fault {
             StatusCode::try_from(status).expect("status"),
             SdkBody::from(body.to_string()),
         );
-        response
-            .headers_mut()
-            .insert("content-type", "application/x-amz-json-1.0");
+        response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
         response
     }
 }
@@ -197,10 +182,7 @@ pub struct FaultInjector {
 
 impl FaultInjector {
     pub fn new() -> Self {
-        FaultInjector {
-            inner: aws_smithy_http_client::Builder::new().build_http(),
-            state: Arc::default(),
-        }
+        FaultInjector { inner: aws_smithy_http_client::Builder::new().build_http(), state: Arc::default() }
     }
 
     /// Answers the next `count` requests of `operation` (e.g. `"TransactWriteItems"`) with `fault`.
@@ -217,13 +199,7 @@ impl FaultInjector {
 
     /// How many requests of `operation` the client has seen since the last `clear`.
     pub fn seen(&self, operation: &str) -> usize {
-        self.state
-            .seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|op| *op == operation)
-            .count()
+        self.state.seen.lock().unwrap().iter().filter(|op| *op == operation).count()
     }
 
     pub fn injected(&self) -> usize {

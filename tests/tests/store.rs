@@ -13,25 +13,14 @@ use inventory::{Error, Store};
 fn lines(spec: &[(&str, &str, i64)]) -> Vec<Line> {
     let requests: Vec<LineRequest> = spec
         .iter()
-        .map(|(sku, loc, q)| LineRequest {
-            sku: (*sku).into(),
-            location_id: (*loc).into(),
-            quantity: *q,
-        })
+        .map(|(sku, loc, q)| LineRequest { sku: (*sku).into(), location_id: (*loc).into(), quantity: *q })
         .collect();
     merge_lines(&requests).expect("valid lines")
 }
 
 async fn set_stock(store: &Store, sku: &str, loc: &str, on_hand: i64) {
     store
-        .write_stock(
-            sku,
-            loc,
-            StockChange::Set { on_hand },
-            None,
-            Some("test"),
-            None,
-        )
+        .write_stock(sku, loc, StockChange::Set { on_hand }, None, Some("test"), None)
         .await
         .expect("set stock");
 }
@@ -41,9 +30,7 @@ async fn reserve(
     order: &str,
     spec: &[(&str, &str, i64)],
 ) -> Result<inventory::store::Reserved, Error> {
-    store
-        .reserve(order, lines(spec), 900, Some("test-corr"))
-        .await
+    store.reserve(order, lines(spec), 900, Some("test-corr")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -53,20 +40,11 @@ async fn hundred_buyers_for_the_last_unit_exactly_one_wins() {
     let store = Arc::new(t.store.clone());
     let attempts = (0..100).map(|i| {
         let store = store.clone();
-        tokio::spawn(
-            async move { reserve(&store, &format!("order-{i}"), &[("LAST", "w1", 1)]).await },
-        )
+        tokio::spawn(async move { reserve(&store, &format!("order-{i}"), &[("LAST", "w1", 1)]).await })
     });
-    let results: Vec<_> = join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
-        .collect();
+    let results: Vec<_> = join_all(attempts).await.into_iter().map(|r| r.expect("task")).collect();
     let won = results.iter().filter(|r| r.is_ok()).count();
-    let short = results
-        .iter()
-        .filter(|r| matches!(r, Err(Error::InsufficientStock { .. })))
-        .count();
+    let short = results.iter().filter(|r| matches!(r, Err(Error::InsufficientStock { .. }))).count();
     assert_eq!(
         (won, short),
         (1, 99),
@@ -93,26 +71,14 @@ async fn two_hundred_buyers_for_fifty_units_exactly_fifty_win() {
     let store = Arc::new(t.store.clone());
     let attempts = (0..200).map(|i| {
         let store = store.clone();
-        tokio::spawn(
-            async move { reserve(&store, &format!("order-{i}"), &[("HOT", "w1", 1)]).await },
-        )
+        tokio::spawn(async move { reserve(&store, &format!("order-{i}"), &[("HOT", "w1", 1)]).await })
     });
-    let results: Vec<_> = join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
-        .collect();
+    let results: Vec<_> = join_all(attempts).await.into_iter().map(|r| r.expect("task")).collect();
     let won = results.iter().filter(|r| r.is_ok()).count();
-    let short = results
-        .iter()
-        .filter(|r| matches!(r, Err(Error::InsufficientStock { .. })))
-        .count();
+    let short = results.iter().filter(|r| matches!(r, Err(Error::InsufficientStock { .. }))).count();
     assert_eq!((won, short), (50, 150));
     let stock = t.store.get_stock("HOT", "w1").await.unwrap();
-    assert_eq!(
-        (stock.on_hand, stock.reserved, stock.available),
-        (50, 50, 0)
-    );
+    assert_eq!((stock.on_hand, stock.reserved, stock.available), (50, 50, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -124,28 +90,17 @@ async fn crossing_multi_line_orders_never_reserve_partially() {
         set_stock(&t.store, &a, "w1", 1).await;
         set_stock(&t.store, &b, "w1", 1).await;
         let (x, y) = (format!("x-{round}"), format!("y-{round}"));
-        let (ab, ba) = (
-            [(a.as_str(), "w1", 1), (b.as_str(), "w1", 1)],
-            [(b.as_str(), "w1", 1), (a.as_str(), "w1", 1)],
-        );
+        let (ab, ba) =
+            ([(a.as_str(), "w1", 1), (b.as_str(), "w1", 1)], [(b.as_str(), "w1", 1), (a.as_str(), "w1", 1)]);
         let first = reserve(&t.store, &x, &ab);
         let second = reserve(&t.store, &y, &ba);
-        let (r1, r2) = tokio::time::timeout(Duration::from_secs(30), async {
-            tokio::join!(first, second)
-        })
-        .await
-        .expect("no deadlock");
-        assert_eq!(
-            [&r1, &r2].iter().filter(|r| r.is_ok()).count(),
-            1,
-            "round {round}: {r1:?} / {r2:?}"
-        );
+        let (r1, r2) = tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(first, second) })
+            .await
+            .expect("no deadlock");
+        assert_eq!([&r1, &r2].iter().filter(|r| r.is_ok()).count(), 1, "round {round}: {r1:?} / {r2:?}");
         let loser = if r1.is_ok() { &r2 } else { &r1 };
-        assert!(
-            matches!(loser, Err(Error::InsufficientStock { .. })),
-            "round {round}: {loser:?}"
-        );
-        let winner = if r1.is_ok() { r1.unwrap() } else { r2.unwrap() };
+        assert!(matches!(loser, Err(Error::InsufficientStock { .. })), "round {round}: {loser:?}");
+        let winner = r1.or(r2).expect("one winner");
         assert_eq!(winner.reservation.lines.len(), 2);
         for sku in [&a, &b] {
             let s = t.store.get_stock(sku, "w1").await.unwrap();
@@ -170,14 +125,10 @@ async fn crossing_multi_line_orders_never_reserve_partially() {
 async fn a_repeated_reserve_returns_the_same_reservation_and_holds_stock_once() {
     let t = TestTable::new().await;
     set_stock(&t.store, "IDEM", "w1", 100).await;
-    let first = reserve(&t.store, "order-1", &[("IDEM", "w1", 2), ("IDEM", "w1", 1)])
-        .await
-        .unwrap();
+    let first = reserve(&t.store, "order-1", &[("IDEM", "w1", 2), ("IDEM", "w1", 1)]).await.unwrap();
     assert!(first.created);
     // The same merged lines, written differently: a safe retry.
-    let again = reserve(&t.store, "order-1", &[("IDEM", "w1", 3)])
-        .await
-        .unwrap();
+    let again = reserve(&t.store, "order-1", &[("IDEM", "w1", 3)]).await.unwrap();
     assert!(!again.created);
     assert_eq!(again.reservation, first.reservation);
     let stock = t.store.get_stock("IDEM", "w1").await.unwrap();
@@ -197,23 +148,12 @@ async fn a_repeated_reserve_returns_the_same_reservation_and_holds_stock_once() 
         let store = store.clone();
         tokio::spawn(async move { reserve(&store, "order-20", &[("IDEM", "w1", 5)]).await })
     });
-    let results: Vec<_> = join_all(attempts)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap().unwrap())
-        .collect();
+    let results: Vec<_> = join_all(attempts).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
     assert_eq!(results.iter().filter(|r| r.created).count(), 1);
     let id = &results[0].reservation.reservation_id;
     assert!(results.iter().all(|r| &r.reservation.reservation_id == id));
     assert_eq!(t.store.get_stock("IDEM", "w1").await.unwrap().reserved, 8);
-    assert_eq!(
-        t.store
-            .get_order_reservation("order-20")
-            .await
-            .unwrap()
-            .reservation_id,
-        *id
-    );
+    assert_eq!(t.store.get_order_reservation("order-20").await.unwrap().reservation_id, *id);
     assert_eq!(t.count_items("RES#").await, 2);
 }
 
@@ -223,25 +163,13 @@ async fn confirm_and_release_racing_on_one_hold_have_exactly_one_winner() {
     set_stock(&t.store, "RACE", "w1", 1000).await;
     let mut confirmed = 0;
     for round in 0..40 {
-        let held = reserve(&t.store, &format!("race-{round}"), &[("RACE", "w1", 2)])
-            .await
-            .unwrap();
+        let held = reserve(&t.store, &format!("race-{round}"), &[("RACE", "w1", 2)]).await.unwrap();
         let id = held.reservation.reservation_id.clone();
         let (c, r) = tokio::join!(t.store.confirm(&id, None), t.store.release(&id, None));
-        let winners = [
-            c.as_ref().is_ok_and(|x| x.applied),
-            r.as_ref().is_ok_and(|x| x.applied),
-        ];
-        assert_eq!(
-            winners.iter().filter(|w| **w).count(),
-            1,
-            "round {round}: {c:?} / {r:?}"
-        );
+        let winners = [c.as_ref().is_ok_and(|x| x.applied), r.as_ref().is_ok_and(|x| x.applied)];
+        assert_eq!(winners.iter().filter(|w| **w).count(), 1, "round {round}: {c:?} / {r:?}");
         let loser = if winners[0] { &r } else { &c };
-        assert!(
-            matches!(loser, Err(Error::InvalidState { .. })),
-            "round {round}: {loser:?}"
-        );
+        assert!(matches!(loser, Err(Error::InvalidState { .. })), "round {round}: {loser:?}");
         let final_status = t.store.get_reservation(&id).await.unwrap().status;
         if winners[0] {
             confirmed += 1;
@@ -260,73 +188,35 @@ async fn confirm_and_release_racing_on_one_hold_have_exactly_one_winner() {
 async fn transitions_follow_the_contract() {
     let t = TestTable::new().await;
     set_stock(&t.store, "T", "w1", 10).await;
-    let r = reserve(&t.store, "t-1", &[("T", "w1", 4)])
-        .await
-        .unwrap()
-        .reservation;
+    let r = reserve(&t.store, "t-1", &[("T", "w1", 4)]).await.unwrap().reservation;
     let confirmed = t.store.confirm(&r.reservation_id, None).await.unwrap();
     assert!(confirmed.applied);
     assert_eq!(confirmed.reservation.status, Status::Confirmed);
     assert_eq!(confirmed.reservation.version, 2);
     // A retried confirm is a no-op; release of a confirmed hold is refused.
-    assert!(
-        !t.store
-            .confirm(&r.reservation_id, None)
-            .await
-            .unwrap()
-            .applied
-    );
+    assert!(!t.store.confirm(&r.reservation_id, None).await.unwrap().applied);
     assert!(matches!(
         t.store.release(&r.reservation_id, None).await,
-        Err(Error::InvalidState {
-            status: Status::Confirmed
-        })
+        Err(Error::InvalidState { status: Status::Confirmed })
     ));
     let s = t.store.get_stock("T", "w1").await.unwrap();
     assert_eq!((s.on_hand, s.reserved, s.available), (6, 0, 6));
 
-    let r2 = reserve(&t.store, "t-2", &[("T", "w1", 1)])
-        .await
-        .unwrap()
-        .reservation;
-    let extended = t
-        .store
-        .extend(&r2.reservation_id, 3600, None)
-        .await
-        .unwrap()
-        .reservation;
+    let r2 = reserve(&t.store, "t-2", &[("T", "w1", 1)]).await.unwrap().reservation;
+    let extended = t.store.extend(&r2.reservation_id, 3600, None).await.unwrap().reservation;
     assert!(extended.expires_at > r2.expires_at);
     assert_eq!(extended.status, Status::Pending);
-    assert!(
-        t.store
-            .release(&r2.reservation_id, None)
-            .await
-            .unwrap()
-            .applied
-    );
-    assert!(
-        !t.store
-            .release(&r2.reservation_id, None)
-            .await
-            .unwrap()
-            .applied
-    );
+    assert!(t.store.release(&r2.reservation_id, None).await.unwrap().applied);
+    assert!(!t.store.release(&r2.reservation_id, None).await.unwrap().applied);
     assert!(matches!(
         t.store.confirm(&r2.reservation_id, None).await,
-        Err(Error::InvalidState {
-            status: Status::Released
-        })
+        Err(Error::InvalidState { status: Status::Released })
     ));
     assert!(matches!(
-        t.store
-            .get_reservation(&uuid::Uuid::new_v4().to_string())
-            .await,
+        t.store.get_reservation(&uuid::Uuid::new_v4().to_string()).await,
         Err(Error::NotFound { .. })
     ));
-    assert!(matches!(
-        t.store.get_order_reservation("nobody").await,
-        Err(Error::NotFound { .. })
-    ));
+    assert!(matches!(t.store.get_order_reservation("nobody").await, Err(Error::NotFound { .. })));
     // Events: PUT, 2 creations, 1 confirm, 1 release (extend has no event in the contract).
     assert_eq!(t.count_items("OUTBOX#").await, 5);
 }
@@ -335,17 +225,9 @@ async fn transitions_follow_the_contract() {
 async fn confirm_after_expiry_expires_on_the_spot_and_returns_the_units() {
     let t = TestTable::new().await;
     set_stock(&t.store, "EXP", "w1", 5).await;
-    let r = t
-        .store
-        .reserve("late", lines(&[("EXP", "w1", 3)]), 60, None)
-        .await
-        .unwrap()
-        .reservation;
+    let r = t.store.reserve("late", lines(&[("EXP", "w1", 3)]), 60, None).await.unwrap().reservation;
     t.clock.advance(Duration::from_secs(61));
-    assert!(matches!(
-        t.store.confirm(&r.reservation_id, None).await,
-        Err(Error::ReservationExpired { .. })
-    ));
+    assert!(matches!(t.store.confirm(&r.reservation_id, None).await, Err(Error::ReservationExpired { .. })));
     let stored = t.store.get_reservation(&r.reservation_id).await.unwrap();
     assert_eq!(stored.status, Status::Expired);
     let s = t.store.get_stock("EXP", "w1").await.unwrap();
@@ -356,80 +238,30 @@ async fn confirm_after_expiry_expires_on_the_spot_and_returns_the_units() {
         Err(Error::ReservationExpired { .. })
     ));
     let released = t.store.release(&r.reservation_id, None).await.unwrap();
-    assert_eq!(
-        (released.applied, released.reservation.status),
-        (false, Status::Expired)
-    );
+    assert_eq!((released.applied, released.reservation.status), (false, Status::Expired));
 }
 
 #[tokio::test]
 async fn expected_version_mismatch_is_a_version_conflict_with_the_current_version() {
     let t = TestTable::new().await;
-    let created = t
-        .store
-        .write_stock(
-            "V",
-            "w1",
-            StockChange::Set { on_hand: 10 },
-            Some(0),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let created =
+        t.store.write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, None).await.unwrap();
     assert!(created.created);
     assert_eq!(created.item.version, 1);
     // expectedVersion 0 means "must not exist yet".
-    match t
-        .store
-        .write_stock(
-            "V",
-            "w1",
-            StockChange::Set { on_hand: 10 },
-            Some(0),
-            None,
-            None,
-        )
-        .await
-    {
+    match t.store.write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, None).await {
         Err(Error::VersionConflict { current_version }) => assert_eq!(current_version, 1),
         other => panic!("{other:?}"),
     }
     reserve(&t.store, "v-1", &[("V", "w1", 2)]).await.unwrap();
-    match t
-        .store
-        .write_stock(
-            "V",
-            "w1",
-            StockChange::Adjust { delta: 5 },
-            Some(1),
-            None,
-            None,
-        )
-        .await
-    {
+    match t.store.write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(1), None, None).await {
         Err(Error::VersionConflict { current_version }) => assert_eq!(current_version, 2),
         other => panic!("{other:?}"),
     }
-    let adjusted = t
-        .store
-        .write_stock(
-            "V",
-            "w1",
-            StockChange::Adjust { delta: 5 },
-            Some(2),
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let adjusted =
+        t.store.write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(2), None, None).await.unwrap();
     assert_eq!(
-        (
-            adjusted.item.on_hand,
-            adjusted.item.reserved,
-            adjusted.item.available,
-            adjusted.item.version
-        ),
+        (adjusted.item.on_hand, adjusted.item.reserved, adjusted.item.available, adjusted.item.version),
         (15, 2, 13, 3)
     );
     // Nothing changed by the refused writes.
@@ -442,52 +274,19 @@ async fn stock_cannot_drop_below_what_is_reserved() {
     set_stock(&t.store, "B", "w1", 5).await;
     reserve(&t.store, "b-1", &[("B", "w1", 4)]).await.unwrap();
     assert!(matches!(
-        t.store
-            .write_stock("B", "w1", StockChange::Set { on_hand: 3 }, None, None, None)
-            .await,
-        Err(Error::StockBelowReserved {
-            on_hand: 3,
-            reserved: 4
-        })
+        t.store.write_stock("B", "w1", StockChange::Set { on_hand: 3 }, None, None, None).await,
+        Err(Error::StockBelowReserved { on_hand: 3, reserved: 4 })
     ));
     assert!(matches!(
-        t.store
-            .write_stock(
-                "B",
-                "w1",
-                StockChange::Adjust { delta: -2 },
-                None,
-                None,
-                None
-            )
-            .await,
+        t.store.write_stock("B", "w1", StockChange::Adjust { delta: -2 }, None, None, None).await,
         Err(Error::StockBelowReserved { .. })
     ));
     assert!(matches!(
-        t.store
-            .write_stock(
-                "NOPE",
-                "w1",
-                StockChange::Adjust { delta: 1 },
-                None,
-                None,
-                None
-            )
-            .await,
+        t.store.write_stock("NOPE", "w1", StockChange::Adjust { delta: 1 }, None, None, None).await,
         Err(Error::NotFound { .. })
     ));
-    let ok = t
-        .store
-        .write_stock(
-            "B",
-            "w1",
-            StockChange::Adjust { delta: -1 },
-            None,
-            None,
-            None,
-        )
-        .await
-        .unwrap();
+    let ok =
+        t.store.write_stock("B", "w1", StockChange::Adjust { delta: -1 }, None, None, None).await.unwrap();
     assert_eq!((ok.item.on_hand, ok.item.available), (4, 0));
 }
 
@@ -502,26 +301,15 @@ async fn reserve_of_an_unknown_item_is_not_found_and_changes_nothing() {
     set_stock(&t.store, "L", "w1", 1).await;
     match reserve(&t.store, "many", &[("K", "w1", 6), ("L", "w1", 2)]).await {
         Err(Error::InsufficientStock { lines }) => {
-            assert!(
-                lines
-                    .iter()
-                    .any(|l| l.sku == "K" && l.requested == 6 && l.available == 5),
-                "{lines:?}"
-            );
+            assert!(lines.iter().any(|l| l.sku == "K" && l.requested == 6 && l.available == 5), "{lines:?}");
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(t.store.get_stock("K", "w1").await.unwrap().reserved, 0);
-    assert_eq!(
-        t.count_items("RES#").await + t.count_items("ORDER#").await,
-        0
-    );
+    assert_eq!(t.count_items("RES#").await + t.count_items("ORDER#").await, 0);
     let sku = t.store.get_sku_stock("K").await.unwrap();
     assert_eq!(sku.total_on_hand, 5);
-    assert!(matches!(
-        t.store.get_sku_stock("UNKNOWN").await,
-        Err(Error::NotFound { .. })
-    ));
+    assert!(matches!(t.store.get_sku_stock("UNKNOWN").await, Err(Error::NotFound { .. })));
 }
 
 #[tokio::test]
@@ -534,10 +322,7 @@ async fn sku_stock_lists_locations_sorted_with_totals() {
     let s = t.store.get_sku_stock("S").await.unwrap();
     let locs: Vec<_> = s.locations.iter().map(|l| l.location_id.as_str()).collect();
     assert_eq!(locs, ["w1", "w2", "w3"]);
-    assert_eq!(
-        (s.total_on_hand, s.total_reserved, s.total_available),
-        (6, 2, 4)
-    );
+    assert_eq!((s.total_on_hand, s.total_reserved, s.total_available), (6, 2, 4));
 }
 
 #[tokio::test]
@@ -545,28 +330,16 @@ async fn injected_conflicts_and_throttling_are_retried() {
     let t = TestTable::new().await;
     set_stock(&t.store, "F", "w1", 10).await;
     t.faults.clear();
-    t.faults
-        .plan("TransactWriteItems", Fault::TransactionConflict, 2);
+    t.faults.plan("TransactWriteItems", Fault::TransactionConflict, 2);
     t.faults.plan("TransactWriteItems", Fault::Throttled, 1);
-    t.faults
-        .plan("TransactWriteItems", Fault::InternalServerError, 1);
+    t.faults.plan("TransactWriteItems", Fault::InternalServerError, 1);
     let retries_before = t.store.stats().retries();
-    let r = reserve(&t.store, "f-1", &[("F", "w1", 3)])
-        .await
-        .expect("retried to success");
+    let r = reserve(&t.store, "f-1", &[("F", "w1", 3)]).await.expect("retried to success");
     assert!(r.created);
     assert_eq!(t.faults.injected(), 4);
-    assert_eq!(
-        t.faults.seen("TransactWriteItems"),
-        5,
-        "4 faults, then the real write"
-    );
+    assert_eq!(t.faults.seen("TransactWriteItems"), 5, "4 faults, then the real write");
     assert_eq!(t.store.stats().retries() - retries_before, 4);
-    assert_eq!(
-        t.store.get_stock("F", "w1").await.unwrap().reserved,
-        3,
-        "held exactly once"
-    );
+    assert_eq!(t.store.get_stock("F", "w1").await.unwrap().reserved, 3, "held exactly once");
 
     // Reads are retried too.
     t.faults.clear();
@@ -576,13 +349,8 @@ async fn injected_conflicts_and_throttling_are_retried() {
 
     // Transitions: a conflicted confirm is retried and applied once.
     t.faults.clear();
-    t.faults
-        .plan("TransactWriteItems", Fault::TransactionConflict, 1);
-    let c = t
-        .store
-        .confirm(&r.reservation.reservation_id, None)
-        .await
-        .unwrap();
+    t.faults.plan("TransactWriteItems", Fault::TransactionConflict, 1);
+    let c = t.store.confirm(&r.reservation.reservation_id, None).await.unwrap();
     assert!(c.applied);
     let s = t.store.get_stock("F", "w1").await.unwrap();
     assert_eq!((s.on_hand, s.reserved), (7, 0));
@@ -596,11 +364,7 @@ async fn a_condition_failure_is_not_retried() {
     let retries_before = t.store.stats().retries();
     let r = reserve(&t.store, "g-1", &[("G", "w1", 2)]).await;
     assert!(matches!(r, Err(Error::InsufficientStock { .. })), "{r:?}");
-    assert_eq!(
-        t.faults.seen("TransactWriteItems"),
-        1,
-        "one attempt, no retry"
-    );
+    assert_eq!(t.faults.seen("TransactWriteItems"), 1, "one attempt, no retry");
     assert_eq!(t.store.stats().retries(), retries_before);
 }
 
@@ -616,9 +380,7 @@ async fn persistent_throttling_ends_as_unavailable_without_a_change() {
     });
     t.faults.clear();
     t.faults.plan("TransactWriteItems", Fault::Throttled, 10);
-    let r = store
-        .reserve("h-1", lines(&[("H", "w1", 1)]), 60, None)
-        .await;
+    let r = store.reserve("h-1", lines(&[("H", "w1", 1)]), 60, None).await;
     assert!(matches!(r, Err(Error::Unavailable { .. })), "{r:?}");
     assert_eq!(t.faults.seen("TransactWriteItems"), 4);
     t.faults.clear();

@@ -43,10 +43,7 @@ pub fn n(v: impl ToString) -> AttributeValue {
 }
 
 pub fn stock_key(sku: &str, location_id: &str) -> Item {
-    HashMap::from([
-        (PK.into(), s(stock_pk(sku))),
-        (SK.into(), s(format!("LOC#{location_id}"))),
-    ])
+    HashMap::from([(PK.into(), s(stock_pk(sku))), (SK.into(), s(format!("LOC#{location_id}")))])
 }
 
 pub fn stock_pk(sku: &str) -> String {
@@ -58,10 +55,7 @@ pub fn reservation_key(id: &str) -> Item {
 }
 
 pub fn order_key(order_id: &str) -> Item {
-    HashMap::from([
-        (PK.into(), s(format!("ORDER#{order_id}"))),
-        (SK.into(), s("ORDER")),
-    ])
+    HashMap::from([(PK.into(), s(format!("ORDER#{order_id}"))), (SK.into(), s("ORDER"))])
 }
 
 pub fn pending_shard_pk(shard: u32) -> String {
@@ -69,10 +63,7 @@ pub fn pending_shard_pk(shard: u32) -> String {
 }
 
 fn pending_shard(reservation_id: &str) -> u32 {
-    reservation_id
-        .bytes()
-        .fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(b as u32))
-        % PENDING_SHARDS
+    reservation_id.bytes().fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(b as u32)) % PENDING_SHARDS
 }
 
 /// `gsi1sk` of a PENDING hold; also the exclusive upper bound "due before `t`" for the sweep.
@@ -102,13 +93,7 @@ pub fn reservation_item(reservation: &Reservation) -> Result<Item, Error> {
     if reservation.status == Status::Pending {
         let shard = pending_shard(&reservation.reservation_id);
         item.insert(GSI1_PK.into(), s(pending_shard_pk(shard)));
-        item.insert(
-            GSI1_SK.into(),
-            s(due_sort_key(
-                &reservation.expires_at,
-                &reservation.reservation_id,
-            )),
-        );
+        item.insert(GSI1_SK.into(), s(due_sort_key(&reservation.expires_at, &reservation.reservation_id)));
     }
     Ok(item)
 }
@@ -131,10 +116,7 @@ pub fn outbox_item(event: &OutboxEvent) -> Item {
         ("source".into(), s(EVENT_SOURCE)),
         ("detailType".into(), s(event.detail_type.as_str())),
         ("detail".into(), s(event.detail().to_string())),
-        (
-            "occurredAt".into(),
-            s(timestamp::format(&event.occurred_at)),
-        ),
+        ("occurredAt".into(), s(timestamp::format(&event.occurred_at))),
         (TTL.into(), n(expires.timestamp())),
     ])
 }
@@ -144,9 +126,7 @@ pub fn string_attr(item: &Item, name: &str) -> Option<String> {
 }
 
 pub fn number_attr(item: &Item, name: &str) -> Option<i64> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
 #[cfg(test)]
@@ -158,19 +138,13 @@ mod tests {
     fn pending_reservations_carry_the_due_index_and_final_ones_do_not() {
         let mut r = Reservation::new(
             "o".into(),
-            vec![Line {
-                sku: "A".into(),
-                location_id: "w".into(),
-                quantity: 1,
-            }],
+            vec![Line { sku: "A".into(), location_id: "w".into(), quantity: 1 }],
             60,
             Utc::now(),
         );
         let item = reservation_item(&r).unwrap();
         assert!(string_attr(&item, GSI1_PK).unwrap().starts_with("PENDING#"));
-        assert!(string_attr(&item, GSI1_SK)
-            .unwrap()
-            .ends_with(&r.reservation_id));
+        assert!(string_attr(&item, GSI1_SK).unwrap().ends_with(&r.reservation_id));
         let back: Reservation = from_item(item).unwrap();
         assert_eq!(back, r);
         r.status = Status::Confirmed;

@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
@@ -34,8 +34,8 @@ pub use retry::RetryPolicy;
 pub use schema::{create_table, delete_table};
 
 use crate::domain::{
-    decide, stock_effect, truncate_to_millis, Action, Decision, Line, Reservation, SkuStock,
-    StockItem, Transition,
+    decide, stock_effect, truncate_to_millis, Action, Decision, Line, Reservation, SkuStock, StockItem,
+    Transition,
 };
 use crate::error::{Error, Result, Shortfall};
 use crate::events::{DetailType, OutboxEvent};
@@ -173,9 +173,7 @@ impl Store {
     fn count_request(&self, capacity: Option<f64>) {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(units) = capacity {
-            self.stats
-                .capacity_milli
-                .fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+            self.stats.capacity_milli.fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
         }
     }
 
@@ -206,10 +204,7 @@ impl Store {
     async fn read_reservation(&self, id: &str) -> Result<Reservation, Failure> {
         match self.get_item(reservation_key(id)).await? {
             Some(item) => Ok(from_item(item)?),
-            None => Err(Failure::Fatal(Error::NotFound {
-                what: "reservation",
-                id: id.to_owned(),
-            })),
+            None => Err(Failure::Fatal(Error::NotFound { what: "reservation", id: id.to_owned() })),
         }
     }
 
@@ -217,10 +212,7 @@ impl Store {
     pub async fn get_stock(&self, sku: &str, location_id: &str) -> Result<StockItem> {
         self.with_retries("get_stock", || async {
             self.read_stock(sku, location_id).await?.ok_or_else(|| {
-                Failure::Fatal(Error::NotFound {
-                    what: "stock item",
-                    id: format!("{sku}/{location_id}"),
-                })
+                Failure::Fatal(Error::NotFound { what: "stock item", id: format!("{sku}/{location_id}") })
             })
         })
         .await
@@ -257,32 +249,22 @@ impl Store {
             })
             .await?;
         if locations.is_empty() {
-            return Err(Error::NotFound {
-                what: "sku",
-                id: sku.to_owned(),
-            });
+            return Err(Error::NotFound { what: "sku", id: sku.to_owned() });
         }
         Ok(SkuStock::new(sku.to_owned(), locations))
     }
 
     pub async fn get_reservation(&self, id: &str) -> Result<Reservation> {
-        self.with_retries("get_reservation", || self.read_reservation(id))
-            .await
+        self.with_retries("get_reservation", || self.read_reservation(id)).await
     }
 
     /// The reservation of an order, through the order key.
     pub async fn get_order_reservation(&self, order_id: &str) -> Result<Reservation> {
         self.with_retries("get_order_reservation", || async {
             let order = self.get_item(order_key(order_id)).await?;
-            let id = order
-                .as_ref()
-                .and_then(|o| string_attr(o, "reservationId"))
-                .ok_or_else(|| {
-                    Failure::Fatal(Error::NotFound {
-                        what: "order reservation",
-                        id: order_id.to_owned(),
-                    })
-                })?;
+            let id = order.as_ref().and_then(|o| string_attr(o, "reservationId")).ok_or_else(|| {
+                Failure::Fatal(Error::NotFound { what: "order reservation", id: order_id.to_owned() })
+            })?;
             self.read_reservation(&id).await
         })
         .await
@@ -307,11 +289,7 @@ impl Store {
             .await;
         let err = match sent {
             Ok(out) => {
-                let units = out
-                    .consumed_capacity()
-                    .iter()
-                    .filter_map(|c| c.capacity_units())
-                    .sum::<f64>();
+                let units = out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
                 self.count_request(Some(units));
                 return Ok(Ok(()));
             }
@@ -345,8 +323,7 @@ impl Store {
         actions: Vec<TransactWriteItem>,
     ) -> Result<Result<(), Cancelled>> {
         let token = uuid::Uuid::new_v4().to_string();
-        self.with_retries(operation, || self.transact(&actions, &token))
-            .await
+        self.with_retries(operation, || self.transact(&actions, &token)).await
     }
 
     fn put(
@@ -365,9 +342,7 @@ impl Store {
         for (name, value) in values {
             put = put.expression_attribute_values(name, value);
         }
-        Ok(TransactWriteItem::builder()
-            .put(put.build().map_err(Error::internal)?)
-            .build())
+        Ok(TransactWriteItem::builder().put(put.build().map_err(Error::internal)?).build())
     }
 
     fn update(
@@ -390,9 +365,7 @@ impl Store {
         for (name, value) in values {
             builder = builder.expression_attribute_values(name, value);
         }
-        Ok(TransactWriteItem::builder()
-            .update(builder.build().map_err(Error::internal)?)
-            .build())
+        Ok(TransactWriteItem::builder().update(builder.build().map_err(Error::internal)?).build())
     }
 
     fn outbox(&self, event: &OutboxEvent) -> Result<TransactWriteItem> {
@@ -420,8 +393,7 @@ impl Store {
                     return Err(Error::VersionConflict { current_version }.into());
                 }
             }
-            let (old_on_hand, reserved) =
-                current.as_ref().map_or((0, 0), |c| (c.on_hand, c.reserved));
+            let (old_on_hand, reserved) = current.as_ref().map_or((0, 0), |c| (c.on_hand, c.reserved));
             let on_hand = match change {
                 StockChange::Set { on_hand } => on_hand,
                 StockChange::Adjust { delta } => {
@@ -439,9 +411,7 @@ impl Store {
                 return Err(Error::StockBelowReserved { on_hand, reserved }.into());
             }
             if on_hand > crate::domain::MAX_ON_HAND {
-                return Err(
-                    Error::invalid_field("delta", "onHand would exceed its maximum").into(),
-                );
+                return Err(Error::invalid_field("delta", "onHand would exceed its maximum").into());
             }
             let now = self.now();
             let item = StockItem {
@@ -459,21 +429,11 @@ impl Store {
             let event = OutboxEvent::new(DetailType::StockAdjusted, data, now, correlation_id);
             let guard = match current {
                 None => self.put(stock_item(&item)?, "attribute_not_exists(pk)", vec![])?,
-                Some(_) => self.put(
-                    stock_item(&item)?,
-                    "version = :v",
-                    vec![(":v", n(current_version))],
-                )?,
+                Some(_) => self.put(stock_item(&item)?, "version = :v", vec![(":v", n(current_version))])?,
             };
             let actions = vec![guard, self.outbox(&event)?];
-            match self
-                .transact(&actions, &uuid::Uuid::new_v4().to_string())
-                .await?
-            {
-                Ok(()) => Ok(StockWrite {
-                    item,
-                    created: current.is_none(),
-                }),
+            match self.transact(&actions, &uuid::Uuid::new_v4().to_string()).await? {
+                Ok(()) => Ok(StockWrite { item, created: current.is_none() }),
                 // Someone wrote the item since our read: read again and re-check.
                 Err(_) => Err(Failure::Retry("stale read")),
             }
@@ -510,11 +470,7 @@ impl Store {
             )?);
         }
         let order_index = actions.len() + 1;
-        actions.push(self.put(
-            reservation_item(&reservation)?,
-            "attribute_not_exists(pk)",
-            vec![],
-        )?);
+        actions.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
         actions.push(self.put(
             order_item(order_id, &reservation.reservation_id),
             "attribute_not_exists(pk)",
@@ -523,21 +479,12 @@ impl Store {
         actions.push(self.outbox(&event)?);
 
         let cancelled = match self.transact_with_retries("reserve", actions).await? {
-            Ok(()) => {
-                return Ok(Reserved {
-                    reservation,
-                    created: true,
-                })
-            }
+            Ok(()) => return Ok(Reserved { reservation, created: true }),
             Err(cancelled) => cancelled,
         };
         if cancelled.failed(order_index) {
             return self
-                .existing_order_reservation(
-                    order_id,
-                    &reservation.lines,
-                    &cancelled.failed[order_index],
-                )
+                .existing_order_reservation(order_id, &reservation.lines, &cancelled.failed[order_index])
                 .await;
         }
         let mut shortfalls = Vec::new();
@@ -557,9 +504,7 @@ impl Store {
             });
         }
         if shortfalls.is_empty() {
-            return Err(Error::internal(
-                "reserve cancelled by a condition on no known item",
-            ));
+            return Err(Error::internal("reserve cancelled by a condition on no known item"));
         }
         Err(Error::InsufficientStock { lines: shortfalls })
     }
@@ -577,27 +522,20 @@ impl Store {
             None => self.get_order_reservation(order_id).await?,
         };
         if existing.lines == lines {
-            Ok(Reserved {
-                reservation: existing,
-                created: false,
-            })
+            Ok(Reserved { reservation: existing, created: false })
         } else {
-            Err(Error::OrderAlreadyReserved {
-                reservation_id: existing.reservation_id,
-            })
+            Err(Error::OrderAlreadyReserved { reservation_id: existing.reservation_id })
         }
     }
 
     // ---- transitions --------------------------------------------------------------------------
 
     pub async fn confirm(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
-        self.transition(id, Action::Confirm, None, correlation_id)
-            .await
+        self.transition(id, Action::Confirm, None, correlation_id).await
     }
 
     pub async fn release(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
-        self.transition(id, Action::Release, None, correlation_id)
-            .await
+        self.transition(id, Action::Release, None, correlation_id).await
     }
 
     pub async fn extend(
@@ -606,14 +544,12 @@ impl Store {
         ttl_seconds: i64,
         correlation_id: Option<&str>,
     ) -> Result<Transitioned> {
-        self.transition(id, Action::Extend, Some(ttl_seconds), correlation_id)
-            .await
+        self.transition(id, Action::Extend, Some(ttl_seconds), correlation_id).await
     }
 
     /// Expires the hold if it is still PENDING and due; `applied == false` if it was not.
     pub async fn expire(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
-        self.transition(id, Action::Expire, None, correlation_id)
-            .await
+        self.transition(id, Action::Expire, None, correlation_id).await
     }
 
     async fn transition(
@@ -627,23 +563,14 @@ impl Store {
             let current = self.read_reservation(id).await?;
             let now = self.now();
             match decide(&current, action, now) {
-                Decision::Unchanged => Ok(Transitioned {
-                    reservation: current,
-                    applied: false,
-                }),
+                Decision::Unchanged => Ok(Transitioned { reservation: current, applied: false }),
                 Decision::Refuse(e) => Err(e.into()),
                 Decision::Apply(transition) => {
-                    let updated = self
-                        .apply(&current, transition, ttl_seconds, now, correlation_id)
-                        .await?;
-                    Ok(Transitioned {
-                        reservation: updated,
-                        applied: true,
-                    })
+                    let updated = self.apply(&current, transition, ttl_seconds, now, correlation_id).await?;
+                    Ok(Transitioned { reservation: updated, applied: true })
                 }
                 Decision::ExpireThenFail(e) => {
-                    self.apply(&current, Transition::Expire, None, now, correlation_id)
-                        .await?;
+                    self.apply(&current, Transition::Expire, None, now, correlation_id).await?;
                     Err(e.into())
                 }
             }
@@ -673,8 +600,7 @@ impl Store {
             vec![(":v", n(current.version)), (":pending", s("PENDING"))],
         )?];
         if let TransactWriteItem { put: Some(put), .. } = &mut actions[0] {
-            put.expression_attribute_names =
-                Some([("#status".to_owned(), "status".to_owned())].into());
+            put.expression_attribute_names = Some([("#status".to_owned(), "status".to_owned())].into());
         }
         let now_s = crate::domain::timestamp::format(&now);
         for line in &updated.lines {
@@ -692,11 +618,7 @@ impl Store {
                 update,
                 "reserved >= :q",
                 &[],
-                vec![
-                    (":q", n(line.quantity)),
-                    (":one", n(1)),
-                    (":now", s(now_s.clone())),
-                ],
+                vec![(":q", n(line.quantity)), (":one", n(1)), (":now", s(now_s.clone()))],
             )?);
         }
         let detail_type = match transition {
@@ -710,10 +632,7 @@ impl Store {
             let data = serde_json::to_value(&updated).map_err(Error::internal)?;
             actions.push(self.outbox(&OutboxEvent::new(detail_type, data, now, correlation_id))?);
         }
-        match self
-            .transact(&actions, &uuid::Uuid::new_v4().to_string())
-            .await?
-        {
+        match self.transact(&actions, &uuid::Uuid::new_v4().to_string()).await? {
             Ok(()) => Ok(updated),
             // The reservation changed since we read it: re-read and decide again.
             Err(c) if c.failed(0) => Err(Failure::Retry("stale read")),

@@ -61,9 +61,9 @@ fn retryable_code(code: Option<&str>) -> Option<&'static str> {
         | "RequestLimitExceeded"
         | "ThrottlingError"
         | "ProvisionedThroughputExceeded" => Some("throttled"),
-        "TransactionConflictException"
-        | "TransactionConflict"
-        | "TransactionInProgressException" => Some("conflict"),
+        "TransactionConflictException" | "TransactionConflict" | "TransactionInProgressException" => {
+            Some("conflict")
+        }
         "InternalServerError" | "ServiceUnavailable" | "InternalFailure" => Some("server error"),
         _ => None,
     }
@@ -114,15 +114,8 @@ where
                 n += 1;
                 let delay = policy.delay(n);
                 if n >= policy.max_attempts || started.elapsed() + delay > policy.deadline {
-                    tracing::warn!(
-                        operation,
-                        attempts = n,
-                        reason = why,
-                        "giving up after retries"
-                    );
-                    return Err(Error::Unavailable {
-                        retry_after_secs: 1,
-                    });
+                    tracing::warn!(operation, attempts = n, reason = why, "giving up after retries");
+                    return Err(Error::Unavailable { retry_after_secs: 1 });
                 }
                 on_retry(why);
                 tracing::debug!(
@@ -153,10 +146,7 @@ mod tests {
 
     #[tokio::test]
     async fn retries_until_success_and_stops_on_fatal() {
-        let policy = RetryPolicy {
-            base_delay: Duration::from_millis(1),
-            ..Default::default()
-        };
+        let policy = RetryPolicy { base_delay: Duration::from_millis(1), ..Default::default() };
         let calls = AtomicU32::new(0);
         let out = retrying(
             &policy,
@@ -191,11 +181,8 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_as_unavailable() {
-        let policy = RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(1),
-            ..Default::default()
-        };
+        let policy =
+            RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(1), ..Default::default() };
         let calls = AtomicU32::new(0);
         let out: Result<(), _> = retrying(
             &policy,

@@ -5,8 +5,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
-    TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -23,11 +22,7 @@ fn attr(name: &str) -> Result<AttributeDefinition, Error> {
 }
 
 fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, Error> {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(key_type)
-        .build()
-        .map_err(Error::internal)
+    KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(Error::internal)
 }
 
 /// Creates the table (on-demand, stream with old and new images, sparse due-holds index, TTL).
@@ -37,11 +32,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, Error> {
         .index_name(GSI1)
         .key_schema(key(GSI1_PK, KeyType::Hash)?)
         .key_schema(key(GSI1_SK, KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
         .build()
         .map_err(Error::internal)?;
     let created = client
@@ -66,9 +57,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, Error> {
         .await;
     match created {
         Ok(_) => {}
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), CreateTableError::ResourceInUseException(_)) =>
-        {
+        Err(SdkError::ServiceError(e)) if matches!(e.err(), CreateTableError::ResourceInUseException(_)) => {
             return Ok(false)
         }
         Err(e) => return Err(Error::internal(DisplayErrorContext(&e))),
