@@ -24,4 +24,12 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$LS_PORT"
 .local/venv/bin/python infra/create_resources.py
 
 echo "== tests"
-RUST_LOG="${RUST_LOG:-error}" cargo test --workspace
+LOG="$STATE/cargo-test.log"
+set +e
+RUST_LOG="${RUST_LOG:-error}" cargo test --workspace 2>&1 | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (cargo prints one "test result" per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' "$LOG"
+exit "$status"
