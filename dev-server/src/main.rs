@@ -14,10 +14,9 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use inventory::config::{dynamodb_client, env_or, Config};
-use inventory::http::{
-    api_gateway_request, handle, match_route, not_found_route, payload_too_large, MAX_BODY_BYTES,
-};
+use inventory::config::env_or;
+use inventory::http::{serve_raw, MAX_BODY_BYTES};
+use inventory::lambda::store_from_env;
 use inventory::store::{create_table, StockChange};
 use inventory::{Error, Store};
 use tokio::net::TcpListener;
@@ -44,15 +43,13 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let seed = std::env::args().any(|a| a == "--seed");
-    let config = Config::from_env();
     let port: u16 = env_or("PORT", "3000").parse().map_err(|_| "PORT must be a port number".to_owned())?;
-    let client = dynamodb_client().await;
-    match create_table(&client, &config.table_name).await {
-        Ok(true) => tracing::info!(table = %config.table_name, "created table"),
-        Ok(false) => tracing::info!(table = %config.table_name, "table exists"),
-        Err(e) => return Err(format!("cannot reach DynamoDB to create table {}: {e}", config.table_name)),
+    let store = store_from_env().await;
+    match create_table(store.client(), store.table()).await {
+        Ok(true) => tracing::info!(table = store.table(), "created table"),
+        Ok(false) => tracing::info!(table = store.table(), "table exists"),
+        Err(e) => return Err(format!("cannot reach DynamoDB to create table {}: {e}", store.table())),
     }
-    let store = Store::new(client, &config.table_name);
     if seed {
         seed_demo_stock(&store).await?;
     }
@@ -111,30 +108,17 @@ async fn serve(
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let (parts, body) = request.into_parts();
-    let path = parts.uri.path().to_owned();
-    let route = match_route(&parts.method, &path);
     // Read at most one byte more than the limit: enough to know the body is too large.
-    let body = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
-        Ok(collected) => Some(collected.to_bytes()),
-        Err(_) => None,
-    };
-    let lambda_request = api_gateway_request(
+    let body = Limited::new(body, MAX_BODY_BYTES + 1).collect().await.ok().map(|c| c.to_bytes());
+    let response = serve_raw(
+        &store,
         &parts.method,
-        &path,
+        parts.uri.path(),
         parts.uri.query(),
         &parts.headers,
-        body.as_deref().unwrap_or_default(),
-        route.as_ref().map(|r| (r.template, &r.params)),
-    );
-    let response = match (lambda_request, body, route) {
-        (Err(e), _, _) => {
-            tracing::error!(error = %e, "could not build the API Gateway event");
-            lambda_http::Response::builder().status(500).body(lambda_http::Body::Empty).unwrap_or_default()
-        }
-        (Ok(req), None, _) => payload_too_large(&req),
-        (Ok(req), Some(_), None) => not_found_route(&req),
-        (Ok(req), Some(_), Some(route)) => handle(route.operation, &store, req).await,
-    };
+        body.as_deref(),
+    )
+    .await;
     let (parts, body) = response.into_parts();
     let bytes = match body {
         lambda_http::Body::Text(text) => Bytes::from(text),

@@ -191,6 +191,35 @@ pub async fn handle(op: Operation, store: &Store, request: Request) -> Response<
     .await
 }
 
+/// Serves one raw HTTP request the way API Gateway's HTTP API and Lambda would: match the route,
+/// build the payload 2.0 event, convert it with lambda_http, run the operation's handler. This is
+/// all the local server does per request; the HTTP tests call it too. `body` is `None` when it
+/// was larger than [`MAX_BODY_BYTES`] and not read in full.
+pub async fn serve_raw(
+    store: &Store,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &http::HeaderMap,
+    body: Option<&[u8]>,
+) -> Response<Body> {
+    let route = match_route(method, path);
+    let event = api_gateway_request(
+        method,
+        path,
+        query,
+        headers,
+        body.unwrap_or_default(),
+        route.as_ref().map(|r| (r.template, &r.params)),
+    );
+    match (event, body, route) {
+        (Err(e), _, _) => respond(Err(e), &uuid::Uuid::new_v4().to_string()),
+        (Ok(request), None, _) => payload_too_large(&request),
+        (Ok(request), Some(_), None) => not_found_route(&request),
+        (Ok(request), Some(_), Some(route)) => handle(route.operation, store, request).await,
+    }
+}
+
 /// The response for a request that matched no route (used by the local server; API Gateway
 /// answers those itself in AWS).
 pub fn not_found_route(request: &Request) -> Response<Body> {

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod lambda;
 pub mod store;
 pub mod telemetry;
 

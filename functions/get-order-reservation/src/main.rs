@@ -1,0 +1,6 @@
+//! Lambda function for `GET /v1/orders/{orderId}/reservation` (API Gateway HTTP API, payload 2.0).
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    inventory::lambda::run_http(inventory::http::Operation::GetOrderReservation).await
+}

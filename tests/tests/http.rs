@@ -1,0 +1,405 @@
+//! The HTTP contract of API.md, through the real handlers against DynamoDB Local: requests go
+//! through `serve_raw` (route match, API Gateway v2 event, lambda_http conversion, handler),
+//! exactly as the local server serves them.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method};
+use integration_tests::{Fault, TestTable};
+use inventory::http::{handle, serve_raw, Operation};
+use inventory::store::RetryPolicy;
+use inventory::Store;
+use serde_json::{json, Value};
+
+struct Reply {
+    status: u16,
+    body: Value,
+    headers: HeaderMap,
+}
+
+async fn call_with(
+    store: &Store,
+    method: Method,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: HeaderMap,
+) -> Reply {
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let response = serve_raw(store, &method, path, query, &headers, Some(body.unwrap_or_default())).await;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = match response.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).expect("JSON response body"),
+        other => panic!("unexpected body {other:?}"),
+    };
+    Reply { status, body, headers }
+}
+
+async fn call(store: &Store, method: Method, path: &str, body: Option<Value>) -> Reply {
+    let bytes = body.map(|b| b.to_string().into_bytes());
+    call_with(store, method, path, bytes.as_deref(), HeaderMap::new()).await
+}
+
+fn assert_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.body["error"]["code"], code, "{}", reply.body);
+    assert!(reply.body["error"]["message"].is_string());
+    assert!(reply.body["error"]["details"].is_object());
+    assert_eq!(reply.headers["content-type"], "application/json");
+}
+
+async fn put_stock(store: &Store, sku: &str, loc: &str, on_hand: i64) -> Reply {
+    call(store, Method::PUT, &format!("/v1/stock/{sku}/{loc}"), Some(json!({ "onHand": on_hand }))).await
+}
+
+async fn reserve(store: &Store, order: &str, lines: Value) -> Reply {
+    call(store, Method::POST, "/v1/reservations", Some(json!({ "orderId": order, "lines": lines }))).await
+}
+
+#[tokio::test]
+async fn stock_routes() {
+    let t = TestTable::new().await;
+    let s = &t.store;
+    assert_eq!(call(s, Method::GET, "/health", None).await.body, json!({"status": "ok"}));
+    let created = put_stock(s, "SKU-1", "w2", 10).await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.body["available"], 10);
+    assert_eq!(created.body["version"], 1);
+    let updated = put_stock(s, "SKU-1", "w2", 12).await;
+    assert_eq!((updated.status, updated.body["onHand"].as_i64()), (200, Some(12)));
+    assert_eq!(put_stock(s, "SKU-1", "w1", 3).await.status, 201);
+    let adj = call(
+        s,
+        Method::POST,
+        "/v1/stock/SKU-1/w2/adjustments",
+        Some(json!({"delta": -2, "reason": "broken"})),
+    )
+    .await;
+    assert_eq!(
+        (adj.status, adj.body["onHand"].as_i64(), adj.body["version"].as_i64()),
+        (200, Some(10), Some(3))
+    );
+    let one = call(s, Method::GET, "/v1/stock/SKU-1/w2", None).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.body, adj.body);
+    let all = call(s, Method::GET, "/v1/stock/SKU-1", None).await;
+    assert_eq!(all.status, 200);
+    assert_eq!(all.body["locations"][0]["locationId"], "w1");
+    assert_eq!((all.body["totalOnHand"].as_i64(), all.body["totalAvailable"].as_i64()), (Some(13), Some(13)));
+    // Timestamps: RFC 3339 UTC with milliseconds.
+    let ts = one.body["updatedAt"].as_str().unwrap();
+    assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");
+
+    assert_error(&call(s, Method::GET, "/v1/stock/NONE", None).await, 404, "NOT_FOUND");
+    assert_error(&call(s, Method::GET, "/v1/stock/SKU-1/w9", None).await, 404, "NOT_FOUND");
+    let missing = call(s, Method::POST, "/v1/stock/NONE/w1/adjustments", Some(json!({"delta": 1}))).await;
+    assert_error(&missing, 404, "NOT_FOUND");
+    let conflict =
+        call(s, Method::PUT, "/v1/stock/SKU-1/w2", Some(json!({"onHand": 1, "expectedVersion": 1}))).await;
+    assert_error(&conflict, 409, "VERSION_CONFLICT");
+    assert_eq!(conflict.body["error"]["details"]["currentVersion"], 3);
+    let exists =
+        call(s, Method::PUT, "/v1/stock/SKU-1/w2", Some(json!({"onHand": 1, "expectedVersion": 0}))).await;
+    assert_error(&exists, 409, "VERSION_CONFLICT");
+    assert_eq!(
+        reserve(s, "o-1", json!([{"sku": "SKU-1", "locationId": "w2", "quantity": 6}])).await.status,
+        201
+    );
+    let below = put_stock(s, "SKU-1", "w2", 5).await;
+    assert_error(&below, 409, "STOCK_BELOW_RESERVED");
+    assert_eq!(below.body["error"]["details"], json!({"onHand": 5, "reserved": 6}));
+    let below_adj = call(s, Method::POST, "/v1/stock/SKU-1/w2/adjustments", Some(json!({"delta": -5}))).await;
+    assert_error(&below_adj, 409, "STOCK_BELOW_RESERVED");
+}
+
+#[tokio::test]
+async fn reservation_routes() {
+    let t = TestTable::new().await;
+    let s = &t.store;
+    put_stock(s, "A", "w1", 5).await;
+    put_stock(s, "B", "w1", 5).await;
+    let lines = json!([{"sku": "B", "locationId": "w1", "quantity": 1}, {"sku": "A", "locationId": "w1", "quantity": 2},
+                       {"sku": "B", "locationId": "w1", "quantity": 1}]);
+    let created = reserve(s, "order-1", lines.clone()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let r = &created.body;
+    assert_eq!(r["status"], "PENDING");
+    assert_eq!(
+        r["lines"],
+        json!([{"sku": "A", "locationId": "w1", "quantity": 2}, {"sku": "B", "locationId": "w1", "quantity": 2}])
+    );
+    let id = r["reservationId"].as_str().unwrap().to_owned();
+    assert_eq!(reserve(s, "order-1", lines).await.body, *r, "a retry returns the same reservation");
+    assert_eq!(reserve(s, "order-1", json!([{"sku": "A", "locationId": "w1", "quantity": 2}, {"sku": "B", "locationId": "w1", "quantity": 2}])).await.status, 200);
+    let other = reserve(s, "order-1", json!([{"sku": "A", "locationId": "w1", "quantity": 1}])).await;
+    assert_error(&other, 409, "ORDER_ALREADY_RESERVED");
+    assert_eq!(other.body["error"]["details"]["reservationId"], id.as_str());
+    let short = reserve(s, "order-2", json!([{"sku": "A", "locationId": "w1", "quantity": 4}])).await;
+    assert_error(&short, 409, "INSUFFICIENT_STOCK");
+    assert_eq!(
+        short.body["error"]["details"]["lines"],
+        json!([{"sku": "A", "locationId": "w1", "requested": 4, "available": 3}])
+    );
+    assert_error(
+        &reserve(s, "order-3", json!([{"sku": "Z", "locationId": "w1", "quantity": 1}])).await,
+        404,
+        "NOT_FOUND",
+    );
+
+    assert_eq!(call(s, Method::GET, &format!("/v1/reservations/{id}"), None).await.body, *r);
+    assert_eq!(call(s, Method::GET, "/v1/orders/order-1/reservation", None).await.body, *r);
+    assert_error(&call(s, Method::GET, "/v1/orders/order-9/reservation", None).await, 404, "NOT_FOUND");
+    let unknown = uuid::Uuid::new_v4();
+    assert_error(&call(s, Method::GET, &format!("/v1/reservations/{unknown}"), None).await, 404, "NOT_FOUND");
+    assert_error(
+        &call(s, Method::POST, &format!("/v1/reservations/{unknown}/confirm"), None).await,
+        404,
+        "NOT_FOUND",
+    );
+
+    let extended =
+        call(s, Method::POST, &format!("/v1/reservations/{id}/extend"), Some(json!({"ttlSeconds": 3600})))
+            .await;
+    assert_eq!(extended.status, 200);
+    assert!(extended.body["expiresAt"].as_str() > r["expiresAt"].as_str());
+    let confirmed = call(s, Method::POST, &format!("/v1/reservations/{id}/confirm"), None).await;
+    assert_eq!((confirmed.status, confirmed.body["status"].as_str()), (200, Some("CONFIRMED")));
+    let again = call(s, Method::POST, &format!("/v1/reservations/{id}/confirm"), Some(json!({}))).await;
+    assert_eq!((again.status, again.body["status"].as_str()), (200, Some("CONFIRMED")));
+    let release = call(s, Method::POST, &format!("/v1/reservations/{id}/release"), None).await;
+    assert_error(&release, 409, "INVALID_STATE");
+    assert_eq!(release.body["error"]["details"]["status"], "CONFIRMED");
+    let ext =
+        call(s, Method::POST, &format!("/v1/reservations/{id}/extend"), Some(json!({"ttlSeconds": 60})))
+            .await;
+    assert_error(&ext, 409, "INVALID_STATE");
+    let a = call(s, Method::GET, "/v1/stock/A/w1", None).await.body;
+    assert_eq!((a["onHand"].as_i64(), a["reserved"].as_i64()), (Some(3), Some(0)));
+
+    // Release, released again (200), then confirm refused.
+    let r2 = reserve(s, "order-4", json!([{"sku": "A", "locationId": "w1", "quantity": 1}])).await.body;
+    let id2 = r2["reservationId"].as_str().unwrap();
+    for _ in 0..2 {
+        let rel = call(s, Method::POST, &format!("/v1/reservations/{id2}/release"), None).await;
+        assert_eq!((rel.status, rel.body["status"].as_str()), (200, Some("RELEASED")));
+    }
+    assert_error(
+        &call(s, Method::POST, &format!("/v1/reservations/{id2}/confirm"), None).await,
+        409,
+        "INVALID_STATE",
+    );
+}
+
+#[tokio::test]
+async fn expired_holds_answer_410_and_release_answers_expired() {
+    let t = TestTable::new().await;
+    let s = &t.store;
+    put_stock(s, "E", "w1", 2).await;
+    let body = json!({"orderId": "late", "lines": [{"sku": "E", "locationId": "w1", "quantity": 2}], "ttlSeconds": 30});
+    let r = call(s, Method::POST, "/v1/reservations", Some(body)).await.body;
+    let id = r["reservationId"].as_str().unwrap();
+    t.clock.advance(Duration::from_secs(31));
+    let confirm = call(s, Method::POST, &format!("/v1/reservations/{id}/confirm"), None).await;
+    assert_error(&confirm, 410, "RESERVATION_EXPIRED");
+    let e = call(s, Method::GET, "/v1/stock/E/w1", None).await.body;
+    assert_eq!(
+        (e["reserved"].as_i64(), e["available"].as_i64()),
+        (Some(0), Some(2)),
+        "units back without a sweep"
+    );
+    let ext =
+        call(s, Method::POST, &format!("/v1/reservations/{id}/extend"), Some(json!({"ttlSeconds": 60})))
+            .await;
+    assert_error(&ext, 410, "RESERVATION_EXPIRED");
+    let rel = call(s, Method::POST, &format!("/v1/reservations/{id}/release"), None).await;
+    assert_eq!((rel.status, rel.body["status"].as_str()), (200, Some("EXPIRED")));
+
+    // Extend of a PENDING hold past its expiresAt: expired on the spot, 410.
+    let body = json!({"orderId": "late-2", "lines": [{"sku": "E", "locationId": "w1", "quantity": 1}], "ttlSeconds": 30});
+    let r = call(s, Method::POST, "/v1/reservations", Some(body)).await.body;
+    t.clock.advance(Duration::from_secs(31));
+    let id = r["reservationId"].as_str().unwrap();
+    let ext =
+        call(s, Method::POST, &format!("/v1/reservations/{id}/extend"), Some(json!({"ttlSeconds": 60})))
+            .await;
+    assert_error(&ext, 410, "RESERVATION_EXPIRED");
+    assert_eq!(call(s, Method::GET, &format!("/v1/reservations/{id}"), None).await.body["status"], "EXPIRED");
+}
+
+#[tokio::test]
+async fn throttled_past_the_deadline_is_503_with_retry_after_and_internals_never_leak() {
+    let t = TestTable::new().await;
+    put_stock(&t.store, "T", "w1", 2).await;
+    let impatient = t.store.clone().with_retry_policy(RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(2),
+        deadline: Duration::from_secs(1),
+    });
+    t.faults.plan("TransactWriteItems", Fault::Throttled, 3);
+    let r = reserve(&impatient, "t-1", json!([{"sku": "T", "locationId": "w1", "quantity": 1}])).await;
+    assert_error(&r, 503, "SERVICE_UNAVAILABLE");
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(call(&t.store, Method::GET, "/v1/stock/T/w1", None).await.body["reserved"], 0);
+
+    // A store pointed at a table that does not exist: a misconfiguration, 500 INTERNAL, and the
+    // body says nothing of DynamoDB.
+    let broken = Store::new(t.store.client().clone(), "no-such-table");
+    let r = call(&broken, Method::GET, "/v1/stock/T/w1", None).await;
+    assert_error(&r, 500, "INTERNAL");
+    let text = r.body.to_string();
+    assert!(!text.contains("ResourceNotFound") && !text.contains("no-such-table"), "{text}");
+}
+
+#[tokio::test]
+async fn correlation_ids_are_echoed_or_generated() {
+    let t = TestTable::new().await;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-correlation-id", HeaderValue::from_static("checkout-42"));
+    let r = call_with(&t.store, Method::GET, "/health", None, headers).await;
+    assert_eq!(r.headers["x-correlation-id"], "checkout-42");
+    let generated = call(&t.store, Method::GET, "/health", None).await;
+    assert!(uuid::Uuid::parse_str(generated.headers["x-correlation-id"].to_str().unwrap()).is_ok());
+    let not_found = call(&t.store, Method::GET, "/v2/anything", None).await;
+    assert_error(&not_found, 404, "NOT_FOUND");
+    assert!(not_found.headers.contains_key("x-correlation-id"));
+}
+
+/// At least 25 malformed requests: each gets a 4xx with the error body, and nothing changes.
+#[tokio::test]
+async fn malformed_requests_get_4xx_and_change_nothing() {
+    let t = TestTable::new().await;
+    let s = &t.store;
+    put_stock(s, "M", "w1", 10).await;
+    let held = reserve(s, "m-1", json!([{"sku": "M", "locationId": "w1", "quantity": 1}])).await.body;
+    let id = held["reservationId"].as_str().unwrap().to_owned();
+    let line =
+        |q: Value| json!({"orderId": "m-2", "lines": [{"sku": "M", "locationId": "w1", "quantity": q}]});
+    let too_many: Vec<Value> =
+        (0..26).map(|i| json!({"sku": format!("M{i}"), "locationId": "w1", "quantity": 1})).collect();
+    let big = format!("{{\"orderId\": \"{}\", \"lines\": []}}", "x".repeat(70_000));
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let confirm = format!("/v1/reservations/{id}/confirm");
+    let extend = format!("/v1/reservations/{id}/extend");
+    let cases: Vec<(Method, String, Vec<u8>, u16)> = vec![
+        (Method::POST, "/v1/reservations".into(), b"{not json".to_vec(), 400),
+        (Method::POST, "/v1/reservations".into(), b"".to_vec(), 400),
+        (Method::POST, "/v1/reservations".into(), b"null".to_vec(), 400),
+        (Method::POST, "/v1/reservations".into(), b"[]".to_vec(), 400),
+        (Method::POST, "/v1/reservations".into(), line(json!(1)).to_string().replace("m-2", "m 2").into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), line(json!(0)).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), line(json!(-3)).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), line(json!(100_001)).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), line(json!(1.5)).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), line(json!("1")).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), line(json!(1e30)).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), json!({"orderId": "m-2", "lines": []}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), json!({"orderId": "m-2", "lines": too_many}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), json!({"orderId": "m-2", "lines": [{"sku": "M", "locationId": "w1", "quantity": 1}], "ttlSeconds": 0}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), json!({"orderId": "m-2", "lines": [{"sku": "M", "locationId": "w1", "quantity": 1}], "ttlSeconds": 86_401}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), json!({"orderId": "m-2", "lines": [{"sku": "M", "locationId": "w1", "quantity": 1}], "ttl": 60}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), json!({"orderId": "m-2", "lines": [{"sku": "M", "locationId": "w1", "quantity": 1, "qty": 2}]}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), json!({"orderId": "m-2", "lines": [{"sku": "М", "locationId": "w1", "quantity": 1}]}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), json!({"orderId": "x".repeat(129), "lines": [{"sku": "M", "locationId": "w1", "quantity": 1}]}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), json!({"lines": [{"sku": "M", "locationId": "w1", "quantity": 1}]}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), vec![0xff, 0xfe, b'{', b'}'], 400),
+        (Method::POST, "/v1/reservations".into(), deep.into_bytes(), 400),
+        (Method::POST, "/v1/reservations".into(), big.into_bytes(), 413),
+        (Method::PUT, "/v1/stock/M/w1".into(), json!({"onHand": -1}).to_string().into_bytes(), 400),
+        (Method::PUT, "/v1/stock/M/w1".into(), json!({"onHand": 5, "expectedVersion": -1}).to_string().into_bytes(), 400),
+        (Method::PUT, "/v1/stock/M/w1".into(), json!({"onHand": 5, "reason": "r".repeat(257)}).to_string().into_bytes(), 400),
+        (Method::PUT, "/v1/stock/M/w1".into(), json!({"onhand": 5}).to_string().into_bytes(), 400),
+        (Method::PUT, "/v1/stock/M%20X/w1".into(), json!({"onHand": 5}).to_string().into_bytes(), 400),
+        (Method::PUT, format!("/v1/stock/{}/w1", "S".repeat(65)), json!({"onHand": 5}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/stock/M/w1/adjustments".into(), json!({"delta": 0}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/stock/M/w1/adjustments".into(), json!({"delta": "5"}).to_string().into_bytes(), 400),
+        (Method::POST, confirm.clone(), json!({"force": true}).to_string().into_bytes(), 400),
+        (Method::POST, "/v1/reservations/not-a-uuid/confirm".into(), vec![], 400),
+        (Method::POST, extend.clone(), json!({"ttlSeconds": 0}).to_string().into_bytes(), 400),
+        (Method::POST, extend.clone(), b"{}".to_vec(), 400),
+        (Method::GET, "/v1/orders/bad#id/reservation".into(), vec![], 400),
+        (Method::DELETE, "/v1/stock/M/w1".into(), vec![], 404),
+        (Method::GET, "/v1/stock".into(), vec![], 404),
+    ];
+    assert!(cases.len() >= 25);
+    let before = (call(s, Method::GET, "/v1/stock/M", None).await.body, t.count_items("").await);
+    for (method, path, body, status) in &cases {
+        let r = call_with(s, method.clone(), path, Some(body), HeaderMap::new()).await;
+        assert!((400..500).contains(&r.status), "{method} {path}: {}", r.status);
+        assert_eq!(r.status, *status, "{method} {path}: {}", r.body);
+        assert!(r.body["error"]["code"].is_string(), "{method} {path}: {}", r.body);
+    }
+    let after = (call(s, Method::GET, "/v1/stock/M", None).await.body, t.count_items("").await);
+    assert_eq!(before, after, "a rejected request changed state");
+}
+
+/// Every sample in events/ replays through its function's handler with a 2xx, and every HTTP
+/// function has a sample. Samples naming a reservation get the id of a real one.
+#[tokio::test]
+async fn every_sample_event_replays_through_its_handler() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let function = |name: &str| match name {
+        "health" => Some(Operation::Health),
+        "put-stock" => Some(Operation::PutStock),
+        "adjust-stock" => Some(Operation::AdjustStock),
+        "get-stock" | "get-stock-location" => Some(Operation::GetStock),
+        "reserve" => Some(Operation::Reserve),
+        "get-reservation" => Some(Operation::GetReservation),
+        "get-order-reservation" => Some(Operation::GetOrderReservation),
+        "confirm" => Some(Operation::Confirm),
+        "release" => Some(Operation::Release),
+        "extend" => Some(Operation::Extend),
+        _ => None,
+    };
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(root.join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let event: Value = serde_json::from_str(&text).unwrap();
+        if event.get("routeKey").is_none() {
+            continue; // not an HTTP sample
+        }
+        let op =
+            function(&name).unwrap_or_else(|| panic!("events/{name}.json: no HTTP function of that name"));
+        let t = TestTable::new().await;
+        put_stock(&t.store, "SNEAKER-42", "berlin", 10).await;
+        let mut text = text.clone();
+        if let Some(sample_id) = event["pathParameters"]["reservationId"].as_str() {
+            let lines = json!([{"sku": "SNEAKER-42", "locationId": "berlin", "quantity": 2}]);
+            let held = reserve(&t.store, "order-1001", lines).await.body;
+            text = text.replace(sample_id, held["reservationId"].as_str().unwrap());
+        } else if name == "get-order-reservation" {
+            reserve(
+                &t.store,
+                "order-1001",
+                json!([{"sku": "SNEAKER-42", "locationId": "berlin", "quantity": 2}]),
+            )
+            .await;
+        }
+        let request =
+            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
+        let response = handle(op, &t.store, request).await;
+        assert!(
+            response.status().is_success(),
+            "events/{name}.json: {} {:?}",
+            response.status(),
+            response.body()
+        );
+        assert_eq!(response.headers()["x-correlation-id"], format!("sample-{name}").as_str());
+        replayed += 1;
+    }
+    for crate_dir in std::fs::read_dir(root.join("functions")).unwrap() {
+        let name = crate_dir.unwrap().file_name().into_string().unwrap();
+        if function(&name).is_some() {
+            assert!(
+                root.join("events").join(format!("{name}.json")).exists(),
+                "functions/{name} has no sample in events/"
+            );
+        }
+    }
+    assert!(replayed >= 11, "replayed {replayed}");
+}
