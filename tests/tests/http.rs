@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method};
-use integration_tests::{Fault, TestTable};
-use inventory::http::{handle, serve_raw, Operation};
+use integration_tests::{Fault, OpenApi, TestTable};
+use inventory::http::{handle, match_route, serve_raw, Operation, ROUTES};
 use inventory::store::RetryPolicy;
 use inventory::Store;
 use serde_json::{json, Value};
@@ -35,12 +35,38 @@ async fn call_with(
         lambda_http::Body::Text(t) => serde_json::from_str(t).expect("JSON response body"),
         other => panic!("unexpected body {other:?}"),
     };
+    // Every response of a described route must match openapi.json.
+    if let Some(route) = match_route(&method, path) {
+        if let Err(e) = openapi().check_response(method.as_str(), route.template, status, &body) {
+            panic!("{method} {path} -> {status} does not match openapi.json: {e}");
+        }
+    }
     Reply { status, body, headers }
 }
 
 async fn call(store: &Store, method: Method, path: &str, body: Option<Value>) -> Reply {
     let bytes = body.map(|b| b.to_string().into_bytes());
     call_with(store, method, path, bytes.as_deref(), HeaderMap::new()).await
+}
+
+fn openapi() -> &'static OpenApi {
+    static SPEC: std::sync::OnceLock<OpenApi> = std::sync::OnceLock::new();
+    SPEC.get_or_init(OpenApi::load)
+}
+
+#[test]
+fn openapi_describes_exactly_the_routes() {
+    let mut routes: Vec<(String, String)> =
+        ROUTES.iter().map(|(m, t, _)| (m.to_string(), t.to_string())).collect();
+    routes.sort();
+    assert_eq!(openapi().operations(), routes);
+    // The checker itself rejects what does not match.
+    let spec = openapi();
+    assert!(spec.check_response("GET", "/health", 200, &json!({"status": "ok"})).is_ok());
+    assert!(spec.check_response("GET", "/health", 200, &json!({"status": "ok", "extra": 1})).is_err());
+    assert!(spec.check_response("GET", "/health", 418, &json!({"status": "ok"})).is_err());
+    let bad_error = json!({"error": {"code": "NOPE", "message": "m", "details": {}}});
+    assert!(spec.check_response("GET", "/v1/stock/{sku}", 404, &bad_error).is_err());
 }
 
 fn assert_error(reply: &Reply, status: u16, code: &str) {
