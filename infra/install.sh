@@ -40,5 +40,21 @@ install_localstack() {
   echo "$want" > "$stamp"
 }
 
-install_dynamodb
-install_localstack
+# cargo-lambda (and zig, for arm64 cross builds) from PyPI: only for `cargo lambda` commands, so
+# only installed on request (`infra/install.sh cargo-lambda`).
+install_cargo_lambda() {
+  local stamp="$LOCAL/tools/.installed" want="cargo-lambda==1.9.2"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  echo "installing $want into .local/tools ..."
+  rm -rf "$LOCAL/tools"
+  python3 -m venv "$LOCAL/tools"
+  "$LOCAL/tools/bin/pip" install --quiet --disable-pip-version-check "$want"
+  "$LOCAL/tools/bin/cargo-lambda" lambda --version >/dev/null
+  echo "$want" > "$stamp"
+}
+
+case "${1:-stack}" in
+  stack) install_dynamodb; install_localstack ;;
+  cargo-lambda) install_cargo_lambda ;;
+  *) echo "usage: $0 [stack|cargo-lambda]" >&2; exit 2 ;;
+esac
