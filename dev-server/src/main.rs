@@ -8,6 +8,11 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use inventory::expiry::handle_scheduled;
+use lambda_runtime::LambdaEvent;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -62,6 +67,12 @@ async fn run() -> Result<(), String> {
     println!("local HTTP API ready on http://{addr} (try: curl http://{addr}/health)");
 
     let store = Arc::new(store);
+    let sweep_every = env_or("SWEEP_INTERVAL_SECONDS", "60")
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or("SWEEP_INTERVAL_SECONDS must be a positive number of seconds")?;
+    tokio::spawn(run_expiry_schedule(store.clone(), Duration::from_secs(sweep_every)));
     let shutdown = tokio::signal::ctrl_c();
     tokio::pin!(shutdown);
     loop {
@@ -86,6 +97,26 @@ async fn run() -> Result<(), String> {
                     }
                 });
             }
+        }
+    }
+}
+
+/// Stands in for EventBridge Scheduler: invokes the `expire-reservations` handler every
+/// `period`, with a scheduled event and an invocation deadline one period away (as a Lambda with
+/// that timeout would have).
+async fn run_expiry_schedule(store: Arc<Store>, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = format!("local-sweep-{}", chrono::Utc::now().timestamp_millis());
+        context.deadline = (chrono::Utc::now() + period).timestamp_millis() as u64;
+        let mut event = CloudWatchEvent::default();
+        event.source = Some("aws.scheduler".into());
+        event.detail_type = Some("Scheduled Event".into());
+        if let Err(e) = handle_scheduled(&store, LambdaEvent::new(event, context)).await {
+            tracing::error!(error = %e, "expiry sweep failed");
         }
     }
 }

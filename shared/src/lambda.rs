@@ -23,3 +23,14 @@ pub async fn run_http(operation: Operation) -> Result<(), lambda_http::Error> {
     }))
     .await
 }
+
+/// Runs the `expire-reservations` function (EventBridge Scheduler, every minute).
+pub async fn run_expiry() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let store = store_from_env().await;
+    let store = &store;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        crate::expiry::handle_scheduled(store, event)
+    }))
+    .await
+}

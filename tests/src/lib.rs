@@ -388,3 +388,101 @@ impl OpenApi {
         Ok(())
     }
 }
+
+impl TestTable {
+    /// Outbox records of one detail-type (a Scan: tests only).
+    pub async fn count_events(&self, detail_type: &str) -> usize {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .store
+                .client()
+                .scan()
+                .table_name(self.store.table())
+                .filter_expression("begins_with(pk, :p) AND detailType = :t")
+                .expression_attribute_values(
+                    ":p",
+                    aws_sdk_dynamodb::types::AttributeValue::S("OUTBOX#".into()),
+                )
+                .expression_attribute_values(
+                    ":t",
+                    aws_sdk_dynamodb::types::AttributeValue::S(detail_type.into()),
+                )
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            count += out.items().len();
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return count,
+            }
+        }
+    }
+
+    /// Writes items with BatchWriteItem, `parallel` batches of 25 at a time, resending whatever
+    /// DynamoDB leaves unprocessed.
+    pub async fn batch_put(&self, items: Vec<inventory::store::Item>, parallel: usize) {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        use futures::StreamExt;
+        let batches: Vec<Vec<WriteRequest>> = items
+            .chunks(25)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|item| {
+                        let put = PutRequest::builder().set_item(Some(item.clone())).build().expect("put");
+                        WriteRequest::builder().put_request(put).build()
+                    })
+                    .collect()
+            })
+            .collect();
+        let table = self.store.table().to_owned();
+        let client = self.store.client().clone();
+        futures::stream::iter(batches)
+            .for_each_concurrent(parallel, |mut batch| {
+                let (client, table) = (client.clone(), table.clone());
+                async move {
+                    while !batch.is_empty() {
+                        let out = client
+                            .batch_write_item()
+                            .request_items(&table, batch)
+                            .send()
+                            .await
+                            .expect("batch write");
+                        batch = out.unprocessed_items.and_then(|mut u| u.remove(&table)).unwrap_or_default();
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+/// Sets the on-hand count of `(sku, "w1")`.
+pub async fn set_stock(store: &Store, sku: &str, on_hand: i64) {
+    let change = inventory::store::StockChange::Set { on_hand };
+    store.write_stock(sku, "w1", change, None, None, None).await.expect("stock");
+}
+
+/// Reserves `quantity` of `(sku, "w1")` for `order`, held for `ttl` seconds.
+pub async fn hold(
+    store: &Store,
+    order: &str,
+    sku: &str,
+    quantity: i64,
+    ttl: i64,
+) -> inventory::domain::Reservation {
+    use inventory::domain::{merge_lines, LineRequest};
+    let lines = merge_lines(&[LineRequest { sku: sku.into(), location_id: "w1".into(), quantity }]).unwrap();
+    store.reserve(order, lines, ttl, None).await.expect("reserve").reservation
+}
+
+/// A second view of the same table whose clock runs `ahead` of the test's: the expiry sweep as
+/// it would run after that much time, while the API side still sees holds as live.
+pub fn sweeper(t: &TestTable, ahead: Duration) -> Store {
+    let clock = TestClock::default();
+    clock.advance(ahead);
+    t.store.clone().with_clock(clock.as_clock())
+}

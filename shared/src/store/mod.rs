@@ -13,10 +13,11 @@
 //! Condition failures are told apart from transaction conflicts and throttling by the per-item
 //! cancellation reasons; the latter (and timeouts) are retried with capped, jittered backoff.
 
-mod items;
+pub mod items;
 mod retry;
 mod schema;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -88,6 +89,59 @@ pub struct Reserved {
     pub created: bool,
 }
 
+/// The most actions one `TransactWriteItems` may carry.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// Packs holds, in order, into batches for `Store::expire_due_batch`: at most `max_holds` each,
+/// and at most [`MAX_TRANSACTION_ITEMS`] actions (per hold its reservation and outbox record,
+/// plus each stock item the batch touches, once).
+pub fn pack_expiry_batches(holds: Vec<Reservation>, max_holds: usize) -> Vec<Vec<Reservation>> {
+    let mut batches = Vec::new();
+    let mut batch: Vec<Reservation> = Vec::new();
+    let mut stock_keys: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut items = 0;
+    for hold in &holds {
+        let new_keys: BTreeSet<(&str, &str)> = hold
+            .lines
+            .iter()
+            .map(|l| (l.sku.as_str(), l.location_id.as_str()))
+            .filter(|k| !stock_keys.contains(k))
+            .collect();
+        let cost = 2 + new_keys.len();
+        if !batch.is_empty() && (batch.len() >= max_holds.max(1) || items + cost > MAX_TRANSACTION_ITEMS) {
+            batches.push(std::mem::take(&mut batch));
+            stock_keys.clear();
+            items = 0;
+        }
+        items += 2 + hold.lines.iter().filter(|l| stock_keys.insert((&l.sku, &l.location_id))).count();
+        batch.push(hold.clone());
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}
+
+/// The writes of one transition, before they are put in a transaction.
+struct TransitionWrites {
+    updated: Reservation,
+    reservation_put: TransactWriteItem,
+    outbox: Option<TransactWriteItem>,
+    /// Per `(sku, locationId)`: `(onHand delta, reserved delta)`.
+    stock: BTreeMap<(String, String), (i64, i64)>,
+}
+
+/// One page of due holds.
+#[derive(Debug, Clone)]
+pub struct DuePage {
+    pub reservations: Vec<Reservation>,
+    /// Items DynamoDB read for the page (its `ScannedCount`).
+    pub items_read: u64,
+    pub capacity_units: f64,
+    /// Where the next page starts, if there is one.
+    pub next: Option<Item>,
+}
+
 /// Result of a transition request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transitioned {
@@ -150,7 +204,8 @@ impl Store {
         &self.stats
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    /// The store's current time, truncated to milliseconds.
+    pub fn now(&self) -> DateTime<Utc> {
         truncate_to_millis((self.clock)())
     }
 
@@ -435,7 +490,7 @@ impl Store {
             match self.transact(&actions, &uuid::Uuid::new_v4().to_string()).await? {
                 Ok(()) => Ok(StockWrite { item, created: current.is_none() }),
                 // Someone wrote the item since our read: read again and re-check.
-                Err(_) => Err(Failure::Retry("stale read")),
+                Err(_) => Err(Failure::Stale),
             }
         })
         .await
@@ -552,6 +607,75 @@ impl Store {
         self.transition(id, Action::Expire, None, correlation_id).await
     }
 
+    /// One page of PENDING holds due at `now` from one shard of the sparse due-holds index
+    /// (eventually consistent: a hold may have moved on since; `expire_due` re-checks).
+    pub async fn due_page(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        start: Option<Item>,
+        limit: i32,
+    ) -> Result<DuePage> {
+        self.with_retries("due_page", || {
+            let start = start.clone();
+            async move {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI1)
+                    .key_condition_expression("gsi1pk = :shard AND gsi1sk < :due")
+                    .expression_attribute_values(":shard", s(pending_shard_pk(shard)))
+                    // Every key of a hold due at or before `now` sorts below "{now}#~".
+                    .expression_attribute_values(":due", s(due_sort_key(&now, "~")))
+                    .set_exclusive_start_key(start)
+                    .limit(limit)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let capacity = out.consumed_capacity().and_then(|c| c.capacity_units());
+                self.count_request(capacity);
+                let reservations = out
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(from_item::<Reservation>)
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(DuePage {
+                    reservations,
+                    items_read: out.scanned_count.max(0) as u64,
+                    capacity_units: capacity.unwrap_or_default(),
+                    next: out.last_evaluated_key.filter(|k| !k.is_empty()),
+                })
+            }
+        })
+        .await
+    }
+
+    /// Expires a hold found by `due_page`, writing straight from the index item (one request)
+    /// when it is still as the index saw it, else re-reading and deciding again. `Ok(false)`
+    /// when it was no longer PENDING and due: confirmed, released, extended or already expired.
+    pub async fn expire_due(&self, candidate: &Reservation, correlation_id: Option<&str>) -> Result<bool> {
+        let now = self.now();
+        if decide(candidate, Action::Expire, now) != Decision::Apply(Transition::Expire) {
+            return Ok(false);
+        }
+        let written = self
+            .with_retries("expire", || async {
+                match self.apply(candidate, Transition::Expire, None, now, correlation_id).await {
+                    Ok(_) => Ok(true),
+                    Err(Failure::Stale) => Ok(false),
+                    Err(other) => Err(other),
+                }
+            })
+            .await?;
+        if written {
+            return Ok(true);
+        }
+        Ok(self.expire(&candidate.reservation_id, correlation_id).await?.applied)
+    }
+
     async fn transition(
         &self,
         id: &str,
@@ -587,6 +711,33 @@ impl Store {
         now: DateTime<Utc>,
         correlation_id: Option<&str>,
     ) -> Result<Reservation, Failure> {
+        let writes = self.transition_writes(current, transition, ttl_seconds, now, correlation_id)?;
+        let mut actions = vec![writes.reservation_put];
+        for ((sku, location_id), (on_hand_delta, reserved_delta)) in &writes.stock {
+            actions.push(self.stock_update(sku, location_id, *on_hand_delta, *reserved_delta, &now)?);
+        }
+        actions.extend(writes.outbox);
+        match self.transact(&actions, &uuid::Uuid::new_v4().to_string()).await? {
+            Ok(()) => Ok(writes.updated),
+            // The reservation changed since we read it: re-read and decide again.
+            Err(c) if c.failed(0) => Err(Failure::Stale),
+            Err(_) => Err(Failure::Fatal(Error::internal(format!(
+                "stock item of reservation {} has fewer units reserved than the hold",
+                current.reservation_id
+            )))),
+        }
+    }
+
+    /// The writes of one transition from PENDING: the reservation put keyed on its version and
+    /// status, its outbox record (when the contract has an event for it), and its stock deltas.
+    fn transition_writes(
+        &self,
+        current: &Reservation,
+        transition: Transition,
+        ttl_seconds: Option<i64>,
+        now: DateTime<Utc>,
+        correlation_id: Option<&str>,
+    ) -> Result<TransitionWrites> {
         let mut updated = current.clone();
         updated.status = transition.target();
         updated.version += 1;
@@ -594,32 +745,20 @@ impl Store {
         if let (Transition::Extend, Some(ttl)) = (transition, ttl_seconds) {
             updated.expires_at = now + Duration::seconds(ttl);
         }
-        let mut actions = vec![self.put(
+        let mut reservation_put = self.put(
             reservation_item(&updated)?,
             "version = :v AND #status = :pending",
             vec![(":v", n(current.version)), (":pending", s("PENDING"))],
-        )?];
-        if let TransactWriteItem { put: Some(put), .. } = &mut actions[0] {
+        )?;
+        if let Some(put) = reservation_put.put.as_mut() {
             put.expression_attribute_names = Some([("#status".to_owned(), "status".to_owned())].into());
         }
-        let now_s = crate::domain::timestamp::format(&now);
+        let mut stock = BTreeMap::new();
         for line in &updated.lines {
             let (on_hand_delta, reserved_delta) = stock_effect(transition, line.quantity);
-            if reserved_delta == 0 {
-                continue;
+            if reserved_delta != 0 {
+                stock.insert((line.sku.clone(), line.location_id.clone()), (on_hand_delta, reserved_delta));
             }
-            let update = if on_hand_delta == 0 {
-                "SET reserved = reserved - :q, available = available + :q, version = version + :one, updatedAt = :now"
-            } else {
-                "SET onHand = onHand - :q, reserved = reserved - :q, version = version + :one, updatedAt = :now"
-            };
-            actions.push(self.update(
-                stock_key(&line.sku, &line.location_id),
-                update,
-                "reserved >= :q",
-                &[],
-                vec![(":q", n(line.quantity)), (":one", n(1)), (":now", s(now_s.clone()))],
-            )?);
         }
         let detail_type = match transition {
             Transition::Confirm => Some(DetailType::ReservationConfirmed),
@@ -628,18 +767,91 @@ impl Store {
             // API.md defines no event for an extension: it changes no stock and no status.
             Transition::Extend => None,
         };
-        if let Some(detail_type) = detail_type {
-            let data = serde_json::to_value(&updated).map_err(Error::internal)?;
-            actions.push(self.outbox(&OutboxEvent::new(detail_type, data, now, correlation_id))?);
+        let outbox = match detail_type {
+            Some(detail_type) => {
+                let data = serde_json::to_value(&updated).map_err(Error::internal)?;
+                Some(self.outbox(&OutboxEvent::new(detail_type, data, now, correlation_id))?)
+            }
+            None => None,
+        };
+        Ok(TransitionWrites { updated, reservation_put, outbox, stock })
+    }
+
+    /// Gives back (or takes out) units of a hold: guarded so `reserved` never goes negative.
+    fn stock_update(
+        &self,
+        sku: &str,
+        location_id: &str,
+        on_hand_delta: i64,
+        reserved_delta: i64,
+        now: &DateTime<Utc>,
+    ) -> Result<TransactWriteItem> {
+        let update = if on_hand_delta == 0 {
+            "SET reserved = reserved - :q, available = available + :q, version = version + :one, updatedAt = :now"
+        } else {
+            "SET onHand = onHand - :q, reserved = reserved - :q, version = version + :one, updatedAt = :now"
+        };
+        self.update(
+            stock_key(sku, location_id),
+            update,
+            "reserved >= :q",
+            &[],
+            vec![
+                (":q", n(-reserved_delta)),
+                (":one", n(1)),
+                (":now", s(crate::domain::timestamp::format(now))),
+            ],
+        )
+    }
+
+    /// Expires several due holds found by `due_page` in one transaction: each hold's write is
+    /// keyed on its own version and PENDING status and has its own outbox record; the units they
+    /// return are summed per stock item. If any hold moved on since the index was read, each hold
+    /// of the batch goes the one-by-one way of `expire_due` instead. Returns how many were
+    /// expired; the others had moved on. Batches come from [`pack_expiry_batches`].
+    pub async fn expire_due_batch(
+        &self,
+        candidates: &[Reservation],
+        correlation_id: Option<&str>,
+    ) -> Result<usize> {
+        let now = self.now();
+        let due: Vec<&Reservation> = candidates
+            .iter()
+            .filter(|c| decide(c, Action::Expire, now) == Decision::Apply(Transition::Expire))
+            .collect();
+        if due.len() <= 1 {
+            let mut expired = 0;
+            for candidate in due {
+                expired += usize::from(self.expire_due(candidate, correlation_id).await?);
+            }
+            return Ok(expired);
         }
-        match self.transact(&actions, &uuid::Uuid::new_v4().to_string()).await? {
-            Ok(()) => Ok(updated),
-            // The reservation changed since we read it: re-read and decide again.
-            Err(c) if c.failed(0) => Err(Failure::Retry("stale read")),
-            Err(_) => Err(Failure::Fatal(Error::internal(format!(
-                "stock item of reservation {} has fewer units reserved than the hold",
-                current.reservation_id
-            )))),
+        let mut puts = Vec::with_capacity(due.len());
+        let mut outboxes = Vec::with_capacity(due.len());
+        let mut stock: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+        for candidate in &due {
+            let writes = self.transition_writes(candidate, Transition::Expire, None, now, correlation_id)?;
+            puts.push(writes.reservation_put);
+            outboxes.extend(writes.outbox);
+            for (key, (on_hand, reserved)) in writes.stock {
+                let total = stock.entry(key).or_insert((0, 0));
+                *total = (total.0 + on_hand, total.1 + reserved);
+            }
+        }
+        let mut actions = puts;
+        for ((sku, location_id), (on_hand_delta, reserved_delta)) in &stock {
+            actions.push(self.stock_update(sku, location_id, *on_hand_delta, *reserved_delta, &now)?);
+        }
+        actions.extend(outboxes);
+        match self.transact_with_retries("expire_batch", actions).await? {
+            Ok(()) => Ok(due.len()),
+            Err(_) => {
+                let mut expired = 0;
+                for candidate in due {
+                    expired += usize::from(self.expire_due(candidate, correlation_id).await?);
+                }
+                Ok(expired)
+            }
         }
     }
 }

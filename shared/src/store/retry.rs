@@ -43,6 +43,8 @@ impl RetryPolicy {
 pub(crate) enum Failure {
     /// Worth another attempt: the label says why, for logs and counters.
     Retry(&'static str),
+    /// A conditional write found the item changed since it was read: read again and redecide.
+    Stale,
     /// The answer: return it.
     Fatal(Error),
 }
@@ -110,7 +112,11 @@ where
         match attempt().await {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(e)) => return Err(e),
-            Err(Failure::Retry(why)) => {
+            Err(failure @ (Failure::Retry(_) | Failure::Stale)) => {
+                let why = match failure {
+                    Failure::Retry(why) => why,
+                    _ => "stale read",
+                };
                 n += 1;
                 let delay = policy.delay(n);
                 if n >= policy.max_attempts || started.elapsed() + delay > policy.deadline {

@@ -1,0 +1,200 @@
+//! The expiry sweep: finds PENDING holds whose expiresAt has passed through the sparse due-holds
+//! index (never a Scan: its cost follows what is due, not the table) and expires each with a
+//! version-keyed transaction that returns its units and writes the outbox record. It works in
+//! bounded parallel batches, page by page, until nothing due remains or the invocation's time
+//! budget is nearly spent; then it stops cleanly and the next run continues.
+
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{self, StreamExt};
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+
+use crate::domain::Reservation;
+use crate::store::{pack_expiry_batches, PENDING_SHARDS};
+use crate::Store;
+
+/// What one sweep did; logged as one line per run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    /// Due holds the index returned.
+    pub found: u64,
+    pub expired: u64,
+    /// Holds that had moved on (confirmed, released, extended, expired by someone else).
+    pub skipped: u64,
+    pub failed: u64,
+    /// Items DynamoDB read from the index.
+    pub items_read: u64,
+    pub capacity_units: f64,
+    pub duration_ms: u64,
+    /// True when the time budget ran out before the index was drained.
+    pub stopped_early: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExpirySweep {
+    /// Transactions in flight at once.
+    pub concurrency: usize,
+    /// Holds expired per transaction (each keeps its own version condition and event).
+    pub holds_per_transaction: usize,
+    /// Index items per page.
+    pub page_size: i32,
+    /// No new page is started when less than this remains of the budget.
+    pub safety_margin: Duration,
+}
+
+impl Default for ExpirySweep {
+    fn default() -> Self {
+        ExpirySweep {
+            concurrency: 4,
+            holds_per_transaction: 25,
+            page_size: 500,
+            safety_margin: Duration::from_secs(3),
+        }
+    }
+}
+
+impl ExpirySweep {
+    /// Expires what is due at the store's `now`, until done or `budget` is nearly spent.
+    pub async fn run(&self, store: &Store, budget: Duration) -> SweepReport {
+        let started = Instant::now();
+        let stop_at = started + budget.saturating_sub(self.safety_margin);
+        let now = store.now();
+        let mut report = SweepReport::default();
+        'shards: for shard in 0..PENDING_SHARDS {
+            let mut start = None;
+            loop {
+                if Instant::now() >= stop_at {
+                    report.stopped_early = true;
+                    break 'shards;
+                }
+                let page = match store.due_page(shard, now, start, self.page_size).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        // This shard waits for the next run; the others still get their turn.
+                        tracing::warn!(shard, error = %e, "expiry sweep could not read due holds");
+                        report.failed += 1;
+                        continue 'shards;
+                    }
+                };
+                report.found += page.reservations.len() as u64;
+                report.items_read += page.items_read;
+                report.capacity_units += page.capacity_units;
+                let batches = pack_expiry_batches(page.reservations, self.holds_per_transaction);
+                let outcomes: Vec<_> = stream::iter(batches)
+                    .map(|batch| expire_batch(store, batch))
+                    .buffer_unordered(self.concurrency.max(1))
+                    .collect()
+                    .await;
+                for (holds, outcome) in outcomes {
+                    match outcome {
+                        Ok(expired) => {
+                            report.expired += expired as u64;
+                            report.skipped += (holds - expired) as u64;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, holds, "expiring a batch failed; the next run retries it");
+                            report.failed += holds as u64;
+                        }
+                    }
+                }
+                match page.next {
+                    Some(next) => start = Some(next),
+                    None => break,
+                }
+            }
+        }
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        tracing::info!(
+            found = report.found,
+            expired = report.expired,
+            skipped = report.skipped,
+            failed = report.failed,
+            items_read = report.items_read,
+            duration_ms = report.duration_ms,
+            stopped_early = report.stopped_early,
+            "expiry sweep"
+        );
+        report
+    }
+}
+
+/// One batch's expiry as a boxed future, with the batch's size: erasing the store's deeply nested
+/// future types keeps the sweep's own future type small (and `Send` for any lifetime, as
+/// `tokio::spawn` needs).
+fn expire_batch(store: &Store, batch: Vec<Reservation>) -> BoxFuture<'_, (usize, crate::Result<usize>)> {
+    async move { (batch.len(), store.expire_due_batch(&batch, None).await) }.boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Line;
+    use crate::store::MAX_TRANSACTION_ITEMS;
+
+    fn hold(skus: &[&str]) -> Reservation {
+        let lines =
+            skus.iter().map(|s| Line { sku: (*s).into(), location_id: "w".into(), quantity: 1 }).collect();
+        Reservation::new("o".into(), lines, 60, chrono::Utc::now())
+    }
+
+    fn items(batch: &[Reservation]) -> usize {
+        let keys: std::collections::BTreeSet<_> = batch
+            .iter()
+            .flat_map(|r| r.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone())))
+            .collect();
+        2 * batch.len() + keys.len()
+    }
+
+    #[test]
+    fn batches_respect_the_hold_and_item_limits_and_keep_every_hold() {
+        let holds: Vec<_> = (0..60).map(|i| hold(&[&format!("S{}", i % 7)])).collect();
+        let batches = pack_expiry_batches(holds.clone(), 25);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 10]);
+        assert_eq!(batches.concat(), holds);
+        // Holds of 25 distinct lines each: 27 items per hold, so 3 fit under 100.
+        let wide: Vec<_> = (0..7)
+            .map(|i| {
+                hold(
+                    &(0..25)
+                        .map(|j| format!("W{i}-{j}"))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        let batches = pack_expiry_batches(wide.clone(), 25);
+        assert!(batches.iter().all(|b| items(b) <= MAX_TRANSACTION_ITEMS));
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
+        assert_eq!(batches.concat(), wide);
+        assert!(pack_expiry_batches(vec![], 25).is_empty());
+    }
+}
+
+/// The `expire-reservations` function's timeout (`template.yaml` says the same): one run's
+/// time budget. The schedule fires every minute; a longer run overlaps the next one harmlessly,
+/// since every expiry is conditional on the hold's version.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Budget of a run whose invocation deadline is unknown (e.g. a test's context).
+pub const DEFAULT_BUDGET: Duration = RUN_TIMEOUT;
+
+/// The `expire-reservations` handler: one sweep per scheduled event, within the invocation's
+/// remaining time.
+pub async fn handle_scheduled(
+    store: &Store,
+    event: LambdaEvent<CloudWatchEvent>,
+) -> Result<SweepReport, lambda_runtime::Error> {
+    let remaining_ms = (event.context.deadline as i64) - chrono::Utc::now().timestamp_millis();
+    let budget = if event.context.deadline == 0 {
+        DEFAULT_BUDGET
+    } else {
+        Duration::from_millis(remaining_ms.max(0) as u64)
+    };
+    Ok(ExpirySweep::default().run(store, budget).await)
+}

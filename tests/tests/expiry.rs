@@ -1,0 +1,103 @@
+//! The expiry sweep against DynamoDB Local: exactly once, never after a confirm or release, cost
+//! that follows what is due.
+
+use std::time::Duration;
+
+use integration_tests::{hold, set_stock, sweeper, TestTable};
+use inventory::domain::Status;
+use inventory::expiry::{handle_scheduled, ExpirySweep};
+use inventory::Error;
+
+const BUDGET: Duration = inventory::expiry::RUN_TIMEOUT;
+
+#[tokio::test]
+async fn holds_with_a_one_second_ttl_all_expire_in_one_sweep_exactly_once() {
+    let t = TestTable::new().await;
+    set_stock(&t.store, "TTL", 30).await;
+    for i in 0..10 {
+        hold(&t.store, &format!("o-{i}"), "TTL", 2, 1).await;
+    }
+    // One live hold that must stay.
+    let live = hold(&t.store, "live", "TTL", 1, 3600).await;
+    assert_eq!(t.store.get_stock("TTL", "w1").await.unwrap().reserved, 21);
+    t.clock.advance(Duration::from_millis(1500));
+
+    let report = ExpirySweep::default().run(&t.store, BUDGET).await;
+    assert_eq!((report.found, report.expired, report.skipped, report.failed), (10, 10, 0, 0), "{report:?}");
+    assert!(!report.stopped_early);
+    let stock = t.store.get_stock("TTL", "w1").await.unwrap();
+    assert_eq!((stock.on_hand, stock.reserved, stock.available), (30, 1, 29));
+    assert_eq!(t.store.get_reservation(&live.reservation_id).await.unwrap().status, Status::Pending);
+
+    let again = ExpirySweep::default().run(&t.store, BUDGET).await;
+    assert_eq!((again.found, again.expired), (0, 0), "{again:?}");
+    assert_eq!(t.store.get_stock("TTL", "w1").await.unwrap().reserved, 1, "units returned exactly once");
+    assert_eq!(t.count_events("ReservationExpired").await, 10);
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Rival {
+    Confirm,
+    Release,
+    Extend,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expiry_racing_confirm_release_or_extend_has_exactly_one_winner() {
+    let t = TestTable::new().await;
+    set_stock(&t.store, "RACE", 100_000).await;
+    let sweep_view = sweeper(&t, Duration::from_secs(61));
+    let mut expired_total = 0;
+    for rival in [Rival::Confirm, Rival::Release, Rival::Extend] {
+        for round in 0..50 {
+            let h = hold(&t.store, &format!("{rival:?}-{round}"), "RACE", 1, 60).await;
+            let id = h.reservation_id.clone();
+            let api = async {
+                match rival {
+                    Rival::Confirm => t.store.confirm(&id, None).await,
+                    Rival::Release => t.store.release(&id, None).await,
+                    Rival::Extend => t.store.extend(&id, 3600, None).await,
+                }
+            };
+            let (expired, other) = tokio::join!(sweep_view.expire_due(&h, None), api);
+            let expired = expired.expect("sweep");
+            let other_won = match &other {
+                Ok(done) => done.applied,
+                Err(Error::ReservationExpired { .. }) => false,
+                Err(e) => panic!("{rival:?} round {round}: {e:?}"),
+            };
+            assert!(expired ^ other_won, "{rival:?} round {round}: expired={expired}, other={other:?}");
+            let status = t.store.get_reservation(&id).await.unwrap().status;
+            let expected = match (expired, rival) {
+                (true, _) => Status::Expired,
+                (false, Rival::Confirm) => Status::Confirmed,
+                (false, Rival::Release) => Status::Released,
+                (false, Rival::Extend) => Status::Pending,
+            };
+            assert_eq!(status, expected, "{rival:?} round {round}");
+            expired_total += expired as usize;
+        }
+    }
+    assert_eq!(t.count_events("ReservationExpired").await, expired_total);
+    // Units: confirmed ones left stock, extended ones are still held, the rest came back.
+    let confirmed = t.count_events("ReservationConfirmed").await as i64;
+    let extended_pending = ExpirySweep::default().run(&t.store, BUDGET).await; // nothing due yet
+    assert_eq!(extended_pending.expired, 0);
+    let stock = t.store.get_stock("RACE", "w1").await.unwrap();
+    assert_eq!(stock.on_hand, 100_000 - confirmed);
+    assert_eq!(stock.reserved + stock.available, stock.on_hand);
+}
+
+#[tokio::test]
+async fn the_sample_scheduled_event_runs_a_sweep() {
+    let t = TestTable::new().await;
+    set_stock(&t.store, "EV", 5).await;
+    hold(&t.store, "ev-1", "EV", 2, 1).await;
+    t.clock.advance(Duration::from_secs(2));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/expire-reservations.json");
+    let payload = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("a scheduled event");
+    let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
+    let report = handle_scheduled(&t.store, event).await.expect("sweep");
+    assert_eq!(report.expired, 1);
+    assert_eq!(t.store.get_stock("EV", "w1").await.unwrap().reserved, 0);
+}

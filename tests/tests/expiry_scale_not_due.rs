@@ -1,0 +1,36 @@
+//! Expiry at scale, part 2: among 100,000 holds that are not due, a sweep reads only the 100
+//! that are. Its own test binary, so it never shares DynamoDB Local with the other heavy test.
+
+use std::time::{Duration, Instant};
+
+use integration_tests::{hold, set_stock, sweeper, TestTable};
+use inventory::domain::{merge_lines, LineRequest, Reservation};
+use inventory::expiry::{ExpirySweep, RUN_TIMEOUT};
+use inventory::store::items::reservation_item;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sweep_reads_only_the_due_holds_not_the_table() {
+    let t = TestTable::new().await;
+    // 100,000 holds due tomorrow, written straight into the table (they are only ever read by a
+    // sweep that should not read them).
+    let now = t.store.now();
+    let lines =
+        merge_lines(&[LineRequest { sku: "NOTDUE".into(), location_id: "w1".into(), quantity: 1 }]).unwrap();
+    let not_due: Vec<_> = (0..100_000)
+        .map(|i| {
+            reservation_item(&Reservation::new(format!("later-{i}"), lines.clone(), 86_400, now)).unwrap()
+        })
+        .collect();
+    let written = Instant::now();
+    t.batch_put(not_due, 16).await;
+    eprintln!("100,000 not-due holds written in {:?}", written.elapsed());
+    set_stock(&t.store, "DUE", 1_000).await;
+    for i in 0..100 {
+        hold(&t.store, &format!("due-{i}"), "DUE", 1, 60).await;
+    }
+    let report = ExpirySweep::default().run(&sweeper(&t, Duration::from_secs(61)), RUN_TIMEOUT).await;
+    eprintln!("sweep: {report:?}");
+    assert_eq!((report.found, report.expired), (100, 100), "{report:?}");
+    assert_eq!(report.items_read, 100, "the sweep read items that were not due: {report:?}");
+    assert_eq!(t.store.get_stock("DUE", "w1").await.unwrap().reserved, 0);
+}
