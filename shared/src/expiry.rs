@@ -129,6 +129,29 @@ fn expire_batch(store: &Store, batch: Vec<Reservation>) -> BoxFuture<'_, (usize,
     async move { (batch.len(), store.expire_due_batch(&batch, None).await) }.boxed()
 }
 
+/// The `expire-reservations` function's timeout (`template.yaml` says the same): one run's
+/// time budget. The schedule fires every minute; a longer run overlaps the next one harmlessly,
+/// since every expiry is conditional on the hold's version.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Budget of a run whose invocation deadline is unknown (e.g. a test's context).
+pub const DEFAULT_BUDGET: Duration = RUN_TIMEOUT;
+
+/// The `expire-reservations` handler: one sweep per scheduled event, within the invocation's
+/// remaining time.
+pub async fn handle_scheduled(
+    store: &Store,
+    event: LambdaEvent<CloudWatchEvent>,
+) -> Result<SweepReport, lambda_runtime::Error> {
+    let remaining_ms = (event.context.deadline as i64) - chrono::Utc::now().timestamp_millis();
+    let budget = if event.context.deadline == 0 {
+        DEFAULT_BUDGET
+    } else {
+        Duration::from_millis(remaining_ms.max(0) as u64)
+    };
+    Ok(ExpirySweep::default().run(store, budget).await)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,27 +197,4 @@ mod tests {
         assert_eq!(batches.concat(), wide);
         assert!(pack_expiry_batches(vec![], 25).is_empty());
     }
-}
-
-/// The `expire-reservations` function's timeout (`template.yaml` says the same): one run's
-/// time budget. The schedule fires every minute; a longer run overlaps the next one harmlessly,
-/// since every expiry is conditional on the hold's version.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Budget of a run whose invocation deadline is unknown (e.g. a test's context).
-pub const DEFAULT_BUDGET: Duration = RUN_TIMEOUT;
-
-/// The `expire-reservations` handler: one sweep per scheduled event, within the invocation's
-/// remaining time.
-pub async fn handle_scheduled(
-    store: &Store,
-    event: LambdaEvent<CloudWatchEvent>,
-) -> Result<SweepReport, lambda_runtime::Error> {
-    let remaining_ms = (event.context.deadline as i64) - chrono::Utc::now().timestamp_millis();
-    let budget = if event.context.deadline == 0 {
-        DEFAULT_BUDGET
-    } else {
-        Duration::from_millis(remaining_ms.max(0) as u64)
-    };
-    Ok(ExpirySweep::default().run(store, budget).await)
 }
