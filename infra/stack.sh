@@ -57,8 +57,12 @@ start() {
   mkdir -p "$state/dynamodb-data"
   local ddb_storage=(-inMemory)
   if [ "${DDB_PERSIST:-0}" = 1 ]; then ddb_storage=(-dbPath "$state/dynamodb-data"); fi
+  # -sharedDb: every access key and region sees the same tables (what `make dev` wants). Tests
+  # set DDB_SHARED=0 and give each test its own access key, hence its own database: no test
+  # slows another down as DynamoDB Local's database grows.
+  if [ "${DDB_SHARED:-1}" = 1 ]; then ddb_storage+=(-sharedDb); fi
   (cd "$jar_dir" && exec java -Xms128m -Xmx1g -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar \
-      "${ddb_storage[@]}" -sharedDb -port "$ddb_port" >"$state/dynamodb.log" 2>&1) &
+      "${ddb_storage[@]}" -port "$ddb_port" >"$state/dynamodb.log" 2>&1) &
   echo $! > "$state/dynamodb.pid"
 
   mkdir -p "$state/localstack-tmp"

@@ -18,7 +18,7 @@ STATE="$(mktemp -d "$ROOT/.local/test-XXXXXX")"
 cleanup() { infra/stack.sh stop "$STATE"; rm -rf "$STATE"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-infra/stack.sh start "$STATE" "$DDB_PORT" "$LS_PORT"
+DDB_SHARED=0 infra/stack.sh start "$STATE" "$DDB_PORT" "$LS_PORT"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
 export AWS_ENDPOINT_URL="http://127.0.0.1:$LS_PORT"
 .local/venv/bin/python infra/create_resources.py

@@ -27,11 +27,13 @@ pub fn dynamodb_endpoint() -> String {
     })
 }
 
-fn sdk_config(http_client: SharedHttpClient) -> aws_sdk_dynamodb::Config {
+/// `access_key` picks the database when DynamoDB Local runs without `-sharedDb` (as `make test`
+/// runs it): a test with its own key has a database of its own.
+fn sdk_config(http_client: SharedHttpClient, access_key: &str) -> aws_sdk_dynamodb::Config {
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .credentials_provider(Credentials::new(access_key, "test", None, None, "tests"))
         .endpoint_url(dynamodb_endpoint())
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
         .http_client(http_client)
@@ -46,11 +48,16 @@ pub struct TestTable {
 }
 
 impl TestTable {
-    /// A fresh, uniquely named table with the service's schema.
+    /// A fresh, uniquely named table with the service's schema, in a database of its own.
     pub async fn new() -> Self {
         let faults = FaultInjector::new();
-        let client = aws_sdk_dynamodb::Client::from_conf(sdk_config(SharedHttpClient::new(faults.clone())));
-        let table = format!("test-{}", uuid::Uuid::new_v4());
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let access_key = format!("T{}", &id[..16]);
+        let client = aws_sdk_dynamodb::Client::from_conf(sdk_config(
+            SharedHttpClient::new(faults.clone()),
+            &access_key,
+        ));
+        let table = format!("test-{id}");
         create_table(&client, &table).await.expect("create test table");
         let clock = TestClock::default();
         let store = Store::new(client, table).with_clock(clock.as_clock()).with_retry_policy(RetryPolicy {
