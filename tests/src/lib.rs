@@ -399,7 +399,12 @@ impl OpenApi {
 impl TestTable {
     /// Outbox records of one detail-type (a Scan: tests only).
     pub async fn count_events(&self, detail_type: &str) -> usize {
-        let mut count = 0;
+        self.event_details(detail_type).await.len()
+    }
+
+    /// The `detail` of every outbox record of one detail-type (a Scan: tests only).
+    pub async fn event_details(&self, detail_type: &str) -> Vec<serde_json::Value> {
+        let mut details = Vec::new();
         let mut start = None;
         loop {
             let out = self
@@ -421,10 +426,13 @@ impl TestTable {
                 .send()
                 .await
                 .expect("scan");
-            count += out.items().len();
+            for item in out.items() {
+                let detail = item.get("detail").and_then(|d| d.as_s().ok()).expect("outbox detail");
+                details.push(serde_json::from_str(detail).expect("detail is JSON"));
+            }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return count,
+                _ => return details,
             }
         }
     }

@@ -287,6 +287,18 @@ async fn correlation_ids_are_echoed_or_generated() {
     headers.insert("x-correlation-id", HeaderValue::from_static("checkout-42"));
     let r = call_with(&t.store, Method::GET, "/health", None, headers).await;
     assert_eq!(r.headers["x-correlation-id"], "checkout-42");
+    // ... and carried into the events the request causes.
+    put_stock(&t.store, "C", "w1", 1).await;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-correlation-id", HeaderValue::from_static("checkout-43"));
+    let body =
+        json!({"orderId": "c-1", "lines": [{"sku": "C", "locationId": "w1", "quantity": 1}]}).to_string();
+    let r = call_with(&t.store, Method::POST, "/v1/reservations", Some(body.as_bytes()), headers).await;
+    assert_eq!(r.status, 201);
+    let created = t.event_details("ReservationCreated").await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["correlationId"], "checkout-43");
+    assert_eq!(created[0]["data"]["reservationId"], r.body["reservationId"]);
     let generated = call(&t.store, Method::GET, "/health", None).await;
     assert!(uuid::Uuid::parse_str(generated.headers["x-correlation-id"].to_str().unwrap()).is_ok());
     let not_found = call(&t.store, Method::GET, "/v2/anything", None).await;
