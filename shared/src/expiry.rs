@@ -143,18 +143,29 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Budget of a run whose invocation deadline is unknown (e.g. a test's context).
 pub const DEFAULT_BUDGET: Duration = RUN_TIMEOUT;
 
+/// The time left until an invocation's deadline (epoch milliseconds, as Lambda gives it). A
+/// deadline that cannot be an epoch timestamp (0 from a hand-made context, or the relative
+/// `600000` cargo-lambda's emulator sends) means "unknown": [`DEFAULT_BUDGET`].
+pub fn budget_until(deadline_ms: u64, now_ms: i64) -> Duration {
+    const YEAR_2001_MS: u64 = 978_307_200_000;
+    if deadline_ms < YEAR_2001_MS {
+        return DEFAULT_BUDGET;
+    }
+    Duration::from_millis((deadline_ms as i64 - now_ms).max(0) as u64)
+}
+
 /// The `expire-reservations` handler: one sweep per scheduled event, within the invocation's
 /// remaining time.
 pub async fn handle_scheduled(
     store: &Store,
     event: LambdaEvent<CloudWatchEvent>,
 ) -> Result<SweepReport, lambda_runtime::Error> {
-    let remaining_ms = (event.context.deadline as i64) - chrono::Utc::now().timestamp_millis();
-    let budget = if event.context.deadline == 0 {
-        DEFAULT_BUDGET
-    } else {
-        Duration::from_millis(remaining_ms.max(0) as u64)
-    };
+    let budget = budget_until(event.context.deadline, chrono::Utc::now().timestamp_millis());
+    tracing::debug!(
+        deadline_ms = event.context.deadline,
+        budget_ms = budget.as_millis() as u64,
+        "sweep budget"
+    );
     Ok(ExpirySweep::default().run(store, budget).await)
 }
 
@@ -184,6 +195,15 @@ mod tests {
         assert_eq!(sweep.working_time(Duration::from_secs(2)), Duration::from_millis(1800));
         assert_eq!(sweep.working_time(RUN_TIMEOUT), RUN_TIMEOUT - Duration::from_secs(3));
         assert_eq!(sweep.working_time(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn budgets_follow_the_invocation_deadline() {
+        let now = 1_795_446_245_123;
+        assert_eq!(budget_until(now as u64 + 60_000, now), Duration::from_secs(60));
+        assert_eq!(budget_until(now as u64 - 5, now), Duration::ZERO);
+        assert_eq!(budget_until(0, now), DEFAULT_BUDGET);
+        assert_eq!(budget_until(600_000, now), DEFAULT_BUDGET);
     }
 
     #[test]
