@@ -243,9 +243,7 @@ fn dispatch<'a>(
         match op {
             Operation::Health => Reply::ok(json!({ "status": "ok" })),
             Operation::PutStock => {
-                let (sku, loc) = (param(req, "sku")?, param(req, "locationId")?);
-                domain::validate_sku(sku)?;
-                domain::validate_location_id(loc)?;
+                let (sku, loc) = stock_path(req)?;
                 let body: PutStockBody = json_body(req)?;
                 domain::validate_on_hand(body.on_hand)?;
                 domain::validate_reason(body.reason.as_deref())?;
@@ -257,9 +255,7 @@ fn dispatch<'a>(
                 Reply::with_status(status, written.item)
             }
             Operation::AdjustStock => {
-                let (sku, loc) = (param(req, "sku")?, param(req, "locationId")?);
-                domain::validate_sku(sku)?;
-                domain::validate_location_id(loc)?;
+                let (sku, loc) = stock_path(req)?;
                 let body: AdjustBody = json_body(req)?;
                 domain::validate_delta(body.delta)?;
                 domain::validate_reason(body.reason.as_deref())?;
@@ -369,6 +365,14 @@ fn param<'a>(req: &'a Request, name: &str) -> Result<&'a str, Error> {
     req.path_parameters_ref()
         .and_then(|p| p.first(name))
         .ok_or_else(|| Error::invalid_field(name, format!("missing path parameter {name}")))
+}
+
+/// The validated `{sku}/{locationId}` of a stock item route.
+fn stock_path(req: &Request) -> Result<(&str, &str), Error> {
+    let (sku, location_id) = (param(req, "sku")?, param(req, "locationId")?);
+    domain::validate_sku(sku)?;
+    domain::validate_location_id(location_id)?;
+    Ok((sku, location_id))
 }
 
 fn reservation_id(req: &Request) -> Result<&str, Error> {

@@ -70,25 +70,31 @@ impl TestTable {
 
     /// Counts every item in the table whose pk starts with `prefix` (a Scan: tests only).
     pub async fn count_items(&self, prefix: &str) -> usize {
-        let mut count = 0;
+        self.scan("begins_with(pk, :p)", &[(":p", prefix)]).await.len()
+    }
+
+    /// Every item matching a filter expression with string values (a Scan: tests only).
+    pub async fn scan(&self, filter: &str, values: &[(&str, &str)]) -> Vec<inventory::store::Item> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let mut request = self
                 .store
                 .client()
                 .scan()
                 .table_name(self.store.table())
-                .filter_expression("begins_with(pk, :p)")
-                .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(prefix.into()))
+                .filter_expression(filter)
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
-            count += out.items().len();
+                .set_exclusive_start_key(start);
+            for (name, value) in values {
+                request = request.expression_attribute_values(*name, AttributeValue::S((*value).into()));
+            }
+            let out = request.send().await.expect("scan");
+            items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return count,
+                _ => return items,
             }
         }
     }
@@ -404,37 +410,15 @@ impl TestTable {
 
     /// The `detail` of every outbox record of one detail-type (a Scan: tests only).
     pub async fn event_details(&self, detail_type: &str) -> Vec<serde_json::Value> {
-        let mut details = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .store
-                .client()
-                .scan()
-                .table_name(self.store.table())
-                .filter_expression("begins_with(pk, :p) AND detailType = :t")
-                .expression_attribute_values(
-                    ":p",
-                    aws_sdk_dynamodb::types::AttributeValue::S("OUTBOX#".into()),
-                )
-                .expression_attribute_values(
-                    ":t",
-                    aws_sdk_dynamodb::types::AttributeValue::S(detail_type.into()),
-                )
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
-            for item in out.items() {
+        let filter = "begins_with(pk, :p) AND detailType = :t";
+        let items = self.scan(filter, &[(":p", "OUTBOX#"), (":t", detail_type)]).await;
+        items
+            .iter()
+            .map(|item| {
                 let detail = item.get("detail").and_then(|d| d.as_s().ok()).expect("outbox detail");
-                details.push(serde_json::from_str(detail).expect("detail is JSON"));
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return details,
-            }
-        }
+                serde_json::from_str(detail).expect("detail is JSON")
+            })
+            .collect()
     }
 
     /// Writes items with BatchWriteItem, `parallel` batches of 25 at a time, resending whatever

@@ -820,11 +820,7 @@ impl Store {
             .filter(|c| decide(c, Action::Expire, now) == Decision::Apply(Transition::Expire))
             .collect();
         if due.len() <= 1 {
-            let mut expired = 0;
-            for candidate in due {
-                expired += usize::from(self.expire_due(candidate, correlation_id).await?);
-            }
-            return Ok(expired);
+            return self.expire_one_by_one(&due, correlation_id).await;
         }
         let mut puts = Vec::with_capacity(due.len());
         let mut outboxes = Vec::with_capacity(due.len());
@@ -845,13 +841,15 @@ impl Store {
         actions.extend(outboxes);
         match self.transact_with_retries("expire_batch", actions).await? {
             Ok(()) => Ok(due.len()),
-            Err(_) => {
-                let mut expired = 0;
-                for candidate in due {
-                    expired += usize::from(self.expire_due(candidate, correlation_id).await?);
-                }
-                Ok(expired)
-            }
+            Err(_) => self.expire_one_by_one(&due, correlation_id).await,
         }
+    }
+
+    async fn expire_one_by_one(&self, due: &[&Reservation], correlation_id: Option<&str>) -> Result<usize> {
+        let mut expired = 0;
+        for candidate in due {
+            expired += usize::from(self.expire_due(candidate, correlation_id).await?);
+        }
+        Ok(expired)
     }
 }
