@@ -1,6 +1,6 @@
 """Creates the LocalStack side of the local stack, idempotently: the event bus, the order-events
-queue with its dead-letter queue (maxReceiveCount 3), and the rule that routes `source: "orders"`
-events from the bus to the queue. The DynamoDB table is created by the service itself
+queue with its dead-letter queue (maxReceiveCount 3), the rule that routes `source: "orders"`
+events from the bus to the queue, and the dead-letter queue of `publish-events`. The DynamoDB table is created by the service itself
 (`inventory::store::create_table`), so its schema lives in one place.
 
 Usage: python infra/create_resources.py  (endpoint from AWS_ENDPOINT_URL, names from the env)
@@ -16,6 +16,7 @@ BUS = os.environ.get("EVENT_BUS_NAME", "inventory-events")
 QUEUE = os.environ.get("ORDER_EVENTS_QUEUE", "inventory-order-events")
 DLQ = QUEUE + "-dlq"
 RULE = "inventory-order-events"
+PUBLISH_DLQ = os.environ.get("PUBLISH_DLQ", "inventory-publish-events-dlq")
 
 
 def client(service):
@@ -36,6 +37,7 @@ def main():
         pass
     bus_arn = events.describe_event_bus(Name=BUS)["Arn"]
 
+    sqs.create_queue(QueueName=PUBLISH_DLQ, Attributes={"MessageRetentionPeriod": "1209600"})
     dlq_url = sqs.create_queue(QueueName=DLQ, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue_url = sqs.create_queue(
@@ -68,7 +70,7 @@ def main():
             )
         },
     )
-    print(f"LocalStack resources ready: bus {BUS}, queue {QUEUE} (DLQ {DLQ}), rule {RULE}")
+    print(f"LocalStack resources ready: bus {BUS}, queue {QUEUE} (DLQ {DLQ}), rule {RULE}, {PUBLISH_DLQ}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 //! The local runtime behind `make dev`. Lambda cannot run on these machines (LocalStack runs it in
 //! Docker), so one process serves the same handlers the Lambdas run: each HTTP request is turned
 //! into the API Gateway HTTP API (payload 2.0) event for its route, converted by lambda_http
-//! exactly as in Lambda, and passed to the operation's handler. No business logic lives here.
+//! exactly as in Lambda, and passed to the operation's handler; a timer stands in for the expiry
+//! schedule; and two pollers stand in for the event source mappings of `publish-events` (the
+//! table's stream) and `order-events` (the SQS queue). No business logic lives here.
 //!
 //! Usage: `dev-server [--seed]` (config from the environment: PORT, TABLE_NAME, AWS_* endpoints).
 
@@ -14,14 +16,16 @@ use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use inventory::expiry::handle_scheduled;
 use lambda_runtime::LambdaEvent;
 
+use dev_server::{streams_client, EventPipelines, QueuePollerOptions, StreamPollerOptions};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use inventory::config::env_or;
+use inventory::config::queue_url;
 use inventory::http::{serve_raw, MAX_BODY_BYTES};
-use inventory::lambda::store_from_env;
+use inventory::lambda::{publisher_from_env, store_from_env};
 use inventory::store::{create_table, StockChange};
 use inventory::{Error, Store};
 use tokio::net::TcpListener;
@@ -67,6 +71,7 @@ async fn run() -> Result<(), String> {
     println!("local HTTP API ready on http://{addr} (try: curl http://{addr}/health)");
 
     let store = Arc::new(store);
+    let _pipelines = start_event_pipelines(store.clone()).await?;
     let sweep_every = env_or("SWEEP_INTERVAL_SECONDS", "60")
         .parse::<u64>()
         .ok()
@@ -99,6 +104,25 @@ async fn run() -> Result<(), String> {
             }
         }
     }
+}
+
+/// Starts the stream -> `publish-events` and queue -> `order-events` pollers.
+async fn start_event_pipelines(store: Arc<Store>) -> Result<EventPipelines, String> {
+    let config = inventory::config::Config::from_env();
+    let aws = inventory::config::aws_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let order_queue = queue_url(&sqs, &config.order_events_queue).await?;
+    let publisher = publisher_from_env().await?;
+    tracing::info!(bus = publisher.bus_name(), queue = %order_queue, "event pipelines started");
+    Ok(EventPipelines::start(
+        store,
+        streams_client(&aws),
+        Arc::new(publisher),
+        sqs,
+        order_queue,
+        StreamPollerOptions::default(),
+        QueuePollerOptions::default(),
+    ))
 }
 
 /// Stands in for EventBridge Scheduler: invokes the `expire-reservations` handler every

@@ -10,11 +10,17 @@ use aws_config::{BehaviorVersion, Region};
 pub const DEFAULT_TABLE_NAME: &str = "inventory";
 pub const DEFAULT_EVENT_BUS_NAME: &str = "inventory-events";
 pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_ORDER_EVENTS_QUEUE: &str = "inventory-order-events";
+pub const DEFAULT_PUBLISH_DLQ: &str = "inventory-publish-events-dlq";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub table_name: String,
     pub event_bus_name: String,
+    /// The order-events queue (name or URL): polled by the local runtime, redrive's default target.
+    pub order_events_queue: String,
+    /// Where `publish-events` sends records it can never publish (name or URL).
+    pub publish_dead_letter_queue: String,
 }
 
 impl Config {
@@ -22,6 +28,8 @@ impl Config {
         Config {
             table_name: env_or("TABLE_NAME", DEFAULT_TABLE_NAME),
             event_bus_name: env_or("EVENT_BUS_NAME", DEFAULT_EVENT_BUS_NAME),
+            order_events_queue: env_or("ORDER_EVENTS_QUEUE", DEFAULT_ORDER_EVENTS_QUEUE),
+            publish_dead_letter_queue: env_or("PUBLISH_DLQ", DEFAULT_PUBLISH_DLQ),
         }
     }
 }
@@ -52,4 +60,19 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&aws_config().await)
+}
+
+/// A queue's URL from its name or URL (the deployed functions get URLs; the local defaults are
+/// names, resolved with one GetQueueUrl).
+pub async fn queue_url(sqs: &aws_sdk_sqs::Client, name_or_url: &str) -> Result<String, String> {
+    if name_or_url.starts_with("https://") || name_or_url.starts_with("http://") {
+        return Ok(name_or_url.to_owned());
+    }
+    let out = sqs.get_queue_url().queue_name(name_or_url).send().await.map_err(|e| {
+        format!(
+            "cannot find queue {name_or_url}: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(&e)
+        )
+    })?;
+    out.queue_url.ok_or_else(|| format!("no URL for queue {name_or_url}"))
 }

@@ -3,14 +3,24 @@
 
 use std::convert::Infallible;
 
-use crate::config::{dynamodb_client, Config};
+use crate::config::{aws_config, dynamodb_client, queue_url, Config};
 use crate::http::{handle, Operation};
+use crate::publish::Publisher;
 use crate::Store;
 
 /// Builds the store from the environment (`TABLE_NAME`, the standard AWS variables).
 pub async fn store_from_env() -> Store {
     let config = Config::from_env();
     Store::new(dynamodb_client().await, config.table_name)
+}
+
+/// Builds the `publish-events` handler from the environment (`EVENT_BUS_NAME`, `PUBLISH_DLQ`).
+pub async fn publisher_from_env() -> Result<Publisher, String> {
+    let config = Config::from_env();
+    let aws = aws_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let dead_letters = queue_url(&sqs, &config.publish_dead_letter_queue).await?;
+    Ok(Publisher::new(aws_sdk_eventbridge::Client::new(&aws), sqs, config.event_bus_name, dead_letters))
 }
 
 /// Runs one HTTP operation as a Lambda function behind API Gateway's HTTP API.
@@ -31,6 +41,28 @@ pub async fn run_expiry() -> Result<(), lambda_runtime::Error> {
     let store = &store;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
         crate::expiry::handle_scheduled(store, event)
+    }))
+    .await
+}
+
+/// Runs the `publish-events` function (the table's DynamoDB stream).
+pub async fn run_publish_events() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let publisher = publisher_from_env().await?;
+    let publisher = &publisher;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<_>| async move {
+        Ok::<_, Infallible>(publisher.handle(event.payload).await)
+    }))
+    .await
+}
+
+/// Runs the `order-events` function (the `inventory-order-events` SQS queue).
+pub async fn run_order_events() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let store = store_from_env().await;
+    let store = &store;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<_>| async move {
+        Ok::<_, Infallible>(crate::order_events::handle_batch(store, event.payload).await)
     }))
     .await
 }

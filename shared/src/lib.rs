@@ -9,6 +9,9 @@ pub mod events;
 pub mod expiry;
 pub mod http;
 pub mod lambda;
+pub mod order_events;
+pub mod publish;
+pub mod redrive;
 pub mod store;
 pub mod telemetry;
 

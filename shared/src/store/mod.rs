@@ -427,6 +427,34 @@ impl Store {
         self.put(outbox_item(event), "attribute_not_exists(pk)", vec![])
     }
 
+    /// Records an event that goes with no item change (`ReservationConfirmFailed`), once per
+    /// event id: `false` if it was recorded already.
+    pub async fn record_event(&self, event: &OutboxEvent) -> Result<bool> {
+        self.with_retries("record_event", || async {
+            let out = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(outbox_item(event)))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            match out {
+                Ok(out) => {
+                    self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+                    Ok(true)
+                }
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    self.count_request(None);
+                    Ok(false)
+                }
+                Err(e) => Err(classify(e)),
+            }
+        })
+        .await
+    }
+
     // ---- stock writes -------------------------------------------------------------------------
 
     /// Sets or adjusts a stock item, keyed on the version just read (and on `expected_version`

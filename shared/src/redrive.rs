@@ -1,0 +1,258 @@
+//! Moving messages out of a dead-letter queue once their cause is fixed.
+//!
+//! - From the order-events DLQ (or any DLQ with a redrive policy pointing at it) the messages go
+//!   back to the source queue, found with ListDeadLetterSourceQueues, bodies and attributes kept.
+//! - From the publish-events DLQ (letters of [`crate::publish::DeadLetter`]) the entries are put
+//!   on the event bus again, with their original event ids.
+//!
+//! A message is deleted from the DLQ only after its move succeeded; one that could not be moved
+//! is made visible again at once and stays. The dry run receives every message, reports it, and
+//! makes it visible again without moving anything.
+
+use std::collections::HashSet;
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::publish::{entry_outcome, DeadLetter, EntryOutcome};
+
+/// Seconds a message stays hidden while it is being moved.
+const MOVE_VISIBILITY_SECONDS: i32 = 60;
+
+/// Where the messages of a DLQ go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Queue(String),
+    Bus(String),
+}
+
+/// One message seen in the DLQ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub message_id: String,
+    pub receive_count: Option<String>,
+    /// A short description of the body (detail-type and order id, or the publish entry).
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub seen: Vec<Seen>,
+    pub moved: usize,
+    pub failed: usize,
+}
+
+/// The queue whose redrive policy sends its dead letters to `dlq_url`.
+pub async fn source_queue(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<String, String> {
+    let out =
+        sqs.list_dead_letter_source_queues().queue_url(dlq_url).send().await.map_err(|e| {
+            format!("cannot list the source queues of {dlq_url}: {}", DisplayErrorContext(&e))
+        })?;
+    match out.queue_urls.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(format!("no queue sends its dead letters to {dlq_url}; give the target explicitly")),
+        many => Err(format!(
+            "several queues send dead letters to {dlq_url} ({many:?}); give the target explicitly"
+        )),
+    }
+}
+
+/// Moves (or with `dry_run`, lists) every message of `dlq_url` to `target`.
+pub async fn redrive(
+    sqs: &aws_sdk_sqs::Client,
+    events: &aws_sdk_eventbridge::Client,
+    dlq_url: &str,
+    target: &Target,
+    dry_run: bool,
+) -> Result<Report, String> {
+    let mut report = Report::default();
+    let mut handled: HashSet<String> = HashSet::new();
+    let mut to_unhide = Vec::new();
+    loop {
+        let messages = receive(sqs, dlq_url).await?;
+        // A message seen twice in this run is one we could not move (or, dry, all of them).
+        let fresh: Vec<Message> = messages
+            .into_iter()
+            .filter(|m| handled.insert(m.message_id.clone().unwrap_or_default()))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        report.seen.extend(fresh.iter().map(seen));
+        if dry_run {
+            to_unhide.extend(fresh);
+            continue;
+        }
+        let moved = match target {
+            Target::Queue(url) => send_to_queue(sqs, url, &fresh).await,
+            Target::Bus(bus) => put_on_bus(events, bus, &fresh).await,
+        };
+        let (mut done, mut not_done) = (Vec::new(), Vec::new());
+        for (i, message) in fresh.into_iter().enumerate() {
+            if moved.contains(&i) {
+                done.push(message);
+            } else {
+                not_done.push(message);
+            }
+        }
+        report.moved += delete(sqs, dlq_url, &done).await?;
+        report.failed += not_done.len();
+        to_unhide.extend(not_done);
+    }
+    unhide(sqs, dlq_url, &to_unhide).await;
+    Ok(report)
+}
+
+async fn receive(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<Vec<Message>, String> {
+    let out = sqs
+        .receive_message()
+        .queue_url(dlq_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(MOVE_VISIBILITY_SECONDS)
+        .wait_time_seconds(1)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .map_err(|e| format!("cannot receive from {dlq_url}: {}", DisplayErrorContext(&e)))?;
+    Ok(out.messages.unwrap_or_default())
+}
+
+fn seen(m: &Message) -> Seen {
+    let body = m.body.as_deref().unwrap_or_default();
+    let summary = match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) if v.get("detail-type").is_some() => {
+            format!("{} orderId={}", v["detail-type"].as_str().unwrap_or("?"), v["detail"]["orderId"])
+        }
+        Ok(v) if v.get("error").is_some() => format!(
+            "{} eventId={} error={}",
+            v["entry"]["detailType"].as_str().unwrap_or("(no entry)"),
+            v["entry"]["eventId"],
+            v["error"]
+        ),
+        _ => body.chars().take(120).collect(),
+    };
+    Seen {
+        message_id: m.message_id.clone().unwrap_or_default(),
+        receive_count: m
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .cloned(),
+        summary,
+    }
+}
+
+/// Sends the messages to the queue; returns the indexes sent.
+async fn send_to_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[Message]) -> HashSet<usize> {
+    let entries: Vec<SendMessageBatchRequestEntry> = messages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(m.body.clone().unwrap_or_default())
+                .set_message_attributes(m.message_attributes.clone())
+                .build()
+                .ok()
+        })
+        .collect();
+    match sqs.send_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await {
+        Ok(out) => out.successful.iter().filter_map(|s| s.id.parse().ok()).collect(),
+        Err(e) => {
+            tracing::error!(error = %DisplayErrorContext(&e), "cannot send to {queue_url}");
+            HashSet::new()
+        }
+    }
+}
+
+/// Puts the dead-lettered entries on the bus again; returns the indexes published.
+async fn put_on_bus(events: &aws_sdk_eventbridge::Client, bus: &str, messages: &[Message]) -> HashSet<usize> {
+    let mut indexes = Vec::new();
+    let mut entries = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let letter = serde_json::from_str::<DeadLetter>(m.body.as_deref().unwrap_or_default()).ok();
+        let Some(entry) = letter.and_then(|l| l.entry) else {
+            tracing::error!(message_id = ?m.message_id, "not a publish dead letter with an entry; left in the DLQ");
+            continue;
+        };
+        indexes.push(i);
+        entries.push(
+            PutEventsRequestEntry::builder()
+                .event_bus_name(bus)
+                .source(entry.source)
+                .detail_type(entry.detail_type)
+                .detail(entry.detail)
+                .time(aws_smithy_types::DateTime::from_millis(entry.time.timestamp_millis()))
+                .build(),
+        );
+    }
+    if entries.is_empty() {
+        return HashSet::new();
+    }
+    match events.put_events().set_entries(Some(entries)).send().await {
+        Ok(out) => indexes
+            .into_iter()
+            .zip(out.entries.unwrap_or_default())
+            .filter(|(_, r)| entry_outcome(r.error_code()) == EntryOutcome::Published)
+            .map(|(i, _)| i)
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %DisplayErrorContext(&e), "cannot put events on {bus}");
+            HashSet::new()
+        }
+    }
+}
+
+async fn delete(sqs: &aws_sdk_sqs::Client, dlq_url: &str, messages: &[Message]) -> Result<usize, String> {
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                .build()
+                .ok()
+        })
+        .collect();
+    let out = sqs
+        .delete_message_batch()
+        .queue_url(dlq_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .map_err(|e| format!("moved, but cannot delete from {dlq_url}: {}", DisplayErrorContext(&e)))?;
+    Ok(out.successful.len())
+}
+
+/// Makes messages visible again at once (best effort: otherwise they reappear after
+/// [`MOVE_VISIBILITY_SECONDS`]).
+async fn unhide(sqs: &aws_sdk_sqs::Client, dlq_url: &str, messages: &[Message]) {
+    for chunk in messages.chunks(10) {
+        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .visibility_timeout(0)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let sent =
+            sqs.change_message_visibility_batch().queue_url(dlq_url).set_entries(Some(entries)).send().await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %DisplayErrorContext(&e), "messages stay hidden for {MOVE_VISIBILITY_SECONDS}s");
+        }
+    }
+}
