@@ -20,6 +20,8 @@ use chrono::{DateTime, Utc};
 use inventory::store::{create_table, RetryPolicy};
 use inventory::Store;
 
+pub mod event_stack;
+
 /// The DynamoDB endpoint of the test stack (set by `make test`).
 pub fn dynamodb_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
@@ -45,6 +47,8 @@ pub struct TestTable {
     pub store: Store,
     pub faults: FaultInjector,
     pub clock: TestClock,
+    /// The credentials of this test's own DynamoDB Local database.
+    pub access_key: String,
 }
 
 impl TestTable {
@@ -65,7 +69,19 @@ impl TestTable {
             max_attempts: 50,
             ..Default::default()
         });
-        TestTable { store, faults, clock }
+        TestTable { store, faults, clock, access_key }
+    }
+
+    /// An SDK configuration with this test's credentials (for other clients of its database,
+    /// such as DynamoDB Streams).
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                Credentials::new(&self.access_key, "test", None, None, "tests"),
+            ))
+            .build()
     }
 
     /// Counts every item in the table whose pk starts with `prefix` (a Scan: tests only).
@@ -129,11 +145,22 @@ pub enum Fault {
     Throttled,
     /// A 500 from the service.
     InternalServerError,
+    /// A PutEvents answer in which every entry failed with `ThrottlingException` (EventBridge's
+    /// partial failure: HTTP 200, `FailedEntryCount` > 0).
+    EntriesThrottled,
 }
 
 impl Fault {
     fn response(self, target_items: usize) -> SmithyResponse<SdkBody> {
+        let mut content_type = "application/x-amz-json-1.0";
         let (status, body) = match self {
+            Fault::EntriesThrottled => {
+                content_type = "application/x-amz-json-1.1";
+                let entries: Vec<_> = (0..target_items)
+                    .map(|_| serde_json::json!({"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}))
+                    .collect();
+                (200, serde_json::json!({"FailedEntryCount": target_items, "Entries": entries}))
+            }
             Fault::TransactionConflict => {
                 let reasons: Vec<_> = (0..target_items.max(1))
                     .map(|i| {
@@ -172,7 +199,7 @@ impl Fault {
             StatusCode::try_from(status).expect("status"),
             SdkBody::from(body.to_string()),
         );
-        response.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+        response.headers_mut().insert("content-type", content_type);
         response
     }
 }
@@ -272,7 +299,9 @@ impl HttpConnector for FaultConnector {
                     .body()
                     .bytes()
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-                    .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+                    .and_then(|v| {
+                        v["TransactItems"].as_array().or_else(|| v["Entries"].as_array()).map(Vec::len)
+                    })
                     .unwrap_or(1);
                 HttpConnectorFuture::ready(Ok(fault.response(items)))
             }
