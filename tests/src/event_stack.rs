@@ -67,11 +67,18 @@ impl EventStack {
 
     /// Fresh resources on the LocalStack at `endpoint`.
     pub async fn at(endpoint: &str) -> Self {
+        Self::with_publisher_via(endpoint, endpoint).await
+    }
+
+    /// Fresh resources on the LocalStack at `endpoint`, with the publisher reaching it through
+    /// `publisher_endpoint` (a proxy the test can close).
+    pub async fn with_publisher_via(endpoint: &str, publisher_endpoint: &str) -> Self {
         let config = sdk_config(endpoint);
         let sqs = aws_sdk_sqs::Client::new(&config);
         let events = aws_sdk_eventbridge::Client::new(&config);
+        let publisher_config = sdk_config(publisher_endpoint);
         let publish_faults = FaultInjector::new();
-        let faulty = aws_sdk_eventbridge::config::Builder::from(&config)
+        let faulty = aws_sdk_eventbridge::config::Builder::from(&publisher_config)
             .http_client(SharedHttpClient::new(publish_faults.clone()))
             .build();
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -79,7 +86,7 @@ impl EventStack {
         let queues = create_resources(&sqs, &events, &name).await;
         let publisher = Publisher::new(
             aws_sdk_eventbridge::Client::from_conf(faulty),
-            sqs.clone(),
+            aws_sdk_sqs::Client::new(&publisher_config),
             name.clone(),
             queues.publish_dlq.clone(),
         );

@@ -21,6 +21,7 @@ use inventory::store::{create_table, RetryPolicy};
 use inventory::Store;
 
 pub mod event_stack;
+pub mod outage;
 
 /// The DynamoDB endpoint of the test stack (set by `make test`).
 pub fn dynamodb_endpoint() -> String {

@@ -364,3 +364,28 @@ async fn a_poison_message_ends_in_the_dlq_and_redrive_moves_it_back() {
         "back in the source queue, body unchanged"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_events_replay_through_their_handlers() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
+
+    // publish-events: an outbox insert and a stock item going to 0 available.
+    let stack = EventStack::new().await;
+    let stream_event = serde_json::from_str(&read("publish-events.json")).expect("a DynamoDB stream event");
+    let response = stack.publisher.handle(stream_event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let got = stack.receive_until(&stack.tap_queue_url, WAIT, |events| events.len() >= 2).await;
+    let mut types: Vec<_> = got.iter().map(|e| e["detail-type"].as_str().unwrap().to_owned()).collect();
+    types.sort();
+    assert_eq!(types, vec!["ReservationCreated", "StockDepleted"]);
+
+    // order-events: OrderCancelled for order-1001.
+    let t = TestTable::new().await;
+    set_stock(&t.store, "A", 5).await;
+    let r = hold(&t.store, "order-1001", "A", 2, 60).await;
+    let sqs_event: SqsEvent = serde_json::from_str(&read("order-events.json")).expect("an SQS event");
+    let response = handle_batch(&t.store, sqs_event).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(t.store.get_reservation(&r.reservation_id).await.unwrap().status, Status::Released);
+}
