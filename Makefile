@@ -1,21 +1,32 @@
 # The two commands: `make dev` (run the service locally) and `make test` (every test and check).
-.PHONY: dev test lint fmt install stop clean
+.PHONY: dev test lint lint-template package redrive fmt install stop clean
 
 dev: ## install what is missing, start the local stack, seed demo data, serve the API on :3000
 	infra/dev.sh
 
-test: lint ## lint, then all unit and integration tests against a local stack of their own
+test: lint lint-template ## lint, then all unit and integration tests against a local stack of their own
 	infra/test.sh
 
 lint: ## formatting and clippy, warnings are errors
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+lint-template: ## cfn-lint, the SAM transform, and functions/ <-> template.yaml <-> openapi.json
+	infra/install.sh tools
+	.local/tools/bin/cfn-lint template.yaml
+	.local/tools/bin/python infra/lint_template.py
+
+package: ## cargo lambda build --release --arm64 of every function; sizes in target/lambda/sizes.md
+	infra/package.sh
+
+redrive: ## move a DLQ's messages back (local stack): make redrive [DLQ=name] [ARGS=--dry-run]
+	infra/redrive.sh $(if $(DLQ),--dlq $(DLQ)) $(ARGS)
+
 fmt:
 	cargo fmt --all
 
-install: ## install DynamoDB Local and LocalStack into .local/ (idempotent)
-	infra/install.sh
+install: ## install DynamoDB Local, LocalStack and the deploy tools into .local/ (idempotent)
+	infra/install.sh all
 
 stop: ## stop a `make dev` stack left running (e.g. after kill -9)
 	infra/stack.sh stop .local/dev

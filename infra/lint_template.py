@@ -1,0 +1,102 @@
+"""Checks template.yaml beyond cfn-lint (which `make lint-template` runs first):
+
+1. The SAM transform accepts it (cfn-lint tolerates some SAM properties the transform rejects),
+   run offline with the same translator `sam build` / `sam deploy` use.
+2. Every crate under functions/ is a function of the template (BuildMethod rust-cargolambda,
+   Binary = the crate name) and every function of the template is a crate.
+3. Every HTTP route of the template is an operation of openapi.json and the other way round (the
+   tests check that openapi.json matches the router, so all three agree).
+4. Every function has a trigger: an HTTP route, an event source mapping, or a schedule.
+
+Usage: .local/tools/bin/python infra/lint_template.py   (exit 1 and a list of problems if any)
+"""
+import copy
+import json
+import os
+import pathlib
+import sys
+
+from cfnlint.decode import decode
+from samtranslator.translator.transform import transform
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class NoManagedPolicies:
+    """The translator asks for AWS managed policy ARNs only for policy names; we use statements."""
+
+    def load(self):
+        return {}
+
+
+def main():
+    problems = []
+    template, matches = decode(str(ROOT / "template.yaml"))
+    if matches:
+        print("\n".join(str(m) for m in matches))
+        return 1
+    resources = template["Resources"]
+
+    # 1. The SAM transform, offline: CodeUri "." is what `sam build` replaces with an S3 URI.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    offline = copy.deepcopy(template)
+    for resource in offline["Resources"].values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/key.zip"
+    try:
+        transformed = transform(offline, {}, NoManagedPolicies())
+    except Exception as e:  # the translator reports every problem in one exception
+        problems.append(f"SAM transform: {e}")
+        transformed = None
+
+    # 2. functions/ <-> template functions.
+    crates = {p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists()}
+    functions = {}
+    for name, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        metadata = resource.get("Metadata", {})
+        binary = metadata.get("BuildProperties", {}).get("Binary")
+        if metadata.get("BuildMethod") != "rust-cargolambda" or not binary:
+            problems.append(f"{name}: needs Metadata BuildMethod rust-cargolambda and BuildProperties.Binary")
+            continue
+        functions[binary] = name
+    for missing in sorted(crates - functions.keys()):
+        problems.append(f"functions/{missing} is not in template.yaml")
+    for extra in sorted(functions.keys() - crates):
+        problems.append(f"template.yaml builds {extra}, which is not a crate under functions/")
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    if globals_fn.get("Architectures") != ["arm64"] or globals_fn.get("Runtime") != "provided.al2023":
+        problems.append("Globals.Function must set Runtime provided.al2023 and Architectures [arm64]")
+
+    # 3. HTTP routes <-> openapi.json.
+    spec = json.loads((ROOT / "openapi.json").read_text())
+    described = {f"{method.upper()} {path}" for path, item in spec["paths"].items() for method in item}
+    routes = {}
+    for name, resource in resources.items():
+        if resource.get("Type") == "AWS::ApiGatewayV2::Route":
+            routes[resource["Properties"]["RouteKey"]] = name
+    for missing in sorted(described - routes.keys()):
+        problems.append(f"openapi.json describes {missing}, template.yaml has no such route")
+    for extra in sorted(routes.keys() - described):
+        problems.append(f"template.yaml routes {extra}, openapi.json does not describe it")
+
+    # 4. Triggers: integrations (HTTP), event source mappings and schedule targets name functions.
+    for binary, name in sorted(functions.items()) if transformed else []:
+        triggered = any(
+            r.get("Type") in ("AWS::Lambda::EventSourceMapping", "AWS::Scheduler::Schedule", "AWS::ApiGatewayV2::Integration")
+            and name in json.dumps(r.get("Properties", {}))
+            for r in transformed["Resources"].values()
+        )
+        if not triggered:
+            problems.append(f"{name} ({binary}) has no trigger (route, event source mapping or schedule)")
+
+    for p in problems:
+        print(f"template.yaml: {p}")
+    if not problems:
+        print(f"template.yaml: {len(functions)} functions = functions/, {len(routes)} routes = openapi.json, SAM transform ok")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
