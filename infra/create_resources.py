@@ -1,6 +1,7 @@
 """Creates the LocalStack side of the local stack, idempotently: the event bus, the order-events
 queue with its dead-letter queue (maxReceiveCount 3), the rule that routes `source: "orders"`
-events from the bus to the queue, and the dead-letter queue of `publish-events`. The DynamoDB table is created by the service itself
+events from the bus to the queue, the dead-letter queue of `publish-events`, and a tap queue that
+receives every event the service publishes (local only, to watch them). The DynamoDB table is created by the service itself
 (`inventory::store::create_table`), so its schema lives in one place.
 
 Usage: python infra/create_resources.py  (endpoint from AWS_ENDPOINT_URL, names from the env)
@@ -16,6 +17,7 @@ BUS = os.environ.get("EVENT_BUS_NAME", "inventory-events")
 QUEUE = os.environ.get("ORDER_EVENTS_QUEUE", "inventory-order-events")
 DLQ = QUEUE + "-dlq"
 RULE = "inventory-order-events"
+TAP = "inventory-events-tap"
 PUBLISH_DLQ = os.environ.get("PUBLISH_DLQ", "inventory-publish-events-dlq")
 
 
@@ -70,6 +72,11 @@ def main():
             )
         },
     )
+    # A local-only tap: every event the service publishes, for `infra/tail_events.py`.
+    tap_url = sqs.create_queue(QueueName=TAP, Attributes={"MessageRetentionPeriod": "3600"})["QueueUrl"]
+    tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=TAP, EventBusName=BUS, EventPattern=json.dumps({"source": ["inventory"]}), State="ENABLED")
+    events.put_targets(Rule=TAP, EventBusName=BUS, Targets=[{"Id": "tap", "Arn": tap_arn}])
     print(f"LocalStack resources ready: bus {BUS}, queue {QUEUE} (DLQ {DLQ}), rule {RULE}, {PUBLISH_DLQ}")
 
 
