@@ -7,6 +7,8 @@
 3. Every HTTP route of the template is an operation of openapi.json and the other way round (the
    tests check that openapi.json matches the router, so all three agree).
 4. Every function has a trigger: an HTTP route, an event source mapping, or a schedule.
+5. Least privilege: no function role gets a managed policy but AWSLambdaBasicExecutionRole (its
+   logs), and no statement of the template grants an action on "*" except dynamodb:ListStreams.
 
 Usage: .local/tools/bin/python infra/lint_template.py   (exit 1 and a list of problems if any)
 """
@@ -90,6 +92,19 @@ def main():
         )
         if not triggered:
             problems.append(f"{name} ({binary}) has no trigger (route, event source mapping or schedule)")
+
+    # 5. Least privilege.
+    for name, resource in (transformed or {"Resources": {}})["Resources"].items():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        for arn in resource["Properties"].get("ManagedPolicyArns", []):
+            if not str(arn).endswith("service-role/AWSLambdaBasicExecutionRole"):
+                problems.append(f"{name} gets the managed policy {arn}: grant the actions it needs on its resources")
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if statement.get("Resource") == "*" and actions != ["dynamodb:ListStreams"]:
+                    problems.append(f"{name} grants {actions} on every resource")
 
     for p in problems:
         print(f"template.yaml: {p}")
