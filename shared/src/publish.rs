@@ -55,6 +55,17 @@ impl BusEntry {
         14 + self.source.len() + self.detail_type.len() + self.detail.len()
     }
 
+    /// The PutEvents entry for the bus `bus_name`.
+    pub fn request_entry(&self, bus_name: &str) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
+            .event_bus_name(bus_name)
+            .source(&self.source)
+            .detail_type(&self.detail_type)
+            .detail(&self.detail)
+            .time(aws_smithy_types::DateTime::from_millis(self.time.timestamp_millis()))
+            .build()
+    }
+
     fn from_event(event: &OutboxEvent) -> Self {
         BusEntry {
             event_id: event.event_id.clone(),
@@ -331,18 +342,8 @@ impl Publisher {
 
     /// One PutEvents call; one outcome per entry, in order.
     async fn put_events(&self, entries: &[BusEntry]) -> Vec<EntryOutcome> {
-        let request: Vec<PutEventsRequestEntry> = entries
-            .iter()
-            .map(|e| {
-                PutEventsRequestEntry::builder()
-                    .event_bus_name(&self.bus_name)
-                    .source(&e.source)
-                    .detail_type(&e.detail_type)
-                    .detail(&e.detail)
-                    .time(aws_smithy_types::DateTime::from_millis(e.time.timestamp_millis()))
-                    .build()
-            })
-            .collect();
+        let request: Vec<PutEventsRequestEntry> =
+            entries.iter().map(|e| e.request_entry(&self.bus_name)).collect();
         match self.events.put_events().set_entries(Some(request)).send().await {
             Ok(out) => {
                 let results = out.entries.unwrap_or_default();

@@ -11,7 +11,6 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
     MessageSystemAttributeName, SendMessageBatchRequestEntry,
@@ -181,15 +180,7 @@ async fn put_on_bus(events: &aws_sdk_eventbridge::Client, bus: &str, messages: &
             continue;
         };
         indexes.push(i);
-        entries.push(
-            PutEventsRequestEntry::builder()
-                .event_bus_name(bus)
-                .source(entry.source)
-                .detail_type(entry.detail_type)
-                .detail(entry.detail)
-                .time(aws_smithy_types::DateTime::from_millis(entry.time.timestamp_millis()))
-                .build(),
-        );
+        entries.push(entry.request_entry(bus));
     }
     if entries.is_empty() {
         return HashSet::new();
