@@ -112,7 +112,7 @@ async fn start_event_pipelines(store: Arc<Store>) -> Result<EventPipelines, Stri
     let aws = inventory::config::aws_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let order_queue = queue_url(&sqs, &config.order_events_queue).await?;
-    let publisher = publisher_from_env().await?;
+    let publisher = publisher_from_env(&aws).await?;
     tracing::info!(bus = publisher.bus_name(), queue = %order_queue, "event pipelines started");
     Ok(EventPipelines::start(
         store,

@@ -14,13 +14,13 @@ pub async fn store_from_env() -> Store {
     Store::new(dynamodb_client().await, config.table_name)
 }
 
-/// Builds the `publish-events` handler from the environment (`EVENT_BUS_NAME`, `PUBLISH_DLQ`).
-pub async fn publisher_from_env() -> Result<Publisher, String> {
+/// Builds the `publish-events` handler from the environment (`EVENT_BUS_NAME`, `PUBLISH_DLQ`)
+/// and an AWS configuration the caller has loaded already.
+pub async fn publisher_from_env(aws: &aws_config::SdkConfig) -> Result<Publisher, String> {
     let config = Config::from_env();
-    let aws = aws_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let sqs = aws_sdk_sqs::Client::new(aws);
     let dead_letters = queue_url(&sqs, &config.publish_dead_letter_queue).await?;
-    Ok(Publisher::new(aws_sdk_eventbridge::Client::new(&aws), sqs, config.event_bus_name, dead_letters))
+    Ok(Publisher::new(aws_sdk_eventbridge::Client::new(aws), sqs, config.event_bus_name, dead_letters))
 }
 
 /// Runs one HTTP operation as a Lambda function behind API Gateway's HTTP API.
@@ -48,7 +48,7 @@ pub async fn run_expiry() -> Result<(), lambda_runtime::Error> {
 /// Runs the `publish-events` function (the table's DynamoDB stream).
 pub async fn run_publish_events() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let publisher = publisher_from_env().await?;
+    let publisher = publisher_from_env(&aws_config().await).await?;
     let publisher = &publisher;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<_>| async move {
         Ok::<_, Infallible>(publisher.handle(event.payload).await)
