@@ -6,6 +6,7 @@
 #   infra/stack.sh stop  STATE_DIR
 #   infra/stack.sh start-one dynamodb|localstack STATE_DIR PORT   # one service alone
 #   infra/stack.sh stop-one  dynamodb|localstack STATE_DIR
+#   infra/stack.sh kill-one  dynamodb|localstack STATE_DIR   # SIGKILL, no shutdown (fault tests)
 #
 # `make dev` uses .local/dev with ports 8000/4566; `make test` uses a fresh directory and free ports,
 # so both can run side by side.
@@ -107,6 +108,15 @@ start_one() { # name state port
   fi
 }
 
+kill_now() { # state name
+  local pidfile="$1/$2.pid" pid
+  [ -f "$pidfile" ] || return 0
+  pid="$(cat "$pidfile")"
+  kill -9 "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do pid_alive "$pid" || break; sleep 0.1; done
+  rm -f "$pidfile"
+}
+
 stop() { # state [name...]
   local state=$1 name pidfile pid names
   shift
@@ -124,11 +134,12 @@ stop() { # state [name...]
   done
 }
 
-USAGE="usage: $0 start STATE_DIR DDB_PORT LS_PORT | stop STATE_DIR | start-one dynamodb|localstack STATE_DIR PORT | stop-one dynamodb|localstack STATE_DIR"
+USAGE="usage: $0 start STATE_DIR DDB_PORT LS_PORT | stop STATE_DIR | start-one|stop-one|kill-one dynamodb|localstack STATE_DIR [PORT]"
 case "${1:-}" in
   start) [ $# -eq 4 ] || { echo "$USAGE" >&2; exit 2; }; start "$2" "$3" "$4" ;;
   stop) [ $# -eq 2 ] || { echo "$USAGE" >&2; exit 2; }; stop "$2" ;;
   start-one) [ $# -eq 4 ] && [[ "$2" =~ ^(dynamodb|localstack)$ ]] || { echo "$USAGE" >&2; exit 2; }; start_one "$2" "$3" "$4" ;;
   stop-one) [ $# -eq 3 ] && [[ "$2" =~ ^(dynamodb|localstack)$ ]] || { echo "$USAGE" >&2; exit 2; }; stop "$3" "$2" ;;
+  kill-one) [ $# -eq 3 ] && [[ "$2" =~ ^(dynamodb|localstack)$ ]] || { echo "$USAGE" >&2; exit 2; }; kill_now "$3" "$2" ;;
   *) echo "$USAGE" >&2; exit 2 ;;
 esac

@@ -3,6 +3,7 @@
 //! feeding `order-events`. They call the handlers of the `inventory` crate; no business logic
 //! lives here.
 
+pub mod http_server;
 pub mod queue_poller;
 pub mod stream_poller;
 
@@ -12,6 +13,7 @@ use inventory::publish::Publisher;
 use inventory::Store;
 use tokio::task::JoinHandle;
 
+pub use http_server::{serve_connection, serve_http};
 pub use queue_poller::{poll_queue, QueuePollerOptions};
 pub use stream_poller::{poll_stream, StreamPollerOptions};
 

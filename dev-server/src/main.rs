@@ -7,7 +7,6 @@
 //!
 //! Usage: `dev-server [--seed]` (config from the environment: PORT, TABLE_NAME, AWS_* endpoints).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,15 +15,9 @@ use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use inventory::expiry::handle_scheduled;
 use lambda_runtime::LambdaEvent;
 
-use dev_server::{streams_client, EventPipelines, QueuePollerOptions, StreamPollerOptions};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use dev_server::{serve_connection, streams_client, EventPipelines, QueuePollerOptions, StreamPollerOptions};
 use inventory::config::env_or;
 use inventory::config::queue_url;
-use inventory::http::{serve_raw, MAX_BODY_BYTES};
 use inventory::lambda::{publisher_from_env, store_from_env};
 use inventory::store::{create_table, StockChange};
 use inventory::{Error, Store};
@@ -94,13 +87,7 @@ async fn run() -> Result<(), String> {
                         continue;
                     }
                 };
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| serve(store.clone(), req));
-                    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-                        tracing::debug!(error = %e, "connection closed with an error");
-                    }
-                });
+                tokio::spawn(serve_connection(store.clone(), stream));
             }
         }
     }
@@ -156,29 +143,4 @@ async fn seed_demo_stock(store: &Store) -> Result<(), String> {
     }
     println!("demo stock seeded: {} items (see README)", DEMO_STOCK.len());
     Ok(())
-}
-
-async fn serve(
-    store: Arc<Store>,
-    request: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    // Read at most one byte more than the limit: enough to know the body is too large.
-    let body = Limited::new(body, MAX_BODY_BYTES + 1).collect().await.ok().map(|c| c.to_bytes());
-    let response = serve_raw(
-        &store,
-        &parts.method,
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-        body.as_deref(),
-    )
-    .await;
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        lambda_http::Body::Text(text) => Bytes::from(text),
-        lambda_http::Body::Binary(bytes) => Bytes::from(bytes),
-        _ => Bytes::new(),
-    };
-    Ok(hyper::Response::from_parts(parts, Full::new(bytes)))
 }

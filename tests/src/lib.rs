@@ -21,6 +21,8 @@ use inventory::store::{create_table, RetryPolicy};
 use inventory::Store;
 
 pub mod event_stack;
+pub mod figures;
+pub mod invariants;
 pub mod outage;
 
 /// The DynamoDB endpoint of the test stack (set by `make test`).

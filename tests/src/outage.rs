@@ -28,13 +28,21 @@ pub struct OwnService {
     name: &'static str,
     state: PathBuf,
     pub port: u16,
+    /// Extra environment for `infra/stack.sh` (e.g. `DDB_PERSIST=1`).
+    env: Vec<(&'static str, &'static str)>,
 }
 
 impl OwnService {
     /// Starts `name` (`"localstack"` or `"dynamodb"`) on a free port and waits until it answers.
     pub fn start(name: &'static str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    /// Starts it with extra environment for `infra/stack.sh`: `("DDB_PERSIST", "1")` keeps
+    /// DynamoDB Local's data in files of the state directory, so it survives a kill.
+    pub fn start_with(name: &'static str, env: &[(&'static str, &'static str)]) -> Self {
         let state = std::env::temp_dir().join(format!("inventory-{name}-{}", uuid::Uuid::new_v4().simple()));
-        let service = OwnService { name, state, port: free_port() };
+        let service = OwnService { name, state, port: free_port(), env: env.to_vec() };
         service.up();
         service
     }
@@ -52,8 +60,18 @@ impl OwnService {
         self.run(&["stop-one", self.name, self.state.to_str().expect("utf-8 path")]);
     }
 
+    /// Kills it at once (SIGKILL: no shutdown, no flush).
+    pub fn kill(&self) {
+        self.run(&["kill-one", self.name, self.state.to_str().expect("utf-8 path")]);
+    }
+
     fn run(&self, args: &[&str]) {
-        let out = Command::new("bash").arg(stack_script()).args(args).output().expect("run infra/stack.sh");
+        let out = Command::new("bash")
+            .arg(stack_script())
+            .args(args)
+            .envs(self.env.iter().copied())
+            .output()
+            .expect("run infra/stack.sh");
         assert!(
             out.status.success(),
             "infra/stack.sh {args:?} failed: {}{}",

@@ -1,0 +1,233 @@
+//! `make bench`: measures the service against the local stack and writes `bench/results.json`,
+//! `bench/contention.svg` and `BENCHMARKS.md` from the same run.
+//!
+//! Sections: hot-SKU contention (ours vs the seed strategy), per-operation latency and DynamoDB
+//! cost through the local HTTP server, the expiry sweep at scale, and cold-start proxies.
+//! `BENCH_QUICK=1` runs a small configuration (for trying the harness, not for figures).
+
+mod cold_start;
+mod contention;
+mod expiry;
+mod http_ops;
+mod report;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use contention::{Plan, Scenario, Strategy};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub os: String,
+    pub rustc: String,
+    pub build: String,
+    pub dynamodb: String,
+    pub commit: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ratio {
+    pub scenario: Scenario,
+    pub clients: usize,
+    /// Successful reservations per second, ours / baseline.
+    pub throughput_ratio: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Goals {
+    pub no_oversells: bool,
+    pub no_spurious_failures_ours: bool,
+    pub ratio_at_128_at_least_5x: Option<bool>,
+    pub reserve_one_request: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Results {
+    pub generated_at: String,
+    pub command: String,
+    pub quick: bool,
+    pub machine: Machine,
+    pub contention: Vec<contention::Cell>,
+    pub ratios: Vec<Ratio>,
+    pub operations: Vec<http_ops::OperationCost>,
+    pub expiry: Vec<expiry::SweepRun>,
+    pub expiry_load_seconds: f64,
+    pub cold_starts: Vec<cold_start::ColdStart>,
+    pub goals: Goals,
+    pub total_seconds: f64,
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .unwrap_or_else(|| "unknown".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let dirty = !command_output("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    Machine {
+        cpu,
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        memory_gib: stats::round(mem_kib / 1024.0 / 1024.0),
+        os: command_output("uname", &["-srm"]),
+        rustc: command_output("rustc", &["--version"]),
+        build: "bench client and local HTTP server: dev profile (dependencies at opt-level 1); functions: release profile, host target".into(),
+        dynamodb: std::env::var("BENCH_DYNAMODB").unwrap_or_else(|_| "DynamoDB Local".into()),
+        commit: format!("{}{}", command_output("git", &["rev-parse", "--short", "HEAD"]), if dirty { " (modified)" } else { "" }),
+    }
+}
+
+fn env_list(name: &str, default: &str) -> Vec<usize> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect()
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let started = Instant::now();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
+    let machine = machine();
+    println!("bench on {} ({} cores), commit {}", machine.cpu, machine.cores, machine.commit);
+
+    // 1. Hot-SKU contention.
+    let plan = Plan {
+        clients: env_list("BENCH_CLIENTS", if quick { "1,8" } else { "1,8,32,128" }),
+        plenty_duration: Duration::from_secs(if quick { 2 } else { 8 }),
+        scarce_requests: if quick { |c| (c * 4).max(20) } else { |c| (c * 4).max(100) },
+    };
+    contention::warm_up(Duration::from_secs(if quick { 1 } else { 4 })).await;
+    let mut cells = Vec::new();
+    for scenario in [Scenario::Plenty, Scenario::Scarce] {
+        for &clients in &plan.clients {
+            for strategy in [Strategy::Ours, Strategy::Baseline] {
+                let cell = contention::run_cell(strategy, scenario, clients, &plan).await;
+                println!(
+                    "contention {:?} {:?} C={}: {} ok / {} requests, {:.1}/s, p99 {} ms, spurious {}, oversells {}, retries/ok {}",
+                    scenario, strategy, clients, cell.successes, cell.requests, cell.successes_per_s,
+                    cell.latency.p99_ms, cell.spurious_failures, cell.oversells, cell.retries_per_success
+                );
+                cells.push(cell);
+            }
+        }
+    }
+    let ratios: Vec<Ratio> = cells
+        .iter()
+        .filter(|c| c.strategy == Strategy::Ours)
+        .filter_map(|ours| {
+            let base = cells.iter().find(|b| {
+                b.strategy == Strategy::Baseline && b.scenario == ours.scenario && b.clients == ours.clients
+            })?;
+            Some(Ratio {
+                scenario: ours.scenario,
+                clients: ours.clients,
+                throughput_ratio: stats::round(
+                    ours.successes_per_s / base.successes_per_s.max(f64::MIN_POSITIVE),
+                ),
+            })
+        })
+        .collect();
+
+    // 2. Per-operation latency and cost through the local HTTP server.
+    let operations = http_ops::run(if quick { 40 } else { 400 }).await;
+    for op in &operations {
+        println!(
+            "operation {}: p50 {} ms, p99 {} ms, {} DynamoDB requests, {} capacity units",
+            op.operation,
+            op.latency.p50_ms,
+            op.latency.p99_ms,
+            op.dynamodb_requests_mean,
+            op.capacity_units_mean
+        );
+    }
+
+    // 3. The expiry sweep at scale.
+    let (not_due, big) = if quick { (5_000, 2_000) } else { (100_000, 10_000) };
+    let (expiry, expiry_load_seconds) = expiry::run(not_due, big).await;
+    for run in &expiry {
+        println!(
+            "expiry: {} due amid {} not due: {} s, {} items read, verified {}",
+            run.due, run.not_due, run.seconds, run.items_read, run.verified
+        );
+    }
+
+    // 4. Cold-start proxies.
+    let table = integration_tests::TestTable::new().await;
+    let mut service_env = vec![
+        ("TABLE_NAME".to_owned(), table.store.table().to_owned()),
+        ("AWS_ACCESS_KEY_ID".to_owned(), table.access_key.clone()),
+        ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
+    ];
+    for name in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "EVENT_BUS_NAME"] {
+        if let Ok(value) = std::env::var(name) {
+            service_env.push((name.to_owned(), value));
+        }
+    }
+    let bin_dir =
+        std::env::var("BENCH_BIN_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release"));
+    let cold_starts = cold_start::run(&root, &bin_dir, if quick { 3 } else { 7 }, &service_env).await;
+    for c in &cold_starts {
+        println!(
+            "cold start {}: {} bytes, ready {} ms, first response {} ms, ok {}",
+            c.function, c.binary_bytes, c.ready_ms, c.first_response_ms, c.all_ok
+        );
+    }
+
+    let reserve_requests =
+        operations.iter().find(|o| o.operation == "reserve").map(|o| o.dynamodb_requests_max);
+    let at_128 = ratios.iter().find(|r| r.scenario == Scenario::Plenty && r.clients == 128);
+    let goals = Goals {
+        no_oversells: cells.iter().all(|c| c.oversells == 0 && c.consistent),
+        no_spurious_failures_ours: cells
+            .iter()
+            .filter(|c| c.strategy == Strategy::Ours)
+            .all(|c| c.spurious_failures == 0),
+        ratio_at_128_at_least_5x: at_128.map(|r| r.throughput_ratio >= 5.0),
+        reserve_one_request: reserve_requests == Some(1),
+    };
+    let results = Results {
+        generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        command: "make bench".into(),
+        quick,
+        machine,
+        contention: cells,
+        ratios,
+        operations,
+        expiry,
+        expiry_load_seconds,
+        cold_starts,
+        goals,
+        total_seconds: stats::round(started.elapsed().as_secs_f64()),
+    };
+    let out_dir = std::env::var("BENCH_OUT").map(PathBuf::from).unwrap_or_else(|_| root.clone());
+    report::write(&out_dir, &results).expect("write the results");
+    println!("goals: {:?}", results.goals);
+    println!("wrote bench/results.json, bench/contention.svg and BENCHMARKS.md in {}", out_dir.display());
+}

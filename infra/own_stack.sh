@@ -1,0 +1,16 @@
+# Sourced by test.sh, bench.sh and soak.sh: `start_own_stack` starts DynamoDB Local (one database
+# per access key, no -sharedDb) and LocalStack on free ports in a fresh state directory, creates
+# the resources, exports the endpoints, and stops it all when the script exits.
+free_port() { .local/venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+start_own_stack() {
+  DDB_PORT="$(free_port)"
+  LS_PORT="$(free_port)"
+  STATE="$(mktemp -d "$ROOT/.local/run-XXXXXX")"
+  trap 'infra/stack.sh stop "$STATE"; rm -rf "$STATE"' EXIT
+  trap 'exit 130' INT TERM
+  DDB_SHARED=0 infra/stack.sh start "$STATE" "$DDB_PORT" "$LS_PORT"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$LS_PORT"
+  .local/venv/bin/python infra/create_resources.py
+}

@@ -1,0 +1,160 @@
+//! The store's invariants, checked on a snapshot of a test's table (a Scan: tests only). They
+//! hold whatever ran before, faults included: the reliability tests check them at checkpoints,
+//! after outages, and at the end.
+//!
+//! - every stock item: `0 <= reserved <= onHand`, `available = onHand - reserved`;
+//! - every stock item's `reserved` = the sum of the PENDING holds' quantities on it;
+//! - every reservation has exactly one `ReservationCreated` record and at most one record of a
+//!   final state, which matches its status (none while PENDING);
+//! - every stock item's version has exactly one `StockAdjusted` record or came from a
+//!   reservation change (versions never repeat in the outbox);
+//! - every outbox record has a distinct UUID event id and a JSON detail.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use inventory::domain::{Reservation, Status, StockItem};
+use inventory::store::items::from_item;
+use serde_json::Value;
+
+use crate::TestTable;
+
+/// One outbox record.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub event_id: String,
+    pub detail_type: String,
+    pub detail: Value,
+}
+
+impl Record {
+    pub fn data(&self) -> &Value {
+        &self.detail["data"]
+    }
+}
+
+/// Everything in a test's table, read at one moment (when nothing else writes).
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub stock: BTreeMap<(String, String), StockItem>,
+    pub reservations: HashMap<String, Reservation>,
+    pub records: Vec<Record>,
+}
+
+pub type Key = (String, String);
+
+impl Snapshot {
+    pub async fn take(t: &TestTable) -> Self {
+        let mut snapshot = Snapshot::default();
+        for item in t.scan("begins_with(pk, :s)", &[(":s", "STOCK#")]).await {
+            let stock: StockItem = from_item(item).expect("stock item parses");
+            snapshot.stock.insert((stock.sku.clone(), stock.location_id.clone()), stock);
+        }
+        for item in t.scan("begins_with(pk, :r)", &[(":r", "RES#")]).await {
+            let r: Reservation = from_item(item).expect("reservation parses");
+            snapshot.reservations.insert(r.reservation_id.clone(), r);
+        }
+        for item in t.scan("begins_with(pk, :o)", &[(":o", "OUTBOX#")]).await {
+            let attr = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let pk = attr("pk");
+            snapshot.records.push(Record {
+                event_id: pk.trim_start_matches("OUTBOX#").to_owned(),
+                detail_type: attr("detailType"),
+                detail: serde_json::from_str(&attr("detail")).unwrap_or(Value::Null),
+            });
+        }
+        snapshot
+    }
+
+    /// Records of one detail-type.
+    pub fn of_type<'a>(&'a self, detail_type: &'a str) -> impl Iterator<Item = &'a Record> + 'a {
+        self.records.iter().filter(move |r| r.detail_type == detail_type)
+    }
+
+    /// The invariants every state of the table must satisfy; one line per violation.
+    pub fn violations(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        let mut pending: HashMap<Key, i64> = HashMap::new();
+        for r in self.reservations.values() {
+            if r.status == Status::Pending {
+                for line in &r.lines {
+                    *pending.entry((line.sku.clone(), line.location_id.clone())).or_default() +=
+                        line.quantity;
+                }
+            }
+        }
+        for (key, s) in &self.stock {
+            if !(0 <= s.reserved && s.reserved <= s.on_hand) {
+                v.push(format!("{key:?}: reserved {} outside 0..=onHand {}", s.reserved, s.on_hand));
+            }
+            if s.available != s.on_hand - s.reserved {
+                v.push(format!(
+                    "{key:?}: available {} != onHand {} - reserved {}",
+                    s.available, s.on_hand, s.reserved
+                ));
+            }
+            let held = pending.get(key).copied().unwrap_or(0);
+            if s.reserved != held {
+                v.push(format!("{key:?}: reserved {} but PENDING holds sum to {held}", s.reserved));
+            }
+        }
+        for key in pending.keys() {
+            if !self.stock.contains_key(key) {
+                v.push(format!("PENDING hold on {key:?}, which has no stock item"));
+            }
+        }
+
+        let mut ids = HashSet::new();
+        for r in &self.records {
+            if uuid::Uuid::parse_str(&r.event_id).is_err() || !ids.insert(r.event_id.clone()) {
+                v.push(format!("outbox event id {:?} is not a fresh UUID", r.event_id));
+            }
+            if r.detail["eventId"] != Value::String(r.event_id.clone()) {
+                v.push(format!("outbox record {} has detail {:?}", r.event_id, r.detail));
+            }
+        }
+        let mut created: HashMap<&str, usize> = HashMap::new();
+        let mut finals: HashMap<&str, Vec<&str>> = HashMap::new();
+        for r in &self.records {
+            let id = r.data()["reservationId"].as_str().unwrap_or_default();
+            match r.detail_type.as_str() {
+                "ReservationCreated" => *created.entry(id).or_default() += 1,
+                "ReservationConfirmed" | "ReservationReleased" | "ReservationExpired" => {
+                    finals.entry(id).or_default().push(&r.detail_type)
+                }
+                _ => {}
+            }
+        }
+        for (id, r) in &self.reservations {
+            if created.get(id.as_str()).copied() != Some(1) {
+                v.push(format!(
+                    "reservation {id}: {:?} ReservationCreated records",
+                    created.get(id.as_str())
+                ));
+            }
+            let f = finals.get(id.as_str()).cloned().unwrap_or_default();
+            let expected = match r.status {
+                Status::Pending => None,
+                Status::Confirmed => Some("ReservationConfirmed"),
+                Status::Released => Some("ReservationReleased"),
+                Status::Expired => Some("ReservationExpired"),
+            };
+            if f.len() > 1 || f.first().copied() != expected {
+                v.push(format!("reservation {id} is {:?} with final-state records {f:?}", r.status));
+            }
+        }
+        for id in created.keys().chain(finals.keys()) {
+            if !self.reservations.contains_key(*id) {
+                v.push(format!("outbox record for reservation {id:?}, which does not exist"));
+            }
+        }
+        let mut versions = HashSet::new();
+        for r in self.of_type("StockAdjusted") {
+            let d = r.data();
+            let key = (d["sku"].as_str().unwrap_or_default(), d["locationId"].as_str().unwrap_or_default());
+            if !versions.insert((key, d["version"].as_u64())) {
+                v.push(format!("two StockAdjusted records for {key:?} version {:?}", d["version"]));
+            }
+        }
+        v
+    }
+}
