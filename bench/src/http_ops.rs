@@ -5,16 +5,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use integration_tests::http_client::{start_local_api, Connection};
 use integration_tests::TestTable;
 use inventory::store::StockChange;
 use inventory::Store;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
 
 use crate::stats::{round, Latency};
 
@@ -30,43 +26,6 @@ pub struct OperationCost {
     /// Consumed capacity units per operation, as DynamoDB reported them (mean).
     pub capacity_units_mean: f64,
     pub statuses: Vec<u16>,
-}
-
-/// An HTTP/1.1 keep-alive connection to the local server.
-pub struct Connection {
-    sender: SendRequest<Full<Bytes>>,
-}
-
-impl Connection {
-    pub async fn open(port: u16) -> Self {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect to the local server");
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
-        tokio::spawn(conn);
-        Connection { sender }
-    }
-
-    pub async fn send(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut builder = http::Request::builder().method(method).uri(path).header("host", "localhost");
-        if body.is_some() {
-            builder = builder.header("content-type", "application/json");
-        }
-        let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-        let request = builder.body(Full::new(bytes)).expect("request");
-        self.sender.ready().await.expect("connection ready");
-        let response = self.sender.send_request(request).await.expect("response");
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.expect("body").to_bytes();
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-    }
-}
-
-/// Starts the local HTTP server on a free port, serving `store`.
-pub async fn start_server(store: Arc<Store>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    tokio::spawn(dev_server::serve_http(listener, store));
-    port
 }
 
 struct Recorder {
@@ -93,7 +52,8 @@ impl Recorder {
     ) -> Value {
         let (requests, capacity) = (store.stats().requests(), store.stats().capacity_units());
         let t0 = Instant::now();
-        let (status, reply) = conn.send(method, path, body).await;
+        let answer = conn.send(method, path, body).await;
+        let (status, reply) = (answer.status, answer.body);
         self.latencies_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
         self.requests.push(store.stats().requests() - requests);
         self.capacity += store.stats().capacity_units() - capacity;
@@ -127,7 +87,7 @@ pub async fn run(n: usize) -> Vec<OperationCost> {
             .await
             .expect("stock");
     }
-    let port = start_server(store.clone()).await;
+    let port = start_local_api(store.clone()).await;
     let mut conn = Connection::open(port).await;
     // Warm the connection and the server's paths once.
     conn.send("GET", "/v1/stock/OPS-SKU", None).await;

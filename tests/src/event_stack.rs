@@ -11,6 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use dev_server::{EventPipelines, QueuePollerOptions, StreamPollerOptions};
 use inventory::publish::Publisher;
+use inventory::Store;
 use serde_json::{json, Value};
 
 use crate::{FaultInjector, TestTable};
@@ -112,9 +113,18 @@ impl EventStack {
 
     /// The local event source mappings, fed by `table`'s stream and this stack's order queue.
     pub fn start_pipelines(&self, table: &TestTable) -> EventPipelines {
+        self.start_pipelines_with(Arc::new(table.store.clone()), table.streams_client())
+    }
+
+    /// The same, with the store the order-events consumer uses and the stream client given.
+    pub fn start_pipelines_with(
+        &self,
+        store: Arc<Store>,
+        streams: aws_sdk_dynamodbstreams::Client,
+    ) -> EventPipelines {
         EventPipelines::start(
-            Arc::new(table.store.clone()),
-            dev_server::streams_client(&table.sdk_config()),
+            store,
+            streams,
             self.publisher.clone(),
             self.sqs.clone(),
             self.order_queue_url.clone(),
@@ -164,6 +174,11 @@ impl EventStack {
     /// One receive (long poll of 1 s) of up to 10 messages, deleted once read; bodies as JSON
     /// (a body that is not JSON becomes a JSON string).
     pub async fn receive_batch(&self, queue_url: &str) -> Vec<Value> {
+        self.try_receive_batch(queue_url).await.expect("receive")
+    }
+
+    /// The same, with an error instead of a panic when LocalStack does not answer.
+    pub async fn try_receive_batch(&self, queue_url: &str) -> Result<Vec<Value>, String> {
         let out = self
             .sqs
             .receive_message()
@@ -172,7 +187,7 @@ impl EventStack {
             .wait_time_seconds(1)
             .send()
             .await
-            .expect("receive");
+            .map_err(|e| e.to_string())?;
         let mut bodies = Vec::new();
         for m in out.messages.unwrap_or_default() {
             let body = m.body.unwrap_or_default();
@@ -184,10 +199,10 @@ impl EventStack {
                     .receipt_handle(receipt)
                     .send()
                     .await
-                    .expect("delete");
+                    .map_err(|e| e.to_string())?;
             }
         }
-        bodies
+        Ok(bodies)
     }
 
     /// Messages in a queue, visible or in flight (approximate, as SQS counts them).

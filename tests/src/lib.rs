@@ -22,6 +22,7 @@ use inventory::Store;
 
 pub mod event_stack;
 pub mod figures;
+pub mod http_client;
 pub mod invariants;
 pub mod outage;
 
@@ -34,12 +35,12 @@ pub fn dynamodb_endpoint() -> String {
 
 /// `access_key` picks the database when DynamoDB Local runs without `-sharedDb` (as `make test`
 /// runs it): a test with its own key has a database of its own.
-fn sdk_config(http_client: SharedHttpClient, access_key: &str) -> aws_sdk_dynamodb::Config {
+fn sdk_config(http_client: SharedHttpClient, access_key: &str, endpoint: &str) -> aws_sdk_dynamodb::Config {
     aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(access_key, "test", None, None, "tests"))
-        .endpoint_url(dynamodb_endpoint())
+        .endpoint_url(endpoint)
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
         .http_client(http_client)
         .build()
@@ -52,17 +53,25 @@ pub struct TestTable {
     pub clock: TestClock,
     /// The credentials of this test's own DynamoDB Local database.
     pub access_key: String,
+    /// The DynamoDB Local it lives on.
+    pub endpoint: String,
 }
 
 impl TestTable {
     /// A fresh, uniquely named table with the service's schema, in a database of its own.
     pub async fn new() -> Self {
+        Self::at(&dynamodb_endpoint()).await
+    }
+
+    /// The same, on the DynamoDB Local at `endpoint` (a test's own, which it may kill).
+    pub async fn at(endpoint: &str) -> Self {
         let faults = FaultInjector::new();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let access_key = format!("T{}", &id[..16]);
         let client = aws_sdk_dynamodb::Client::from_conf(sdk_config(
             SharedHttpClient::new(faults.clone()),
             &access_key,
+            endpoint,
         ));
         let table = format!("test-{id}");
         create_table(&client, &table).await.expect("create test table");
@@ -72,7 +81,7 @@ impl TestTable {
             max_attempts: 50,
             ..Default::default()
         });
-        TestTable { store, faults, clock, access_key }
+        TestTable { store, faults, clock, access_key, endpoint: endpoint.to_owned() }
     }
 
     /// An SDK configuration with this test's credentials (for other clients of its database,
@@ -85,6 +94,13 @@ impl TestTable {
                 Credentials::new(&self.access_key, "test", None, None, "tests"),
             ))
             .build()
+    }
+
+    /// A DynamoDB Streams client for this table's DynamoDB Local.
+    pub fn streams_client(&self) -> aws_sdk_dynamodbstreams::Client {
+        let config =
+            aws_sdk_dynamodbstreams::config::Builder::from(&self.sdk_config()).endpoint_url(&self.endpoint);
+        aws_sdk_dynamodbstreams::Client::from_conf(config.build())
     }
 
     /// Counts every item in the table whose pk starts with `prefix` (a Scan: tests only).

@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use integration_tests::figures::{env_usize, seed};
+use integration_tests::http_client::start_local_api;
 use integration_tests::{hold, TestTable};
 use inventory::store::StockChange;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -409,9 +410,7 @@ async fn hostile_input_never_gets_a_5xx_or_changes_state() {
         .await
         .unwrap();
     let fixture = hold(&t.store, "fuzz-order", "FUZZ-SKU", 1, 900).await.reservation_id;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(dev_server::serve_http(listener, Arc::new(t.store.clone())));
+    let port = start_local_api(Arc::new(t.store.clone())).await;
 
     let mut violations = Vec::new();
     let mut by_mutation: BTreeMap<&str, u64> = BTreeMap::new();
