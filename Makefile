@@ -1,5 +1,5 @@
 # The two commands: `make dev` (run the service locally) and `make test` (every test and check).
-.PHONY: dev test bench lint lint-template package redrive fmt install stop clean
+.PHONY: dev test bench soak lint lint-template package redrive fmt install stop clean
 
 dev: ## install what is missing, start the local stack, seed demo data, serve the API on :3000
 	infra/dev.sh
@@ -9,6 +9,9 @@ test: lint lint-template ## lint, then all unit and integration tests against a 
 
 bench: ## measure (contention vs the seed strategy, per-op cost, expiry, cold start): BENCHMARKS.md
 	infra/bench.sh
+
+soak: ## the reliability tests, longer than in make test; figures into RELIABILITY.md
+	infra/soak.sh
 
 lint: ## formatting and clippy, warnings are errors
 	cargo fmt --all --check

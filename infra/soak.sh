@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make soak`: the reliability tests (tests/tests/reliability_*.rs) in a longer configuration than
+# `make test` runs them, against a local stack of their own; their figures are written into
+# RELIABILITY.md (between the soak-figures markers). Override any RELIABILITY_* variable, e.g.
+# RELIABILITY_SEED=... to replay a run's choices.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+source infra/env.sh
+source infra/own_stack.sh
+export TABLE_NAME="test-unused" EVENT_BUS_NAME="inventory-events"
+export RELIABILITY_CLIENTS="${RELIABILITY_CLIENTS:-24}"
+export RELIABILITY_OPS="${RELIABILITY_OPS:-60}"
+export RELIABILITY_PHASES="${RELIABILITY_PHASES:-6}"
+export RELIABILITY_FUZZ_CASES="${RELIABILITY_FUZZ_CASES:-4000}"
+export RELIABILITY_FAULT_CYCLES="${RELIABILITY_FAULT_CYCLES:-3}"
+
+infra/install.sh
+tests=(--test reliability_model --test reliability_fuzz --test reliability_faults)
+echo "== building the reliability tests"
+cargo test -p integration-tests "${tests[@]}" --no-run --quiet
+
+start_own_stack
+export RELIABILITY_FIGURES_DIR="$STATE/figures"
+echo "== soak: ${RELIABILITY_CLIENTS} clients x ${RELIABILITY_OPS} operations x ${RELIABILITY_PHASES} phases," \
+     "${RELIABILITY_FUZZ_CASES} hostile inputs, ${RELIABILITY_FAULT_CYCLES} fault cycles"
+started=$SECONDS
+RUST_LOG="${RUST_LOG:-error}" cargo test -p integration-tests "${tests[@]}" -- --nocapture --test-threads 1
+.local/venv/bin/python infra/reliability_figures.py "$RELIABILITY_FIGURES_DIR" RELIABILITY.md "$((SECONDS - started))"
