@@ -13,14 +13,14 @@ use inventory::events::{DetailType, OutboxEvent};
 use inventory::store::items::{from_item, order_item, outbox_item, reservation_item, stock_key};
 use inventory::store::{RetryPolicy, StockChange};
 use inventory::{Error, Store};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::{round, Latency};
 
 pub const SKU: &str = "HOT-SKU";
 pub const LOCATION: &str = "w1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// The service: `Store::reserve`.
@@ -29,7 +29,7 @@ pub enum Strategy {
     Baseline,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scenario {
     /// Far more stock than the run can sell: every rejection is spurious.
@@ -39,7 +39,7 @@ pub enum Scenario {
 }
 
 /// One cell of the contention table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cell {
     pub strategy: Strategy,

@@ -8,11 +8,11 @@ use integration_tests::{sweeper, TestTable};
 use inventory::domain::{Line, Reservation, StockItem};
 use inventory::expiry::ExpirySweep;
 use inventory::store::items::{reservation_item, stock_item};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::round;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SweepRun {
     pub due: u64,

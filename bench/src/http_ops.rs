@@ -9,12 +9,12 @@ use integration_tests::http_client::{start_local_api, Connection};
 use integration_tests::TestTable;
 use inventory::store::StockChange;
 use inventory::Store;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::stats::{round, Latency};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OperationCost {
     pub operation: String,

@@ -4,6 +4,7 @@
 //! Sections: hot-SKU contention (ours vs the seed strategy), per-operation latency and DynamoDB
 //! cost through the local HTTP server, the expiry sweep at scale, and cold-start proxies.
 //! `BENCH_QUICK=1` runs a small configuration (for trying the harness, not for figures).
+//! `bench --render` rewrites BENCHMARKS.md and the chart from `bench/results.json` alone.
 
 mod cold_start;
 mod contention;
@@ -16,9 +17,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use contention::{Plan, Scenario, Strategy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Machine {
     pub cpu: String,
@@ -31,7 +32,7 @@ pub struct Machine {
     pub commit: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ratio {
     pub scenario: Scenario,
@@ -40,7 +41,7 @@ pub struct Ratio {
     pub throughput_ratio: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Goals {
     pub no_oversells: bool,
@@ -49,7 +50,7 @@ pub struct Goals {
     pub reserve_one_request: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Results {
     pub generated_at: String,
@@ -113,6 +114,14 @@ fn env_list(name: &str, default: &str) -> Vec<usize> {
 async fn main() {
     let started = Instant::now();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    if std::env::args().any(|a| a == "--render") {
+        // Rewrites BENCHMARKS.md and the chart from bench/results.json (same figures, new text).
+        let json = std::fs::read_to_string(root.join("bench/results.json")).expect("bench/results.json");
+        let results: Results = serde_json::from_str(&json).expect("results.json parses");
+        report::write(&root, &results).expect("write the results");
+        println!("rendered BENCHMARKS.md and bench/contention.svg from bench/results.json");
+        return;
+    }
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let machine = machine();
     println!("bench on {} ({} cores), commit {}", machine.cpu, machine.cores, machine.commit);

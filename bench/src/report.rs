@@ -214,8 +214,9 @@ fn markdown(r: &Results) -> String {
          - A rejection is **spurious** when a strongly consistent read right after it still finds a unit available (stock only \
            goes down in this run). **Oversells**: successes beyond the stock, or `reserved > onHand`. **Consistent**: afterwards \
            `reserved` = successes = reservation items, `available = onHand - reserved >= 0`.\n\
-         - **retries/success**: attempts beyond the first per success (ours: the store's own retries of conflicts and throttling; \
-           DynamoDB Local never produces either).\n",
+         - **retries/success**: attempts beyond the first, over the successes (the baseline's count includes the 3 retries of \
+           every request that still failed; ours counts the store's own retries of conflicts and throttling, which DynamoDB \
+           Local never produces).\n",
         inventory::domain::MAX_ON_HAND
     );
     for (scenario, title) in
@@ -279,7 +280,8 @@ fn markdown(r: &Results) -> String {
         md,
         "One client, one request at a time, over a keep-alive connection to the server `make dev` runs (route, API Gateway \
          payload 2.0 event, lambda_http, the handler). DynamoDB requests and consumed capacity are the store's counters, \
-         read around each request; capacity is what DynamoDB Local reports with `ReturnConsumedCapacity=TOTAL`.\n"
+         read around each request; capacity is what DynamoDB Local reports with `ReturnConsumedCapacity=TOTAL` (AWS bills a \
+         transactional write at 2 write units per item of up to 1 KB, so its figures would be higher).\n"
     );
     let _ = writeln!(md, "| operation | route | requests | p50 ms | p95 ms | p99 ms | DynamoDB requests/op (mean, max) | capacity units/op | statuses |");
     let _ = writeln!(md, "|---|---|---:|---:|---:|---:|---|---:|---|");
@@ -370,7 +372,8 @@ fn markdown(r: &Results) -> String {
         "\n## Reproduce\n\n```\nmake bench\n```\n\nIt installs the local stack if needed, builds the functions in release mode for the \
          host, starts a stack of its own on free ports, runs all four sections and rewrites `bench/results.json`, \
          `bench/contention.svg` and this file. `BENCH_QUICK=1 make bench` is a short smoke run; `BENCH_CLIENTS=1,8` \
-         picks the client counts.\n"
+         picks the client counts; `cargo run -p bench -- --render` rewrites this file and the chart from \
+         `bench/results.json` without measuring again.\n"
     );
     md
 }
