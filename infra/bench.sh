@@ -3,11 +3,7 @@
 # of its own, and runs bench/ (see BENCHMARKS.md), which rewrites bench/results.json,
 # bench/contention.svg and BENCHMARKS.md. BENCH_QUICK=1 for a short smoke run.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
-source infra/env.sh
-source infra/own_stack.sh
-export TABLE_NAME="bench-unused" EVENT_BUS_NAME="inventory-events"
+source "$(dirname "$0")/own_stack.sh"
 
 infra/install.sh
 packages=()

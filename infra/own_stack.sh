@@ -1,6 +1,12 @@
 # Sourced by test.sh, bench.sh and soak.sh: `start_own_stack` starts DynamoDB Local (one database
 # per access key, no -sharedDb) and LocalStack on free ports in a fresh state directory, creates
-# the resources, exports the endpoints, and stops it all when the script exits.
+# the resources, exports the endpoints, and stops it all when the script exits. Sourcing it also
+# moves to the repository root and loads the local defaults (env.sh).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+source infra/env.sh
+# Tests and the bench make tables of their own; these names are never used.
+export TABLE_NAME="unused-by-tests" EVENT_BUS_NAME="inventory-events"
 free_port() { .local/venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 start_own_stack() {

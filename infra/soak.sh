@@ -4,11 +4,7 @@
 # RELIABILITY.md (between the soak-figures markers). Override any RELIABILITY_* variable, e.g.
 # RELIABILITY_SEED=... to replay a run's choices.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
-source infra/env.sh
-source infra/own_stack.sh
-export TABLE_NAME="test-unused" EVENT_BUS_NAME="inventory-events"
+source "$(dirname "$0")/own_stack.sh"
 export RELIABILITY_CLIENTS="${RELIABILITY_CLIENTS:-24}"
 export RELIABILITY_OPS="${RELIABILITY_OPS:-60}"
 export RELIABILITY_PHASES="${RELIABILITY_PHASES:-6}"

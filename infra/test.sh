@@ -2,11 +2,7 @@
 # `make test`: every test, against a local stack of its own (fresh state directory, free ports),
 # so it runs beside `make dev`. The stack is stopped however the tests end.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
-source infra/env.sh
-source infra/own_stack.sh
-export TABLE_NAME="test-unused" EVENT_BUS_NAME="inventory-events"
+source "$(dirname "$0")/own_stack.sh"
 
 infra/install.sh
 echo "== building tests"
