@@ -115,8 +115,9 @@ def main():
         sys.exit(f"error: {path} has no {START} ... {END} block")
     head, rest = doc.split(START, 1)
     _, tail = rest.split(END, 1)
+    figures = render(directory, seconds)  # before the file is rewritten: it checks the tree is clean
     with open(path, "w") as f:
-        f.write(f"{head}{START}\n{render(directory, seconds)}\n{END}{tail}")
+        f.write(f"{head}{START}\n{figures}\n{END}{tail}")
     print(f"figures written to {path}")
 
 
