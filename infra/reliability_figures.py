@@ -89,6 +89,7 @@ def render(d, seconds):
             ("changes (outbox records)", faults["outboxRecords"]),
             ("events received by the subscriber", f"{faults['eventsReceived']} ({faults['duplicateDeliveries']} duplicates)"),
             ("changes never published", faults["missingEvents"]),
+            ("acknowledged holds DynamoDB Local dropped at a SIGKILL (see above)", faults.get("holdsLostByDynamoDbLocal", 0)),
             ("violations", faults["violations"]),
         ]),
         "",

@@ -113,7 +113,9 @@ kill_now() { # state name
   [ -f "$pidfile" ] || return 0
   pid="$(cat "$pidfile")"
   kill -9 "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do pid_alive "$pid" || break; sleep 0.1; done
+  # Until every thread is gone and the process reaped (its port is only free then; a
+  # multi-threaded process can look like a zombie while its threads still exit).
+  for _ in $(seq 1 100); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
   rm -f "$pidfile"
 }
 
