@@ -64,10 +64,6 @@ impl Ledger {
     }
 }
 
-fn error_code(e: &Error) -> &'static str {
-    e.code()
-}
-
 struct Client {
     store: Store,
     t_clock: integration_tests::TestClock,
@@ -126,7 +122,7 @@ impl Client {
                 | Error::OrderAlreadyReserved { .. }
                 | Error::Unavailable { .. }),
             ) => {
-                l.outcome(op, error_code(&e));
+                l.outcome(op, e.code());
                 l.orders.entry(order_id).or_insert((lines, ttl, None));
             }
             Err(e) => l.unexpected.push(format!("reserve {order_id}: {e:?}")),
@@ -182,7 +178,7 @@ impl Client {
                         *l.adjusted.entry(key).or_default() += delta;
                     }
                     Err(e @ (Error::StockBelowReserved { .. } | Error::Unavailable { .. })) => {
-                        l.outcome("adjust", error_code(&e))
+                        l.outcome("adjust", e.code())
                     }
                     Err(e) => l.unexpected.push(format!("adjust {key:?} by {delta}: {e:?}")),
                 }
@@ -234,12 +230,10 @@ impl Client {
             }
             Ok(_) => l.outcome(op, "unchanged"),
             Err(e @ Error::ReservationExpired { .. }) => {
-                l.outcome(op, error_code(&e));
+                l.outcome(op, e.code());
                 l.refused_expired += 1;
             }
-            Err(e @ (Error::InvalidState { .. } | Error::Unavailable { .. })) => {
-                l.outcome(op, error_code(&e))
-            }
+            Err(e @ (Error::InvalidState { .. } | Error::Unavailable { .. })) => l.outcome(op, e.code()),
             Err(e) => l.unexpected.push(format!("{op} {id}: {e:?}")),
         }
     }
