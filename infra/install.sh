@@ -29,32 +29,28 @@ install_dynamodb() {
   echo "$want" > "$stamp"
 }
 
-install_localstack() {
-  local stamp="$LOCAL/venv/.installed" want="${LS_PINS[*]}"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
-  need python3 "Python 3.11+, to run LocalStack"
-  echo "installing LocalStack (${LS_PINS[0]}) into .local/venv (a couple of minutes) ..."
-  rm -rf "$LOCAL/venv"
-  python3 -m venv "$LOCAL/venv"
-  "$LOCAL/venv/bin/pip" install --quiet --disable-pip-version-check "${LS_PINS[@]}"
-  "$LOCAL/venv/bin/python" -c "import localstack, boto3" 
-  echo "$want" > "$stamp"
+# A virtualenv in .local/$1 holding the pinned packages $3..., rebuilt only when the pins change;
+# $2 (run with the virtualenv's bin/ first on PATH) checks that it works.
+install_venv() {
+  local name="$1" check="$2"; shift 2
+  local dir="$LOCAL/$name" want="$*"
+  if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$want" ]; then return; fi
+  need python3 "Python 3.11+, for $want"
+  echo "installing $want into .local/$name (a couple of minutes) ..."
+  rm -rf "$dir"
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  (PATH="$dir/bin:$PATH" && eval "$check")
+  echo "$want" > "$dir/.installed"
 }
+
+install_localstack() { install_venv venv "python -c 'import localstack, boto3'" "${LS_PINS[@]}"; }
 
 # The deploy tools, in their own virtualenv (their dependencies clash with LocalStack's pins):
 # cargo-lambda (with zig, for arm64 cross builds), cfn-lint and the SAM translator it lints with.
 TOOL_PINS=("cargo-lambda==1.9.2" "cfn-lint==1.58.0" "aws-sam-translator==1.115.0")
 install_tools() {
-  local stamp="$LOCAL/tools/.installed" want="${TOOL_PINS[*]}"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
-  need python3 "Python 3.11+, for cargo-lambda and cfn-lint"
-  echo "installing ${TOOL_PINS[*]} into .local/tools ..."
-  rm -rf "$LOCAL/tools"
-  python3 -m venv "$LOCAL/tools"
-  "$LOCAL/tools/bin/pip" install --quiet --disable-pip-version-check "${TOOL_PINS[@]}"
-  "$LOCAL/tools/bin/cargo-lambda" lambda --version >/dev/null
-  "$LOCAL/tools/bin/cfn-lint" --version >/dev/null
-  echo "$want" > "$stamp"
+  install_venv tools "cargo-lambda lambda --version >/dev/null && cfn-lint --version >/dev/null" "${TOOL_PINS[@]}"
 }
 
 # The arm64 standard library for `cargo lambda build --arm64` (rustup's; a no-op when present).

@@ -1,59 +1,22 @@
-//! The local HTTP API: each request is served by `inventory::http::serve_raw`, which does what API
-//! Gateway's HTTP API and Lambda would (route, payload 2.0 event, lambda_http, the handler).
+//! The local HTTP API: the full router of `inventory::http` (every operation's routes) served by
+//! `axum::serve`. `make dev`, the tests and the bench all start it through [`serve_http`].
 
-use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use inventory::http::{serve_raw, MAX_BODY_BYTES};
+use inventory::http::{router, Operation};
 use inventory::Store;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-/// Serves every connection `listener` accepts, until the task is dropped.
-pub async fn serve_http(listener: TcpListener, store: Arc<Store>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(serve_connection(store.clone(), stream));
-            }
-            Err(e) => tracing::warn!(error = %e, "accept failed"),
-        }
-    }
-}
-
-/// Serves the HTTP/1.1 requests of one connection.
-pub async fn serve_connection(store: Arc<Store>, stream: TcpStream) {
-    let service = service_fn(move |req| serve(store.clone(), req));
-    if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-        tracing::debug!(error = %e, "connection closed with an error");
-    }
-}
-
-async fn serve(
+/// Serves every connection `listener` accepts until `shutdown` completes (then lets the requests
+/// in flight finish).
+pub async fn serve_http(
+    listener: TcpListener,
     store: Arc<Store>,
-    request: hyper::Request<Incoming>,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    // Read at most one byte more than the limit: enough to know the body is too large.
-    let body = Limited::new(body, MAX_BODY_BYTES + 1).collect().await.ok().map(|c| c.to_bytes());
-    let response = serve_raw(
-        &store,
-        &parts.method,
-        parts.uri.path(),
-        parts.uri.query(),
-        &parts.headers,
-        body.as_deref(),
-    )
-    .await;
-    let (parts, body) = response.into_parts();
-    let bytes = match body {
-        lambda_http::Body::Text(text) => Bytes::from(text),
-        lambda_http::Body::Binary(bytes) => Bytes::from(bytes),
-        _ => Bytes::new(),
-    };
-    Ok(hyper::Response::from_parts(parts, Full::new(bytes)))
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let app = router(store, &Operation::ALL);
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        tracing::error!(error = %e, "the local HTTP server stopped");
+    }
 }

@@ -13,7 +13,7 @@ use inventory::publish::Publisher;
 use inventory::Store;
 use tokio::task::JoinHandle;
 
-pub use http_server::{serve_connection, serve_http};
+pub use http_server::serve_http;
 pub use queue_poller::{poll_queue, QueuePollerOptions};
 pub use stream_poller::{poll_stream, StreamPollerOptions};
 

@@ -1,7 +1,6 @@
 //! The local runtime behind `make dev`. Lambda cannot run on these machines (LocalStack runs it in
-//! Docker), so one process serves the same handlers the Lambdas run: each HTTP request is turned
-//! into the API Gateway HTTP API (payload 2.0) event for its route, converted by lambda_http
-//! exactly as in Lambda, and passed to the operation's handler; a timer stands in for the expiry
+//! Docker), so one process serves the same handlers the Lambdas run: the HTTP routes through the
+//! same axum router the HTTP functions run (here with every operation's routes); a timer stands in for the expiry
 //! schedule; and two pollers stand in for the event source mappings of `publish-events` (the
 //! table's stream) and `order-events` (the SQS queue). No business logic lives here.
 //!
@@ -15,7 +14,7 @@ use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use inventory::expiry::handle_scheduled;
 use lambda_runtime::LambdaEvent;
 
-use dev_server::{serve_connection, streams_client, EventPipelines, QueuePollerOptions, StreamPollerOptions};
+use dev_server::{serve_http, streams_client, EventPipelines, QueuePollerOptions, StreamPollerOptions};
 use inventory::config::env_or;
 use inventory::config::queue_url;
 use inventory::lambda::{publisher_from_env, store_from_env};
@@ -71,26 +70,12 @@ async fn run() -> Result<(), String> {
         .filter(|s| *s > 0)
         .ok_or("SWEEP_INTERVAL_SECONDS must be a positive number of seconds")?;
     tokio::spawn(run_expiry_schedule(store.clone(), Duration::from_secs(sweep_every)));
-    let shutdown = tokio::signal::ctrl_c();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => {
-                tracing::info!("shutting down");
-                return Ok(());
-            }
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
-                tokio::spawn(serve_connection(store.clone(), stream));
-            }
-        }
-    }
+    serve_http(listener, store, async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await;
+    Ok(())
 }
 
 /// Starts the stream -> `publish-events` and queue -> `order-events` pollers.

@@ -1,10 +1,10 @@
-//! The service's typed errors. Every variant maps to exactly one API.md error code and HTTP
-//! status; the mapping to the wire body happens only at the HTTP edge (`crate::http`).
+//! The service's typed errors, each with its API.md error code. A leaf module (it names only
+//! [`Status`]): the HTTP status and wire body of each are the HTTP edge's business
+//! (`crate::http::error`), nobody else's.
 
 use serde::Serialize;
-use serde_json::{json, Value};
 
-use crate::domain::Status;
+use crate::status::Status;
 
 /// One reservation line that could not be met, reported in `details.lines[]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,6 +27,10 @@ pub enum Error {
 
     #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
+
+    /// A known path asked with a method it does not have.
+    #[error("method {method} is not allowed here")]
+    MethodNotAllowed { method: String },
 
     #[error("insufficient stock")]
     InsufficientStock { lines: Vec<Shortfall> },
@@ -74,6 +78,7 @@ impl Error {
             Error::Validation { .. } => "VALIDATION_ERROR",
             Error::NotFound { .. } => "NOT_FOUND",
             Error::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Error::InsufficientStock { .. } => "INSUFFICIENT_STOCK",
             Error::VersionConflict { .. } => "VERSION_CONFLICT",
             Error::StockBelowReserved { .. } => "STOCK_BELOW_RESERVED",
@@ -83,62 +88,6 @@ impl Error {
             Error::Unavailable { .. } => "SERVICE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL",
         }
-    }
-
-    /// The HTTP status of this error.
-    pub fn status(&self) -> u16 {
-        match self {
-            Error::Validation { .. } => 400,
-            Error::NotFound { .. } => 404,
-            Error::PayloadTooLarge { .. } => 413,
-            Error::InsufficientStock { .. }
-            | Error::VersionConflict { .. }
-            | Error::StockBelowReserved { .. }
-            | Error::OrderAlreadyReserved { .. }
-            | Error::InvalidState { .. } => 409,
-            Error::ReservationExpired { .. } => 410,
-            Error::Unavailable { .. } => 503,
-            Error::Internal(_) => 500,
-        }
-    }
-
-    /// The client-facing message. Internal errors get a fixed text: their detail is for logs.
-    pub fn public_message(&self) -> String {
-        match self {
-            Error::Internal(_) => "internal error".to_owned(),
-            Error::NotFound { what, id } if !id.is_empty() => format!("{what} '{id}' not found"),
-            other => other.to_string(),
-        }
-    }
-
-    /// `error.details` of the API.md error body.
-    pub fn details(&self) -> Value {
-        match self {
-            Error::Validation { field: Some(field), .. } => json!({ "field": field }),
-            Error::InsufficientStock { lines } => json!({ "lines": lines }),
-            Error::VersionConflict { current_version } => {
-                json!({ "currentVersion": current_version })
-            }
-            Error::StockBelowReserved { on_hand, reserved } => {
-                json!({ "onHand": on_hand, "reserved": reserved })
-            }
-            Error::OrderAlreadyReserved { reservation_id } => {
-                json!({ "reservationId": reservation_id })
-            }
-            Error::InvalidState { status } => json!({ "status": status }),
-            Error::ReservationExpired { reservation_id } => {
-                json!({ "reservationId": reservation_id })
-            }
-            Error::Unavailable { retry_after_secs } => {
-                json!({ "retryAfterSeconds": retry_after_secs })
-            }
-            _ => json!({}),
-        }
-    }
-
-    /// The full API.md error body.
-    pub fn body(&self) -> Value {
-        json!({ "error": { "code": self.code(), "message": self.public_message(), "details": self.details() } })
     }
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::domain::timestamp;
+use crate::timestamp;
 
 /// `source` of every event this service publishes.
 pub const EVENT_SOURCE: &str = "inventory";

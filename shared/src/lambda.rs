@@ -1,10 +1,11 @@
-//! The Lambda entry point shared by the HTTP functions: logging, config and the AWS client are
-//! set up once per execution environment (cold start), then every invocation borrows them.
+//! What the functions build once per execution environment (cold start) and every invocation
+//! borrows: the store and the publisher from the environment, and the entry points of the
+//! functions that are not HTTP routes. The HTTP functions run `lambda_http::run` on their
+//! operation's router (`crate::http::router`).
 
 use std::convert::Infallible;
 
 use crate::config::{aws_config, dynamodb_client, queue_url, Config};
-use crate::http::{handle, Operation};
 use crate::publish::Publisher;
 use crate::Store;
 
@@ -21,17 +22,6 @@ pub async fn publisher_from_env(aws: &aws_config::SdkConfig) -> Result<Publisher
     let sqs = aws_sdk_sqs::Client::new(aws);
     let dead_letters = queue_url(&sqs, &config.publish_dead_letter_queue).await?;
     Ok(Publisher::new(aws_sdk_eventbridge::Client::new(aws), sqs, config.event_bus_name, dead_letters))
-}
-
-/// Runs one HTTP operation as a Lambda function behind API Gateway's HTTP API.
-pub async fn run_http(operation: Operation) -> Result<(), lambda_http::Error> {
-    crate::telemetry::init();
-    let store = store_from_env().await;
-    let store = &store;
-    lambda_http::run(lambda_http::service_fn(move |request| async move {
-        Ok::<_, Infallible>(handle(operation, store, request).await)
-    }))
-    .await
 }
 
 /// Runs the `expire-reservations` function (EventBridge Scheduler, every minute).

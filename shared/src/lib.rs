@@ -1,6 +1,11 @@
 //! The stock-reservation service's library: the domain model, the DynamoDB store, the event
-//! envelope, configuration and the HTTP handlers. Every Lambda, the local server and the tests
-//! call the same code.
+//! envelope, configuration and the HTTP edge. Every Lambda, the local server and the tests call
+//! the same code.
+//!
+//! Dependencies point one way: the leaf modules (`status`, `timestamp`, `error`, `events`) name
+//! nothing but each other; `domain` names only them; the adapters (`store`, `publish`,
+//! `order_events`, `expiry`, `redrive`, `sqs`) use the domain; `http` is the edge, used only by
+//! the functions and the local server.
 
 pub mod config;
 pub mod domain;
@@ -12,8 +17,11 @@ pub mod lambda;
 pub mod order_events;
 pub mod publish;
 pub mod redrive;
+pub mod sqs;
+pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod timestamp;
 
 pub use error::{Error, Result};
 pub use store::Store;

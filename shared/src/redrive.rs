@@ -11,13 +11,11 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
-    MessageSystemAttributeName, SendMessageBatchRequestEntry,
-};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::publish::{entry_outcome, DeadLetter, EntryOutcome};
+use crate::sqs as sqs_entries;
 
 /// Seconds a message stays hidden while it is being moved.
 const MOVE_VISIBILITY_SECONDS: i32 = 60;
@@ -148,20 +146,11 @@ fn seen(m: &Message) -> Seen {
 
 /// Sends the messages to the queue; returns the indexes sent.
 async fn send_to_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[Message]) -> HashSet<usize> {
-    let entries: Vec<SendMessageBatchRequestEntry> = messages
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| {
-            SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(m.body.clone().unwrap_or_default())
-                .set_message_attributes(m.message_attributes.clone())
-                .build()
-                .ok()
-        })
-        .collect();
+    let entries = sqs_entries::send_entries(
+        messages.iter().map(|m| (m.body.clone().unwrap_or_default(), m.message_attributes.clone())),
+    );
     match sqs.send_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await {
-        Ok(out) => out.successful.iter().filter_map(|s| s.id.parse().ok()).collect(),
+        Ok(out) => out.successful.iter().filter_map(|s| sqs_entries::entry_position(&s.id)).collect(),
         Err(e) => {
             tracing::error!(error = %DisplayErrorContext(&e), "cannot send to {queue_url}");
             HashSet::new()
@@ -203,17 +192,8 @@ async fn delete(sqs: &aws_sdk_sqs::Client, dlq_url: &str, messages: &[Message]) 
     if messages.is_empty() {
         return Ok(0);
     }
-    let entries: Vec<DeleteMessageBatchRequestEntry> = messages
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| {
-            DeleteMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-                .build()
-                .ok()
-        })
-        .collect();
+    let entries =
+        sqs_entries::delete_entries(messages.iter().map(|m| m.receipt_handle.as_deref().unwrap_or_default()));
     let out = sqs
         .delete_message_batch()
         .queue_url(dlq_url)
@@ -228,18 +208,10 @@ async fn delete(sqs: &aws_sdk_sqs::Client, dlq_url: &str, messages: &[Message]) 
 /// [`MOVE_VISIBILITY_SECONDS`]).
 async fn unhide(sqs: &aws_sdk_sqs::Client, dlq_url: &str, messages: &[Message]) {
     for chunk in messages.chunks(10) {
-        let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-                    .visibility_timeout(0)
-                    .build()
-                    .ok()
-            })
-            .collect();
+        let entries = sqs_entries::visibility_entries(
+            chunk.iter().map(|m| m.receipt_handle.as_deref().unwrap_or_default()),
+            0,
+        );
         let sent =
             sqs.change_message_visibility_batch().queue_url(dlq_url).set_entries(Some(entries)).send().await;
         if let Err(e) = sent {

@@ -10,11 +10,12 @@ use inventory::Store;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 
-/// Starts the local HTTP server (the one `make dev` runs) on a free port, serving `store`.
+/// Starts the local HTTP server (the one `make dev` runs) on a free port, serving `store` until
+/// the test's runtime ends.
 pub async fn start_local_api(store: Arc<Store>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("address").port();
-    tokio::spawn(dev_server::serve_http(listener, store));
+    tokio::spawn(dev_server::serve_http(listener, store, std::future::pending()));
     port
 }
 

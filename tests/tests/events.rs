@@ -70,7 +70,7 @@ async fn every_change_is_published_exactly_once_with_the_contract_envelope() {
     let _pipelines = stack.start_pipelines(&t);
     let s = &t.store;
 
-    set_stock(s, "A", 5).await;
+    set_stock(s, "A", "w1", 5).await;
     s.write_stock("A", "w1", StockChange::Adjust { delta: 2 }, None, Some("delivery"), Some("corr-adjust"))
         .await
         .unwrap();
@@ -143,7 +143,7 @@ async fn a_failed_publish_is_retried_and_arrives_later_with_the_same_event_id() 
     stack.publish_faults.plan("PutEvents", Fault::InternalServerError, 2);
     stack.publish_faults.plan("PutEvents", Fault::EntriesThrottled, 1);
     let _pipelines = stack.start_pipelines(&t);
-    set_stock(&t.store, "A", 5).await;
+    set_stock(&t.store, "A", "w1", 5).await;
     let (ids, _) = outbox(&t).await;
     assert_eq!(ids.len(), 1);
 
@@ -174,7 +174,7 @@ async fn a_record_that_can_never_be_published_goes_to_the_publish_dlq_and_does_n
     item.insert("detail".into(), inventory::store::items::s("{not json"));
     t.store.client().put_item().table_name(t.store.table()).set_item(Some(item)).send().await.unwrap();
     let _pipelines = stack.start_pipelines(&t);
-    set_stock(&t.store, "A", 5).await;
+    set_stock(&t.store, "A", "w1", 5).await;
 
     let got = stack.receive_until(&stack.tap_queue_url, WAIT, |events| !events.is_empty()).await;
     assert_eq!(of_type(&got, "StockAdjusted").len(), 1, "the good change behind it is published");
@@ -200,7 +200,7 @@ async fn order_events_on_the_bus_release_and_confirm_holds_or_report_why_not() {
     let t = TestTable::new().await;
     let stack = EventStack::new().await;
     let _pipelines = stack.start_pipelines(&t);
-    set_stock(&t.store, "A", 10).await;
+    set_stock(&t.store, "A", "w1", 10).await;
     let cancelled = hold(&t.store, "o-cancel", "A", 2, 60).await;
     let completed = hold(&t.store, "o-complete", "A", 3, 60).await;
 
@@ -252,7 +252,7 @@ async fn order_events_on_the_bus_release_and_confirm_holds_or_report_why_not() {
 #[tokio::test]
 async fn order_events_are_idempotent_when_redelivered() {
     let t = TestTable::new().await;
-    set_stock(&t.store, "A", 10).await;
+    set_stock(&t.store, "A", "w1", 10).await;
     let r = hold(&t.store, "o1", "A", 2, 60).await;
     let cancel = sqs_message("m1", &order_event("evt-cancel", "OrderCancelled", "o1"));
     assert_eq!(handle_message(&t.store, &cancel).await.unwrap(), OrderOutcome::Released);
@@ -285,7 +285,7 @@ async fn order_events_are_idempotent_when_redelivered() {
 #[tokio::test]
 async fn a_bad_message_fails_alone_and_the_rest_of_its_batch_is_applied() {
     let t = TestTable::new().await;
-    set_stock(&t.store, "A", 10).await;
+    set_stock(&t.store, "A", "w1", 10).await;
     let r1 = hold(&t.store, "o1", "A", 2, 60).await;
     let r2 = hold(&t.store, "o2", "A", 2, 60).await;
     let mut event = SqsEvent::default();
@@ -312,7 +312,7 @@ async fn a_bad_message_fails_alone_and_the_rest_of_its_batch_is_applied() {
 async fn a_poison_message_ends_in_the_dlq_and_redrive_moves_it_back() {
     let t = TestTable::new().await;
     let stack = EventStack::new().await;
-    set_stock(&t.store, "A", 10).await;
+    set_stock(&t.store, "A", "w1", 10).await;
     let r = hold(&t.store, "o1", "A", 2, 60).await;
     let pipelines = stack.start_pipelines(&t);
 
@@ -382,7 +382,7 @@ async fn the_sample_events_replay_through_their_handlers() {
 
     // order-events: OrderCancelled for order-1001.
     let t = TestTable::new().await;
-    set_stock(&t.store, "A", 5).await;
+    set_stock(&t.store, "A", "w1", 5).await;
     let r = hold(&t.store, "order-1001", "A", 2, 60).await;
     let sqs_event: SqsEvent = serde_json::from_str(&read("order-events.json")).expect("an SQS event");
     let response = handle_batch(&t.store, sqs_event).await;

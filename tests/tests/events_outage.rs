@@ -26,7 +26,7 @@ async fn no_event_is_lost_while_localstack_is_stopped_during_writes() {
 
     // Before: published as usual.
     for i in 0..5 {
-        set_stock(&t.store, &format!("BEFORE-{i}"), 10).await;
+        set_stock(&t.store, &format!("BEFORE-{i}"), "w1", 10).await;
     }
     let before = outbox_ids(&t).await;
     let mut seen: HashSet<String> = HashSet::new();
@@ -43,7 +43,7 @@ async fn no_event_is_lost_while_localstack_is_stopped_during_writes() {
     proxy.set_open(false);
     let failed_before = stack.publisher.stats().failed();
     for i in 0..20 {
-        set_stock(&t.store, &format!("DURING-{i}"), 10).await;
+        set_stock(&t.store, &format!("DURING-{i}"), "w1", 10).await;
     }
     eventually("the publisher to fail several times", WAIT, || async {
         (stack.publisher.stats().failed() >= failed_before + 3).then_some(())
@@ -58,7 +58,7 @@ async fn no_event_is_lost_while_localstack_is_stopped_during_writes() {
     stack.recreate_resources().await;
     proxy.set_open(true);
     for i in 0..5 {
-        set_stock(&t.store, &format!("AFTER-{i}"), 10).await;
+        set_stock(&t.store, &format!("AFTER-{i}"), "w1", 10).await;
     }
     let all = outbox_ids(&t).await;
     assert_eq!(all.len(), 30);

@@ -13,7 +13,7 @@ const BUDGET: Duration = inventory::expiry::RUN_TIMEOUT;
 #[tokio::test]
 async fn holds_with_a_one_second_ttl_all_expire_in_one_sweep_exactly_once() {
     let t = TestTable::new().await;
-    set_stock(&t.store, "TTL", 30).await;
+    set_stock(&t.store, "TTL", "w1", 30).await;
     for i in 0..10 {
         hold(&t.store, &format!("o-{i}"), "TTL", 2, 1).await;
     }
@@ -45,7 +45,7 @@ enum Rival {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn expiry_racing_confirm_release_or_extend_has_exactly_one_winner() {
     let t = TestTable::new().await;
-    set_stock(&t.store, "RACE", 100_000).await;
+    set_stock(&t.store, "RACE", "w1", 100_000).await;
     let sweep_view = sweeper(&t, Duration::from_secs(61));
     let mut expired_total = 0;
     for rival in [Rival::Confirm, Rival::Release, Rival::Extend] {
@@ -91,7 +91,7 @@ async fn expiry_racing_confirm_release_or_extend_has_exactly_one_winner() {
 #[tokio::test]
 async fn the_sample_scheduled_event_runs_a_sweep() {
     let t = TestTable::new().await;
-    set_stock(&t.store, "EV", 5).await;
+    set_stock(&t.store, "EV", "w1", 5).await;
     hold(&t.store, "ev-1", "EV", 2, 1).await;
     t.clock.advance(Duration::from_secs(2));
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/expire-reservations.json");

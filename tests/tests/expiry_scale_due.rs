@@ -1,10 +1,9 @@
-//! Expiry at scale, part 1: 10,000 due holds expire within one run's time budget. Its own test
-//! binary, so it never shares DynamoDB Local with the other heavy test (cargo runs test binaries
-//! one after another).
+//! Expiry at scale, part 1: 10,000 due holds expire within one run's time budget. It holds
+//! `heavy_load_lock`, so it never shares DynamoDB Local with the other heavy test.
 
 use std::time::Duration;
 
-use integration_tests::{sweeper, TestTable};
+use integration_tests::{heavy_load_lock, sweeper, TestTable};
 use inventory::domain::{merge_lines, LineRequest, Reservation, StockItem};
 use inventory::expiry::{ExpirySweep, RUN_TIMEOUT};
 use inventory::store::items::{reservation_item, stock_item};
@@ -41,6 +40,7 @@ async fn bulk_due_holds(t: &TestTable, count: usize, skus: usize) -> Vec<String>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sweep_over_ten_thousand_due_holds_finishes_within_one_run() {
+    let _exclusive = heavy_load_lock().await;
     let t = TestTable::new().await;
     let skus = bulk_due_holds(&t, 10_000, 50).await;
     let sweep = ExpirySweep::default();

@@ -1,15 +1,16 @@
 //! Expiry at scale, part 2: among 100,000 holds that are not due, a sweep reads only the 100
-//! that are. Its own test binary, so it never shares DynamoDB Local with the other heavy test.
+//! that are. It holds `heavy_load_lock`, so it never shares DynamoDB Local with the other heavy test.
 
 use std::time::{Duration, Instant};
 
-use integration_tests::{hold, set_stock, sweeper, TestTable};
+use integration_tests::{heavy_load_lock, hold, set_stock, sweeper, TestTable};
 use inventory::domain::{merge_lines, LineRequest, Reservation};
 use inventory::expiry::{ExpirySweep, RUN_TIMEOUT};
 use inventory::store::items::reservation_item;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sweep_reads_only_the_due_holds_not_the_table() {
+    let _exclusive = heavy_load_lock().await;
     let t = TestTable::new().await;
     // 100,000 holds due tomorrow, written straight into the table (they are only ever read by a
     // sweep that should not read them).
@@ -24,7 +25,7 @@ async fn a_sweep_reads_only_the_due_holds_not_the_table() {
     let written = Instant::now();
     t.batch_put(not_due, 16).await;
     eprintln!("100,000 not-due holds written in {:?}", written.elapsed());
-    set_stock(&t.store, "DUE", 1_000).await;
+    set_stock(&t.store, "DUE", "w1", 1_000).await;
     for i in 0..100 {
         hold(&t.store, &format!("due-{i}"), "DUE", 1, 60).await;
     }

@@ -1,15 +1,18 @@
 //! The HTTP contract of API.md, through the real handlers against DynamoDB Local: requests go
-//! through `serve_raw` (route match, API Gateway v2 event, lambda_http conversion, handler),
-//! exactly as the local server serves them.
+//! through the router the Lambdas and the local server run (`inventory::http::router`), in-process.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::MatchedPath;
 use http::{HeaderMap, HeaderValue, Method};
 use integration_tests::{Fault, OpenApi, TestTable};
-use inventory::http::{handle, match_route, serve_raw, Operation, ROUTES};
+use inventory::http::{router, Operation, ROUTES};
 use inventory::store::RetryPolicy;
 use inventory::Store;
 use serde_json::{json, Value};
+use tower::ServiceExt;
 
 struct Reply {
     status: u16,
@@ -24,20 +27,23 @@ async fn call_with(
     body: Option<&[u8]>,
     headers: HeaderMap,
 ) -> Reply {
-    let (path, query) = match path.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (path, None),
-    };
-    let response = serve_raw(store, &method, path, query, &headers, Some(body.unwrap_or_default())).await;
+    let mut request = http::Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .body(Body::from(body.unwrap_or_default().to_vec()))
+        .expect("request");
+    *request.headers_mut() = headers;
+    let response =
+        router(Arc::new(store.clone()), &Operation::ALL).oneshot(request).await.expect("infallible");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = match response.body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(t).expect("JSON response body"),
-        other => panic!("unexpected body {other:?}"),
-    };
+    let template = response.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("response body");
+    let body: Value = serde_json::from_slice(&bytes).expect("JSON response body");
     // Every response of a described route must match openapi.json.
-    if let Some(route) = match_route(&method, path) {
-        if let Err(e) = openapi().check_response(method.as_str(), route.template, status, &body) {
+    let described = |t: &str| ROUTES.iter().any(|(m, route, _)| *m == method.as_str() && *route == t);
+    if let Some(template) = template.filter(|t| described(t)) {
+        if let Err(e) = openapi().check_response(method.as_str(), &template, status, &body) {
             panic!("{method} {path} -> {status} does not match openapi.json: {e}");
         }
     }
@@ -358,8 +364,8 @@ async fn malformed_requests_get_4xx_and_change_nothing() {
         (Method::POST, "/v1/reservations/not-a-uuid/confirm".into(), vec![], 400),
         (Method::POST, extend.clone(), json!({"ttlSeconds": 0}).to_string().into_bytes(), 400),
         (Method::POST, extend.clone(), b"{}".to_vec(), 400),
-        (Method::GET, "/v1/orders/bad#id/reservation".into(), vec![], 400),
-        (Method::DELETE, "/v1/stock/M/w1".into(), vec![], 404),
+        (Method::GET, "/v1/orders/bad%23id/reservation".into(), vec![], 400),
+        (Method::DELETE, "/v1/stock/M/w1".into(), vec![], 405),
         (Method::GET, "/v1/stock".into(), vec![], 404),
     ];
     assert!(cases.len() >= 25);
@@ -379,18 +385,9 @@ async fn malformed_requests_get_4xx_and_change_nothing() {
 #[tokio::test]
 async fn every_sample_event_replays_through_its_handler() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let function = |name: &str| match name {
-        "health" => Some(Operation::Health),
-        "put-stock" => Some(Operation::PutStock),
-        "adjust-stock" => Some(Operation::AdjustStock),
-        "get-stock" | "get-stock-location" => Some(Operation::GetStock),
-        "reserve" => Some(Operation::Reserve),
-        "get-reservation" => Some(Operation::GetReservation),
-        "get-order-reservation" => Some(Operation::GetOrderReservation),
-        "confirm" => Some(Operation::Confirm),
-        "release" => Some(Operation::Release),
-        "extend" => Some(Operation::Extend),
-        _ => None,
+    let function = |name: &str| {
+        let name = if name == "get-stock-location" { "get-stock" } else { name };
+        Operation::ALL.into_iter().find(|op| op.function() == name)
     };
     let mut replayed = 0;
     for entry in std::fs::read_dir(root.join("events")).unwrap() {
@@ -420,13 +417,9 @@ async fn every_sample_event_replays_through_its_handler() {
         }
         let request =
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
-        let response = handle(op, &t.store, request).await;
-        assert!(
-            response.status().is_success(),
-            "events/{name}.json: {} {:?}",
-            response.status(),
-            response.body()
-        );
+        // The function's own router, as its Lambda runs it.
+        let response = router(Arc::new(t.store.clone()), &[op]).oneshot(request).await.expect("infallible");
+        assert!(response.status().is_success(), "events/{name}.json: {}", response.status());
         assert_eq!(response.headers()["x-correlation-id"], format!("sample-{name}").as_str());
         replayed += 1;
     }
@@ -440,4 +433,64 @@ async fn every_sample_event_replays_through_its_handler() {
         }
     }
     assert!(replayed >= 11, "replayed {replayed}");
+}
+
+#[tokio::test]
+async fn a_known_path_with_another_method_is_405_with_allow_and_the_error_body() {
+    let t = TestTable::new().await;
+    let id = uuid::Uuid::new_v4();
+    let cases = [
+        (Method::DELETE, "/v1/stock/M/w1".to_owned(), &["GET", "PUT"][..]),
+        (Method::POST, "/v1/stock/M".to_owned(), &["GET"][..]),
+        (Method::GET, "/v1/reservations".to_owned(), &["POST"][..]),
+        (Method::TRACE, format!("/v1/reservations/{id}/confirm"), &["POST"][..]),
+        (Method::PATCH, "/health".to_owned(), &["GET"][..]),
+    ];
+    for (method, path, allowed) in cases {
+        let r = call_with(&t.store, method.clone(), &path, None, HeaderMap::new()).await;
+        assert_error(&r, 405, "METHOD_NOT_ALLOWED");
+        let allow = r.headers["allow"].to_str().unwrap();
+        for m in allowed {
+            assert!(allow.split(',').any(|a| a.trim() == *m), "{method} {path}: Allow {allow} lacks {m}");
+        }
+        assert!(r.headers.contains_key("x-correlation-id"));
+    }
+    // An unknown path is still 404.
+    assert_error(&call(&t.store, Method::DELETE, "/v1/nothing", None).await, 404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn percent_encoded_path_segments_are_decoded_before_validation() {
+    let t = TestTable::new().await;
+    let s = &t.store;
+    let created = call(s, Method::PUT, "/v1/stock/A%2D1/w%2E1", Some(json!({"onHand": 3}))).await;
+    assert_eq!(
+        (created.status, &created.body["sku"], &created.body["locationId"]),
+        (201, &json!("A-1"), &json!("w.1"))
+    );
+    assert_eq!(call(s, Method::GET, "/v1/stock/A-1/w.1", None).await.body["onHand"], 3);
+    let held = reserve(s, "a:b", json!([{"sku": "A-1", "locationId": "w.1", "quantity": 1}])).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    let by_order = call(s, Method::GET, "/v1/orders/a%3Ab/reservation", None).await;
+    assert_eq!((by_order.status, &by_order.body["orderId"]), (200, &json!("a:b")));
+    assert_eq!(by_order.body, held.body);
+    // Decoded, a space or a slash is still not part of an identifier.
+    assert_error(&call(s, Method::GET, "/v1/orders/a%20b/reservation", None).await, 400, "VALIDATION_ERROR");
+    assert_error(&call(s, Method::GET, "/v1/stock/A%2F1/w.1", None).await, 400, "VALIDATION_ERROR");
+}
+
+#[tokio::test]
+async fn a_functions_router_holds_only_its_own_routes() {
+    let t = TestTable::new().await;
+    let app = router(Arc::new(t.store.clone()), &[Operation::GetStock]);
+    let status = |method: Method, path: &'static str| {
+        let app = app.clone();
+        async move {
+            let request = http::Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+            app.oneshot(request).await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(status(Method::GET, "/v1/stock/NONE").await, 404, "its route, an unknown sku");
+    assert_eq!(status(Method::GET, "/health").await, 404, "another function's route");
+    assert_eq!(status(Method::PUT, "/v1/stock/A/w1").await, 405, "another function's method on its path");
 }

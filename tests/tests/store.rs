@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use integration_tests::{Fault, TestTable};
+use integration_tests::{set_stock, Fault, TestTable};
 use inventory::domain::{merge_lines, Line, LineRequest, Status};
 use inventory::store::{RetryPolicy, StockChange};
 use inventory::{Error, Store};
@@ -16,13 +16,6 @@ fn lines(spec: &[(&str, &str, i64)]) -> Vec<Line> {
         .map(|(sku, loc, q)| LineRequest { sku: (*sku).into(), location_id: (*loc).into(), quantity: *q })
         .collect();
     merge_lines(&requests).expect("valid lines")
-}
-
-async fn set_stock(store: &Store, sku: &str, loc: &str, on_hand: i64) {
-    store
-        .write_stock(sku, loc, StockChange::Set { on_hand }, None, Some("test"), None)
-        .await
-        .expect("set stock");
 }
 
 async fn reserve(

@@ -16,9 +16,11 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{timestamp, Reservation, Status, StockItem};
+use crate::domain::{Reservation, StockItem};
 use crate::error::Error;
 use crate::events::{OutboxEvent, EVENT_SOURCE};
+use crate::status::Status;
+use crate::timestamp;
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -142,6 +142,18 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    /// Runs `retrying` over attempts answering `outcome(n)` for the n-th call (from 0); returns
+    /// its result and how many attempts were made.
+    async fn run<T>(
+        policy: &RetryPolicy,
+        outcome: impl Fn(u32) -> Result<T, Failure>,
+    ) -> (Result<T, Error>, u32) {
+        let calls = AtomicU32::new(0);
+        let out =
+            retrying(policy, "t", |_| {}, || async { outcome(calls.fetch_add(1, Ordering::SeqCst)) }).await;
+        (out, calls.load(Ordering::SeqCst))
+    }
+
     #[test]
     fn delays_are_capped() {
         let p = RetryPolicy::default();
@@ -153,54 +165,22 @@ mod tests {
     #[tokio::test]
     async fn retries_until_success_and_stops_on_fatal() {
         let policy = RetryPolicy { base_delay: Duration::from_millis(1), ..Default::default() };
-        let calls = AtomicU32::new(0);
-        let out = retrying(
-            &policy,
-            "t",
-            |_| {},
-            || async {
-                if calls.fetch_add(1, Ordering::SeqCst) < 3 {
-                    Err(Failure::Retry("conflict"))
-                } else {
-                    Ok(7)
-                }
-            },
-        )
-        .await;
+        let (out, calls) =
+            run(&policy, |n| if n < 3 { Err(Failure::Retry("conflict")) } else { Ok(7) }).await;
         assert_eq!(out.unwrap(), 7);
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        assert_eq!(calls, 4);
 
-        let calls = AtomicU32::new(0);
-        let out: Result<(), _> = retrying(
-            &policy,
-            "t",
-            |_| {},
-            || async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err(Failure::Fatal(Error::validation("no")))
-            },
-        )
-        .await;
+        let (out, calls) = run(&policy, |_| Err::<(), _>(Failure::Fatal(Error::validation("no")))).await;
         assert_eq!(out.unwrap_err().code(), "VALIDATION_ERROR");
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(calls, 1);
     }
 
     #[tokio::test]
     async fn gives_up_as_unavailable() {
         let policy =
             RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(1), ..Default::default() };
-        let calls = AtomicU32::new(0);
-        let out: Result<(), _> = retrying(
-            &policy,
-            "t",
-            |_| {},
-            || async {
-                calls.fetch_add(1, Ordering::SeqCst);
-                Err(Failure::Retry("throttled"))
-            },
-        )
-        .await;
-        assert_eq!(out.unwrap_err().status(), 503);
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
+        let (out, calls) = run(&policy, |_| Err::<(), _>(Failure::Retry("throttled"))).await;
+        assert_eq!(out.unwrap_err().code(), "SERVICE_UNAVAILABLE");
+        assert_eq!(calls, 4);
     }
 }

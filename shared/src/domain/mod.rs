@@ -1,0 +1,14 @@
+//! The domain: stock items, reservations, the state machine, the decisions every write makes and
+//! the validation rules of API.md. Pure code: no AWS types, no I/O, and nothing of this crate but
+//! the leaf modules `error`, `status`, `timestamp` and `events` (the event types a decision names).
+
+mod reservation;
+mod stock;
+mod validate;
+
+pub use crate::status::Status;
+pub use crate::timestamp;
+pub use crate::timestamp::truncate_to_millis;
+pub use reservation::{decide, stock_deltas, stock_effect, Action, Decision, Reservation, Transition};
+pub use stock::{plan_stock_write, SkuStock, StockChange, StockItem, StockUpdate};
+pub use validate::*;

@@ -1,0 +1,281 @@
+//! Reservations and their state machine: PENDING -> CONFIRMED | RELEASED | EXPIRED; nothing leaves
+//! a final state. `decide` says what a request does to a reservation, `Reservation::after` is the
+//! reservation once a transition is written, and `stock_deltas` what it does to stock.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::validate::Line;
+use crate::error::Error;
+use crate::events::DetailType;
+use crate::status::Status;
+use crate::timestamp::{self, truncate_to_millis};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    pub reservation_id: String,
+    pub order_id: String,
+    pub status: Status,
+    pub lines: Vec<Line>,
+    #[serde(with = "timestamp")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "timestamp")]
+    pub expires_at: DateTime<Utc>,
+    #[serde(with = "timestamp")]
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl Reservation {
+    /// A new PENDING reservation of already merged lines.
+    pub fn new(order_id: String, lines: Vec<Line>, ttl_seconds: i64, now: DateTime<Utc>) -> Self {
+        let now = truncate_to_millis(now);
+        Reservation {
+            reservation_id: uuid::Uuid::new_v4().to_string(),
+            order_id,
+            status: Status::Pending,
+            lines,
+            created_at: now,
+            expires_at: now + Duration::seconds(ttl_seconds),
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    pub fn is_past_due(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+
+    /// The reservation once `transition` is written at `now`: its target status, the next
+    /// version, and for an extension (with `ttl_seconds`) the new expiresAt.
+    pub fn after(&self, transition: Transition, ttl_seconds: Option<i64>, now: DateTime<Utc>) -> Reservation {
+        let mut next = self.clone();
+        next.status = transition.target();
+        next.version += 1;
+        next.updated_at = now;
+        if let (Transition::Extend, Some(ttl)) = (transition, ttl_seconds) {
+            next.expires_at = now + Duration::seconds(ttl);
+        }
+        next
+    }
+}
+
+/// A state transition a caller asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Confirm,
+    Release,
+    Extend,
+    /// The expiry sweep.
+    Expire,
+}
+
+/// What to do with a reservation given its current state, the request and the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Write this transition (from PENDING).
+    Apply(Transition),
+    /// The request is already satisfied (a retried confirm or release): return the reservation.
+    Unchanged,
+    /// The hold is past its expiresAt: expire it on the spot, then fail with this error.
+    ExpireThenFail(Error),
+    /// Refuse without writing anything.
+    Refuse(Error),
+}
+
+/// A write that moves a reservation's stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Confirm,
+    Release,
+    Expire,
+    /// Stay PENDING with a new expiresAt.
+    Extend,
+}
+
+impl Transition {
+    /// The status after the transition.
+    pub fn target(self) -> Status {
+        match self {
+            Transition::Confirm => Status::Confirmed,
+            Transition::Release => Status::Released,
+            Transition::Expire => Status::Expired,
+            Transition::Extend => Status::Pending,
+        }
+    }
+
+    /// The event the transition writes, when API.md has one for it.
+    pub fn event(self) -> Option<DetailType> {
+        match self {
+            Transition::Confirm => Some(DetailType::ReservationConfirmed),
+            Transition::Release => Some(DetailType::ReservationReleased),
+            Transition::Expire => Some(DetailType::ReservationExpired),
+            // API.md defines no event for an extension: it changes no stock and no status.
+            Transition::Extend => None,
+        }
+    }
+}
+
+/// The state machine: PENDING -> CONFIRMED | RELEASED | EXPIRED; nothing leaves a final state.
+pub fn decide(reservation: &Reservation, action: Action, now: DateTime<Utc>) -> Decision {
+    use Status::*;
+    let expired = || Error::ReservationExpired { reservation_id: reservation.reservation_id.clone() };
+    let invalid = || Error::InvalidState { status: reservation.status };
+    let past_due = reservation.is_past_due(now);
+    match (action, reservation.status) {
+        (Action::Confirm, Pending) if past_due => Decision::ExpireThenFail(expired()),
+        (Action::Confirm, Pending) => Decision::Apply(Transition::Confirm),
+        (Action::Confirm, Confirmed) => Decision::Unchanged,
+        (Action::Confirm, Released) => Decision::Refuse(invalid()),
+        (Action::Confirm, Expired) => Decision::Refuse(expired()),
+
+        // Releasing a hold that is past due but not yet swept gives the units back all the same;
+        // the client's explicit release wins over the sweep.
+        (Action::Release, Pending) => Decision::Apply(Transition::Release),
+        (Action::Release, Released | Expired) => Decision::Unchanged,
+        (Action::Release, Confirmed) => Decision::Refuse(invalid()),
+
+        (Action::Extend, Pending) if past_due => Decision::ExpireThenFail(expired()),
+        (Action::Extend, Pending) => Decision::Apply(Transition::Extend),
+        (Action::Extend, Expired) => Decision::Refuse(expired()),
+        (Action::Extend, Confirmed | Released) => Decision::Refuse(invalid()),
+
+        (Action::Expire, Pending) if past_due => Decision::Apply(Transition::Expire),
+        (Action::Expire, _) => Decision::Unchanged,
+    }
+}
+
+/// What a transition does to one stock item, as `(onHand delta, reserved delta)`.
+pub fn stock_effect(transition: Transition, quantity: i64) -> (i64, i64) {
+    match transition {
+        Transition::Confirm => (-quantity, -quantity),
+        Transition::Release | Transition::Expire => (0, -quantity),
+        Transition::Extend => (0, 0),
+    }
+}
+
+/// What one transition of every reservation given does to stock, summed per
+/// `(sku, locationId)` as `(onHand delta, reserved delta)`; items it leaves alone are absent.
+pub fn stock_deltas<'a>(
+    reservations: impl IntoIterator<Item = &'a Reservation>,
+    transition: Transition,
+) -> BTreeMap<(String, String), (i64, i64)> {
+    let mut deltas: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for line in reservations.into_iter().flat_map(|r| &r.lines) {
+        let (on_hand, reserved) = stock_effect(transition, line.quantity);
+        if reserved != 0 {
+            let total = deltas.entry((line.sku.clone(), line.location_id.clone())).or_default();
+            *total = (total.0 + on_hand, total.1 + reserved);
+        }
+    }
+    deltas
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reservation(status: Status, expires_in_secs: i64) -> Reservation {
+        let now = Utc::now();
+        let mut r = Reservation::new("o-1".into(), vec![], 60, now);
+        r.status = status;
+        r.expires_at = now + Duration::seconds(expires_in_secs);
+        r
+    }
+
+    fn line(sku: &str, quantity: i64) -> Line {
+        Line { sku: sku.into(), location_id: "w".into(), quantity }
+    }
+
+    #[test]
+    fn state_machine_never_leaves_a_final_state() {
+        let now = Utc::now();
+        for status in [Status::Confirmed, Status::Released, Status::Expired] {
+            for action in [Action::Confirm, Action::Release, Action::Extend, Action::Expire] {
+                for expires_in in [-10, 10] {
+                    let d = decide(&reservation(status, expires_in), action, now);
+                    assert!(
+                        matches!(d, Decision::Unchanged | Decision::Refuse(_)),
+                        "{status:?} {action:?} -> {d:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pending_transitions() {
+        let now = Utc::now();
+        let live = reservation(Status::Pending, 10);
+        let due = reservation(Status::Pending, -1);
+        assert_eq!(decide(&live, Action::Confirm, now), Decision::Apply(Transition::Confirm));
+        assert_eq!(decide(&live, Action::Release, now), Decision::Apply(Transition::Release));
+        assert_eq!(decide(&live, Action::Extend, now), Decision::Apply(Transition::Extend));
+        assert_eq!(decide(&live, Action::Expire, now), Decision::Unchanged);
+        assert!(
+            matches!(decide(&due, Action::Confirm, now), Decision::ExpireThenFail(e) if e.code() == "RESERVATION_EXPIRED")
+        );
+        assert!(
+            matches!(decide(&due, Action::Extend, now), Decision::ExpireThenFail(e) if e.code() == "RESERVATION_EXPIRED")
+        );
+        assert_eq!(decide(&due, Action::Release, now), Decision::Apply(Transition::Release));
+        assert_eq!(decide(&due, Action::Expire, now), Decision::Apply(Transition::Expire));
+    }
+
+    #[test]
+    fn final_state_answers_follow_the_contract() {
+        let now = Utc::now();
+        let code = |s, a| match decide(&reservation(s, 10), a, now) {
+            Decision::Refuse(e) => e.code(),
+            Decision::Unchanged => "UNCHANGED",
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(Status::Confirmed, Action::Confirm), "UNCHANGED");
+        assert_eq!(code(Status::Released, Action::Confirm), "INVALID_STATE");
+        assert_eq!(code(Status::Expired, Action::Confirm), "RESERVATION_EXPIRED");
+        assert_eq!(code(Status::Released, Action::Release), "UNCHANGED");
+        assert_eq!(code(Status::Expired, Action::Release), "UNCHANGED");
+        assert_eq!(code(Status::Confirmed, Action::Release), "INVALID_STATE");
+        assert_eq!(code(Status::Expired, Action::Extend), "RESERVATION_EXPIRED");
+        assert_eq!(code(Status::Confirmed, Action::Extend), "INVALID_STATE");
+        assert_eq!(code(Status::Released, Action::Extend), "INVALID_STATE");
+    }
+
+    #[test]
+    fn stock_effects_keep_available_consistent() {
+        // Confirm takes units out of stock: onHand and reserved drop, available is unchanged.
+        assert_eq!(stock_effect(Transition::Confirm, 3), (-3, -3));
+        assert_eq!(stock_effect(Transition::Release, 3), (0, -3));
+        assert_eq!(stock_effect(Transition::Expire, 3), (0, -3));
+        assert_eq!(stock_effect(Transition::Extend, 3), (0, 0));
+    }
+
+    #[test]
+    fn a_transition_moves_status_and_version_and_only_extend_moves_expiry() {
+        let now = Utc::now() + Duration::seconds(5);
+        let live = reservation(Status::Pending, 10);
+        let confirmed = live.after(Transition::Confirm, None, now);
+        assert_eq!((confirmed.status, confirmed.version, confirmed.updated_at), (Status::Confirmed, 2, now));
+        assert_eq!(confirmed.expires_at, live.expires_at);
+        let extended = live.after(Transition::Extend, Some(3600), now);
+        assert_eq!((extended.status, extended.expires_at), (Status::Pending, now + Duration::seconds(3600)));
+        assert_eq!(Transition::Confirm.event(), Some(DetailType::ReservationConfirmed));
+        assert_eq!(Transition::Expire.event(), Some(DetailType::ReservationExpired));
+        assert_eq!(Transition::Extend.event(), None);
+    }
+
+    #[test]
+    fn stock_deltas_sum_per_item_over_holds() {
+        let mut a = Reservation::new("a".into(), vec![line("A", 2), line("B", 1)], 60, Utc::now());
+        let b = Reservation::new("b".into(), vec![line("A", 3)], 60, Utc::now());
+        let deltas = stock_deltas([&a, &b], Transition::Expire);
+        assert_eq!(deltas[&("A".to_owned(), "w".to_owned())], (0, -5));
+        assert_eq!(deltas[&("B".to_owned(), "w".to_owned())], (0, -1));
+        a.lines.truncate(1);
+        assert_eq!(stock_deltas([&a], Transition::Confirm).into_values().collect::<Vec<_>>(), [(-2, -2)]);
+        assert!(stock_deltas([&a, &b], Transition::Extend).is_empty());
+    }
+}

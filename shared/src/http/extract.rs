@@ -1,0 +1,111 @@
+//! Extractors: the correlation id, path parameters (percent-decoded by axum) and JSON bodies.
+//! Their rejections are this crate's `Error`, so they answer with the contract's error body.
+
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::MAX_BODY_BYTES;
+use crate::error::Error;
+
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// The caller's `x-correlation-id` when it is a sane token, else a fresh UUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorrelationId(String);
+
+impl CorrelationId {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let sane = |v: &&str| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/+=".contains(c))
+        };
+        let given = headers.get(CORRELATION_HEADER).and_then(|v| v.to_str().ok()).filter(sane);
+        CorrelationId(given.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        // The router's middleware put it there; a handler called without it reads the header.
+        Ok(parts
+            .extensions
+            .get::<CorrelationId>()
+            .cloned()
+            .unwrap_or_else(|| Self::from_headers(&parts.headers)))
+    }
+}
+
+/// Path parameters, percent-decoded, into `T` (a struct named after the route's parameters).
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(params)) => Ok(Params(params)),
+            Err(rejection) => Err(Error::validation(format!("invalid path: {}", rejection.body_text()))),
+        }
+    }
+}
+
+/// A JSON body of a type that rejects unknown fields. No `Content-Type` is required.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        let bytes = body_bytes(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::validation("a JSON request body is required"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| Error::validation(format!("invalid request body: {e}")))
+    }
+}
+
+/// For actions without parameters: no body, or `{}`.
+pub struct NoParameters;
+
+impl<S: Send + Sync> FromRequest<S> for NoParameters {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Empty {}
+        let bytes = body_bytes(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(NoParameters);
+        }
+        serde_json::from_slice::<Empty>(&bytes)
+            .map(|_| NoParameters)
+            .map_err(|e| Error::validation(format!("invalid request body: {e}")))
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Error> {
+    Bytes::from_request(request, state).await.map_err(|rejection: BytesRejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge { limit: MAX_BODY_BYTES }
+        } else {
+            Error::validation(format!("cannot read the request body: {}", rejection.body_text()))
+        }
+    })
+}

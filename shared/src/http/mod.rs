@@ -1,0 +1,183 @@
+//! The HTTP edge: one `axum::Router` of small handlers, one module per resource. A Lambda runs
+//! `lambda_http::run` on a router holding only its own operation's route(s); the local server
+//! serves the router of every operation with `axum::serve`; tests call it in-process. Routing,
+//! percent-decoding of path segments, 405 with `Allow` and the body limit are axum's and
+//! tower-http's; what is ours is the handlers, the extractors (`extract`) and one mapping of
+//! errors, rejections and the framework's own 404/405/413 to the contract's error body (`error`).
+
+mod error;
+mod extract;
+mod health;
+mod orders;
+mod reservations;
+mod stock;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use http::{HeaderValue, Method};
+use tower_http::limit::RequestBodyLimitLayer;
+use tracing::Instrument;
+
+use crate::error::Error;
+use crate::Store;
+pub use error::{error_body, status_of};
+pub use extract::{CorrelationId, CORRELATION_HEADER};
+
+/// Request bodies over this many bytes get 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler shares: the store.
+pub type AppState = Arc<Store>;
+
+/// The HTTP operations; each is one Lambda function in AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Health,
+    PutStock,
+    AdjustStock,
+    GetStock,
+    Reserve,
+    GetReservation,
+    GetOrderReservation,
+    Confirm,
+    Release,
+    Extend,
+}
+
+/// The routes of API.md (`{name}` is a path parameter), as API Gateway routes them to functions.
+pub const ROUTES: &[(&str, &str, Operation)] = &[
+    ("GET", "/health", Operation::Health),
+    ("PUT", "/v1/stock/{sku}/{locationId}", Operation::PutStock),
+    ("POST", "/v1/stock/{sku}/{locationId}/adjustments", Operation::AdjustStock),
+    ("GET", "/v1/stock/{sku}", Operation::GetStock),
+    ("GET", "/v1/stock/{sku}/{locationId}", Operation::GetStock),
+    ("POST", "/v1/reservations", Operation::Reserve),
+    ("GET", "/v1/reservations/{reservationId}", Operation::GetReservation),
+    ("POST", "/v1/reservations/{reservationId}/confirm", Operation::Confirm),
+    ("POST", "/v1/reservations/{reservationId}/release", Operation::Release),
+    ("POST", "/v1/reservations/{reservationId}/extend", Operation::Extend),
+    ("GET", "/v1/orders/{orderId}/reservation", Operation::GetOrderReservation),
+];
+
+impl Operation {
+    pub const ALL: [Operation; 10] = [
+        Operation::Health,
+        Operation::PutStock,
+        Operation::AdjustStock,
+        Operation::GetStock,
+        Operation::Reserve,
+        Operation::GetReservation,
+        Operation::GetOrderReservation,
+        Operation::Confirm,
+        Operation::Release,
+        Operation::Extend,
+    ];
+
+    /// The crate under `functions/` (and the template's function) that serves the operation.
+    pub fn function(self) -> &'static str {
+        match self {
+            Operation::Health => "health",
+            Operation::PutStock => "put-stock",
+            Operation::AdjustStock => "adjust-stock",
+            Operation::GetStock => "get-stock",
+            Operation::Reserve => "reserve",
+            Operation::GetReservation => "get-reservation",
+            Operation::GetOrderReservation => "get-order-reservation",
+            Operation::Confirm => "confirm",
+            Operation::Release => "release",
+            Operation::Extend => "extend",
+        }
+    }
+
+    /// The handler of the operation, for requests of `method`.
+    fn endpoint(self, method: MethodFilter) -> MethodRouter<AppState> {
+        match self {
+            Operation::Health => on(method, health::health),
+            Operation::PutStock => on(method, stock::put_stock),
+            Operation::AdjustStock => on(method, stock::adjust_stock),
+            Operation::GetStock => on(method, stock::get_stock),
+            Operation::Reserve => on(method, reservations::reserve),
+            Operation::GetReservation => on(method, reservations::get_reservation),
+            Operation::GetOrderReservation => on(method, orders::get_order_reservation),
+            Operation::Confirm => on(method, reservations::confirm),
+            Operation::Release => on(method, reservations::release),
+            Operation::Extend => on(method, reservations::extend),
+        }
+    }
+}
+
+/// The router of `operations`' routes over `store`: one operation for a Lambda, all of them
+/// ([`Operation::ALL`]) for the local server.
+pub fn router(store: AppState, operations: &[Operation]) -> Router {
+    let mut router = Router::new();
+    for (method, path, operation) in ROUTES.iter().filter(|(_, _, op)| operations.contains(op)) {
+        let method = Method::from_bytes(method.as_bytes()).ok().and_then(|m| MethodFilter::try_from(m).ok());
+        let method = method.unwrap_or_else(|| unreachable!("ROUTES names only standard methods"));
+        router = router.route(path, operation.endpoint(method));
+    }
+    router
+        .fallback(unknown_route)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(observe))
+        .with_state(store)
+}
+
+async fn unknown_route(request: Request) -> Error {
+    Error::NotFound { what: "route", id: request.uri().path().to_owned() }
+}
+
+/// Around every request: the correlation id (kept in the request for the handlers, echoed in the
+/// response), a span and one log line, and the contract's error body on the framework's own
+/// 405 and 413 answers. The matched route template is left in the response's extensions.
+async fn observe(mut request: Request, next: Next) -> Response {
+    let correlation_id = CorrelationId::from_headers(request.headers());
+    request.extensions_mut().insert(correlation_id.clone());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let operation = route.as_ref().map_or("-", MatchedPath::as_str).to_owned();
+    let span = tracing::info_span!("request", correlation_id = %correlation_id.as_str(), %operation);
+    async move {
+        let started = Instant::now();
+        let mut response = with_contract_body(next.run(request).await, &method);
+        if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
+            response.headers_mut().insert(CORRELATION_HEADER, value);
+        }
+        let status = response.status().as_u16();
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::error!(%method, %path, status, elapsed_ms, "request failed");
+        } else {
+            tracing::info!(%method, %path, status, elapsed_ms, "request");
+        }
+        if let Some(route) = route {
+            response.extensions_mut().insert(route);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// The framework answers 405 (with `Allow`) and 413 without a body of ours: give them the
+/// contract's error body, keeping the `Allow` header.
+fn with_contract_body(response: Response, method: &Method) -> Response {
+    let is_json = response.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v == "application/json");
+    let error = match response.status() {
+        _ if is_json => return response,
+        http::StatusCode::METHOD_NOT_ALLOWED => Error::MethodNotAllowed { method: method.to_string() },
+        http::StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge { limit: MAX_BODY_BYTES },
+        _ => return response,
+    };
+    let allow = response.headers().get(http::header::ALLOW).cloned();
+    let mut contract = error.into_response();
+    if let Some(allow) = allow {
+        contract.headers_mut().insert(http::header::ALLOW, allow);
+    }
+    contract
+}

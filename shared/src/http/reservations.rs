@@ -1,0 +1,94 @@
+//! `/v1/reservations/...`: reserve, read, confirm, release, extend.
+
+use axum::extract::State;
+use axum::Json;
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::extract::{CorrelationId, JsonBody, NoParameters, Params};
+use super::AppState;
+use crate::domain::{self, LineRequest, Reservation};
+use crate::error::Result;
+
+/// `{reservationId}`.
+#[derive(Deserialize)]
+pub(super) struct ReservationPath {
+    #[serde(rename = "reservationId")]
+    reservation_id: String,
+}
+
+impl ReservationPath {
+    fn id(&self) -> Result<&str> {
+        domain::parse_reservation_id(&self.reservation_id)?;
+        Ok(&self.reservation_id)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ReserveBody {
+    order_id: String,
+    lines: Vec<LineRequest>,
+    ttl_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ExtendBody {
+    ttl_seconds: i64,
+}
+
+/// `POST /v1/reservations`: 201 when created, 200 for a safe retry of the same order and lines.
+pub(super) async fn reserve(
+    State(store): State<AppState>,
+    correlation: CorrelationId,
+    JsonBody(body): JsonBody<ReserveBody>,
+) -> Result<(StatusCode, Json<Reservation>)> {
+    domain::validate_order_id(&body.order_id)?;
+    let lines = domain::merge_lines(&body.lines)?;
+    let ttl = body.ttl_seconds.unwrap_or(domain::DEFAULT_TTL_SECONDS);
+    domain::validate_ttl_seconds(ttl)?;
+    let reserved = store.reserve(&body.order_id, lines, ttl, Some(correlation.as_str())).await?;
+    let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(reserved.reservation)))
+}
+
+/// `GET /v1/reservations/{reservationId}`.
+pub(super) async fn get_reservation(
+    State(store): State<AppState>,
+    Params(path): Params<ReservationPath>,
+) -> Result<Json<Reservation>> {
+    Ok(Json(store.get_reservation(path.id()?).await?))
+}
+
+/// `POST /v1/reservations/{reservationId}/confirm`.
+pub(super) async fn confirm(
+    State(store): State<AppState>,
+    Params(path): Params<ReservationPath>,
+    correlation: CorrelationId,
+    _: NoParameters,
+) -> Result<Json<Reservation>> {
+    Ok(Json(store.confirm(path.id()?, Some(correlation.as_str())).await?.reservation))
+}
+
+/// `POST /v1/reservations/{reservationId}/release`.
+pub(super) async fn release(
+    State(store): State<AppState>,
+    Params(path): Params<ReservationPath>,
+    correlation: CorrelationId,
+    _: NoParameters,
+) -> Result<Json<Reservation>> {
+    Ok(Json(store.release(path.id()?, Some(correlation.as_str())).await?.reservation))
+}
+
+/// `POST /v1/reservations/{reservationId}/extend`.
+pub(super) async fn extend(
+    State(store): State<AppState>,
+    Params(path): Params<ReservationPath>,
+    correlation: CorrelationId,
+    JsonBody(body): JsonBody<ExtendBody>,
+) -> Result<Json<Reservation>> {
+    let id = path.id()?;
+    domain::validate_ttl_seconds(body.ttl_seconds)?;
+    Ok(Json(store.extend(id, body.ttl_seconds, Some(correlation.as_str())).await?.reservation))
+}

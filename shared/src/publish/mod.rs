@@ -1,0 +1,230 @@
+//! `publish-events`: the DynamoDB stream of the table in, the `inventory-events` bus out.
+//!
+//! Every state change wrote one outbox record in its own transaction; this function turns each
+//! new outbox record into one EventBridge event, unchanged (so a retried publish carries the same
+//! `eventId` and consumers can dedupe). It also derives `StockDepleted` from stock item images
+//! (available > 0 before, 0 after), with an event id fixed by the item and its version, so that
+//! one too is the same on every retry.
+//!
+//! Failure handling follows the Lambda event source mapping for streams:
+//! - a PutEvents entry (or call) that failed for a reason that may pass (throttling, an outage)
+//!   is reported as a batch item failure; Lambda resumes from the lowest one reported, so later
+//!   chunks of the batch are not sent once one failed (fewer duplicates);
+//! - a record that can never be published (an outbox record that is not one, a detail EventBridge
+//!   calls malformed, an entry it refuses for good) is sent to the publish dead-letter queue with
+//!   everything needed to publish it later (`redrive`), and counts as handled.
+
+mod plan;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use plan::{
+    chunk_entries, entry_outcome, plan_record, BusEntry, EntryOutcome, Planned, MAX_BYTES_PER_CALL,
+    MAX_ENTRIES_PER_CALL,
+};
+
+/// A dead letter of the publisher: the entry (when there is one) and why it was given up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<BusEntry>,
+    pub error: String,
+    /// The stream record's `eventID` and sequence number, to find it in logs.
+    pub stream_event_id: String,
+    pub sequence_number: Option<String>,
+    /// The record itself when it could not be read as an entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<Value>,
+}
+
+/// Counters over the publisher's life (logged, and read by tests).
+#[derive(Debug, Default)]
+pub struct PublishStats {
+    pub published: AtomicU64,
+    pub failed: AtomicU64,
+    pub dead_lettered: AtomicU64,
+}
+
+impl PublishStats {
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_lettered.load(Ordering::Relaxed)
+    }
+}
+
+/// The `publish-events` handler and its dependencies.
+pub struct Publisher {
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+    bus_name: String,
+    dead_letter_queue_url: String,
+    stats: PublishStats,
+}
+
+impl Publisher {
+    pub fn new(
+        events: aws_sdk_eventbridge::Client,
+        sqs: aws_sdk_sqs::Client,
+        bus_name: impl Into<String>,
+        dead_letter_queue_url: impl Into<String>,
+    ) -> Self {
+        Publisher {
+            events,
+            sqs,
+            bus_name: bus_name.into(),
+            dead_letter_queue_url: dead_letter_queue_url.into(),
+            stats: PublishStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &PublishStats {
+        &self.stats
+    }
+
+    pub fn bus_name(&self) -> &str {
+        &self.bus_name
+    }
+
+    /// Handles one batch of stream records; the response names the records to retry.
+    pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
+        let records = event.records;
+        let mut to_publish = Vec::new();
+        let mut dead = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            match plan_record(record) {
+                Planned::Nothing => {}
+                Planned::Publish(entry) => to_publish.push((i, entry)),
+                Planned::Poison { reason } => dead.push((i, dead_letter(record, None, reason))),
+            }
+        }
+
+        let mut failed: Vec<usize> = Vec::new();
+        for chunk in chunk_entries(to_publish) {
+            if !failed.is_empty() {
+                // The stream resumes from the first failure: sending these now would only
+                // publish them twice.
+                failed.extend(chunk.iter().map(|(i, _)| *i));
+                continue;
+            }
+            let entries: Vec<BusEntry> = chunk.iter().map(|(_, e)| e.clone()).collect();
+            let outcomes = self.put_events(&entries).await;
+            for ((i, entry), outcome) in chunk.into_iter().zip(outcomes) {
+                match outcome {
+                    EntryOutcome::Published => {
+                        self.stats.published.fetch_add(1, Ordering::Relaxed);
+                    }
+                    EntryOutcome::Retry(why) => {
+                        tracing::warn!(event_id = %entry.event_id, reason = %why, "publish failed; will retry");
+                        failed.push(i);
+                    }
+                    EntryOutcome::Refused(code) => {
+                        let reason = format!("EventBridge refused the entry: {code}");
+                        dead.push((i, dead_letter(&records[i], Some(entry), reason)));
+                    }
+                }
+            }
+        }
+        failed.extend(self.send_dead_letters(dead).await);
+
+        failed.sort_unstable();
+        failed.dedup();
+        self.stats.failed.fetch_add(failed.len() as u64, Ordering::Relaxed);
+        let mut response = DynamoDbEventResponse::default();
+        for i in failed {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = records[i].change.sequence_number.clone();
+            response.batch_item_failures.push(failure);
+        }
+        tracing::info!(
+            records = records.len(),
+            failed = response.batch_item_failures.len(),
+            published_total = self.stats.published(),
+            "publish batch"
+        );
+        response
+    }
+
+    /// One PutEvents call; one outcome per entry, in order.
+    async fn put_events(&self, entries: &[BusEntry]) -> Vec<EntryOutcome> {
+        let request: Vec<PutEventsRequestEntry> =
+            entries.iter().map(|e| e.request_entry(&self.bus_name)).collect();
+        match self.events.put_events().set_entries(Some(request)).send().await {
+            Ok(out) => {
+                let results = out.entries.unwrap_or_default();
+                (0..entries.len())
+                    .map(|i| match results.get(i) {
+                        Some(r) => entry_outcome(r.error_code()),
+                        // A response with fewer results than entries says nothing of the rest.
+                        None => EntryOutcome::Retry("no result for the entry".into()),
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                let why = format!("PutEvents failed: {}", DisplayErrorContext(&e));
+                vec![EntryOutcome::Retry(why); entries.len()]
+            }
+        }
+    }
+
+    /// Sends dead letters to the queue; returns the records whose letter could not be sent.
+    async fn send_dead_letters(&self, letters: Vec<(usize, DeadLetter)>) -> Vec<usize> {
+        let mut unsent = Vec::new();
+        for chunk in letters.chunks(10) {
+            for (_, letter) in chunk {
+                tracing::error!(stream_event_id = %letter.stream_event_id, error = %letter.error, "dead-lettering a record");
+            }
+            let entries = crate::sqs::send_entries(
+                chunk.iter().map(|(_, l)| (serde_json::to_string(l).unwrap_or_default(), None)),
+            );
+            let sent = self
+                .sqs
+                .send_message_batch()
+                .queue_url(&self.dead_letter_queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    for failure in out.failed {
+                        if let Some((i, _)) =
+                            crate::sqs::entry_position(&failure.id).and_then(|n| chunk.get(n))
+                        {
+                            unsent.push(*i);
+                        }
+                    }
+                    let sent = chunk.len().saturating_sub(unsent.len());
+                    self.stats.dead_lettered.fetch_add(sent as u64, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    tracing::error!(error = %DisplayErrorContext(&e), "cannot reach the dead-letter queue");
+                    unsent.extend(chunk.iter().map(|(i, _)| *i));
+                }
+            }
+        }
+        unsent
+    }
+}
+
+fn dead_letter(record: &EventRecord, entry: Option<BusEntry>, error: String) -> DeadLetter {
+    let raw = if entry.is_none() { serde_json::to_value(record).ok() } else { None };
+    DeadLetter {
+        entry,
+        error,
+        stream_event_id: record.event_id.clone(),
+        sequence_number: record.change.sequence_number.clone(),
+        record: raw,
+    }
+}

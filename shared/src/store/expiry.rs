@@ -1,0 +1,168 @@
+//! The store's side of the expiry sweep: pages of due holds from the sparse index, and their
+//! expiry, several holds per transaction where they are still as the index saw them.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use chrono::{DateTime, Utc};
+
+use super::items::{due_sort_key, from_item, pending_shard_pk, s, Item, GSI1};
+use super::retry::{classify, Failure};
+use super::transact::TxOutcome;
+use super::Store;
+use crate::domain::{decide, stock_deltas, Action, Decision, Reservation, Transition};
+use crate::error::Result;
+
+/// The most actions one `TransactWriteItems` may carry.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// One page of due holds.
+#[derive(Debug, Clone)]
+pub struct DuePage {
+    pub reservations: Vec<Reservation>,
+    /// Items DynamoDB read for the page (its `ScannedCount`).
+    pub items_read: u64,
+    pub capacity_units: f64,
+    /// Where the next page starts, if there is one.
+    pub next: Option<Item>,
+}
+
+/// Packs holds, in order, into batches for `Store::expire_due_batch`: at most `max_holds` each,
+/// and at most [`MAX_TRANSACTION_ITEMS`] actions (per hold its reservation and outbox record,
+/// plus each stock item the batch touches, once).
+pub fn pack_expiry_batches(holds: Vec<Reservation>, max_holds: usize) -> Vec<Vec<Reservation>> {
+    let mut batches = Vec::new();
+    let mut batch: Vec<Reservation> = Vec::new();
+    let mut stock_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    for hold in holds {
+        let keys: BTreeSet<(String, String)> =
+            hold.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone())).collect();
+        let added = keys.difference(&stock_keys).count();
+        let items = 2 * batch.len() + stock_keys.len();
+        if !batch.is_empty() && (batch.len() >= max_holds.max(1) || items + 2 + added > MAX_TRANSACTION_ITEMS)
+        {
+            batches.push(std::mem::take(&mut batch));
+            stock_keys.clear();
+        }
+        stock_keys.extend(keys);
+        batch.push(hold);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
+}
+
+impl Store {
+    /// One page of PENDING holds due at `now` from one shard of the sparse due-holds index
+    /// (eventually consistent: a hold may have moved on since; `expire_due` re-checks).
+    pub async fn due_page(
+        &self,
+        shard: u32,
+        now: DateTime<Utc>,
+        start: Option<Item>,
+        limit: i32,
+    ) -> Result<DuePage> {
+        self.with_retries("due_page", || {
+            let start = start.clone();
+            async move {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI1)
+                    .key_condition_expression("gsi1pk = :shard AND gsi1sk < :due")
+                    .expression_attribute_values(":shard", s(pending_shard_pk(shard)))
+                    // Every key of a hold due at or before `now` sorts below "{now}#~".
+                    .expression_attribute_values(":due", s(due_sort_key(&now, "~")))
+                    .set_exclusive_start_key(start)
+                    .limit(limit)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let capacity = out.consumed_capacity().and_then(|c| c.capacity_units());
+                self.count_request(capacity);
+                let reservations = out
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(from_item::<Reservation>)
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(DuePage {
+                    reservations,
+                    items_read: out.scanned_count.max(0) as u64,
+                    capacity_units: capacity.unwrap_or_default(),
+                    next: out.last_evaluated_key.filter(|k| !k.is_empty()),
+                })
+            }
+        })
+        .await
+    }
+
+    /// Expires a hold found by `due_page`, writing straight from the index item (one request)
+    /// when it is still as the index saw it, else re-reading and deciding again. `Ok(false)`
+    /// when it was no longer PENDING and due: confirmed, released, extended or already expired.
+    pub async fn expire_due(&self, candidate: &Reservation, correlation_id: Option<&str>) -> Result<bool> {
+        let now = self.now();
+        if decide(candidate, Action::Expire, now) != Decision::Apply(Transition::Expire) {
+            return Ok(false);
+        }
+        let next = candidate.after(Transition::Expire, None, now);
+        let written = self
+            .with_retries("expire", || async {
+                match self.apply(candidate, &next, Transition::Expire, correlation_id).await {
+                    Ok(()) => Ok(true),
+                    Err(Failure::Stale) => Ok(false),
+                    Err(other) => Err(other),
+                }
+            })
+            .await?;
+        if written {
+            return Ok(true);
+        }
+        Ok(self.expire(&candidate.reservation_id, correlation_id).await?.applied)
+    }
+
+    /// Expires several due holds found by `due_page` in one transaction: each hold's write is
+    /// keyed on its own version and PENDING status and has its own outbox record; the units they
+    /// return are summed per stock item. If any hold moved on since the index was read, each hold
+    /// of the batch goes the one-by-one way of `expire_due` instead. Returns how many were
+    /// expired; the others had moved on. Batches come from [`pack_expiry_batches`].
+    pub async fn expire_due_batch(
+        &self,
+        candidates: &[Reservation],
+        correlation_id: Option<&str>,
+    ) -> Result<usize> {
+        let now = self.now();
+        let due: Vec<&Reservation> = candidates
+            .iter()
+            .filter(|c| decide(c, Action::Expire, now) == Decision::Apply(Transition::Expire))
+            .collect();
+        if due.len() <= 1 {
+            return self.expire_one_by_one(&due, correlation_id).await;
+        }
+        let mut guards = Vec::with_capacity(due.len());
+        let mut events = Vec::with_capacity(due.len());
+        for current in &due {
+            let next = current.after(Transition::Expire, None, now);
+            guards.push(self.reservation_guard(current, &next)?);
+            events.extend(self.transition_event(&next, Transition::Expire, correlation_id)?);
+        }
+        let mut actions = guards;
+        actions.extend(self.stock_updates(&stock_deltas(due.iter().copied(), Transition::Expire), &now)?);
+        actions.extend(events);
+        match self.transact_with_retries("expire_batch", actions).await? {
+            TxOutcome::Committed => Ok(due.len()),
+            TxOutcome::Cancelled(_) => self.expire_one_by_one(&due, correlation_id).await,
+        }
+    }
+
+    async fn expire_one_by_one(&self, due: &[&Reservation], correlation_id: Option<&str>) -> Result<usize> {
+        let mut expired = 0;
+        for candidate in due {
+            expired += usize::from(self.expire_due(candidate, correlation_id).await?);
+        }
+        Ok(expired)
+    }
+}

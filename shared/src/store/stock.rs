@@ -1,0 +1,49 @@
+//! Stock writes (PUT and adjustments): read the item, let the domain decide the new item, write it
+//! back keyed on the version read, with its `StockAdjusted` outbox record, in one transaction.
+
+use serde_json::json;
+
+use super::items::{n, stock_item};
+use super::retry::Failure;
+use super::transact::TxOutcome;
+use super::{StockWrite, Store};
+use crate::domain::{plan_stock_write, StockChange};
+use crate::error::{Error, Result};
+use crate::events::{DetailType, OutboxEvent};
+
+impl Store {
+    /// Sets or adjusts a stock item, keyed on the version just read (and on `expected_version`
+    /// when given: 0 means "must not exist yet").
+    pub async fn write_stock(
+        &self,
+        sku: &str,
+        location_id: &str,
+        change: StockChange,
+        expected_version: Option<u64>,
+        reason: Option<&str>,
+        correlation_id: Option<&str>,
+    ) -> Result<StockWrite> {
+        self.with_retries("write_stock", || async {
+            let current = self.read_stock(sku, location_id).await?;
+            let now = self.now();
+            let update = plan_stock_write(sku, location_id, current.as_ref(), change, expected_version, now)?;
+            let mut data = serde_json::to_value(&update.item).map_err(Error::internal)?;
+            data["delta"] = json!(update.delta);
+            data["reason"] = json!(reason);
+            let event = OutboxEvent::new(DetailType::StockAdjusted, data, now, correlation_id);
+            let guard = match &current {
+                None => self.put(stock_item(&update.item)?, "attribute_not_exists(pk)", vec![])?,
+                Some(read) => {
+                    self.put(stock_item(&update.item)?, "version = :v", vec![(":v", n(read.version))])?
+                }
+            };
+            let actions = vec![guard, self.outbox(&event)?];
+            match self.transact(&actions, &uuid::Uuid::new_v4().to_string()).await? {
+                TxOutcome::Committed => Ok(StockWrite { item: update.item, created: update.created }),
+                // Someone wrote the item since our read: read again and decide again.
+                TxOutcome::Cancelled(_) => Err(Failure::Stale),
+            }
+        })
+        .await
+    }
+}
