@@ -13,15 +13,66 @@
 //! reported as a batch item failure: SQS redelivers it, and after maxReceiveCount (3) moves it
 //! to the dead-letter queue. The other messages of the batch are processed and deleted.
 
+use std::future::Future;
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::domain::Reservation;
 use crate::domain::{validate_order_id, Status};
 use crate::error::Error;
 use crate::events::{DetailType, OutboxEvent};
+use crate::store::Transitioned;
 use crate::Store;
+
+/// What the consumer needs of the store: a port, so that its rules (which outcome for which
+/// answer) are unit-tested against a fake, while the DynamoDB store it runs with in production is
+/// tested against DynamoDB Local.
+pub trait OrderReservations: Sync {
+    fn order_reservation(&self, order_id: &str) -> impl Future<Output = Result<Reservation, Error>> + Send;
+    fn confirm(
+        &self,
+        id: &str,
+        correlation_id: &str,
+    ) -> impl Future<Output = Result<Transitioned, Error>> + Send;
+    fn release(
+        &self,
+        id: &str,
+        correlation_id: &str,
+    ) -> impl Future<Output = Result<Transitioned, Error>> + Send;
+    /// Records an event that goes with no state change, once per event id.
+    fn record_event(&self, event: &OutboxEvent) -> impl Future<Output = Result<bool, Error>> + Send;
+    fn now(&self) -> DateTime<Utc>;
+}
+
+impl OrderReservations for Store {
+    fn order_reservation(&self, order_id: &str) -> impl Future<Output = Result<Reservation, Error>> + Send {
+        self.get_order_reservation(order_id)
+    }
+    fn confirm(
+        &self,
+        id: &str,
+        correlation_id: &str,
+    ) -> impl Future<Output = Result<Transitioned, Error>> + Send {
+        Store::confirm(self, id, Some(correlation_id))
+    }
+    fn release(
+        &self,
+        id: &str,
+        correlation_id: &str,
+    ) -> impl Future<Output = Result<Transitioned, Error>> + Send {
+        Store::release(self, id, Some(correlation_id))
+    }
+    fn record_event(&self, event: &OutboxEvent) -> impl Future<Output = Result<bool, Error>> + Send {
+        Store::record_event(self, event)
+    }
+    fn now(&self) -> DateTime<Utc> {
+        Store::now(self)
+    }
+}
 
 /// `source` of the events this function acts on.
 pub const ORDERS_SOURCE: &str = "orders";
@@ -73,7 +124,7 @@ pub enum OrderEventError {
 }
 
 /// Handles one SQS batch; the response names the messages to redeliver.
-pub async fn handle_batch(store: &Store, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_batch(store: &impl OrderReservations, event: SqsEvent) -> SqsBatchResponse {
     let results: Vec<(Option<String>, Result<OrderOutcome, OrderEventError>)> =
         futures::stream::iter(event.records)
             .map(|message| async move {
@@ -100,7 +151,10 @@ pub async fn handle_batch(store: &Store, event: SqsEvent) -> SqsBatchResponse {
 }
 
 /// Handles one message.
-pub async fn handle_message(store: &Store, message: &SqsMessage) -> Result<OrderOutcome, OrderEventError> {
+pub async fn handle_message(
+    store: &impl OrderReservations,
+    message: &SqsMessage,
+) -> Result<OrderOutcome, OrderEventError> {
     let body = message.body.as_deref().unwrap_or_default();
     let event: InboundEvent =
         serde_json::from_str(body).map_err(|e| OrderEventError::Unparseable(e.to_string()))?;
@@ -123,16 +177,16 @@ pub async fn handle_message(store: &Store, message: &SqsMessage) -> Result<Order
 }
 
 async fn cancel(
-    store: &Store,
+    store: &impl OrderReservations,
     order_id: &str,
     correlation_id: &str,
 ) -> Result<OrderOutcome, OrderEventError> {
-    let reservation = match store.get_order_reservation(order_id).await {
+    let reservation = match store.order_reservation(order_id).await {
         Ok(r) => r,
         Err(Error::NotFound { .. }) => return Ok(OrderOutcome::Unchanged("no reservation")),
         Err(e) => return Err(e.into()),
     };
-    match store.release(&reservation.reservation_id, Some(correlation_id)).await {
+    match store.release(&reservation.reservation_id, correlation_id).await {
         Ok(t) if t.applied => Ok(OrderOutcome::Released),
         Ok(_) => Ok(OrderOutcome::Unchanged("released or expired already")),
         Err(Error::InvalidState { status: Status::Confirmed }) => {
@@ -144,19 +198,19 @@ async fn cancel(
 }
 
 async fn complete(
-    store: &Store,
+    store: &impl OrderReservations,
     event: &InboundEvent,
     order_id: &str,
     correlation_id: &str,
 ) -> Result<OrderOutcome, OrderEventError> {
-    let reservation = match store.get_order_reservation(order_id).await {
+    let reservation = match store.order_reservation(order_id).await {
         Ok(r) => Some(r),
         Err(Error::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
     };
     let reason = match &reservation {
         None => "unknown",
-        Some(r) => match store.confirm(&r.reservation_id, Some(correlation_id)).await {
+        Some(r) => match store.confirm(&r.reservation_id, correlation_id).await {
             Ok(t) if t.applied => return Ok(OrderOutcome::Confirmed),
             Ok(_) => return Ok(OrderOutcome::Unchanged("confirmed already")),
             Err(Error::ReservationExpired { .. }) => "expired",
@@ -174,4 +228,157 @@ async fn complete(
     failed.event_id = uuid::Uuid::new_v5(&CONFIRM_FAILED_NAMESPACE, event.id.as_bytes()).to_string();
     store.record_event(&failed).await?;
     Ok(OrderOutcome::ConfirmFailed(reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::domain::Line;
+
+    /// An order with at most one reservation, and the answers its confirm and release give.
+    struct FakeOrders {
+        reservation: Option<Reservation>,
+        confirm: Result<bool, Error>,
+        release: Result<bool, Error>,
+        recorded: Mutex<Vec<OutboxEvent>>,
+    }
+
+    impl FakeOrders {
+        fn new(
+            reservation: Option<Reservation>,
+            confirm: Result<bool, Error>,
+            release: Result<bool, Error>,
+        ) -> Self {
+            FakeOrders { reservation, confirm, release, recorded: Mutex::default() }
+        }
+
+        fn answer(&self, applied: &Result<bool, Error>) -> Result<Transitioned, Error> {
+            let reservation = self.reservation.clone().expect("a transition needs a reservation");
+            applied.clone().map(|applied| Transitioned { reservation, applied })
+        }
+    }
+
+    impl OrderReservations for FakeOrders {
+        async fn order_reservation(&self, order_id: &str) -> Result<Reservation, Error> {
+            self.reservation.clone().ok_or(Error::NotFound { what: "order reservation", id: order_id.into() })
+        }
+        async fn confirm(&self, _: &str, _: &str) -> Result<Transitioned, Error> {
+            self.answer(&self.confirm)
+        }
+        async fn release(&self, _: &str, _: &str) -> Result<Transitioned, Error> {
+            self.answer(&self.release)
+        }
+        async fn record_event(&self, event: &OutboxEvent) -> Result<bool, Error> {
+            let mut recorded = self.recorded.lock().unwrap();
+            let new = recorded.iter().all(|e| e.event_id != event.event_id);
+            if new {
+                recorded.push(event.clone());
+            }
+            Ok(new)
+        }
+        fn now(&self) -> DateTime<Utc> {
+            Utc::now()
+        }
+    }
+
+    fn held() -> Option<Reservation> {
+        let line = Line { sku: "A".into(), location_id: "w".into(), quantity: 1 };
+        Some(Reservation::new("o-1".into(), vec![line], 60, Utc::now()))
+    }
+
+    fn message(id: &str, source: &str, detail_type: &str, detail: serde_json::Value) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(format!("m-{id}"));
+        m.body = Some(
+            json!({"id": id, "source": source, "detail-type": detail_type, "detail": detail}).to_string(),
+        );
+        m
+    }
+
+    fn completed(id: &str) -> SqsMessage {
+        message(id, "orders", "OrderCompleted", json!({"orderId": "o-1"}))
+    }
+
+    fn cancelled(id: &str) -> SqsMessage {
+        message(id, "orders", "OrderCancelled", json!({"orderId": "o-1"}))
+    }
+
+    #[tokio::test]
+    async fn a_completed_order_that_cannot_be_confirmed_records_why_once_per_inbound_event() {
+        let expired = Error::ReservationExpired { reservation_id: "r".into() };
+        let store = FakeOrders::new(held(), Err(expired), Ok(true));
+        assert_eq!(
+            handle_message(&store, &completed("e-1")).await.unwrap(),
+            OrderOutcome::ConfirmFailed("expired")
+        );
+        assert_eq!(
+            handle_message(&store, &completed("e-1")).await.unwrap(),
+            OrderOutcome::ConfirmFailed("expired")
+        );
+        let recorded = store.recorded.lock().unwrap().clone();
+        assert_eq!(recorded.len(), 1, "a redelivered message records nothing more");
+        assert_eq!(recorded[0].data["reason"], "expired");
+        assert_eq!(recorded[0].correlation_id.as_deref(), Some("e-1"));
+
+        let released =
+            FakeOrders::new(held(), Err(Error::InvalidState { status: Status::Released }), Ok(true));
+        assert_eq!(
+            handle_message(&released, &completed("e-2")).await.unwrap(),
+            OrderOutcome::ConfirmFailed("released")
+        );
+        let unknown = FakeOrders::new(None, Ok(true), Ok(true));
+        assert_eq!(
+            handle_message(&unknown, &completed("e-3")).await.unwrap(),
+            OrderOutcome::ConfirmFailed("unknown")
+        );
+        assert_eq!(unknown.recorded.lock().unwrap()[0].data, json!({"orderId": "o-1", "reason": "unknown"}));
+    }
+
+    #[tokio::test]
+    async fn confirms_and_releases_report_what_they_did() {
+        let store = FakeOrders::new(held(), Ok(true), Ok(false));
+        assert_eq!(handle_message(&store, &completed("e-1")).await.unwrap(), OrderOutcome::Confirmed);
+        assert_eq!(
+            handle_message(&store, &cancelled("e-2")).await.unwrap(),
+            OrderOutcome::Unchanged("released or expired already")
+        );
+        let confirmed =
+            FakeOrders::new(held(), Ok(false), Err(Error::InvalidState { status: Status::Confirmed }));
+        assert_eq!(
+            handle_message(&confirmed, &cancelled("e-3")).await.unwrap(),
+            OrderOutcome::Unchanged("confirmed")
+        );
+        assert_eq!(
+            handle_message(&confirmed, &completed("e-4")).await.unwrap(),
+            OrderOutcome::Unchanged("confirmed already")
+        );
+        let none = FakeOrders::new(None, Ok(true), Ok(true));
+        assert_eq!(
+            handle_message(&none, &cancelled("e-5")).await.unwrap(),
+            OrderOutcome::Unchanged("no reservation")
+        );
+        assert!(store.recorded.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_failures_that_may_pass_or_unreadable_messages_are_redelivered() {
+        let store = FakeOrders::new(held(), Err(Error::Unavailable { retry_after_secs: 1 }), Ok(true));
+        let mut batch = SqsEvent::default();
+        let mut garbage = completed("e-0");
+        garbage.body = Some("{not json".into());
+        batch.records = vec![
+            garbage,
+            completed("e-1"),
+            cancelled("e-2"),
+            message("e-3", "payments", "OrderCompleted", json!({"orderId": "o-1"})),
+            message("e-4", "orders", "OrderCompleted", json!({"orderId": "bad id"})),
+        ];
+        let response = handle_batch(&store, batch).await;
+        let mut failed: Vec<_> =
+            response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        failed.sort();
+        assert_eq!(failed, ["m-e-0", "m-e-1", "m-e-4"]);
+    }
 }
