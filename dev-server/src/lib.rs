@@ -60,7 +60,7 @@ impl EventPipelines {
         ));
         let orders = tokio::spawn(poll_queue(sqs, order_queue_url, queue_options, move |event| {
             let store = store.clone();
-            async move { inventory::order_events::handle_batch(&store, event).await }
+            async move { inventory::order_events::handle_batch(store.as_ref(), event).await }
         }));
         EventPipelines { tasks: vec![publish, orders] }
     }
