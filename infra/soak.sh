@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make soak`: the reliability tests (tests/tests/reliability_*.rs) in a longer configuration than
+# `make soak`: the reliability tests (the `reliability_*` modules of the one integration-test binary) in a longer configuration than
 # `make test` runs them, against a local stack of their own; their figures are written into
 # RELIABILITY.md (between the soak-figures markers). Override any RELIABILITY_* variable, e.g.
 # RELIABILITY_SEED=... to replay a run's choices.
@@ -12,7 +12,7 @@ export RELIABILITY_FUZZ_CASES="${RELIABILITY_FUZZ_CASES:-4000}"
 export RELIABILITY_FAULT_CYCLES="${RELIABILITY_FAULT_CYCLES:-3}"
 
 infra/install.sh
-tests=(--test reliability_model --test reliability_fuzz --test reliability_faults)
+tests=(--test integration)
 echo "== building the reliability tests"
 cargo test -p integration-tests "${tests[@]}" --no-run --quiet
 
@@ -21,5 +21,5 @@ export RELIABILITY_FIGURES_DIR="$STATE/figures"
 echo "== soak: ${RELIABILITY_CLIENTS} clients x ${RELIABILITY_OPS} operations x ${RELIABILITY_PHASES} phases," \
      "${RELIABILITY_FUZZ_CASES} hostile inputs, ${RELIABILITY_FAULT_CYCLES} fault cycles"
 started=$SECONDS
-RUST_LOG="${RUST_LOG:-error}" cargo test -p integration-tests "${tests[@]}" -- --nocapture --test-threads 1
+RUST_LOG="${RUST_LOG:-error}" cargo test -p integration-tests "${tests[@]}" -- reliability_ --nocapture --test-threads 1
 .local/venv/bin/python infra/reliability_figures.py "$RELIABILITY_FIGURES_DIR" RELIABILITY.md "$((SECONDS - started))"

@@ -2,10 +2,10 @@
 //! envelope, configuration and the HTTP edge. Every Lambda, the local server and the tests call
 //! the same code.
 //!
-//! Dependencies point one way: the leaf modules (`status`, `timestamp`, `error`, `events`) name
-//! nothing but each other; `domain` names only them; the adapters (`store`, `publish`,
-//! `order_events`, `expiry`, `redrive`, `sqs`) use the domain; `http` is the edge, used only by
-//! the functions and the local server.
+//! Dependencies point one way: the leaf modules (`status`, `timestamp`, `error`, `events`, `sqs`)
+//! name nothing of the crate but each other; `domain` names only them; the adapters (`store`,
+//! `publish`, `order_events`, `expiry`, `redrive`) use the domain; `http` is the edge, used only
+//! by the functions and the local server.
 
 pub mod config;
 pub mod domain;

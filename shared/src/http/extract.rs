@@ -49,17 +49,27 @@ impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {
     }
 }
 
-/// Path parameters, percent-decoded, into `T` (a struct named after the route's parameters).
+/// A route's path parameters (a struct named after them), checked against the contract.
+pub trait PathParams: DeserializeOwned + Send {
+    fn validate(&self) -> Result<(), Error>;
+}
+
+/// Path parameters, percent-decoded and validated, into `T`. Parts extractors run before the
+/// body's, so a bad identifier is reported before a bad body.
 pub struct Params<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<T> {
+impl<S: Send + Sync, T: PathParams> FromRequestParts<S> for Params<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(params)) => Ok(Params(params)),
-            Err(rejection) => Err(Error::validation(format!("invalid path: {}", rejection.body_text()))),
-        }
+        let params = match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(params)) => params,
+            Err(rejection) => {
+                return Err(Error::validation(format!("invalid path: {}", rejection.body_text())))
+            }
+        };
+        params.validate()?;
+        Ok(Params(params))
     }
 }
 

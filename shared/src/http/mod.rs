@@ -164,8 +164,8 @@ async fn observe(mut request: Request, next: Next) -> Response {
     .await
 }
 
-/// The framework answers 405 (with `Allow`) and 413 without a body of ours: give them the
-/// contract's error body, keeping the `Allow` header.
+/// The framework answers 405 and 413 without a body of ours: give them the contract's error body.
+/// (axum adds the 405's `Allow` header on its way out, after this layer.)
 fn with_contract_body(response: Response, method: &Method) -> Response {
     let is_json = response.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v == "application/json");
     let error = match response.status() {
@@ -174,10 +174,5 @@ fn with_contract_body(response: Response, method: &Method) -> Response {
         http::StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge { limit: MAX_BODY_BYTES },
         _ => return response,
     };
-    let allow = response.headers().get(http::header::ALLOW).cloned();
-    let mut contract = error.into_response();
-    if let Some(allow) = allow {
-        contract.headers_mut().insert(http::header::ALLOW, allow);
-    }
-    contract
+    error.into_response()
 }

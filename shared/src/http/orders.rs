@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 
-use super::extract::Params;
+use super::extract::{Params, PathParams};
 use super::AppState;
 use crate::domain::{self, Reservation};
 use crate::error::Result;
@@ -16,11 +16,16 @@ pub(super) struct OrderPath {
     order_id: String,
 }
 
+impl PathParams for OrderPath {
+    fn validate(&self) -> Result<()> {
+        domain::validate_order_id(&self.order_id)
+    }
+}
+
 /// `GET /v1/orders/{orderId}/reservation`.
 pub(super) async fn get_order_reservation(
     State(store): State<AppState>,
     Params(path): Params<OrderPath>,
 ) -> Result<Json<Reservation>> {
-    domain::validate_order_id(&path.order_id)?;
     Ok(Json(store.get_order_reservation(&path.order_id).await?))
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::extract::{CorrelationId, JsonBody, NoParameters, Params};
+use super::extract::{CorrelationId, JsonBody, NoParameters, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, LineRequest, Reservation};
 use crate::error::Result;
@@ -17,10 +17,15 @@ pub(super) struct ReservationPath {
     reservation_id: String,
 }
 
+impl PathParams for ReservationPath {
+    fn validate(&self) -> Result<()> {
+        domain::parse_reservation_id(&self.reservation_id).map(|_| ())
+    }
+}
+
 impl ReservationPath {
-    fn id(&self) -> Result<&str> {
-        domain::parse_reservation_id(&self.reservation_id)?;
-        Ok(&self.reservation_id)
+    fn id(&self) -> &str {
+        &self.reservation_id
     }
 }
 
@@ -58,7 +63,7 @@ pub(super) async fn get_reservation(
     State(store): State<AppState>,
     Params(path): Params<ReservationPath>,
 ) -> Result<Json<Reservation>> {
-    Ok(Json(store.get_reservation(path.id()?).await?))
+    Ok(Json(store.get_reservation(path.id()).await?))
 }
 
 /// `POST /v1/reservations/{reservationId}/confirm`.
@@ -68,7 +73,7 @@ pub(super) async fn confirm(
     correlation: CorrelationId,
     _: NoParameters,
 ) -> Result<Json<Reservation>> {
-    Ok(Json(store.confirm(path.id()?, Some(correlation.as_str())).await?.reservation))
+    Ok(Json(store.confirm(path.id(), Some(correlation.as_str())).await?.reservation))
 }
 
 /// `POST /v1/reservations/{reservationId}/release`.
@@ -78,7 +83,7 @@ pub(super) async fn release(
     correlation: CorrelationId,
     _: NoParameters,
 ) -> Result<Json<Reservation>> {
-    Ok(Json(store.release(path.id()?, Some(correlation.as_str())).await?.reservation))
+    Ok(Json(store.release(path.id(), Some(correlation.as_str())).await?.reservation))
 }
 
 /// `POST /v1/reservations/{reservationId}/extend`.
@@ -88,7 +93,7 @@ pub(super) async fn extend(
     correlation: CorrelationId,
     JsonBody(body): JsonBody<ExtendBody>,
 ) -> Result<Json<Reservation>> {
-    let id = path.id()?;
+    let id = path.id();
     domain::validate_ttl_seconds(body.ttl_seconds)?;
     Ok(Json(store.extend(id, body.ttl_seconds, Some(correlation.as_str())).await?.reservation))
 }

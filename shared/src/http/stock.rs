@@ -5,7 +5,7 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::extract::{CorrelationId, JsonBody, Params};
+use super::extract::{CorrelationId, JsonBody, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, SkuStock, StockChange, StockItem};
 use crate::error::Result;
@@ -18,13 +18,17 @@ pub(super) struct StockPath {
     location_id: Option<String>,
 }
 
-impl StockPath {
-    /// The validated `(sku, locationId)` of an item route.
-    fn item(&self) -> Result<(&str, &str)> {
+impl PathParams for StockPath {
+    fn validate(&self) -> Result<()> {
         domain::validate_sku(&self.sku)?;
-        let location_id = self.location_id.as_deref().unwrap_or_default();
-        domain::validate_location_id(location_id)?;
-        Ok((&self.sku, location_id))
+        self.location_id.as_deref().map_or(Ok(()), domain::validate_location_id)
+    }
+}
+
+impl StockPath {
+    /// `(sku, locationId)` of an item route.
+    fn item(&self) -> (&str, &str) {
+        (&self.sku, self.location_id.as_deref().unwrap_or_default())
     }
 }
 
@@ -51,7 +55,7 @@ pub(super) async fn put_stock(
     correlation: CorrelationId,
     JsonBody(body): JsonBody<PutStockBody>,
 ) -> Result<(StatusCode, Json<StockItem>)> {
-    let (sku, location_id) = path.item()?;
+    let (sku, location_id) = path.item();
     domain::validate_on_hand(body.on_hand)?;
     domain::validate_reason(body.reason.as_deref())?;
     let expected = domain::validate_expected_version(body.expected_version)?;
@@ -70,7 +74,7 @@ pub(super) async fn adjust_stock(
     correlation: CorrelationId,
     JsonBody(body): JsonBody<AdjustBody>,
 ) -> Result<Json<StockItem>> {
-    let (sku, location_id) = path.item()?;
+    let (sku, location_id) = path.item();
     domain::validate_delta(body.delta)?;
     domain::validate_reason(body.reason.as_deref())?;
     let expected = domain::validate_expected_version(body.expected_version)?;
@@ -94,10 +98,8 @@ pub(super) async fn get_stock(
     State(store): State<AppState>,
     Params(path): Params<StockPath>,
 ) -> Result<Json<StockView>> {
-    if path.location_id.is_some() {
-        let (sku, location_id) = path.item()?;
-        return Ok(Json(StockView::Item(store.get_stock(sku, location_id).await?)));
+    match &path.location_id {
+        Some(location_id) => Ok(Json(StockView::Item(store.get_stock(&path.sku, location_id).await?))),
+        None => Ok(Json(StockView::Sku(store.get_sku_stock(&path.sku).await?))),
     }
-    domain::validate_sku(&path.sku)?;
-    Ok(Json(StockView::Sku(store.get_sku_stock(&path.sku).await?)))
 }
