@@ -16,6 +16,7 @@ pub const EVENT_VERSION: u32 = 1;
 pub enum DetailType {
     StockAdjusted,
     ReservationCreated,
+    ReservationExtended,
     ReservationConfirmed,
     ReservationReleased,
     ReservationExpired,
@@ -28,6 +29,7 @@ impl DetailType {
         match self {
             DetailType::StockAdjusted => "StockAdjusted",
             DetailType::ReservationCreated => "ReservationCreated",
+            DetailType::ReservationExtended => "ReservationExtended",
             DetailType::ReservationConfirmed => "ReservationConfirmed",
             DetailType::ReservationReleased => "ReservationReleased",
             DetailType::ReservationExpired => "ReservationExpired",

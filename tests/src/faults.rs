@@ -10,6 +10,7 @@ use aws_smithy_runtime_api::client::http::{
     SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::{Response as SmithyResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
@@ -24,6 +25,10 @@ pub enum Fault {
     Throttled,
     /// A 500 from the service.
     InternalServerError,
+    /// The request is sent on and applied, then its reply is lost: the client sees a timeout
+    /// (as after a dropped connection, or a Lambda whose SDK call timed out after DynamoDB
+    /// committed).
+    LoseReply,
     /// A PutEvents answer in which every entry failed with `ThrottlingException` (EventBridge's
     /// partial failure: HTTP 200, `FailedEntryCount` > 0).
     EntriesThrottled,
@@ -66,6 +71,7 @@ impl Fault {
                     "message": "The level of configured provisioned throughput for the table was exceeded",
                 }),
             ),
+            Fault::LoseReply => unreachable!("a lost reply has no response"),
             Fault::InternalServerError => (
                 500,
                 serde_json::json!({
@@ -172,6 +178,15 @@ impl HttpConnector for FaultConnector {
             }
         };
         match fault {
+            Some(Fault::LoseReply) => {
+                self.state.injected.fetch_add(1, Ordering::SeqCst);
+                let sent = self.inner.call(request);
+                HttpConnectorFuture::new(async move {
+                    let applied = sent.await;
+                    drop(applied);
+                    Err(ConnectorError::timeout("the reply was lost after the request was applied".into()))
+                })
+            }
             Some(fault) => {
                 self.state.injected.fetch_add(1, Ordering::SeqCst);
                 let items = request

@@ -8,6 +8,7 @@ mod expiry;
 mod expiry_scale_due;
 mod expiry_scale_not_due;
 mod http;
+mod lost_replies;
 mod reliability_faults;
 mod reliability_fuzz;
 mod reliability_model;

@@ -210,8 +210,8 @@ async fn transitions_follow_the_contract() {
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(t.store.get_order_reservation("nobody").await, Err(Error::NotFound { .. })));
-    // Events: PUT, 2 creations, 1 confirm, 1 release (extend has no event in the contract).
-    assert_eq!(t.count_items("OUTBOX#").await, 5);
+    // Events: PUT, 2 creations, 1 confirm, 1 extend (ReservationExtended), 1 release.
+    assert_eq!(t.count_items("OUTBOX#").await, 6);
 }
 
 #[tokio::test]

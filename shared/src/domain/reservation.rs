@@ -107,14 +107,13 @@ impl Transition {
         }
     }
 
-    /// The event the transition writes, when API.md has one for it.
-    pub fn event(self) -> Option<DetailType> {
+    /// The event the transition writes.
+    pub fn event(self) -> DetailType {
         match self {
-            Transition::Confirm => Some(DetailType::ReservationConfirmed),
-            Transition::Release => Some(DetailType::ReservationReleased),
-            Transition::Expire => Some(DetailType::ReservationExpired),
-            // API.md defines no event for an extension: it changes no stock and no status.
-            Transition::Extend => None,
+            Transition::Confirm => DetailType::ReservationConfirmed,
+            Transition::Release => DetailType::ReservationReleased,
+            Transition::Expire => DetailType::ReservationExpired,
+            Transition::Extend => DetailType::ReservationExtended,
         }
     }
 }
@@ -262,9 +261,9 @@ mod tests {
         assert_eq!(confirmed.expires_at, live.expires_at);
         let extended = live.after(Transition::Extend, Some(3600), now);
         assert_eq!((extended.status, extended.expires_at), (Status::Pending, now + Duration::seconds(3600)));
-        assert_eq!(Transition::Confirm.event(), Some(DetailType::ReservationConfirmed));
-        assert_eq!(Transition::Expire.event(), Some(DetailType::ReservationExpired));
-        assert_eq!(Transition::Extend.event(), None);
+        assert_eq!(Transition::Confirm.event(), DetailType::ReservationConfirmed);
+        assert_eq!(Transition::Expire.event(), DetailType::ReservationExpired);
+        assert_eq!(Transition::Extend.event(), DetailType::ReservationExtended);
     }
 
     #[test]

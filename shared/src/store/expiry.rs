@@ -144,15 +144,19 @@ impl Store {
         }
         let mut guards = Vec::with_capacity(due.len());
         let mut events = Vec::with_capacity(due.len());
+        let mut marker = None;
         for current in &due {
             let next = current.after(Transition::Expire, None, now);
             guards.push(self.reservation_guard(current, &next)?);
-            events.extend(self.transition_event(&next, Transition::Expire, correlation_id)?);
+            let (event, key) = self.transition_event(&next, Transition::Expire, correlation_id)?;
+            events.push(event);
+            marker = Some(key);
         }
         let mut actions = guards;
         actions.extend(self.stock_updates(&stock_deltas(due.iter().copied(), Transition::Expire), &now)?);
         actions.extend(events);
-        match self.transact_with_retries("expire_batch", actions).await? {
+        let marker = marker.unwrap_or_default();
+        match self.commit("expire_batch", actions, marker).await? {
             TxOutcome::Committed => Ok(due.len()),
             TxOutcome::Cancelled(_) => self.expire_one_by_one(&due, correlation_id).await,
         }

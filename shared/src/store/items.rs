@@ -108,11 +108,16 @@ pub fn order_item(order_id: &str, reservation_id: &str) -> Item {
     item
 }
 
+/// The key of an event's outbox record: written by exactly one transaction, so its presence tells
+/// whether that transaction was applied.
+pub fn outbox_key(event: &OutboxEvent) -> Item {
+    HashMap::from([(PK.into(), s(format!("OUTBOX#{}", event.event_id))), (SK.into(), s("OUTBOX"))])
+}
+
 pub fn outbox_item(event: &OutboxEvent) -> Item {
     let expires = event.occurred_at + Duration::days(OUTBOX_RETENTION_DAYS);
-    HashMap::from([
-        (PK.into(), s(format!("OUTBOX#{}", event.event_id))),
-        (SK.into(), s("OUTBOX")),
+    let mut item = outbox_key(event);
+    item.extend([
         ("entity".into(), s("OUTBOX")),
         ("eventId".into(), s(&event.event_id)),
         ("source".into(), s(EVENT_SOURCE)),
@@ -120,7 +125,8 @@ pub fn outbox_item(event: &OutboxEvent) -> Item {
         ("detail".into(), s(event.detail().to_string())),
         ("occurredAt".into(), s(timestamp::format(&event.occurred_at))),
         (TTL.into(), n(expires.timestamp())),
-    ])
+    ]);
+    item
 }
 
 pub fn string_attr(item: &Item, name: &str) -> Option<String> {

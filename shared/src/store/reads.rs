@@ -24,6 +24,11 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Whether the item with `key` exists (strongly consistent).
+    pub(crate) async fn exists(&self, key: Item) -> Result<bool, Failure> {
+        Ok(self.get_item(key).await?.is_some())
+    }
+
     pub(crate) async fn read_stock(
         &self,
         sku: &str,

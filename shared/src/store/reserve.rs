@@ -3,7 +3,9 @@
 //! (`reserved += q, available -= q IF available >= q`), then the reservation and its outbox record.
 //! A rejection means the stock really was short at that instant, never "someone else wrote first".
 
-use super::items::{n, number_attr, order_item, reservation_item, s, stock_key, string_attr, Item};
+use super::items::{
+    n, number_attr, order_item, outbox_key, reservation_item, s, stock_key, string_attr, Item,
+};
 use super::transact::TxOutcome;
 use super::{Reserved, Store};
 use crate::domain::{timestamp, Line, Reservation};
@@ -48,7 +50,7 @@ impl Store {
         actions.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
         actions.push(self.outbox(&event)?);
 
-        let cancelled = match self.transact_with_retries("reserve", actions).await? {
+        let cancelled = match self.commit("reserve", actions, outbox_key(&event)).await? {
             TxOutcome::Committed => return Ok(Reserved { reservation, created: true }),
             TxOutcome::Cancelled(cancelled) => cancelled,
         };

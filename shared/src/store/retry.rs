@@ -41,8 +41,11 @@ impl RetryPolicy {
 /// Why an attempt failed.
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// Worth another attempt: the label says why, for logs and counters.
+    /// Not applied, worth another attempt (a conflict, throttling): the label says why.
     Retry(&'static str),
+    /// No answer came (a timeout, a lost connection, a server error): the request may or may not
+    /// have been applied. A write is sent again unchanged (`Store::commit`).
+    NoReply,
     /// A conditional write found the item changed since it was read: read again and redecide.
     Stale,
     /// The answer: return it.
@@ -66,7 +69,6 @@ fn retryable_code(code: Option<&str>) -> Option<&'static str> {
         "TransactionConflictException" | "TransactionConflict" | "TransactionInProgressException" => {
             Some("conflict")
         }
-        "InternalServerError" | "ServiceUnavailable" | "InternalFailure" => Some("server error"),
         _ => None,
     }
 }
@@ -79,11 +81,14 @@ where
 {
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Failure::Retry("unreachable")
+            Failure::NoReply
         }
-        SdkError::ServiceError(service) => match retryable_code(service.err().code()) {
-            Some(kind) => Failure::Retry(kind),
-            None => Failure::Fatal(Error::internal(DisplayErrorContext(&err))),
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some("InternalServerError" | "ServiceUnavailable" | "InternalFailure") => Failure::NoReply,
+            code => match retryable_code(code) {
+                Some(kind) => Failure::Retry(kind),
+                None => Failure::Fatal(Error::internal(DisplayErrorContext(&err))),
+            },
         },
         _ => Failure::Fatal(Error::internal(DisplayErrorContext(&err))),
     }
@@ -112,9 +117,10 @@ where
         match attempt().await {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(e)) => return Err(e),
-            Err(failure @ (Failure::Retry(_) | Failure::Stale)) => {
+            Err(failure @ (Failure::Retry(_) | Failure::NoReply | Failure::Stale)) => {
                 let why = match failure {
                     Failure::Retry(why) => why,
+                    Failure::NoReply => "no reply",
                     _ => "stale read",
                 };
                 n += 1;

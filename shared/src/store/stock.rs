@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::items::{n, stock_item};
+use super::items::{n, outbox_key, stock_item};
 use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{StockWrite, Store};
@@ -38,7 +38,7 @@ impl Store {
                 }
             };
             let actions = vec![guard, self.outbox(&event)?];
-            match self.transact(&actions, &uuid::Uuid::new_v4().to_string()).await? {
+            match self.commit("write_stock", actions, outbox_key(&event)).await? {
                 TxOutcome::Committed => Ok(StockWrite { item: update.item, created: update.created }),
                 // Someone wrote the item since our read: read again and decide again.
                 TxOutcome::Cancelled(_) => Err(Failure::Stale),

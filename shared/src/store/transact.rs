@@ -8,6 +8,8 @@ use aws_sdk_dynamodb::types::{
     Update,
 };
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::items::{outbox_item, Item};
 use super::retry::{classify, retryable_reason, Failure};
 use super::Store;
@@ -84,14 +86,37 @@ impl Store {
         Err(classify(err))
     }
 
-    /// Runs one logical transaction with retries (one idempotency token for all its attempts).
-    pub(crate) async fn transact_with_retries(
+    /// Sends one transaction until DynamoDB answers it for sure, within the retry policy:
+    /// conflicts and throttling (not applied) are sent again, and so is a transaction whose reply
+    /// never came (it may have been applied): the identical actions with the same
+    /// `ClientRequestToken`, which DynamoDB answers without applying them twice. Should that
+    /// resend be cancelled by its own conditions all the same, the transaction's outbox record
+    /// (`marker`, a key only this transaction writes) tells whether the first attempt was applied.
+    /// So no write is ever applied twice by these retries, and only a definite answer (a
+    /// cancellation by the conditions) reaches the caller, which may then re-read.
+    pub(crate) async fn commit(
         &self,
         operation: &'static str,
         actions: Vec<TransactWriteItem>,
+        marker: Item,
     ) -> Result<TxOutcome> {
         let token = uuid::Uuid::new_v4().to_string();
-        self.with_retries(operation, || self.transact(&actions, &token)).await
+        let unanswered = AtomicBool::new(false);
+        self.with_retries(operation, || async {
+            match self.transact(&actions, &token).await {
+                Err(Failure::NoReply) => {
+                    unanswered.store(true, Ordering::Relaxed);
+                    Err(Failure::NoReply)
+                }
+                Ok(TxOutcome::Cancelled(_))
+                    if unanswered.load(Ordering::Relaxed) && self.exists(marker.clone()).await? =>
+                {
+                    Ok(TxOutcome::Committed)
+                }
+                other => other,
+            }
+        })
+        .await
     }
 
     /// A conditional put (no condition when `condition` is empty).

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
-use super::items::{n, reservation_item, s, stock_key};
+use super::items::{n, outbox_key, reservation_item, s, stock_key, Item};
 use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{Store, Transitioned};
@@ -75,10 +75,11 @@ impl Store {
         transition: Transition,
         correlation_id: Option<&str>,
     ) -> Result<(), Failure> {
+        let (event, marker) = self.transition_event(next, transition, correlation_id)?;
         let mut actions = vec![self.reservation_guard(current, next)?];
         actions.extend(self.stock_updates(&stock_deltas([current], transition), &next.updated_at)?);
-        actions.extend(self.transition_event(next, transition, correlation_id)?);
-        match self.transact(&actions, &uuid::Uuid::new_v4().to_string()).await? {
+        actions.push(event);
+        match self.commit("transition", actions, marker).await? {
             TxOutcome::Committed => Ok(()),
             TxOutcome::Cancelled(c) if c.failed(0) => Err(Failure::Stale),
             TxOutcome::Cancelled(_) => Err(Failure::Fatal(Error::internal(format!(
@@ -105,16 +106,16 @@ impl Store {
         Ok(guard)
     }
 
-    /// The outbox record of a transition, when API.md has an event for it.
+    /// The outbox record of a transition, and its key.
     pub(crate) fn transition_event(
         &self,
         next: &Reservation,
         transition: Transition,
         correlation_id: Option<&str>,
-    ) -> Result<Option<TransactWriteItem>> {
-        let Some(detail_type) = transition.event() else { return Ok(None) };
+    ) -> Result<(TransactWriteItem, Item)> {
         let data = serde_json::to_value(next).map_err(Error::internal)?;
-        Ok(Some(self.outbox(&OutboxEvent::new(detail_type, data, next.updated_at, correlation_id))?))
+        let event = OutboxEvent::new(transition.event(), data, next.updated_at, correlation_id);
+        Ok((self.outbox(&event)?, outbox_key(&event)))
     }
 
     /// Gives back (or takes out) the units of holds, per item: guarded so `reserved` never goes
