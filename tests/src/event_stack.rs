@@ -46,7 +46,8 @@ pub struct EventStack {
     pub sqs: aws_sdk_sqs::Client,
     /// For the test's own calls (putting order events, reading rules).
     pub events: aws_sdk_eventbridge::Client,
-    /// The publisher's EventBridge client goes through this: faults planned here hit only it.
+    /// The publisher's EventBridge and SQS clients go through this: faults planned here hit only
+    /// them.
     pub publish_faults: FaultInjector,
     pub bus: String,
     pub tap_queue_url: String,
@@ -85,9 +86,12 @@ impl EventStack {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("t{}", &id[..12]);
         let queues = create_resources(&sqs, &events, &name).await;
+        let faulty_sqs = aws_sdk_sqs::config::Builder::from(&publisher_config)
+            .http_client(SharedHttpClient::new(publish_faults.clone()))
+            .build();
         let publisher = Publisher::new(
             aws_sdk_eventbridge::Client::from_conf(faulty),
-            aws_sdk_sqs::Client::new(&publisher_config),
+            aws_sdk_sqs::Client::from_conf(faulty_sqs),
             name.clone(),
             queues.publish_dlq.clone(),
         );

@@ -147,8 +147,9 @@ impl Client {
             30..=36 if !self.my_orders.is_empty() => {
                 // The same request again (a client retry), or rarely other lines for the order.
                 let order_id = self.my_orders[self.rng.usize(..self.my_orders.len())].clone();
-                let Some((mut lines, ttl, _)) = self.ledger.lock().unwrap().orders.get(&order_id).cloned()
-                else {
+                // Looked up first: the ledger's guard must be gone before the `else` locks it again.
+                let known = self.ledger.lock().unwrap().orders.get(&order_id).cloned();
+                let Some((mut lines, ttl, _)) = known else {
                     self.ledger.lock().unwrap().outcome("retried reserve", "order unknown");
                     return;
                 };

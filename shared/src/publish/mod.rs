@@ -137,7 +137,13 @@ impl Publisher {
                 }
             }
         }
-        failed.extend(self.send_dead_letters(dead).await);
+        // The stream resumes from the first failure, so a record after it comes again: it is
+        // neither published nor dead-lettered now (it would be dead-lettered twice).
+        let first_failure = failed.iter().min().copied();
+        let (now, later): (Vec<_>, Vec<_>) =
+            dead.into_iter().partition(|(i, _)| first_failure.is_none_or(|first| *i < first));
+        failed.extend(later.iter().map(|(i, _)| *i));
+        failed.extend(self.send_dead_letters(now).await);
 
         failed.sort_unstable();
         failed.dedup();
@@ -179,10 +185,16 @@ impl Publisher {
         }
     }
 
-    /// Sends dead letters to the queue; returns the records whose letter could not be sent.
+    /// Sends dead letters (in record order) to the queue; returns the records whose letter was not
+    /// sent. After a chunk with a failure no more are sent: the stream delivers those records
+    /// again, and a letter sent now would be sent twice.
     async fn send_dead_letters(&self, letters: Vec<(usize, DeadLetter)>) -> Vec<usize> {
         let mut unsent = Vec::new();
         for chunk in letters.chunks(10) {
+            if !unsent.is_empty() {
+                unsent.extend(chunk.iter().map(|(i, _)| *i));
+                continue;
+            }
             for (_, letter) in chunk {
                 tracing::error!(stream_event_id = %letter.stream_event_id, error = %letter.error, "dead-lettering a record");
             }
@@ -198,15 +210,15 @@ impl Publisher {
                 .await;
             match sent {
                 Ok(out) => {
-                    for failure in out.failed {
-                        if let Some((i, _)) =
-                            crate::sqs::entry_position(&failure.id).and_then(|n| chunk.get(n))
-                        {
-                            unsent.push(*i);
-                        }
-                    }
-                    let sent = chunk.len().saturating_sub(unsent.len());
+                    let failed: Vec<usize> = out
+                        .failed
+                        .iter()
+                        .filter_map(|f| crate::sqs::entry_position(&f.id).and_then(|n| chunk.get(n)))
+                        .map(|(i, _)| *i)
+                        .collect();
+                    let sent = chunk.len() - failed.len();
                     self.stats.dead_lettered.fetch_add(sent as u64, Ordering::Relaxed);
+                    unsent.extend(failed);
                 }
                 Err(e) => {
                     tracing::error!(error = %DisplayErrorContext(&e), "cannot reach the dead-letter queue");
