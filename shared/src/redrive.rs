@@ -5,7 +5,8 @@
 //! - From the publish-events DLQ (letters of [`crate::publish::DeadLetter`]) the entries are put
 //!   on the event bus again, with their original event ids.
 //!
-//! A message is deleted from the DLQ only after its move succeeded; one that could not be moved
+//! A message is deleted from the DLQ only after its move succeeded (failed deletes are tried
+//! again, so a moved message does not stay behind to be moved twice); one that could not be moved
 //! is made visible again at once and stays. The dry run receives every message, reports it, and
 //! makes it visible again without moving anything.
 
@@ -19,6 +20,8 @@ use crate::sqs as sqs_entries;
 
 /// Seconds a message stays hidden while it is being moved.
 const MOVE_VISIBILITY_SECONDS: i32 = 60;
+/// Tries at deleting moved messages from the DLQ.
+const DELETE_ATTEMPTS: u32 = 4;
 
 /// Where the messages of a DLQ go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,8 @@ pub struct Report {
     pub seen: Vec<Seen>,
     pub moved: usize,
     pub failed: usize,
+    /// Moved, but still in the DLQ after every delete attempt: a later run would move them again.
+    pub undeleted: usize,
 }
 
 /// The queue whose redrive policy sends its dead letters to `dlq_url`.
@@ -96,7 +101,8 @@ pub async fn redrive(
                 not_done.push(message);
             }
         }
-        report.moved += delete(sqs, dlq_url, &done).await?;
+        report.moved += done.len();
+        report.undeleted += delete(sqs, dlq_url, &done).await;
         report.failed += not_done.len();
         to_unhide.extend(not_done);
     }
@@ -188,20 +194,49 @@ async fn put_on_bus(events: &aws_sdk_eventbridge::Client, bus: &str, messages: &
     }
 }
 
-async fn delete(sqs: &aws_sdk_sqs::Client, dlq_url: &str, messages: &[Message]) -> Result<usize, String> {
-    if messages.is_empty() {
-        return Ok(0);
+/// Deletes moved messages from the DLQ, trying again what failed (a delete by receipt handle is
+/// idempotent), so that a moved message does not stay behind for a later run to move again; a
+/// failure never ends the run before the messages it could not move are made visible again.
+/// Returns how many could not be deleted.
+async fn delete(sqs: &aws_sdk_sqs::Client, dlq_url: &str, messages: &[Message]) -> usize {
+    let mut pending: Vec<&Message> = messages.iter().collect();
+    for attempt in 0..DELETE_ATTEMPTS {
+        if pending.is_empty() {
+            break;
+        }
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+        }
+        let receipts = pending.iter().map(|m| m.receipt_handle.as_deref().unwrap_or_default());
+        let sent = sqs
+            .delete_message_batch()
+            .queue_url(dlq_url)
+            .set_entries(Some(sqs_entries::delete_entries(receipts)))
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                let failed: HashSet<usize> =
+                    out.failed.iter().filter_map(|f| sqs_entries::entry_position(&f.id)).collect();
+                pending = pending
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| failed.contains(i))
+                    .map(|(_, m)| m)
+                    .collect();
+            }
+            Err(e) => {
+                tracing::warn!(error = %DisplayErrorContext(&e), attempt, "cannot delete moved messages from {dlq_url}")
+            }
+        }
     }
-    let entries =
-        sqs_entries::delete_entries(messages.iter().map(|m| m.receipt_handle.as_deref().unwrap_or_default()));
-    let out = sqs
-        .delete_message_batch()
-        .queue_url(dlq_url)
-        .set_entries(Some(entries))
-        .send()
-        .await
-        .map_err(|e| format!("moved, but cannot delete from {dlq_url}: {}", DisplayErrorContext(&e)))?;
-    Ok(out.successful.len())
+    if !pending.is_empty() {
+        tracing::error!(
+            count = pending.len(),
+            "moved messages are still in {dlq_url}: a later run would move them again"
+        );
+    }
+    pending.len()
 }
 
 /// Makes messages visible again at once (best effort: otherwise they reappear after

@@ -109,6 +109,14 @@ impl EventStack {
         }
     }
 
+    /// An SQS client of this stack whose requests go through `faults`.
+    pub fn sqs_via(&self, faults: &FaultInjector) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::config::Builder::from(&sdk_config(&self.endpoint))
+            .http_client(SharedHttpClient::new(faults.clone()))
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
     /// Creates the resources again (after a LocalStack restart lost them): same names, same URLs.
     pub async fn recreate_resources(&self) {
         let queues = create_resources(&self.sqs, &self.events, &self.bus).await;

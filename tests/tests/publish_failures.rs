@@ -1,6 +1,7 @@
-//! The publisher's failure paths, batch by batch, as Lambda's stream event source mapping drives
-//! them: after a failure it delivers the batch again from the lowest failed record, so nothing
-//! after that record may be sent yet, or it would be sent twice.
+//! Delivery failure paths. The publisher's, batch by batch, as Lambda's stream event source
+//! mapping drives them: after a failure it delivers the batch again from the lowest failed record,
+//! so nothing after that record may be sent yet, or it would be sent twice. And the redrive's: a
+//! moved message must leave the DLQ, or a later run moves it twice.
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
@@ -69,4 +70,34 @@ async fn a_record_after_a_failed_publish_is_not_dead_lettered_until_its_turn() {
     assert_eq!(stack.publisher.stats().published(), 1);
     assert_eq!(stack.publisher.stats().dead_lettered(), 1);
     assert_eq!(stack.depth(&stack.publish_dlq_url).await, 1, "dead-lettered once");
+}
+
+#[tokio::test]
+async fn a_redrive_whose_delete_failed_once_leaves_nothing_behind_to_move_twice() {
+    use integration_tests::FaultInjector;
+    use inventory::redrive::{redrive, Target};
+    let stack = EventStack::new().await;
+    let bodies = (0..3).map(|i| (json!({"n": i}).to_string(), None));
+    let entries = inventory::sqs::send_entries(bodies);
+    stack
+        .sqs
+        .send_message_batch()
+        .queue_url(&stack.order_dlq_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .unwrap();
+    let faults = FaultInjector::new();
+    faults.plan("DeleteMessageBatch", Fault::InternalServerError, 1);
+    let target = Target::Queue(stack.order_queue_url.clone());
+
+    let report = redrive(&stack.sqs_via(&faults), &stack.events, &stack.order_dlq_url, &target, false)
+        .await
+        .expect("a failed delete does not end the run");
+    assert_eq!(faults.injected(), 1);
+    assert_eq!((report.moved, report.failed, report.undeleted), (3, 0, 0));
+    assert_eq!(stack.depth(&stack.order_dlq_url).await, 0, "nothing moved stays in the DLQ");
+    let again = redrive(&stack.sqs, &stack.events, &stack.order_dlq_url, &target, false).await.unwrap();
+    assert_eq!(again.moved, 0);
+    assert_eq!(stack.depth(&stack.order_queue_url).await, 3, "each message moved once");
 }

@@ -72,6 +72,12 @@ async fn run() -> Result<(), String> {
             report.moved, report.failed
         );
     }
+    if report.undeleted > 0 {
+        return Err(format!(
+            "{} moved message(s) could not be deleted from the DLQ: a later run would move them again",
+            report.undeleted
+        ));
+    }
     if report.failed > 0 {
         return Err(format!("{} message(s) stayed in the DLQ", report.failed));
     }
