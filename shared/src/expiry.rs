@@ -90,11 +90,18 @@ impl ExpirySweep {
                 report.items_read += page.items_read;
                 report.capacity_units += page.capacity_units;
                 let batches = pack_expiry_batches(page.reservations, self.holds_per_transaction);
+                let total = batches.len();
+                // No batch starts once the budget is spent, even within a page: a slow page must
+                // not run past it. What is left waits for the next run.
                 let outcomes: Vec<_> = stream::iter(batches)
+                    .take_while(|_| std::future::ready(Instant::now() < stop_at))
                     .map(|batch| expire_batch(store, batch))
                     .buffer_unordered(self.concurrency.max(1))
                     .collect()
                     .await;
+                if outcomes.len() < total {
+                    report.stopped_early = true;
+                }
                 for (holds, outcome) in outcomes {
                     match outcome {
                         Ok(expired) => {
@@ -108,6 +115,7 @@ impl ExpirySweep {
                     }
                 }
                 match page.next {
+                    _ if report.stopped_early => break 'shards,
                     Some(next) => start = Some(next),
                     None => break,
                 }

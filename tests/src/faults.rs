@@ -29,6 +29,8 @@ pub enum Fault {
     /// (as after a dropped connection, or a Lambda whose SDK call timed out after DynamoDB
     /// committed).
     LoseReply,
+    /// The request is sent on after this delay (a slow dependency).
+    Delay(std::time::Duration),
     /// A PutEvents answer in which every entry failed with `ThrottlingException` (EventBridge's
     /// partial failure: HTTP 200, `FailedEntryCount` > 0).
     EntriesThrottled,
@@ -71,7 +73,7 @@ impl Fault {
                     "message": "The level of configured provisioned throughput for the table was exceeded",
                 }),
             ),
-            Fault::LoseReply => unreachable!("a lost reply has no response"),
+            Fault::LoseReply | Fault::Delay(_) => unreachable!("forwarded, not answered here"),
             Fault::InternalServerError => (
                 500,
                 serde_json::json!({
@@ -185,6 +187,14 @@ impl HttpConnector for FaultConnector {
                     let applied = sent.await;
                     drop(applied);
                     Err(ConnectorError::timeout("the reply was lost after the request was applied".into()))
+                })
+            }
+            Some(Fault::Delay(delay)) => {
+                self.state.injected.fetch_add(1, Ordering::SeqCst);
+                let inner = self.inner.clone();
+                HttpConnectorFuture::new(async move {
+                    tokio::time::sleep(delay).await;
+                    inner.call(request).await
                 })
             }
             Some(fault) => {

@@ -101,3 +101,33 @@ async fn the_sample_scheduled_event_runs_a_sweep() {
     assert_eq!(report.expired, 1);
     assert_eq!(t.store.get_stock("EV", "w1").await.unwrap().reserved, 0);
 }
+
+#[tokio::test]
+async fn a_slow_page_stops_at_the_time_budget_and_the_next_run_finishes_it() {
+    let t = TestTable::new().await;
+    set_stock(&t.store, "SLOW", "w1", 100).await;
+    for i in 0..80 {
+        hold(&t.store, &format!("slow-{i}"), "SLOW", 1, 1).await;
+    }
+    let later = sweeper(&t, Duration::from_secs(5));
+    // 80 due holds over the index's 4 shards (a page of about 20 each), one hold per
+    // transaction, each transaction 300 ms late: one page alone is seconds of work, against a
+    // budget of 600 ms.
+    let sweep = ExpirySweep { concurrency: 1, holds_per_transaction: 1, ..ExpirySweep::default() };
+    let delay = Duration::from_millis(300);
+    t.faults.plan("TransactWriteItems", integration_tests::Fault::Delay(delay), 80);
+    let budget = Duration::from_millis(600);
+    let report = sweep.run(&later, budget).await;
+    assert!(report.stopped_early, "{report:?}");
+    let bound = budget + 2 * delay;
+    assert!(
+        report.duration_ms < bound.as_millis() as u64,
+        "ran {} ms, budget {budget:?}",
+        report.duration_ms
+    );
+    assert!(report.expired > 0 && report.expired < 80, "{report:?}");
+    t.faults.clear();
+    let rest = sweep.run(&later, BUDGET).await;
+    assert_eq!(report.expired + rest.expired, 80, "every due hold expired once");
+    assert_eq!(t.store.get_stock("SLOW", "w1").await.unwrap().reserved, 0);
+}
