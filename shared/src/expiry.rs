@@ -155,11 +155,7 @@ pub const DEFAULT_BUDGET: Duration = RUN_TIMEOUT;
 /// deadline that cannot be an epoch timestamp (0 from a hand-made context, or the relative
 /// `600000` cargo-lambda's emulator sends) means "unknown": [`DEFAULT_BUDGET`].
 pub fn budget_until(deadline_ms: u64, now_ms: i64) -> Duration {
-    const YEAR_2001_MS: u64 = 978_307_200_000;
-    if deadline_ms < YEAR_2001_MS {
-        return DEFAULT_BUDGET;
-    }
-    Duration::from_millis((deadline_ms as i64 - now_ms).max(0) as u64)
+    crate::store::remaining_before(deadline_ms, now_ms, Duration::ZERO).unwrap_or(DEFAULT_BUDGET)
 }
 
 /// The `expire-reservations` handler: one sweep per scheduled event, within the invocation's

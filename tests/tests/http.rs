@@ -511,3 +511,39 @@ async fn a_functions_router_holds_only_its_own_routes() {
     assert_eq!(status(Method::GET, "/health").await, 404, "another function's route");
     assert_eq!(status(Method::PUT, "/v1/stock/A/w1").await, 405, "another function's method on its path");
 }
+
+#[tokio::test]
+async fn a_hanging_dependency_answers_503_with_retry_after_within_the_request_deadline() {
+    let t = TestTable::new().await;
+    put_stock(&t.store, "H", "w1", 5).await;
+    let budget = Duration::from_millis(1500);
+    let app = inventory::http::router_with_budget(Arc::new(t.store.clone()), &Operation::ALL, budget);
+    let put = || {
+        let request = http::Request::builder()
+            .method(Method::PUT)
+            .uri("/v1/stock/H/w1")
+            .body(Body::from(json!({"onHand": 6}).to_string()))
+            .unwrap();
+        app.clone().oneshot(request)
+    };
+    let hang = integration_tests::Fault::Delay(Duration::from_secs(60));
+    // The PUT's read never answers; then its read answers and its transaction never does (the
+    // store's retry loop around the transaction's own).
+    for operation in ["GetItem", "TransactWriteItems"] {
+        t.faults.clear();
+        t.faults.plan(operation, hang, 100);
+        let started = std::time::Instant::now();
+        let response = put().await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(response.status(), 503, "{operation}");
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert!(took < budget + Duration::from_millis(500), "{operation}: answered after {took:?}");
+        assert!(took >= budget - Duration::from_millis(100), "{operation}: gave up early, after {took:?}");
+    }
+    t.faults.clear();
+    assert_eq!(
+        call(&t.store, Method::GET, "/v1/stock/H/w1", None).await.body["onHand"],
+        5,
+        "nothing applied"
+    );
+}

@@ -13,9 +13,9 @@ mod reservations;
 mod stock;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -25,12 +25,20 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tracing::Instrument;
 
 use crate::error::Error;
+use crate::store::{remaining_before, with_deadline};
 use crate::Store;
 pub use error::{error_body, status_of};
 pub use extract::{CorrelationId, CORRELATION_HEADER};
 
 /// Request bodies over this many bytes get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What a request's deadline keeps back from its Lambda invocation's deadline: time to answer.
+pub const LAMBDA_MARGIN: Duration = Duration::from_millis(500);
+
+/// A request's time when no Lambda invocation gives one (the local server): what the HTTP
+/// functions' 10 s timeout (template.yaml) leaves after a margin.
+pub const LOCAL_REQUEST_BUDGET: Duration = Duration::from_secs(9);
 
 /// What every handler shares: the store.
 pub type AppState = Arc<Store>;
@@ -113,8 +121,14 @@ impl Operation {
 }
 
 /// The router of `operations`' routes over `store`: one operation for a Lambda, all of them
-/// ([`Operation::ALL`]) for the local server.
+/// ([`Operation::ALL`]) for the local server. A request's deadline is its Lambda invocation's less
+/// [`LAMBDA_MARGIN`], or [`LOCAL_REQUEST_BUDGET`] from its start.
 pub fn router(store: AppState, operations: &[Operation]) -> Router {
+    router_with_budget(store, operations, LOCAL_REQUEST_BUDGET)
+}
+
+/// [`router`], with `local_budget` for the requests no Lambda invocation gives a deadline.
+pub fn router_with_budget(store: AppState, operations: &[Operation], local_budget: Duration) -> Router {
     let mut router = Router::new();
     for (method, path, operation) in ROUTES.iter().filter(|(_, _, op)| operations.contains(op)) {
         let method = Method::from_bytes(method.as_bytes()).ok().and_then(|m| MethodFilter::try_from(m).ok());
@@ -124,7 +138,7 @@ pub fn router(store: AppState, operations: &[Operation]) -> Router {
     router
         .fallback(unknown_route)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(local_budget, observe))
         .with_state(store)
 }
 
@@ -132,10 +146,16 @@ async fn unknown_route(request: Request) -> Error {
     Error::NotFound { what: "route", id: request.uri().path().to_owned() }
 }
 
-/// Around every request: the correlation id (kept in the request for the handlers, echoed in the
-/// response), a span and one log line, and the contract's error body on the framework's own
-/// 405 and 413 answers. The matched route template is left in the response's extensions.
-async fn observe(mut request: Request, next: Next) -> Response {
+/// Around every request: its deadline (every store call inside honours it), the correlation id
+/// (kept in the request for the handlers, echoed in the response), a span and one log line, and
+/// the contract's error body on the framework's own 405 and 413 answers. The matched route
+/// template is left in the response's extensions.
+async fn observe(State(local_budget): State<Duration>, mut request: Request, next: Next) -> Response {
+    let invocation = request.extensions().get::<lambda_runtime::Context>();
+    let budget = invocation
+        .and_then(|c| remaining_before(c.deadline, chrono::Utc::now().timestamp_millis(), LAMBDA_MARGIN))
+        .unwrap_or(local_budget);
+    let deadline = Instant::now() + budget;
     let correlation_id = CorrelationId::from_headers(request.headers());
     request.extensions_mut().insert(correlation_id.clone());
     let route = request.extensions().get::<MatchedPath>().cloned();
@@ -144,7 +164,7 @@ async fn observe(mut request: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", correlation_id = %correlation_id.as_str(), %operation);
     async move {
         let started = Instant::now();
-        let mut response = with_contract_body(next.run(request).await, &method);
+        let mut response = with_contract_body(with_deadline(deadline, next.run(request)).await, &method);
         if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
             response.headers_mut().insert(CORRELATION_HEADER, value);
         }

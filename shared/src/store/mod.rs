@@ -9,10 +9,12 @@
 //! - `reserve`: one transaction with no read first;
 //! - `transitions`: confirm / release / extend / expire, keyed on the reservation's version;
 //! - `expiry`: due holds from the sparse index, expired in batches;
+//! - `deadline`: one deadline per request, which every call and retry inside it honours;
 //! - `items` (keys and item shapes), `schema` (the table), `retry` (backoff inside a deadline).
 //!
 //! Transaction conflicts, throttling and timeouts are retried with capped, jittered backoff.
 
+mod deadline;
 mod expiry;
 pub mod items;
 mod reads;
@@ -30,6 +32,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 pub use crate::domain::StockChange;
+pub use deadline::{remaining_before, with_deadline};
 pub use expiry::{pack_expiry_batches, DuePage, MAX_TRANSACTION_ITEMS};
 pub use items::{Item, PENDING_SHARDS};
 pub use retry::RetryPolicy;

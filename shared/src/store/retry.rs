@@ -14,7 +14,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
-    /// No new attempt starts after this much time since the first one.
+    /// No attempt runs past this much time since the first one started (nor past the request's
+    /// deadline, `store::with_deadline`).
     pub deadline: Duration,
 }
 
@@ -111,10 +112,13 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
-    let started = Instant::now();
+    let deadline = super::deadline::call_deadline(policy.deadline);
     let mut n = 0;
     loop {
-        match attempt().await {
+        // An attempt still running at the deadline is cut off: it may have been applied.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let outcome = tokio::time::timeout(left, attempt()).await.unwrap_or(Err(Failure::NoReply));
+        match outcome {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(e)) => return Err(e),
             Err(failure @ (Failure::Retry(_) | Failure::NoReply | Failure::Stale)) => {
@@ -125,7 +129,7 @@ where
                 };
                 n += 1;
                 let delay = policy.delay(n);
-                if n >= policy.max_attempts || started.elapsed() + delay > policy.deadline {
+                if n >= policy.max_attempts || Instant::now() + delay >= deadline {
                     tracing::warn!(operation, attempts = n, reason = why, "giving up after retries");
                     return Err(Error::Unavailable { retry_after_secs: 1 });
                 }

@@ -101,16 +101,13 @@ impl Store {
         marker: Item,
     ) -> Result<TxOutcome> {
         let token = uuid::Uuid::new_v4().to_string();
-        let unanswered = AtomicBool::new(false);
+        // Set once an attempt has been sent: a later one may find an earlier one applied (its
+        // reply lost, or the attempt cut off at the request's deadline).
+        let sent_before = AtomicBool::new(false);
         self.with_retries(operation, || async {
+            let resent = sent_before.swap(true, Ordering::Relaxed);
             match self.transact(&actions, &token).await {
-                Err(Failure::NoReply) => {
-                    unanswered.store(true, Ordering::Relaxed);
-                    Err(Failure::NoReply)
-                }
-                Ok(TxOutcome::Cancelled(_))
-                    if unanswered.load(Ordering::Relaxed) && self.exists(marker.clone()).await? =>
-                {
+                Ok(TxOutcome::Cancelled(_)) if resent && self.exists(marker.clone()).await? => {
                     Ok(TxOutcome::Committed)
                 }
                 other => other,
