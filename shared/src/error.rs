@@ -50,6 +50,16 @@ pub enum Error {
     #[error("reservation has expired")]
     ReservationExpired { reservation_id: String },
 
+    /// An `Idempotency-Key` seen before with another method, path or body.
+    #[error("the Idempotency-Key was used before for another request")]
+    IdempotencyKeyReused { key: String },
+
+    /// Not a failure: the answer kept for this request's `Idempotency-Key`, sent again as it was
+    /// (status and JSON body). It travels as an error so that it ends the request wherever it is
+    /// found, as the other answers that are not the handler's do.
+    #[error("a kept answer")]
+    Replay { status: u16, body: String },
+
     /// A dependency stayed throttled, conflicted or unreachable past the retry deadline.
     #[error("service temporarily unavailable")]
     Unavailable { retry_after_secs: u64 },
@@ -85,6 +95,8 @@ impl Error {
             Error::OrderAlreadyReserved { .. } => "ORDER_ALREADY_RESERVED",
             Error::InvalidState { .. } => "INVALID_STATE",
             Error::ReservationExpired { .. } => "RESERVATION_EXPIRED",
+            Error::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
+            Error::Replay { .. } => "REPLAY",
             Error::Unavailable { .. } => "SERVICE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL",
         }

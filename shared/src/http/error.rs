@@ -22,6 +22,8 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::OrderAlreadyReserved { .. }
         | Error::InvalidState { .. } => StatusCode::CONFLICT,
         Error::ReservationExpired { .. } => StatusCode::GONE,
+        Error::IdempotencyKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Replay { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
         Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -47,6 +49,7 @@ fn details(error: &Error) -> Value {
             json!({ "reservationId": reservation_id })
         }
         Error::InvalidState { status } => json!({ "status": status }),
+        Error::IdempotencyKeyReused { key } => json!({ "key": key }),
         Error::Unavailable { retry_after_secs } => json!({ "retryAfterSeconds": retry_after_secs }),
         _ => json!({}),
     }
@@ -57,8 +60,19 @@ pub fn error_body(error: &Error) -> Value {
     json!({ "error": { "code": error.code(), "message": public_message(error), "details": details(error) } })
 }
 
+/// The response header that marks a kept answer sent again.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        if let Error::Replay { status, body } = self {
+            let mut response =
+                (status_of(&Error::Replay { status, body: String::new() }), body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+            return response;
+        }
         if let Error::Internal(detail) = &self {
             tracing::error!(detail = %detail, "internal error");
         }

@@ -8,6 +8,7 @@
 mod error;
 mod extract;
 mod health;
+mod idempotency;
 mod orders;
 mod reservations;
 mod stock;
@@ -27,8 +28,9 @@ use tracing::Instrument;
 use crate::error::Error;
 use crate::store::{remaining_before, with_deadline};
 use crate::Store;
-pub use error::{error_body, status_of};
+pub use error::{error_body, status_of, REPLAYED_HEADER};
 pub use extract::{CorrelationId, CORRELATION_HEADER};
+pub use idempotency::{fingerprint, IDEMPOTENCY_HEADER};
 
 /// Request bodies over this many bytes get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -138,6 +140,7 @@ pub fn router_with_budget(store: AppState, operations: &[Operation], local_budge
     router
         .fallback(unknown_route)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(store.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(local_budget, observe))
         .with_state(store)
 }

@@ -111,7 +111,7 @@ impl Store {
         let next = candidate.after(Transition::Expire, None, now);
         let written = self
             .with_retries("expire", || async {
-                match self.apply(candidate, &next, Transition::Expire, correlation_id).await {
+                match self.apply(candidate, &next, Transition::Expire, correlation_id, None).await {
                     Ok(()) => Ok(true),
                     Err(Failure::Stale) => Ok(false),
                     Err(other) => Err(other),
@@ -156,7 +156,7 @@ impl Store {
         actions.extend(self.stock_updates(&stock_deltas(due.iter().copied(), Transition::Expire), &now)?);
         actions.extend(events);
         let marker = marker.unwrap_or_default();
-        match self.commit("expire_batch", actions, marker).await? {
+        match self.commit("expire_batch", actions, marker, None).await? {
             TxOutcome::Committed => Ok(due.len()),
             TxOutcome::Cancelled(_) => self.expire_one_by_one(&due, correlation_id).await,
         }

@@ -10,12 +10,14 @@
 //! - `transitions`: confirm / release / extend / expire, keyed on the reservation's version;
 //! - `expiry`: due holds from the sparse index, expired in batches;
 //! - `deadline`: one deadline per request, which every call and retry inside it honours;
+//! - `idempotency`: the answers of `Idempotency-Key` requests, kept with the change they made;
 //! - `items` (keys and item shapes), `schema` (the table), `retry` (backoff inside a deadline).
 //!
 //! Transaction conflicts, throttling and timeouts are retried with capped, jittered backoff.
 
 mod deadline;
 mod expiry;
+mod idempotency;
 pub mod items;
 mod reads;
 mod reserve;
@@ -34,6 +36,7 @@ use chrono::{DateTime, Utc};
 pub use crate::domain::StockChange;
 pub use deadline::{remaining_before, with_deadline};
 pub use expiry::{pack_expiry_batches, DuePage, MAX_TRANSACTION_ITEMS};
+pub use idempotency::{with_claim, Answer, Claim, Kept, KEPT_FOR_HOURS};
 pub use items::{Item, PENDING_SHARDS};
 pub use retry::RetryPolicy;
 pub use schema::{create_table, delete_table};

@@ -9,7 +9,7 @@ use crate::domain::{Reservation, SkuStock, StockItem};
 use crate::error::{Error, Result};
 
 impl Store {
-    async fn get_item(&self, key: Item) -> Result<Option<Item>, Failure> {
+    pub(crate) async fn get_item(&self, key: Item) -> Result<Option<Item>, Failure> {
         let out = self
             .client
             .get_item()

@@ -3,6 +3,7 @@
 //! (`reserved += q, available -= q IF available >= q`), then the reservation and its outbox record.
 //! A rejection means the stock really was short at that instant, never "someone else wrote first".
 
+use super::idempotency::Answer;
 use super::items::{
     n, number_attr, order_item, outbox_key, reservation_item, s, stock_key, string_attr, Item,
 };
@@ -50,7 +51,8 @@ impl Store {
         actions.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
         actions.push(self.outbox(&event)?);
 
-        let cancelled = match self.commit("reserve", actions, outbox_key(&event)).await? {
+        let answer = Answer::new(201, &reservation)?;
+        let cancelled = match self.commit("reserve", actions, outbox_key(&event), Some(&answer)).await? {
             TxOutcome::Committed => return Ok(Reserved { reservation, created: true }),
             TxOutcome::Cancelled(cancelled) => cancelled,
         };

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::idempotency::Answer;
 use super::items::{n, outbox_key, stock_item};
 use super::retry::Failure;
 use super::transact::TxOutcome;
@@ -38,7 +39,8 @@ impl Store {
                 }
             };
             let actions = vec![guard, self.outbox(&event)?];
-            match self.commit("write_stock", actions, outbox_key(&event)).await? {
+            let answer = Answer::new(if update.created { 201 } else { 200 }, &update.item)?;
+            match self.commit("write_stock", actions, outbox_key(&event), Some(&answer)).await? {
                 TxOutcome::Committed => Ok(StockWrite { item: update.item, created: update.created }),
                 // Someone wrote the item since our read: read again and decide again.
                 TxOutcome::Cancelled(_) => Err(Failure::Stale),

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::idempotency::Answer;
 use super::items::{outbox_item, Item};
 use super::retry::{classify, retryable_reason, Failure};
 use super::Store;
@@ -97,23 +98,38 @@ impl Store {
     pub(crate) async fn commit(
         &self,
         operation: &'static str,
-        actions: Vec<TransactWriteItem>,
+        mut actions: Vec<TransactWriteItem>,
         marker: Item,
+        answer: Option<&Answer>,
     ) -> Result<TxOutcome> {
+        // Inside an `Idempotency-Key` request, the key's record goes with the change.
+        let claim = self.claim_action(answer)?.map(|(put, claim)| {
+            actions.push(put);
+            (actions.len() - 1, claim)
+        });
         let token = uuid::Uuid::new_v4().to_string();
         // Set once an attempt has been sent: a later one may find an earlier one applied (its
         // reply lost, or the attempt cut off at the request's deadline).
         let sent_before = AtomicBool::new(false);
-        self.with_retries(operation, || async {
-            let resent = sent_before.swap(true, Ordering::Relaxed);
-            match self.transact(&actions, &token).await {
-                Ok(TxOutcome::Cancelled(_)) if resent && self.exists(marker.clone()).await? => {
-                    Ok(TxOutcome::Committed)
+        let outcome = self
+            .with_retries(operation, || async {
+                let resent = sent_before.swap(true, Ordering::Relaxed);
+                match self.transact(&actions, &token).await {
+                    Ok(TxOutcome::Cancelled(_)) if resent && self.exists(marker.clone()).await? => {
+                        Ok(TxOutcome::Committed)
+                    }
+                    Ok(TxOutcome::Cancelled(c)) if claim.as_ref().is_some_and(|(i, _)| c.failed(*i)) => {
+                        let (_, claim) = claim.as_ref().expect("checked");
+                        Err(self.claimed_by_another(claim).await)
+                    }
+                    other => other,
                 }
-                other => other,
-            }
-        })
-        .await
+            })
+            .await;
+        if let (Ok(TxOutcome::Committed), Some((_, claim))) = (&outcome, &claim) {
+            Store::mark_kept(claim);
+        }
+        outcome
     }
 
     /// A conditional put (no condition when `condition` is empty).

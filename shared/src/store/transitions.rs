@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
+use super::idempotency::Answer;
 use super::items::{n, outbox_key, reservation_item, s, stock_key, Item};
 use super::retry::Failure;
 use super::transact::TxOutcome;
@@ -53,12 +54,14 @@ impl Store {
                 Decision::Refuse(e) => Err(e.into()),
                 Decision::Apply(transition) => {
                     let next = current.after(transition, ttl_seconds, now);
-                    self.apply(&current, &next, transition, correlation_id).await?;
+                    let answer = Answer::new(200, &next)?;
+                    self.apply(&current, &next, transition, correlation_id, Some(&answer)).await?;
                     Ok(Transitioned { reservation: next, applied: true })
                 }
                 Decision::ExpireThenFail(e) => {
                     let next = current.after(Transition::Expire, None, now);
-                    self.apply(&current, &next, Transition::Expire, correlation_id).await?;
+                    // The request fails, so it keeps no answer.
+                    self.apply(&current, &next, Transition::Expire, correlation_id, None).await?;
                     Err(e.into())
                 }
             }
@@ -74,12 +77,13 @@ impl Store {
         next: &Reservation,
         transition: Transition,
         correlation_id: Option<&str>,
+        answer: Option<&Answer>,
     ) -> Result<(), Failure> {
         let (event, marker) = self.transition_event(next, transition, correlation_id)?;
         let mut actions = vec![self.reservation_guard(current, next)?];
         actions.extend(self.stock_updates(&stock_deltas([current], transition), &next.updated_at)?);
         actions.push(event);
-        match self.commit("transition", actions, marker).await? {
+        match self.commit("transition", actions, marker, answer).await? {
             TxOutcome::Committed => Ok(()),
             TxOutcome::Cancelled(c) if c.failed(0) => Err(Failure::Stale),
             TxOutcome::Cancelled(_) => Err(Failure::Fatal(Error::internal(format!(

@@ -1,0 +1,157 @@
+//! Kept answers of `Idempotency-Key` requests (API.md, "Idempotent writes").
+//!
+//! The HTTP edge runs a request that carries a key inside [`with_claim`]. A write made inside it
+//! puts the key's record (`IDEM#{key}`: a fingerprint of method, path and body, the answer's
+//! status and body, a 24 h TTL) with `attribute_not_exists` in the same transaction as the change,
+//! so the answer is kept exactly when the change is made. A concurrent request with the same key
+//! loses on that condition and answers with what the winner kept; a request that changed nothing
+//! has its answer kept on its own ([`Store::keep_answer`]); a failed request keeps nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, TransactWriteItem};
+use chrono::Duration;
+use serde::Serialize;
+
+use super::items::{n, number_attr, s, string_attr, Item, PK, SK, TTL};
+use super::retry::{classify, Failure};
+use super::Store;
+use crate::error::{Error, Result};
+
+/// How long an answer is kept.
+pub const KEPT_FOR_HOURS: i64 = 24;
+
+tokio::task_local! {
+    static CLAIM: Arc<Claim>;
+}
+
+/// A request's claim on an idempotency key.
+#[derive(Debug)]
+pub struct Claim {
+    pub key: String,
+    /// What identifies the request: method, path and body.
+    pub fingerprint: String,
+    kept: AtomicBool,
+}
+
+impl Claim {
+    pub fn new(key: String, fingerprint: String) -> Arc<Self> {
+        Arc::new(Claim { key, fingerprint, kept: AtomicBool::new(false) })
+    }
+
+    /// Whether a write inside the claim kept its answer.
+    pub fn kept(&self) -> bool {
+        self.kept.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `work` (one request) with `claim`: every write it makes keeps its answer under the key.
+pub async fn with_claim<F: std::future::Future>(claim: Arc<Claim>, work: F) -> F::Output {
+    CLAIM.scope(claim, work).await
+}
+
+/// The answer a write gives its caller, as the HTTP edge sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// The JSON body, as sent.
+    pub body: String,
+}
+
+impl Answer {
+    pub fn new(status: u16, body: &impl Serialize) -> Result<Self> {
+        Ok(Answer { status, body: serde_json::to_string(body).map_err(Error::internal)? })
+    }
+}
+
+/// A kept answer and the fingerprint of the request that got it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub answer: Answer,
+    pub fingerprint: String,
+}
+
+fn key_of(key: &str) -> Item {
+    HashMap::from([(PK.into(), s(format!("IDEM#{key}"))), (SK.into(), s("IDEM"))])
+}
+
+impl Store {
+    /// The answer kept under `key`, if any (and not past its 24 h).
+    pub async fn kept_answer(&self, key: &str) -> Result<Option<Kept>> {
+        let item = self.with_retries("kept_answer", || self.get_item(key_of(key))).await?;
+        let now = self.now().timestamp();
+        Ok(item.filter(|i| number_attr(i, TTL).is_none_or(|ttl| ttl > now)).and_then(|i| {
+            Some(Kept {
+                answer: Answer {
+                    status: u16::try_from(number_attr(&i, "status")?).ok()?,
+                    body: string_attr(&i, "body")?,
+                },
+                fingerprint: string_attr(&i, "fingerprint")?,
+            })
+        }))
+    }
+
+    /// Keeps the answer of a request that changed nothing (so wrote no record of its own). A
+    /// record there already (a concurrent duplicate's) is left as it is.
+    pub async fn keep_answer(&self, claim: &Claim, answer: &Answer) -> Result<()> {
+        self.with_retries("keep_answer", || async {
+            let sent = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(self.claim_item(claim, answer)))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            match sent {
+                Ok(out) => self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units())),
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                }
+                Err(e) => return Err(classify(e)),
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    fn claim_item(&self, claim: &Claim, answer: &Answer) -> Item {
+        let mut item = key_of(&claim.key);
+        item.extend([
+            ("entity".to_owned(), s("IDEMPOTENCY")),
+            ("fingerprint".to_owned(), s(&claim.fingerprint)),
+            ("status".to_owned(), n(answer.status)),
+            ("body".to_owned(), s(&answer.body)),
+            (TTL.to_owned(), n((self.now() + Duration::hours(KEPT_FOR_HOURS)).timestamp())),
+        ]);
+        item
+    }
+
+    /// The put of the current request's claim with `answer`, when there is a claim.
+    pub(crate) fn claim_action(
+        &self,
+        answer: Option<&Answer>,
+    ) -> Result<Option<(TransactWriteItem, Arc<Claim>)>> {
+        let (Some(answer), Ok(claim)) = (answer, CLAIM.try_with(Arc::clone)) else { return Ok(None) };
+        let put = self.put(self.claim_item(&claim, answer), "attribute_not_exists(pk)", vec![])?;
+        Ok(Some((put, claim)))
+    }
+
+    /// A transaction was cancelled by the claim's condition: another request with the key was
+    /// applied first. Its answer, if it was this same request; else the key was reused.
+    pub(crate) async fn claimed_by_another(&self, claim: &Claim) -> Failure {
+        match self.kept_answer(&claim.key).await {
+            Ok(Some(kept)) if kept.fingerprint == claim.fingerprint => {
+                Failure::Fatal(Error::Replay { status: kept.answer.status, body: kept.answer.body })
+            }
+            Ok(_) => Failure::Fatal(Error::IdempotencyKeyReused { key: claim.key.clone() }),
+            Err(e) => Failure::Fatal(e),
+        }
+    }
+
+    pub(crate) fn mark_kept(claim: &Claim) {
+        claim.kept.store(true, Ordering::Relaxed);
+    }
+}
