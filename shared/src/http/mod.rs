@@ -135,12 +135,13 @@ pub fn router_with_budget(store: AppState, operations: &[Operation], local_budge
     for (method, path, operation) in ROUTES.iter().filter(|(_, _, op)| operations.contains(op)) {
         let method = Method::from_bytes(method.as_bytes()).ok().and_then(|m| MethodFilter::try_from(m).ok());
         let method = method.unwrap_or_else(|| unreachable!("ROUTES names only standard methods"));
-        router = router.route(path, operation.endpoint(method));
+        // On the method's handler only: a method the path does not have is 405 whatever its key.
+        let idempotent = middleware::from_fn_with_state(store.clone(), idempotency::idempotency);
+        router = router.route(path, operation.endpoint(method).route_layer(idempotent));
     }
     router
         .fallback(unknown_route)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(store.clone(), idempotency::idempotency))
         .layer(middleware::from_fn_with_state(local_budget, observe))
         .with_state(store)
 }

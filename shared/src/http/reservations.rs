@@ -5,7 +5,7 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::extract::{CorrelationId, JsonBody, NoParameters, Params, PathParams};
+use super::extract::{not_null, CorrelationId, JsonBody, NoParameters, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, LineRequest, Reservation};
 use crate::error::Result;
@@ -34,6 +34,7 @@ impl ReservationPath {
 pub(super) struct ReserveBody {
     order_id: String,
     lines: Vec<LineRequest>,
+    #[serde(default, deserialize_with = "not_null")]
     ttl_seconds: Option<i64>,
 }
 

@@ -5,7 +5,7 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::extract::{CorrelationId, JsonBody, Params, PathParams};
+use super::extract::{not_null, CorrelationId, JsonBody, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, SkuStock, StockChange, StockItem};
 use crate::error::Result;
@@ -36,7 +36,9 @@ impl StockPath {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct PutStockBody {
     on_hand: i64,
+    #[serde(default, deserialize_with = "not_null")]
     expected_version: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
     reason: Option<String>,
 }
 
@@ -44,7 +46,9 @@ pub(super) struct PutStockBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct AdjustBody {
     delta: i64,
+    #[serde(default, deserialize_with = "not_null")]
     expected_version: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
     reason: Option<String>,
 }
 
