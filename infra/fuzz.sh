@@ -11,14 +11,17 @@ cargo build --quiet -p dev-server --bin dev-server
 start_own_stack
 port="$(free_port)"
 export TABLE_NAME="fuzz" PORT="$port" SWEEP_INTERVAL_SECONDS=3600 RUST_LOG="${RUST_LOG:-error}"
-target/debug/dev-server --seed > "$STATE/dev-server.log" 2>&1 &
+# The server's log stays in .local/ after the run, for a failure's diagnosis.
+log=.local/fuzz-server.log
+target/debug/dev-server --seed > "$log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; infra/stack.sh stop "$STATE"; rm -rf "$STATE"' EXIT
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; infra/stack.sh stop "$STATE"; rm -rf "$STATE"' EXIT
 for _ in $(seq 1 120); do
   curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
-  kill -0 $server 2>/dev/null || { cat "$STATE/dev-server.log"; exit 1; }
+  kill -0 $server 2>/dev/null || break
   sleep 0.5
 done
+curl -sf "http://127.0.0.1:$port/health" >/dev/null || { echo "the local server did not start:"; tail -20 "$log"; exit 1; }
 echo "== schema fuzz: Schemathesis, every check, $examples examples per operation"
 .local/fuzz/bin/st run openapi.json --url "http://127.0.0.1:$port" --checks all --mode all \
   --max-examples "$examples" --seed "${FUZZ_SEED:-20261125}" --workers 2 --request-timeout 15 \

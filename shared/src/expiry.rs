@@ -13,7 +13,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 
 use crate::domain::Reservation;
-use crate::store::{pack_expiry_batches, PENDING_SHARDS};
+use crate::store::{pack_expiry_batches, with_deadline, PENDING_SHARDS};
 use crate::Store;
 
 /// What one sweep did; logged as one line per run.
@@ -68,6 +68,12 @@ impl ExpirySweep {
     pub async fn run(&self, store: &Store, budget: Duration) -> SweepReport {
         let started = Instant::now();
         let stop_at = started + self.working_time(budget);
+        // The deadline of every store call of the run: a batch still running then is cut off
+        // (its holds are counted failed, and the next run sees what it did).
+        with_deadline(stop_at, self.sweep(store, started, stop_at)).await
+    }
+
+    async fn sweep(&self, store: &Store, started: Instant, stop_at: Instant) -> SweepReport {
         let now = store.now();
         let mut report = SweepReport::default();
         'shards: for shard in 0..PENDING_SHARDS {

@@ -669,3 +669,16 @@ async fn null_is_refused_for_fields_that_may_only_be_absent() {
         "only the last one applied"
     );
 }
+
+#[tokio::test]
+async fn a_key_is_free_again_after_24_hours_even_before_its_record_is_removed() {
+    let t = TestTable::new().await;
+    let s = &t.store;
+    assert_eq!(keyed(s, Method::PUT, "/v1/stock/D/w1", json!({"onHand": 5}), "day-1").await.status, 201);
+    t.clock.advance(Duration::from_secs(25 * 3600));
+    // DynamoDB has not removed the old record (DynamoDB Local never does): the key is free anyway.
+    let other = keyed(s, Method::PUT, "/v1/stock/D/w1", json!({"onHand": 7}), "day-1").await;
+    assert_eq!((other.status, replayed(&other), &other.body["onHand"]), (200, false, &json!(7)));
+    let again = keyed(s, Method::PUT, "/v1/stock/D/w1", json!({"onHand": 7}), "day-1").await;
+    assert_eq!((again.status, replayed(&again), &again.body), (200, true, &other.body));
+}

@@ -12,6 +12,7 @@ use http::Method;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::error::REPLAYED_HEADER;
 use super::{AppState, MAX_BODY_BYTES};
 use crate::error::Error;
 use crate::store::{with_claim, Answer, Claim};
@@ -82,7 +83,7 @@ pub(super) async fn idempotency(State(store): State<AppState>, request: Request,
     }
     let request = Request::from_parts(parts, Body::from(bytes));
     let response = with_claim(claim.clone(), next.run(request)).await;
-    if !response.status().is_success() || claim.kept() {
+    if !response.status().is_success() || claim.kept() || response.headers().contains_key(REPLAYED_HEADER) {
         return response;
     }
     // A success that wrote nothing (a retried reserve, a confirm of a confirmed hold): keep it too.
@@ -91,9 +92,13 @@ pub(super) async fn idempotency(State(store): State<AppState>, request: Request,
         return Error::internal("cannot read a response body").into_response();
     };
     let answer = Answer { status: parts.status.as_u16(), body: String::from_utf8_lossy(&body).into_owned() };
-    if let Err(e) = store.keep_answer(&claim, &answer).await {
+    match store.keep_answer(&claim, &answer).await {
+        Ok(()) => {}
+        // A concurrent request with the key kept its answer first: that is the answer (this one
+        // changed nothing, so nothing else needs undoing).
+        Err(e @ (Error::Replay { .. } | Error::IdempotencyKeyReused { .. })) => return e.into_response(),
         // The answer stands; a repeat runs again, which for a request that changed nothing is safe.
-        tracing::warn!(error = %e, "could not keep an idempotent answer");
+        Err(e) => tracing::warn!(error = %e, "could not keep an idempotent answer"),
     }
     Response::from_parts(parts, Body::from(body))
 }

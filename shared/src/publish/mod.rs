@@ -140,8 +140,9 @@ impl Publisher {
         // The stream resumes from the first failure, so a record after it comes again: it is
         // neither published nor dead-lettered now (it would be dead-lettered twice).
         let first_failure = failed.iter().min().copied();
-        let (now, later): (Vec<_>, Vec<_>) =
+        let (mut now, later): (Vec<_>, Vec<_>) =
             dead.into_iter().partition(|(i, _)| first_failure.is_none_or(|first| *i < first));
+        now.sort_by_key(|(i, _)| *i);
         failed.extend(later.iter().map(|(i, _)| *i));
         failed.extend(self.send_dead_letters(now).await);
 
@@ -216,7 +217,7 @@ impl Publisher {
                         .filter_map(|f| crate::sqs::entry_position(&f.id).and_then(|n| chunk.get(n)))
                         .map(|(i, _)| *i)
                         .collect();
-                    let sent = chunk.len() - failed.len();
+                    let sent = chunk.len().saturating_sub(failed.len());
                     self.stats.dead_lettered.fetch_add(sent as u64, Ordering::Relaxed);
                     unsent.extend(failed);
                 }

@@ -23,6 +23,10 @@ use crate::error::{Error, Result};
 /// How long an answer is kept.
 pub const KEPT_FOR_HOURS: i64 = 24;
 
+/// A key is free when it has no record, or only one past its 24 h that DynamoDB's TTL has not
+/// removed yet (that can take a while, and DynamoDB Local never does it).
+const KEY_FREE: &str = "attribute_not_exists(pk) OR #ttl <= :now";
+
 tokio::task_local! {
     static CLAIM: Arc<Claim>;
 }
@@ -93,8 +97,9 @@ impl Store {
         }))
     }
 
-    /// Keeps the answer of a request that changed nothing (so wrote no record of its own). A
-    /// record there already (a concurrent duplicate's) is left as it is.
+    /// Keeps the answer of a request that changed nothing (so wrote no record of its own). If a
+    /// concurrent request with the key kept one first: `Err(Replay)` with that answer when it
+    /// was this same request, else `Err(IdempotencyKeyReused)`.
     pub async fn keep_answer(&self, claim: &Claim, answer: &Answer) -> Result<()> {
         self.with_retries("keep_answer", || async {
             let sent = self
@@ -102,13 +107,16 @@ impl Store {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(self.claim_item(claim, answer)))
-                .condition_expression("attribute_not_exists(pk)")
+                .condition_expression(KEY_FREE)
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":now", n(self.now().timestamp()))
                 .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await;
             match sent {
                 Ok(out) => self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units())),
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    return Err(self.claimed_by_another(claim).await);
                 }
                 Err(e) => return Err(classify(e)),
             }
@@ -135,7 +143,11 @@ impl Store {
         answer: Option<&Answer>,
     ) -> Result<Option<(TransactWriteItem, Arc<Claim>)>> {
         let (Some(answer), Ok(claim)) = (answer, CLAIM.try_with(Arc::clone)) else { return Ok(None) };
-        let put = self.put(self.claim_item(&claim, answer), "attribute_not_exists(pk)", vec![])?;
+        let now = n(self.now().timestamp());
+        let mut put = self.put(self.claim_item(&claim, answer), KEY_FREE, vec![(":now", now)])?;
+        if let Some(put) = put.put.as_mut() {
+            put.expression_attribute_names = Some([("#ttl".to_owned(), TTL.to_owned())].into());
+        }
         Ok(Some((put, claim)))
     }
 
