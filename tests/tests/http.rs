@@ -540,6 +540,32 @@ async fn a_hanging_dependency_answers_503_with_retry_after_within_the_request_de
         assert!(took < budget + Duration::from_millis(500), "{operation}: answered after {took:?}");
         assert!(took >= budget - Duration::from_millis(100), "{operation}: gave up early, after {took:?}");
     }
+    // In Lambda the deadline is the invocation's, less a margin, whatever the local budget.
+    t.faults.clear();
+    t.faults.plan("GetItem", hang, 100);
+    let patient = inventory::http::router_with_budget(
+        Arc::new(t.store.clone()),
+        &Operation::ALL,
+        Duration::from_secs(60),
+    );
+    let mut invocation = lambda_runtime::Context::default();
+    invocation.deadline =
+        (chrono::Utc::now() + chrono::Duration::milliseconds(1200)).timestamp_millis() as u64;
+    let mut request = http::Request::builder()
+        .method(Method::PUT)
+        .uri("/v1/stock/H/w1")
+        .body(Body::from(json!({"onHand": 6}).to_string()))
+        .unwrap();
+    request.extensions_mut().insert(invocation);
+    let started = std::time::Instant::now();
+    let response = patient.oneshot(request).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(response.status(), 503);
+    let answer_by = Duration::from_millis(1200) - inventory::http::LAMBDA_MARGIN;
+    assert!(
+        took < answer_by + Duration::from_millis(300),
+        "answered after {took:?}, the invocation ends at 1.2 s"
+    );
     t.faults.clear();
     assert_eq!(
         call(&t.store, Method::GET, "/v1/stock/H/w1", None).await.body["onHand"],
