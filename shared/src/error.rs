@@ -11,7 +11,8 @@ use crate::status::Status;
 #[serde(rename_all = "camelCase")]
 pub struct Shortfall {
     pub sku: String,
-    pub location_id: String,
+    /// `None` for a line that let the service pick the location (`locationId: null` on the wire).
+    pub location_id: Option<String>,
     pub requested: i64,
     pub available: i64,
 }

@@ -2,6 +2,7 @@
 //! the validation rules of API.md. Pure code: no AWS types, no I/O, and nothing of this crate but
 //! the leaf modules `error`, `status`, `timestamp` and `events` (the event types a decision names).
 
+mod allocation;
 mod reservation;
 mod stock;
 mod validate;
@@ -9,6 +10,7 @@ mod validate;
 pub use crate::status::Status;
 pub use crate::timestamp;
 pub use crate::timestamp::truncate_to_millis;
+pub use allocation::{plan_allocation, FlexibleLine, Placement};
 pub use reservation::{decide, stock_deltas, stock_effect, Action, Decision, Reservation, Transition};
 pub use stock::{plan_stock_write, SkuStock, StockChange, StockItem, StockUpdate};
 pub use validate::*;

@@ -92,7 +92,12 @@ mod tests {
     #[test]
     fn error_bodies_follow_the_contract() {
         let e = Error::InsufficientStock {
-            lines: vec![Shortfall { sku: "A".into(), location_id: "w".into(), requested: 2, available: 1 }],
+            lines: vec![Shortfall {
+                sku: "A".into(),
+                location_id: Some("w".into()),
+                requested: 2,
+                available: 1,
+            }],
         };
         assert_eq!(status_of(&e), 409);
         let body = error_body(&e);

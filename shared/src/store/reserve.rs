@@ -70,7 +70,7 @@ impl Store {
             };
             shortfalls.push(Shortfall {
                 sku: line.sku.clone(),
-                location_id: line.location_id.clone(),
+                location_id: Some(line.location_id.clone()),
                 requested: line.quantity,
                 available,
             });
