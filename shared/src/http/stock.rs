@@ -9,6 +9,7 @@ use super::extract::{not_null, CorrelationId, JsonBody, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, SkuStock, StockChange, StockItem};
 use crate::error::Result;
+use crate::store::StockWrite;
 
 /// `{sku}` and, on item routes, `{locationId}`.
 #[derive(Deserialize)]
@@ -59,14 +60,10 @@ pub(super) async fn put_stock(
     correlation: CorrelationId,
     JsonBody(body): JsonBody<PutStockBody>,
 ) -> Result<(StatusCode, Json<StockItem>)> {
-    let (sku, location_id) = path.item();
     domain::validate_on_hand(body.on_hand)?;
-    domain::validate_reason(body.reason.as_deref())?;
-    let expected = domain::validate_expected_version(body.expected_version)?;
     let change = StockChange::Set { on_hand: body.on_hand };
-    let reason = body.reason.as_deref();
     let written =
-        store.write_stock(sku, location_id, change, expected, reason, Some(correlation.as_str())).await?;
+        write(&store, &path, change, body.expected_version, body.reason.as_deref(), &correlation).await?;
     let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(written.item)))
 }
@@ -78,15 +75,26 @@ pub(super) async fn adjust_stock(
     correlation: CorrelationId,
     JsonBody(body): JsonBody<AdjustBody>,
 ) -> Result<Json<StockItem>> {
-    let (sku, location_id) = path.item();
     domain::validate_delta(body.delta)?;
-    domain::validate_reason(body.reason.as_deref())?;
-    let expected = domain::validate_expected_version(body.expected_version)?;
     let change = StockChange::Adjust { delta: body.delta };
-    let reason = body.reason.as_deref();
     let written =
-        store.write_stock(sku, location_id, change, expected, reason, Some(correlation.as_str())).await?;
+        write(&store, &path, change, body.expected_version, body.reason.as_deref(), &correlation).await?;
     Ok(Json(written.item))
+}
+
+/// What PUT and adjustments share: the checks of `reason` and `expectedVersion`, then the write.
+async fn write(
+    store: &AppState,
+    path: &StockPath,
+    change: StockChange,
+    expected_version: Option<i64>,
+    reason: Option<&str>,
+    correlation: &CorrelationId,
+) -> Result<StockWrite> {
+    domain::validate_reason(reason)?;
+    let expected = domain::validate_expected_version(expected_version)?;
+    let (sku, location_id) = path.item();
+    store.write_stock(sku, location_id, change, expected, reason, Some(correlation.as_str())).await
 }
 
 /// What `GET /v1/stock/{sku}[/{locationId}]` answers: one item, or every location of the sku.
