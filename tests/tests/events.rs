@@ -316,17 +316,10 @@ async fn a_poison_message_ends_in_the_dlq_and_redrive_moves_it_back() {
     let r = hold(&t.store, "o1", "A", 2, 60).await;
     let pipelines = stack.start_pipelines(&t);
 
-    let entries =
-        [("poison", "{this is not json".to_owned()), ("good", order_event("e1", "OrderCancelled", "o1"))]
-            .into_iter()
-            .map(|(id, body)| {
-                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                    .id(id)
-                    .message_body(body)
-                    .build()
-                    .unwrap()
-            })
-            .collect();
+    let entries = inventory::sqs::send_entries([
+        ("{this is not json".to_owned(), None),
+        (order_event("e1", "OrderCancelled", "o1"), None),
+    ]);
     let sent = stack
         .sqs
         .send_message_batch()
@@ -388,4 +381,24 @@ async fn the_sample_events_replay_through_their_handlers() {
     let response = handle_batch(&t.store, sqs_event).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(t.store.get_reservation(&r.reservation_id).await.unwrap().status, Status::Released);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extension_is_published_as_reservation_extended() {
+    let t = TestTable::new().await;
+    let stack = EventStack::new().await;
+    let _pipelines = stack.start_pipelines(&t);
+    set_stock(&t.store, "X", "w1", 5).await;
+    let r = hold(&t.store, "o-x", "X", 1, 60).await;
+    let extended = t.store.extend(&r.reservation_id, 3600, Some("corr-extend")).await.unwrap().reservation;
+    let got = stack
+        .receive_until(&stack.tap_queue_url, WAIT, |events| {
+            !of_type(events, "ReservationExtended").is_empty()
+        })
+        .await;
+    let published = of_type(&got, "ReservationExtended");
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0]["source"], "inventory");
+    assert_eq!(published[0]["detail"]["correlationId"], "corr-extend");
+    assert_eq!(published[0]["detail"]["data"], serde_json::to_value(&extended).unwrap());
 }
