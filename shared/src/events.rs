@@ -16,6 +16,7 @@ pub const EVENT_VERSION: u32 = 1;
 pub enum DetailType {
     StockAdjusted,
     ReservationCreated,
+    ReservationModified,
     ReservationExtended,
     ReservationConfirmed,
     ReservationReleased,
@@ -29,6 +30,7 @@ impl DetailType {
         match self {
             DetailType::StockAdjusted => "StockAdjusted",
             DetailType::ReservationCreated => "ReservationCreated",
+            DetailType::ReservationModified => "ReservationModified",
             DetailType::ReservationExtended => "ReservationExtended",
             DetailType::ReservationConfirmed => "ReservationConfirmed",
             DetailType::ReservationReleased => "ReservationReleased",

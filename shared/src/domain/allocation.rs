@@ -13,14 +13,224 @@
 //! - A line that cannot be covered is a shortfall with `locationId: null` and `available` = the
 //!   most one allowed location has (with `split`: their sum), after the lines before it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use super::stock::StockItem;
-use super::validate::Line;
-use crate::error::Shortfall;
+use super::validate::{not_null, validate_location_id, validate_sku, Line, MAX_LINES, MAX_QUANTITY};
+use crate::error::{Error, Shortfall};
+
+/// The most allowed locations one line may list.
+pub const MAX_LOCATIONS: usize = 20;
+/// The most stock items a request's lines may resolve to: a change of a hold touches the items of
+/// its old and its new lines in one transaction (at most 100 actions).
+pub const MAX_RESOLVED_LINES: usize = 45;
+
+/// A reservation line as a client sends it: `locationId` (that location), `locations` (allowed
+/// ones, in order of preference) or neither (any location of the sku); `split` lets several
+/// locations cover it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CartLine {
+    pub sku: String,
+    #[serde(default, deserialize_with = "not_null")]
+    pub location_id: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub locations: Option<Vec<String>>,
+    pub quantity: i64,
+    #[serde(default, deserialize_with = "not_null")]
+    pub split: Option<bool>,
+}
+
+/// What an order asks to hold: its request lines validated, merged (same sku, placement and
+/// `split`: quantities summed) and sorted, so two requests asking the same compare equal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cart {
+    lines: Vec<FlexibleLine>,
+}
+
+impl Cart {
+    /// Validates and merges request lines: 1-25 lines after merging, quantity 1-100000 per line
+    /// and per merged line, `locationId` or 1-20 distinct `locations` or neither.
+    pub fn parse(lines: &[CartLine]) -> Result<Cart, Error> {
+        if lines.is_empty() {
+            return Err(Error::invalid_field("lines", "lines must not be empty"));
+        }
+        let mut merged: BTreeMap<(String, Placement, bool), i64> = BTreeMap::new();
+        for line in lines {
+            validate_sku(&line.sku)?;
+            if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+                return Err(Error::invalid_field("quantity", format!("quantity must be 1-{MAX_QUANTITY}")));
+            }
+            let placement = match (&line.location_id, &line.locations) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid_field(
+                        "locations",
+                        "a line names either locationId or locations, not both",
+                    ))
+                }
+                (Some(location_id), None) => {
+                    validate_location_id(location_id)?;
+                    Placement::At(location_id.clone())
+                }
+                (None, Some(locations)) => {
+                    if locations.is_empty() || locations.len() > MAX_LOCATIONS {
+                        return Err(Error::invalid_field(
+                            "locations",
+                            format!("locations must list 1-{MAX_LOCATIONS} locationIds"),
+                        ));
+                    }
+                    for location_id in locations {
+                        validate_location_id(location_id)?;
+                    }
+                    if locations.iter().collect::<BTreeSet<_>>().len() != locations.len() {
+                        return Err(Error::invalid_field(
+                            "locations",
+                            "locations must not repeat a locationId",
+                        ));
+                    }
+                    Placement::Preferred(locations.clone())
+                }
+                (None, None) => Placement::Anywhere,
+            };
+            // One location cannot be split.
+            let split = line.split.unwrap_or(false) && !matches!(placement, Placement::At(_));
+            *merged.entry((line.sku.clone(), placement, split)).or_insert(0) += line.quantity;
+        }
+        if merged.len() > MAX_LINES {
+            return Err(Error::invalid_field(
+                "lines",
+                format!("at most {MAX_LINES} distinct lines are allowed"),
+            ));
+        }
+        let lines = merged
+            .into_iter()
+            .map(|((sku, placement, split), quantity)| {
+                if quantity > MAX_QUANTITY {
+                    let at = match &placement {
+                        Placement::At(location_id) => format!("{sku}/{location_id}"),
+                        _ => sku.clone(),
+                    };
+                    return Err(Error::invalid_field(
+                        "quantity",
+                        format!("merged quantity for {at} exceeds {MAX_QUANTITY}"),
+                    ));
+                }
+                Ok(FlexibleLine { sku, placement, quantity, split })
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Cart { lines })
+    }
+
+    pub fn lines(&self) -> &[FlexibleLine] {
+        &self.lines
+    }
+
+    /// When every line names its location: the lines to hold, as they are (no read needed).
+    pub fn fixed(&self) -> Option<Vec<Line>> {
+        self.lines
+            .iter()
+            .map(|l| match &l.placement {
+                Placement::At(location_id) => {
+                    Some(Line { sku: l.sku.clone(), location_id: location_id.clone(), quantity: l.quantity })
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The skus the lines name.
+    pub fn skus(&self) -> BTreeSet<&str> {
+        self.lines.iter().map(|l| l.sku.as_str()).collect()
+    }
+
+    /// The cart in one canonical text: equal for two requests asking the same, whatever their
+    /// line order or how they split quantities over lines.
+    pub fn key(&self) -> String {
+        let lines: Vec<Value> = self
+            .lines
+            .iter()
+            .map(|l| {
+                let mut line = json!({"sku": l.sku, "quantity": l.quantity});
+                match &l.placement {
+                    Placement::At(location_id) => line["locationId"] = json!(location_id),
+                    Placement::Preferred(locations) => line["locations"] = json!(locations),
+                    Placement::Anywhere => {}
+                }
+                if l.split {
+                    line["split"] = json!(true);
+                }
+                line
+            })
+            .collect();
+        Value::Array(lines).to_string()
+    }
+
+    /// The concrete lines for `stock` (every stock item of the cart's skus, as read), counting the
+    /// units of `held` (the hold being changed) as available where they are. 404 when a line's
+    /// location, or for a line without one its sku, has no stock item; 409 INSUFFICIENT_STOCK
+    /// with the planner's shortfalls; 400 when the lines resolve to too many stock items.
+    pub fn plan(&self, stock: &[StockItem], held: &[Line]) -> Result<Vec<Line>, Error> {
+        for line in &self.lines {
+            match &line.placement {
+                Placement::At(location_id)
+                    if !stock.iter().any(|s| s.sku == line.sku && s.location_id == *location_id) =>
+                {
+                    return Err(Error::NotFound {
+                        what: "stock item",
+                        id: format!("{}/{location_id}", line.sku),
+                    })
+                }
+                _ if !stock.iter().any(|s| s.sku == line.sku) => {
+                    return Err(Error::NotFound { what: "sku", id: line.sku.clone() })
+                }
+                _ => {}
+            }
+        }
+        let with_held: Vec<StockItem> = stock
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                s.available += held
+                    .iter()
+                    .filter(|h| h.sku == s.sku && h.location_id == s.location_id)
+                    .map(|h| h.quantity)
+                    .sum::<i64>();
+                s
+            })
+            .collect();
+        let lines =
+            plan_allocation(&self.lines, &with_held).map_err(|lines| Error::InsufficientStock { lines })?;
+        if lines.len() > MAX_RESOLVED_LINES {
+            return Err(Error::invalid_field(
+                "lines",
+                format!("the lines resolve to more than {MAX_RESOLVED_LINES} stock items"),
+            ));
+        }
+        Ok(lines)
+    }
+}
+
+impl From<Vec<Line>> for Cart {
+    /// Lines that each name their location, already merged (`merge_lines`).
+    fn from(lines: Vec<Line>) -> Self {
+        let lines = lines
+            .into_iter()
+            .map(|l| FlexibleLine {
+                sku: l.sku,
+                placement: Placement::At(l.location_id),
+                quantity: l.quantity,
+                split: false,
+            })
+            .collect();
+        Cart { lines }
+    }
+}
 
 /// Where a request line may be held.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Placement {
     /// This location.
     At(String),
@@ -238,5 +448,101 @@ mod tests {
         let stock = [item("A", "w1", 1)];
         let plan = plan_allocation(&[line("A", Placement::At("w1".into()), 2, false)], &stock);
         assert_eq!(plan.unwrap_err(), [short("A", Some("w1"), 2, 1)]);
+    }
+
+    fn cart_line(
+        sku: &str,
+        location_id: Option<&str>,
+        locations: Option<&[&str]>,
+        q: i64,
+        split: Option<bool>,
+    ) -> CartLine {
+        CartLine {
+            sku: sku.into(),
+            location_id: location_id.map(str::to_owned),
+            locations: locations.map(|ls| ls.iter().map(|l| (*l).to_owned()).collect()),
+            quantity: q,
+            split,
+        }
+    }
+
+    #[test]
+    fn carts_merge_lines_of_the_same_sku_placement_and_split_and_compare_by_content() {
+        let a = Cart::parse(&[
+            cart_line("A", None, Some(&["w2", "w1"]), 2, None),
+            cart_line("B", Some("w1"), None, 1, Some(true)),
+            cart_line("A", None, Some(&["w2", "w1"]), 3, Some(false)),
+            cart_line("A", None, None, 1, Some(true)),
+        ])
+        .unwrap();
+        assert_eq!(a.lines().len(), 3, "{a:?}");
+        assert!(a.lines().iter().any(|l| l.placement == preferred(&["w2", "w1"]) && l.quantity == 5));
+        assert!(a.lines().iter().any(|l| l.placement == Placement::At("w1".into()) && !l.split));
+        let b = Cart::parse(&[
+            cart_line("A", None, None, 1, Some(true)),
+            cart_line("A", None, Some(&["w2", "w1"]), 5, None),
+            cart_line("B", Some("w1"), None, 1, None),
+        ])
+        .unwrap();
+        assert_eq!((a.key(), &a), (b.key(), &b));
+        assert!(a.fixed().is_none());
+        // Another preference order is another request.
+        let c = Cart::parse(&[
+            cart_line("A", None, None, 1, Some(true)),
+            cart_line("A", None, Some(&["w1", "w2"]), 5, None),
+            cart_line("B", Some("w1"), None, 1, None),
+        ])
+        .unwrap();
+        assert_ne!(a.key(), c.key());
+        let fixed = Cart::parse(&[cart_line("B", Some("w1"), None, 1, None)]).unwrap();
+        assert_eq!(fixed.fixed().unwrap(), resolved(&[("B", "w1", 1)]));
+        assert_eq!(Cart::from(resolved(&[("B", "w1", 1)])), fixed);
+    }
+
+    #[test]
+    fn carts_refuse_what_the_contract_refuses() {
+        let bad = |lines: &[CartLine]| Cart::parse(lines).unwrap_err().code();
+        assert_eq!(bad(&[]), "VALIDATION_ERROR");
+        assert_eq!(bad(&[cart_line("A", Some("w1"), Some(&["w1"]), 1, None)]), "VALIDATION_ERROR");
+        assert_eq!(bad(&[cart_line("A", None, Some(&[]), 1, None)]), "VALIDATION_ERROR");
+        assert_eq!(bad(&[cart_line("A", None, Some(&["w1", "w1"]), 1, None)]), "VALIDATION_ERROR");
+        assert_eq!(bad(&[cart_line("A", None, Some(&["w/1"]), 1, None)]), "VALIDATION_ERROR");
+        let many: Vec<String> = (0..21).map(|i| format!("w{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(bad(&[cart_line("A", None, Some(&many), 1, None)]), "VALIDATION_ERROR");
+        assert!(Cart::parse(&[cart_line("A", None, Some(&many[..20]), 1, None)]).is_ok());
+        assert_eq!(bad(&[cart_line("A", None, None, 0, None)]), "VALIDATION_ERROR");
+        let over = [cart_line("A", None, None, MAX_QUANTITY, None), cart_line("A", None, None, 1, None)];
+        assert_eq!(bad(&over), "VALIDATION_ERROR");
+        let lines: Vec<CartLine> =
+            (0..26).map(|i| cart_line(&format!("S{i}"), None, None, 1, None)).collect();
+        assert_eq!(bad(&lines), "VALIDATION_ERROR");
+    }
+
+    #[test]
+    fn a_plan_counts_the_changed_hold_as_available_and_names_what_does_not_exist() {
+        let stock = [item("A", "w1", 0), item("A", "w2", 1)];
+        let cart = Cart::parse(&[cart_line("A", None, Some(&["w1", "w2"]), 3, None)]).unwrap();
+        assert_eq!(cart.plan(&stock, &[]).unwrap_err().code(), "INSUFFICIENT_STOCK");
+        let held = resolved(&[("A", "w1", 3)]);
+        assert_eq!(cart.plan(&stock, &held).unwrap(), held, "the hold keeps its own units");
+        let unknown = Cart::parse(&[cart_line("B", None, None, 1, None)]).unwrap();
+        assert_eq!(unknown.plan(&stock, &[]).unwrap_err().code(), "NOT_FOUND");
+        let missing = Cart::parse(&[cart_line("A", Some("w9"), None, 1, None)]).unwrap();
+        assert_eq!(missing.plan(&stock, &[]).unwrap_err().code(), "NOT_FOUND");
+    }
+
+    #[test]
+    fn a_plan_may_resolve_to_at_most_45_stock_items() {
+        let stock: Vec<StockItem> =
+            (0..46).map(|i| item(&format!("S{}", i / 20), &format!("w{}", i % 20), 1)).collect();
+        let lines: Vec<CartLine> = [("S0", 20), ("S1", 20), ("S2", 6)]
+            .iter()
+            .map(|(s, q)| cart_line(s, None, None, *q, Some(true)))
+            .collect();
+        let cart = Cart::parse(&lines).unwrap();
+        assert_eq!(cart.plan(&stock, &[]).unwrap_err().code(), "VALIDATION_ERROR");
+        let fits = Cart::parse(&lines[..2]).unwrap();
+        assert_eq!(fits.plan(&stock, &[]).unwrap().len(), 40);
     }
 }

@@ -10,7 +10,11 @@ mod validate;
 pub use crate::status::Status;
 pub use crate::timestamp;
 pub use crate::timestamp::truncate_to_millis;
-pub use allocation::{plan_allocation, FlexibleLine, Placement};
-pub use reservation::{decide, stock_deltas, stock_effect, Action, Decision, Reservation, Transition};
+pub use allocation::{
+    plan_allocation, Cart, CartLine, FlexibleLine, Placement, MAX_LOCATIONS, MAX_RESOLVED_LINES,
+};
+pub use reservation::{
+    decide, line_changes, stock_deltas, stock_effect, Action, Decision, Reservation, Transition,
+};
 pub use stock::{plan_stock_write, SkuStock, StockChange, StockItem, StockUpdate};
 pub use validate::*;

@@ -61,6 +61,30 @@ impl Reservation {
         }
         next
     }
+
+    /// The PENDING reservation once its lines are replaced by `lines` at `now` (API.md, PUT
+    /// /v1/orders/{orderId}/reservation): same id, next version, expiresAt = now + ttl when given.
+    pub fn modified(&self, lines: Vec<Line>, ttl_seconds: Option<i64>, now: DateTime<Utc>) -> Reservation {
+        let mut next = self.clone();
+        next.lines = lines;
+        next.version += 1;
+        next.updated_at = now;
+        if let Some(ttl) = ttl_seconds {
+            next.expires_at = now + Duration::seconds(ttl);
+        }
+        next
+    }
+}
+
+/// How many more units (or, negative, fewer) each `(sku, locationId)` holds when a hold's lines
+/// go from `old` to `new`; items whose quantity does not change are absent.
+pub fn line_changes(old: &[Line], new: &[Line]) -> BTreeMap<(String, String), i64> {
+    let mut changes: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (line, sign) in old.iter().map(|l| (l, -1)).chain(new.iter().map(|l| (l, 1))) {
+        *changes.entry((line.sku.clone(), line.location_id.clone())).or_default() += sign * line.quantity;
+    }
+    changes.retain(|_, change| *change != 0);
+    changes
 }
 
 /// A state transition a caller asked for.
@@ -264,6 +288,32 @@ mod tests {
         assert_eq!(Transition::Confirm.event(), DetailType::ReservationConfirmed);
         assert_eq!(Transition::Expire.event(), DetailType::ReservationExpired);
         assert_eq!(Transition::Extend.event(), DetailType::ReservationExtended);
+    }
+
+    #[test]
+    fn a_modified_hold_keeps_its_id_and_moves_expiry_only_when_asked() {
+        let now = Utc::now() + Duration::seconds(5);
+        let live = reservation(Status::Pending, 10);
+        let kept = live.modified(vec![line("A", 2)], None, now);
+        assert_eq!(
+            (kept.reservation_id.as_str(), kept.version),
+            (live.reservation_id.as_str(), live.version + 1)
+        );
+        assert_eq!((kept.expires_at, kept.updated_at, kept.status), (live.expires_at, now, Status::Pending));
+        assert_eq!(kept.lines, [line("A", 2)]);
+        let moved = live.modified(vec![line("A", 2)], Some(60), now);
+        assert_eq!(moved.expires_at, now + Duration::seconds(60));
+    }
+
+    #[test]
+    fn line_changes_are_the_differences_per_item() {
+        let old = [line("A", 3), line("B", 2), line("C", 1)];
+        let new = [line("A", 5), line("B", 2), line("D", 4)];
+        let changes = line_changes(&old, &new);
+        let key = |s: &str| (s.to_owned(), "w".to_owned());
+        assert_eq!(changes.len(), 3, "B is unchanged: {changes:?}");
+        assert_eq!((changes[&key("A")], changes[&key("C")], changes[&key("D")]), (2, -1, 4));
+        assert!(line_changes(&old, &old).is_empty());
     }
 
     #[test]

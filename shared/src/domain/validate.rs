@@ -1,9 +1,8 @@
 //! The input rules of API.md: identifiers, ranges, and the merging of reservation lines.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
+use super::allocation::{Cart, CartLine};
 use crate::error::{Error, Result};
 
 pub const MAX_LINES: usize = 25;
@@ -125,38 +124,25 @@ pub struct Line {
 
 /// Validates every line, merges lines naming the same `(sku, locationId)` (summing quantities) and
 /// returns them sorted by `(sku, locationId)`. A cart naming one SKU twice is checked against the
-/// sum, never against each line alone.
+/// sum, never against each line alone. (Lines that let the service pick the location: `Cart`.)
 pub fn merge_lines(lines: &[LineRequest]) -> Result<Vec<Line>> {
-    if lines.is_empty() {
-        return Err(Error::invalid_field("lines", "lines must not be empty"));
-    }
-    let mut merged: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-    for line in lines {
-        validate_sku(&line.sku)?;
-        validate_location_id(&line.location_id)?;
-        if !(1..=MAX_QUANTITY).contains(&line.quantity) {
-            return Err(Error::invalid_field("quantity", format!("quantity must be 1-{MAX_QUANTITY}")));
-        }
-        *merged.entry((&line.sku, &line.location_id)).or_insert(0) += line.quantity;
-    }
-    if merged.len() > MAX_LINES {
-        return Err(Error::invalid_field(
-            "lines",
-            format!("at most {MAX_LINES} distinct (sku, locationId) lines are allowed"),
-        ));
-    }
-    merged
-        .into_iter()
-        .map(|((sku, location_id), quantity)| {
-            if quantity > MAX_QUANTITY {
-                return Err(Error::invalid_field(
-                    "quantity",
-                    format!("merged quantity for {sku}/{location_id} exceeds {MAX_QUANTITY}"),
-                ));
-            }
-            Ok(Line { sku: sku.to_owned(), location_id: location_id.to_owned(), quantity })
+    let requests: Vec<CartLine> = lines
+        .iter()
+        .map(|l| CartLine {
+            sku: l.sku.clone(),
+            location_id: Some(l.location_id.clone()),
+            locations: None,
+            quantity: l.quantity,
+            split: None,
         })
-        .collect()
+        .collect();
+    Ok(Cart::parse(&requests)?.fixed().expect("every line names its location"))
+}
+
+/// For optional fields that may be absent but not `null` (API.md: `null` is refused wherever only
+/// absence is allowed): `#[serde(default, deserialize_with = "not_null")]`.
+pub fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 #[cfg(test)]

@@ -90,11 +90,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// For an optional body field that may be absent but not `null` (API.md: `null` is refused unless
-/// the contract allows it): `#[serde(default, deserialize_with = "not_null")]`.
-pub fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
+pub use crate::domain::not_null;
 
 /// For actions without parameters: no body, or `{}`.
 pub struct NoParameters;

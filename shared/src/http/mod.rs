@@ -55,6 +55,8 @@ pub enum Operation {
     Reserve,
     GetReservation,
     GetOrderReservation,
+    PutOrderReservation,
+    ListOrderReservations,
     Confirm,
     Release,
     Extend,
@@ -73,10 +75,12 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("POST", "/v1/reservations/{reservationId}/release", Operation::Release),
     ("POST", "/v1/reservations/{reservationId}/extend", Operation::Extend),
     ("GET", "/v1/orders/{orderId}/reservation", Operation::GetOrderReservation),
+    ("PUT", "/v1/orders/{orderId}/reservation", Operation::PutOrderReservation),
+    ("GET", "/v1/orders/{orderId}/reservations", Operation::ListOrderReservations),
 ];
 
 impl Operation {
-    pub const ALL: [Operation; 10] = [
+    pub const ALL: [Operation; 12] = [
         Operation::Health,
         Operation::PutStock,
         Operation::AdjustStock,
@@ -84,6 +88,8 @@ impl Operation {
         Operation::Reserve,
         Operation::GetReservation,
         Operation::GetOrderReservation,
+        Operation::PutOrderReservation,
+        Operation::ListOrderReservations,
         Operation::Confirm,
         Operation::Release,
         Operation::Extend,
@@ -99,6 +105,8 @@ impl Operation {
             Operation::Reserve => "reserve",
             Operation::GetReservation => "get-reservation",
             Operation::GetOrderReservation => "get-order-reservation",
+            Operation::PutOrderReservation => "put-order-reservation",
+            Operation::ListOrderReservations => "list-order-reservations",
             Operation::Confirm => "confirm",
             Operation::Release => "release",
             Operation::Extend => "extend",
@@ -115,6 +123,8 @@ impl Operation {
             Operation::Reserve => on(method, reservations::reserve),
             Operation::GetReservation => on(method, reservations::get_reservation),
             Operation::GetOrderReservation => on(method, orders::get_order_reservation),
+            Operation::PutOrderReservation => on(method, orders::put_order_reservation),
+            Operation::ListOrderReservations => on(method, orders::list_order_reservations),
             Operation::Confirm => on(method, reservations::confirm),
             Operation::Release => on(method, reservations::release),
             Operation::Extend => on(method, reservations::extend),

@@ -1,12 +1,14 @@
-//! `/v1/orders/{orderId}/...`: an order's reservation.
+//! `/v1/orders/{orderId}/...`: an order's reservations: the latest, all of them, and what the
+//! order should hold now (a cart that changed).
 
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
 
-use super::extract::{Params, PathParams};
+use super::extract::{not_null, CorrelationId, JsonBody, Params, PathParams};
 use super::AppState;
-use crate::domain::{self, Reservation};
+use crate::domain::{self, Cart, CartLine, Reservation};
 use crate::error::Result;
 
 /// `{orderId}`, percent-decoded (`a%3Ab` is order `a:b`).
@@ -28,4 +30,47 @@ pub(super) async fn get_order_reservation(
     Params(path): Params<OrderPath>,
 ) -> Result<Json<Reservation>> {
     Ok(Json(store.get_order_reservation(&path.order_id).await?))
+}
+
+/// `GET /v1/orders/{orderId}/reservations`: every reservation of the order, newest first.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OrderReservations {
+    order_id: String,
+    reservations: Vec<Reservation>,
+}
+
+pub(super) async fn list_order_reservations(
+    State(store): State<AppState>,
+    Params(path): Params<OrderPath>,
+) -> Result<Json<OrderReservations>> {
+    let reservations = store.list_order_reservations(&path.order_id).await?;
+    Ok(Json(OrderReservations { order_id: path.order_id, reservations }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct CartBody {
+    lines: Vec<CartLine>,
+    #[serde(default, deserialize_with = "not_null")]
+    ttl_seconds: Option<i64>,
+}
+
+/// `PUT /v1/orders/{orderId}/reservation`: 201 when a new reservation was made, 200 when the
+/// PENDING one was changed (or already held exactly this).
+pub(super) async fn put_order_reservation(
+    State(store): State<AppState>,
+    Params(path): Params<OrderPath>,
+    correlation: CorrelationId,
+    JsonBody(body): JsonBody<CartBody>,
+) -> Result<(StatusCode, Json<Reservation>)> {
+    let cart = Cart::parse(&body.lines)?;
+    if let Some(ttl) = body.ttl_seconds {
+        domain::validate_ttl_seconds(ttl)?;
+    }
+    let reserved = store
+        .put_order_reservation(&path.order_id, &cart, body.ttl_seconds, Some(correlation.as_str()))
+        .await?;
+    let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(reserved.reservation)))
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::extract::{not_null, CorrelationId, JsonBody, NoParameters, Params, PathParams};
 use super::AppState;
-use crate::domain::{self, LineRequest, Reservation};
+use crate::domain::{self, Cart, CartLine, Reservation};
 use crate::error::Result;
 
 /// `{reservationId}`.
@@ -33,7 +33,7 @@ impl ReservationPath {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct ReserveBody {
     order_id: String,
-    lines: Vec<LineRequest>,
+    lines: Vec<CartLine>,
     #[serde(default, deserialize_with = "not_null")]
     ttl_seconds: Option<i64>,
 }
@@ -51,10 +51,10 @@ pub(super) async fn reserve(
     JsonBody(body): JsonBody<ReserveBody>,
 ) -> Result<(StatusCode, Json<Reservation>)> {
     domain::validate_order_id(&body.order_id)?;
-    let lines = domain::merge_lines(&body.lines)?;
+    let cart = Cart::parse(&body.lines)?;
     let ttl = body.ttl_seconds.unwrap_or(domain::DEFAULT_TTL_SECONDS);
     domain::validate_ttl_seconds(ttl)?;
-    let reserved = store.reserve(&body.order_id, lines, ttl, Some(correlation.as_str())).await?;
+    let reserved = store.reserve_cart(&body.order_id, &cart, ttl, Some(correlation.as_str())).await?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(reserved.reservation)))
 }

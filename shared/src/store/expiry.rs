@@ -147,7 +147,7 @@ impl Store {
         let mut marker = None;
         for current in &due {
             let next = current.after(Transition::Expire, None, now);
-            guards.push(self.reservation_guard(current, &next)?);
+            guards.push(self.reservation_guard(current, &next, None)?);
             let (event, key) = self.transition_event(&next, Transition::Expire, correlation_id)?;
             events.push(event);
             marker = Some(key);

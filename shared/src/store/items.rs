@@ -4,7 +4,8 @@
 //! |-------------|--------------------|------------|---------------------------------------------|
 //! | stock item  | `STOCK#{sku}`      | `LOC#{loc}`| Query on pk = every location of a SKU        |
 //! | reservation | `RES#{id}`         | `RES`      | + `gsi1pk`/`gsi1sk` only while PENDING        |
-//! | order key   | `ORDER#{orderId}`  | `ORDER`    | reservationId; put once: reserve idempotency |
+//! | order key   | `ORDER#{orderId}`  | `ORDER`    | the latest reservationId and its request     |
+//! | order's res.| `ORDER#{orderId}`  | `RES#{createdAt}#{id}` | one per reservation: the history |
 //! | outbox      | `OUTBOX#{eventId}` | `OUTBOX`   | one per state change; `ttl` cleans it up      |
 //!
 //! `gsi1` is sparse: only PENDING reservations carry `gsi1pk = PENDING#{shard}` and
@@ -57,8 +58,17 @@ pub fn reservation_key(id: &str) -> Item {
 }
 
 pub fn order_key(order_id: &str) -> Item {
-    HashMap::from([(PK.into(), s(format!("ORDER#{order_id}"))), (SK.into(), s("ORDER"))])
+    HashMap::from([(PK.into(), s(order_pk(order_id))), (SK.into(), s(ORDER_SK))])
 }
+
+pub fn order_pk(order_id: &str) -> String {
+    format!("ORDER#{order_id}")
+}
+
+/// Sort key of the order key item.
+pub const ORDER_SK: &str = "ORDER";
+/// Sort-key prefix of an order's reservation items (`RES#{createdAt}#{id}`: oldest first).
+pub const ORDER_RESERVATION_PREFIX: &str = "RES#";
 
 pub fn pending_shard_pk(shard: u32) -> String {
     format!("PENDING#{shard}")
@@ -100,12 +110,30 @@ pub fn reservation_item(reservation: &Reservation) -> Result<Item, Error> {
     Ok(item)
 }
 
-pub fn order_item(order_id: &str, reservation_id: &str) -> Item {
+/// The order key: the order's latest reservation and the request (`Cart::key`) that made or last
+/// changed it, which a retried reserve is compared with.
+pub fn order_item(order_id: &str, reservation_id: &str, request: &str) -> Item {
     let mut item = order_key(order_id);
     item.insert("entity".into(), s("ORDER"));
     item.insert("orderId".into(), s(order_id));
     item.insert("reservationId".into(), s(reservation_id));
+    item.insert("request".into(), s(request));
     item
+}
+
+/// One item per reservation of an order, sorted by creation: `GET .../reservations` is one Query.
+pub fn order_reservation_item(reservation: &Reservation) -> Item {
+    let sk = format!(
+        "{ORDER_RESERVATION_PREFIX}{}#{}",
+        timestamp::format(&reservation.created_at),
+        reservation.reservation_id
+    );
+    HashMap::from([
+        (PK.into(), s(order_pk(&reservation.order_id))),
+        (SK.into(), s(sk)),
+        ("entity".into(), s("ORDER_RESERVATION")),
+        ("reservationId".into(), s(&reservation.reservation_id)),
+    ])
 }
 
 /// The key of an event's outbox record: written by exactly one transaction, so its presence tells

@@ -4,9 +4,10 @@
 //!
 //! - `transact`: the transaction call, its actions, and the classification of cancellations by
 //!   the per-item reasons (a condition: the domain's answer; a conflict or throttling: retry);
-//! - `reads`: strongly consistent reads of stock items and reservations;
+//! - `reads`: strongly consistent reads of stock items, reservations and an order's history;
 //! - `stock`: PUT and adjustments, keyed on the version read;
-//! - `reserve`: one transaction with no read first;
+//! - `reserve`: one transaction (lines that let the service pick the location: planned on a read);
+//! - `orders`: what an order should hold now: a new reservation, or its PENDING one changed;
 //! - `transitions`: confirm / release / extend / expire, keyed on the reservation's version;
 //! - `expiry`: due holds from the sparse index, expired in batches;
 //! - `deadline`: one deadline per request, which every call and retry inside it honours;
@@ -19,6 +20,7 @@ mod deadline;
 mod expiry;
 mod idempotency;
 pub mod items;
+mod orders;
 mod reads;
 mod reserve;
 mod retry;

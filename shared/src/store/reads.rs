@@ -1,8 +1,11 @@
-//! Strongly consistent reads of stock items and reservations.
+//! Strongly consistent reads of stock items, reservations and an order's reservations.
 
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
-use super::items::{from_item, order_key, reservation_key, s, stock_key, stock_pk, string_attr, Item};
+use super::items::{
+    from_item, order_key, order_pk, reservation_key, s, stock_key, stock_pk, string_attr, Item,
+    ORDER_RESERVATION_PREFIX, ORDER_SK, SK,
+};
 use super::retry::{classify, Failure};
 use super::Store;
 use crate::domain::{Reservation, SkuStock, StockItem};
@@ -57,36 +60,55 @@ impl Store {
         .await
     }
 
+    /// Every stock item of a SKU (one strongly consistent Query, every page).
+    pub(crate) async fn read_sku_stock(&self, sku: &str) -> Result<Vec<StockItem>, Failure> {
+        let mut locations = Vec::new();
+        for item in self.query_partition(stock_pk(sku), false).await? {
+            locations.push(from_item::<StockItem>(item)?);
+        }
+        Ok(locations)
+    }
+
+    /// Every stock item of the skus named, read at once.
+    pub(crate) async fn read_skus(
+        &self,
+        skus: impl IntoIterator<Item = &str>,
+    ) -> Result<Vec<StockItem>, Failure> {
+        let reads = skus.into_iter().map(|sku| self.read_sku_stock(sku));
+        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
+    }
+
+    /// Every item of a partition, by sort key (descending when `newest_first`), strongly
+    /// consistent, every page.
+    async fn query_partition(&self, pk: String, newest_first: bool) -> Result<Vec<Item>, Failure> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(&pk))
+                .consistent_read(true)
+                .scan_index_forward(!newest_first)
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(classify)?;
+            self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// Every location of a SKU, sorted by locationId, with totals.
     pub async fn get_sku_stock(&self, sku: &str) -> Result<SkuStock> {
-        let locations = self
-            .with_retries("get_sku_stock", || async {
-                let mut locations = Vec::new();
-                let mut start: Option<Item> = None;
-                loop {
-                    let out = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("pk = :pk")
-                        .expression_attribute_values(":pk", s(stock_pk(sku)))
-                        .consistent_read(true)
-                        .set_exclusive_start_key(start.take())
-                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                        .send()
-                        .await
-                        .map_err(classify)?;
-                    self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-                    for item in out.items.unwrap_or_default() {
-                        locations.push(from_item::<StockItem>(item)?);
-                    }
-                    match out.last_evaluated_key {
-                        Some(key) if !key.is_empty() => start = Some(key),
-                        _ => return Ok(locations),
-                    }
-                }
-            })
-            .await?;
+        let locations = self.with_retries("get_sku_stock", || self.read_sku_stock(sku)).await?;
         if locations.is_empty() {
             return Err(Error::NotFound { what: "sku", id: sku.to_owned() });
         }
@@ -97,7 +119,34 @@ impl Store {
         self.with_retries("get_reservation", || self.read_reservation(id)).await
     }
 
-    /// The reservation of an order, through the order key.
+    /// Every reservation of an order, newest first: one Query of the order's partition (its
+    /// reservation items, and the order key naming the latest), then each reservation.
+    pub async fn list_order_reservations(&self, order_id: &str) -> Result<Vec<Reservation>> {
+        let items = self
+            .with_retries("list_order_reservations", || self.query_partition(order_pk(order_id), true))
+            .await?;
+        let mut ids: Vec<String> = Vec::new();
+        let mut latest = None;
+        for item in &items {
+            let sk = string_attr(item, SK).unwrap_or_default();
+            let id = string_attr(item, "reservationId");
+            if sk == ORDER_SK {
+                latest = id;
+            } else if sk.starts_with(ORDER_RESERVATION_PREFIX) {
+                ids.extend(id);
+            }
+        }
+        // An order key written before reservation items existed still names its reservation.
+        if let Some(latest) = latest.filter(|id| !ids.contains(id)) {
+            ids.insert(0, latest);
+        }
+        if ids.is_empty() {
+            return Err(Error::NotFound { what: "order reservation", id: order_id.to_owned() });
+        }
+        futures::future::try_join_all(ids.iter().map(|id| self.get_reservation(id))).await
+    }
+
+    /// The order's latest reservation, through the order key.
     pub async fn get_order_reservation(&self, order_id: &str) -> Result<Reservation> {
         self.with_retries("get_order_reservation", || async {
             let order = self.get_item(order_key(order_id)).await?;

@@ -1,15 +1,23 @@
-//! Reserve: one transaction with no read first. Action 0 is the order key (`attribute_not_exists`:
-//! the idempotency of reserve), action `1 + i` takes line `i`'s units
-//! (`reserved += q, available -= q IF available >= q`), then the reservation and its outbox record.
-//! A rejection means the stock really was short at that instant, never "someone else wrote first".
+//! Reserve: one transaction. Action 0 takes the order key (the idempotency of reserve), action
+//! `1 + i` takes line `i`'s units (`reserved += q, available -= q IF available >= q`), then the
+//! reservation, the order's reservation item and the outbox record. Lines that each name their
+//! location need no read first, and a rejection means the stock really was short at that instant.
+//! Lines that let the service pick the location are planned on a strongly consistent read of
+//! their skus; should a condition fail, the stock moved since: read and plan again (bounded, inside
+//! the request's deadline), so INSUFFICIENT_STOCK only ever comes from a fresh read.
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use chrono::{DateTime, Utc};
 
 use super::idempotency::Answer;
 use super::items::{
-    n, number_attr, order_item, outbox_key, reservation_item, s, stock_key, string_attr, Item,
+    n, number_attr, order_item, order_key, order_reservation_item, outbox_key, reservation_item, s,
+    stock_key, string_attr, Item,
 };
+use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{Reserved, Store};
-use crate::domain::{timestamp, Line, Reservation};
+use crate::domain::{timestamp, Cart, Line, Reservation};
 use crate::error::{Error, Result, Shortfall};
 use crate::events::{DetailType, OutboxEvent};
 
@@ -21,6 +29,22 @@ fn line_action(i: usize) -> usize {
     ORDER_KEY_ACTION + 1 + i
 }
 
+/// Whose the order key is when a new reservation takes it.
+#[derive(Debug, Clone)]
+pub(crate) enum OrderSlot {
+    /// The order has no reservation yet.
+    Free,
+    /// The order's latest reservation is this one (final): the new one replaces it as latest.
+    Replacing(String),
+}
+
+/// What one attempt at creating a reservation came to.
+pub(crate) enum Created {
+    Done(Reservation),
+    /// The order key was not as expected: here it is, as it was.
+    OrderTaken(Item),
+}
+
 impl Store {
     /// Reserves every line or none. `lines` must be merged and validated (`domain::merge_lines`).
     pub async fn reserve(
@@ -30,73 +54,146 @@ impl Store {
         ttl_seconds: i64,
         correlation_id: Option<&str>,
     ) -> Result<Reserved> {
+        self.reserve_cart(order_id, &Cart::from(lines), ttl_seconds, correlation_id).await
+    }
+
+    /// `POST /v1/reservations`: a new reservation of the cart for an order that has none; for an
+    /// order that has one, the same request is a safe retry (its latest reservation), another a
+    /// conflict.
+    pub async fn reserve_cart(
+        &self,
+        order_id: &str,
+        cart: &Cart,
+        ttl_seconds: i64,
+        correlation_id: Option<&str>,
+    ) -> Result<Reserved> {
+        self.with_retries("reserve", || async {
+            match self.create(order_id, cart, ttl_seconds, correlation_id, &OrderSlot::Free).await {
+                Ok(Created::Done(reservation)) => Ok(Reserved { reservation, created: true }),
+                Ok(Created::OrderTaken(order)) => Ok(self.existing_order_reservation(cart, &order).await?),
+                // A plan refused on a read: the order may have its reservation already (a retry
+                // after the stock ran out answers as the first request did).
+                Err(Failure::Fatal(e @ (Error::InsufficientStock { .. } | Error::NotFound { .. })))
+                    if cart.fixed().is_none() =>
+                {
+                    match self.get_item(order_key(order_id)).await? {
+                        Some(order) => Ok(self.existing_order_reservation(cart, &order).await?),
+                        None => Err(Failure::Fatal(e)),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// One attempt at a new reservation of `cart` taking the order key from `slot`.
+    /// `Err(Stale)` when the stock a plan was made on changed: plan again.
+    pub(crate) async fn create(
+        &self,
+        order_id: &str,
+        cart: &Cart,
+        ttl_seconds: i64,
+        correlation_id: Option<&str>,
+        slot: &OrderSlot,
+    ) -> Result<Created, Failure> {
+        let lines = self.plan(cart, &[]).await?;
         let now = self.now();
         let reservation = Reservation::new(order_id.to_owned(), lines, ttl_seconds, now);
         let data = serde_json::to_value(&reservation).map_err(Error::internal)?;
         let event = OutboxEvent::new(DetailType::ReservationCreated, data, now, correlation_id);
-        let mut actions = Vec::with_capacity(reservation.lines.len() + 3);
-        actions.push(self.put(
-            order_item(order_id, &reservation.reservation_id),
-            "attribute_not_exists(pk)",
-            vec![],
-        )?);
+        let order = order_item(order_id, &reservation.reservation_id, &cart.key());
+        let mut actions = Vec::with_capacity(reservation.lines.len() + 4);
+        actions.push(match slot {
+            OrderSlot::Free => self.put(order, "attribute_not_exists(pk)", vec![])?,
+            OrderSlot::Replacing(id) => {
+                self.put(order, "reservationId = :latest", vec![(":latest", s(id))])?
+            }
+        });
         for line in &reservation.lines {
-            actions.push(self.update(
-                stock_key(&line.sku, &line.location_id),
-                "SET reserved = reserved + :q, available = available - :q, version = version + :one, updatedAt = :now",
-                "attribute_exists(pk) AND available >= :q",
-                vec![(":q", n(line.quantity)), (":one", n(1)), (":now", s(timestamp::format(&now)))],
-            )?);
+            actions.push(self.take_units(&line.sku, &line.location_id, line.quantity, &now)?);
         }
         actions.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
+        actions.push(self.put(order_reservation_item(&reservation), "", vec![])?);
         actions.push(self.outbox(&event)?);
 
         let answer = Answer::new(201, &reservation)?;
         let cancelled = match self.commit("reserve", actions, outbox_key(&event), Some(&answer)).await? {
-            TxOutcome::Committed => return Ok(Reserved { reservation, created: true }),
+            TxOutcome::Committed => return Ok(Created::Done(reservation)),
             TxOutcome::Cancelled(cancelled) => cancelled,
         };
         if let Some(order) = cancelled.old_item(ORDER_KEY_ACTION) {
-            return self.existing_order_reservation(order_id, &reservation.lines, order).await;
+            return Ok(Created::OrderTaken(order.clone()));
         }
-        let mut shortfalls = Vec::new();
-        for (i, line) in reservation.lines.iter().enumerate() {
-            let Some(old) = cancelled.old_item(line_action(i)) else { continue };
-            let Some(available) = number_attr(old, "available") else {
-                return Err(Error::NotFound {
-                    what: "stock item",
-                    id: format!("{}/{}", line.sku, line.location_id),
-                });
-            };
-            shortfalls.push(Shortfall {
-                sku: line.sku.clone(),
-                location_id: Some(line.location_id.clone()),
-                requested: line.quantity,
-                available,
-            });
+        if cart.fixed().is_none() {
+            return Err(Failure::Stale);
         }
-        if shortfalls.is_empty() {
-            return Err(Error::internal("reserve cancelled by a condition on no known item"));
-        }
-        Err(Error::InsufficientStock { lines: shortfalls })
+        let failed = reservation.lines.iter().enumerate().filter_map(|(i, line)| {
+            cancelled.old_item(line_action(i)).map(|old| (line, old, line.quantity, 0))
+        });
+        Err(Failure::Fatal(shortfalls(failed)))
     }
 
-    /// A reserve found the order key taken: the same merged lines are a safe retry, others a
-    /// conflict.
-    async fn existing_order_reservation(
+    /// The concrete lines of `cart`: as they are when each names its location, else planned on a
+    /// strongly consistent read of its skus, counting the units of `held` as available.
+    pub(crate) async fn plan(&self, cart: &Cart, held: &[Line]) -> Result<Vec<Line>, Failure> {
+        match cart.fixed() {
+            Some(lines) => Ok(lines),
+            None => Ok(cart.plan(&self.read_skus(cart.skus()).await?, held)?),
+        }
+    }
+
+    /// Takes `quantity` units of an item into holds, if it has them available.
+    pub(crate) fn take_units(
         &self,
-        order_id: &str,
-        lines: &[Line],
-        order: &Item,
-    ) -> Result<Reserved> {
+        sku: &str,
+        location_id: &str,
+        quantity: i64,
+        now: &DateTime<Utc>,
+    ) -> Result<TransactWriteItem> {
+        self.update(
+            stock_key(sku, location_id),
+            "SET reserved = reserved + :q, available = available - :q, version = version + :one, updatedAt = :now",
+            "attribute_exists(pk) AND available >= :q",
+            vec![(":q", n(quantity)), (":one", n(1)), (":now", s(timestamp::format(now)))],
+        )
+    }
+
+    /// A reserve found the order key taken: the same request (or, for lines that each name their
+    /// location, the same merged lines) is a safe retry of the order's latest reservation, another
+    /// one a conflict.
+    async fn existing_order_reservation(&self, cart: &Cart, order: &Item) -> Result<Reserved> {
+        let order_id = string_attr(order, "orderId").unwrap_or_default();
         let existing = match string_attr(order, "reservationId") {
             Some(id) => self.get_reservation(&id).await?,
-            None => self.get_order_reservation(order_id).await?,
+            None => self.get_order_reservation(&order_id).await?,
         };
-        if existing.lines == lines {
+        let same_request = string_attr(order, "request").is_some_and(|r| r == cart.key());
+        if same_request || cart.fixed().is_some_and(|lines| lines == existing.lines) {
             Ok(Reserved { reservation: existing, created: false })
         } else {
             Err(Error::OrderAlreadyReserved { reservation_id: existing.reservation_id })
         }
     }
+}
+
+/// The answer to a transaction whose stock conditions failed: each `(line, item as it was,
+/// units asked, units of the item the hold already had)`. An item that does not exist is 404.
+pub(crate) fn shortfalls<'a>(failed: impl Iterator<Item = (&'a Line, &'a Item, i64, i64)>) -> Error {
+    let mut lines = Vec::new();
+    for (line, old, requested, held) in failed {
+        let Some(available) = number_attr(old, "available") else {
+            return Error::NotFound { what: "stock item", id: format!("{}/{}", line.sku, line.location_id) };
+        };
+        lines.push(Shortfall {
+            sku: line.sku.clone(),
+            location_id: Some(line.location_id.clone()),
+            requested,
+            available: available + held,
+        });
+    }
+    if lines.is_empty() {
+        return Error::internal("a transaction was cancelled by a condition on no known item");
+    }
+    Error::InsufficientStock { lines }
 }

@@ -80,7 +80,7 @@ impl Store {
         answer: Option<&Answer>,
     ) -> Result<(), Failure> {
         let (event, marker) = self.transition_event(next, transition, correlation_id)?;
-        let mut actions = vec![self.reservation_guard(current, next)?];
+        let mut actions = vec![self.reservation_guard(current, next, None)?];
         actions.extend(self.stock_updates(&stock_deltas([current], transition), &next.updated_at)?);
         actions.push(event);
         match self.commit("transition", actions, marker, answer).await? {
@@ -93,17 +93,21 @@ impl Store {
         }
     }
 
-    /// Puts `next` only if the reservation is still `current`'s version and PENDING.
+    /// Puts `next` only if the reservation is still `current`'s version and PENDING (and, with
+    /// `live_at`, not yet due then).
     pub(crate) fn reservation_guard(
         &self,
         current: &Reservation,
         next: &Reservation,
+        live_at: Option<&DateTime<Utc>>,
     ) -> Result<TransactWriteItem> {
-        let mut guard = self.put(
-            reservation_item(next)?,
-            "version = :v AND #status = :pending",
-            vec![(":v", n(current.version)), (":pending", s("PENDING"))],
-        )?;
+        let mut condition = "version = :v AND #status = :pending".to_owned();
+        let mut values = vec![(":v", n(current.version)), (":pending", s("PENDING"))];
+        if let Some(now) = live_at {
+            condition.push_str(" AND expiresAt > :now");
+            values.push((":now", s(timestamp::format(now))));
+        }
+        let mut guard = self.put(reservation_item(next)?, &condition, values)?;
         if let Some(put) = guard.put.as_mut() {
             put.expression_attribute_names = Some([("#status".to_owned(), "status".to_owned())].into());
         }

@@ -1,0 +1,132 @@
+//! `PUT /v1/orders/{orderId}/reservation`: what the order should hold now. Read the order key and
+//! its latest reservation, then one transaction: a new reservation (none yet, or the latest is
+//! final, or PENDING but past due: expired on the spot first), or the PENDING one's lines replaced
+//! by the new ones. A change is keyed on the reservation's version, PENDING status and expiresAt;
+//! per item, more units are taken `IF available >= d` and fewer given back `IF reserved >= d`.
+//! A racer that loses reads again and decides again.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::idempotency::Answer;
+use super::items::{order_key, outbox_key, s, string_attr};
+use super::reserve::{shortfalls, Created, OrderSlot};
+use super::retry::Failure;
+use super::transact::TxOutcome;
+use super::{Reserved, Store};
+use crate::domain::{line_changes, Cart, Line, Reservation, Status, Transition, DEFAULT_TTL_SECONDS};
+use crate::error::{Error, Result};
+use crate::events::{DetailType, OutboxEvent};
+
+impl Store {
+    /// Creates, re-creates or changes the order's hold so that it holds `cart`. `created` tells a
+    /// new reservation (201) from a changed or unchanged one (200).
+    pub async fn put_order_reservation(
+        &self,
+        order_id: &str,
+        cart: &Cart,
+        ttl_seconds: Option<i64>,
+        correlation_id: Option<&str>,
+    ) -> Result<Reserved> {
+        self.with_retries("put_order_reservation", || async {
+            let order = self.get_item(order_key(order_id)).await?;
+            let latest = match order.as_ref().and_then(|o| string_attr(o, "reservationId")) {
+                Some(id) => Some(self.read_reservation(&id).await?),
+                None => None,
+            };
+            let now = self.now();
+            let slot = match latest {
+                None => OrderSlot::Free,
+                Some(r) => match r.status {
+                    Status::Confirmed => return Err(Error::InvalidState { status: r.status }.into()),
+                    Status::Pending if !r.is_past_due(now) => {
+                        return self.modify(&r, cart, ttl_seconds, correlation_id, now).await;
+                    }
+                    Status::Pending => {
+                        // Past due: expired on the spot (its own change, which keeps no answer).
+                        let expired = r.after(Transition::Expire, None, now);
+                        self.apply(&r, &expired, Transition::Expire, correlation_id, None).await?;
+                        OrderSlot::Replacing(r.reservation_id)
+                    }
+                    Status::Released | Status::Expired => OrderSlot::Replacing(r.reservation_id),
+                },
+            };
+            let ttl = ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+            match self.create(order_id, cart, ttl, correlation_id, &slot).await? {
+                Created::Done(reservation) => Ok(Reserved { reservation, created: true }),
+                // Another request gave the order a reservation since it was read.
+                Created::OrderTaken(_) => Err(Failure::Stale),
+            }
+        })
+        .await
+    }
+
+    /// One attempt at replacing the lines of the PENDING `current` by the cart's.
+    async fn modify(
+        &self,
+        current: &Reservation,
+        cart: &Cart,
+        ttl_seconds: Option<i64>,
+        correlation_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Reserved, Failure> {
+        let lines = self.plan(cart, &current.lines).await?;
+        if lines == current.lines && ttl_seconds.is_none() {
+            return Ok(Reserved { reservation: current.clone(), created: false });
+        }
+        let next = current.modified(lines, ttl_seconds, now);
+        let changes = line_changes(&current.lines, &next.lines);
+        let mut actions = vec![self.reservation_guard(current, &next, Some(&now))?];
+        for ((sku, location_id), change) in &changes {
+            actions.push(if *change > 0 {
+                self.take_units(sku, location_id, *change, &now)?
+            } else {
+                let back = BTreeMap::from([((sku.clone(), location_id.clone()), (0, *change))]);
+                self.stock_updates(&back, &now)?.remove(0)
+            });
+        }
+        let order_action = actions.len();
+        actions.push(self.update(
+            order_key(&current.order_id),
+            "SET request = :request",
+            "reservationId = :id",
+            vec![(":request", s(cart.key())), (":id", s(&current.reservation_id))],
+        )?);
+        let mut data = serde_json::to_value(&next).map_err(Error::internal)?;
+        data["previousLines"] = serde_json::to_value(&current.lines).map_err(Error::internal)?;
+        let event = OutboxEvent::new(DetailType::ReservationModified, data, now, correlation_id);
+        actions.push(self.outbox(&event)?);
+
+        let answer = Answer::new(200, &next)?;
+        let cancelled = match self.commit("modify", actions, outbox_key(&event), Some(&answer)).await? {
+            TxOutcome::Committed => return Ok(Reserved { reservation: next, created: false }),
+            TxOutcome::Cancelled(cancelled) => cancelled,
+        };
+        // The hold or the order changed since they were read, or (for lines the service places)
+        // the stock the plan was made on: read and decide again.
+        if cancelled.failed(0) || cancelled.failed(order_action) || cart.fixed().is_none() {
+            return Err(Failure::Stale);
+        }
+        let held = |sku: &str, location_id: &str| quantity_of(&current.lines, sku, location_id);
+        let mut failed = Vec::new();
+        for (i, ((sku, location_id), change)) in changes.iter().enumerate() {
+            let Some(old) = cancelled.old_item(1 + i) else { continue };
+            if *change < 0 {
+                return Err(Failure::Fatal(Error::internal(format!(
+                    "stock item {sku}/{location_id} has fewer units reserved than reservation {} holds",
+                    current.reservation_id
+                ))));
+            }
+            let line = next.lines.iter().find(|l| l.sku == *sku && l.location_id == *location_id);
+            let line = line.expect("a growing item is one of the new lines");
+            failed.push((line, old, line.quantity, held(sku, location_id)));
+        }
+        Err(Failure::Fatal(shortfalls(failed.into_iter())))
+    }
+}
+
+/// The units `lines` hold of one item.
+fn quantity_of(lines: &[Line], sku: &str, location_id: &str) -> i64 {
+    lines.iter().filter(|l| l.sku == sku && l.location_id == location_id).map(|l| l.quantity).sum()
+}
