@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use integration_tests::TestTable;
-use inventory::domain::{timestamp, Line, Reservation, StockItem};
+use inventory::domain::{timestamp, Cart, Line, Reservation, StockItem};
 use inventory::events::{DetailType, OutboxEvent};
 use inventory::store::items::{from_item, order_item, outbox_item, reservation_item, stock_key};
 use inventory::store::{RetryPolicy, StockChange};
@@ -151,7 +151,14 @@ async fn baseline_reserve(store: &Store, order_id: &str, policy: &RetryPolicy) -
         let actions = vec![
             TransactWriteItem::builder().update(update).build(),
             put(reservation_item(&reservation).expect("reservation item"), "attribute_not_exists(pk)"),
-            put(order_item(order_id, &reservation.reservation_id), "attribute_not_exists(pk)"),
+            put(
+                order_item(
+                    order_id,
+                    &reservation.reservation_id,
+                    &Cart::from(reservation.lines.clone()).key(),
+                ),
+                "attribute_not_exists(pk)",
+            ),
             put(outbox_item(&event), "attribute_not_exists(pk)"),
         ];
         match client.transact_write_items().set_transact_items(Some(actions)).send().await {

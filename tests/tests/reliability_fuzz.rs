@@ -142,6 +142,9 @@ fn base_request(method: &str, template: &str, reservation_id: &str, rng: &mut fa
             "lines": [{"sku": "FUZZ-SKU", "locationId": "w1", "quantity": 1}],
             "ttlSeconds": 900
         })),
+        ("put", "/v1/orders/{orderId}/reservation") => Some(json!({
+            "lines": [{"sku": "FUZZ-SKU", "locations": ["w1"], "quantity": rng.i64(1..=2)}]
+        })),
         ("post", "/v1/reservations/{reservationId}/extend") => Some(json!({"ttlSeconds": 600})),
         ("post", t) if t.ends_with("/confirm") || t.ends_with("/release") => None,
         (m, t) => panic!("openapi.json has {m} {t}: give the fuzz a valid request for it"),

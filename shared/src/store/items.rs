@@ -117,7 +117,7 @@ pub fn order_item(order_id: &str, reservation_id: &str, request: &str) -> Item {
     item.insert("entity".into(), s("ORDER"));
     item.insert("orderId".into(), s(order_id));
     item.insert("reservationId".into(), s(reservation_id));
-    item.insert("request".into(), s(request));
+    item.insert("cartKey".into(), s(request));
     item
 }
 

@@ -89,9 +89,9 @@ impl Store {
         let order_action = actions.len();
         actions.push(self.update(
             order_key(&current.order_id),
-            "SET request = :request",
+            "SET cartKey = :cart",
             "reservationId = :id",
-            vec![(":request", s(cart.key())), (":id", s(&current.reservation_id))],
+            vec![(":cart", s(cart.key())), (":id", s(&current.reservation_id))],
         )?);
         let mut data = serde_json::to_value(&next).map_err(Error::internal)?;
         data["previousLines"] = serde_json::to_value(&current.lines).map_err(Error::internal)?;

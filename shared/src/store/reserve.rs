@@ -168,7 +168,7 @@ impl Store {
             Some(id) => self.get_reservation(&id).await?,
             None => self.get_order_reservation(&order_id).await?,
         };
-        let same_request = string_attr(order, "request").is_some_and(|r| r == cart.key());
+        let same_request = string_attr(order, "cartKey").is_some_and(|r| r == cart.key());
         if same_request || cart.fixed().is_some_and(|lines| lines == existing.lines) {
             Ok(Reserved { reservation: existing, created: false })
         } else {
