@@ -1,15 +1,18 @@
 //! Randomized concurrency against the store, checked against a model. Clients run a seeded
-//! random mix of adjust / reserve (1-3 lines) / retried reserve / confirm / release / extend /
-//! expire / expiry sweeps / clock ticks over a few hot stock items, racing on the same holds.
+//! random mix of adjust / reserve (1-3 lines, some letting the service pick the location, some
+//! split) / retried reserve / PUT of an order's cart (create, re-create or change the hold) /
+//! confirm / release / extend / expire / expiry sweeps / clock ticks over a few hot stock items,
+//! racing on the same holds.
 //! Between phases (everyone paused) the test puts new on-hand counts and checks:
 //!
 //! - the store's invariants (`integration_tests::invariants`): bounds, reserved = PENDING holds,
 //!   one created record and at most one final-state record per reservation, matching its status;
 //! - the model: onHand = put + acknowledged adjustments - acknowledged confirms; every
 //!   acknowledged change has exactly one outbox record (stock writes by version, reservations by
-//!   id and state); an acknowledged final state is the reservation's state; a retried reserve
-//!   returns the same reservation; expiries = acknowledged + swept (+ confirms/extends refused as
-//!   expired, which expire on the spot).
+//!   id and state, every version a PUT answered by the one record that wrote it); an acknowledged
+//!   final state is the reservation's state; a retried reserve returns the order's latest
+//!   reservation; expiries = acknowledged + swept (+ confirms/extends refused as expired and PUTs
+//!   that may have met a hold past due, which expire it on the spot).
 //!
 //! Quick in `make test`; `make soak` sets RELIABILITY_CLIENTS/OPS/PHASES higher. The seed is
 //! printed; RELIABILITY_SEED replays a run's choices (the interleaving is the machine's).
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 use integration_tests::figures::{env_usize, seed};
 use integration_tests::invariants::{Key, Snapshot};
 use integration_tests::TestTable;
-use inventory::domain::{merge_lines, Line, LineRequest, Status};
+use inventory::domain::{Cart, CartLine, Status};
 use inventory::expiry::ExpirySweep;
 use inventory::store::StockChange;
 use inventory::{Error, Store};
@@ -44,7 +47,12 @@ struct Ledger {
     confirmed_units: HashMap<Key, i64>,
     /// Reservations acknowledged as created, and every order's request and reservation.
     created: HashSet<String>,
-    orders: HashMap<String, (Vec<Line>, i64, Option<String>)>,
+    orders: HashMap<String, (Vec<CartLine>, i64, Option<String>)>,
+    /// `(reservationId, version)` of every hold a PUT answered 200 with.
+    put_answers: Vec<(String, u64)>,
+    /// PUTs that may have expired a hold on the spot, and PUTs answered 503.
+    put_may_expire: u64,
+    put_unavailable: u64,
     /// Ids any client may act on.
     pool: Vec<String>,
     /// Acknowledged transitions to a final state.
@@ -92,9 +100,26 @@ impl Client {
         }
     }
 
-    async fn reserve(&mut self, order_id: String, lines: Vec<Line>, ttl: i64, op: &'static str) {
+    /// 1-3 random lines: most name their location, some list the allowed ones or none, some split.
+    fn random_lines(&mut self) -> Vec<CartLine> {
+        (0..self.rng.usize(1..=3))
+            .map(|_| {
+                let (sku, location_id) = self.random_key();
+                let (location_id, locations) = match self.rng.u32(0..6) {
+                    0 => (None, None),
+                    1 => (None, Some(vec!["w2".to_owned(), "w1".to_owned()])),
+                    _ => (Some(location_id), None),
+                };
+                let split = (location_id.is_none() && self.rng.bool()).then_some(true);
+                CartLine { sku, location_id, locations, quantity: self.rng.i64(1..=3), split }
+            })
+            .collect()
+    }
+
+    async fn reserve(&mut self, order_id: String, lines: Vec<CartLine>, ttl: i64, op: &'static str) {
         let known = self.ledger.lock().unwrap().orders.get(&order_id).cloned();
-        let result = self.store.reserve(&order_id, lines.clone(), ttl, None).await;
+        let cart = Cart::parse(&lines).expect("valid lines");
+        let result = self.store.reserve_cart(&order_id, &cart, ttl, None).await;
         let mut l = self.ledger.lock().unwrap();
         match result {
             Ok(r) if r.created => {
@@ -129,21 +154,64 @@ impl Client {
         }
     }
 
+    /// `PUT /v1/orders/{orderId}/reservation`: a new hold, or the order's PENDING one changed.
+    async fn put_cart(&mut self, n: usize) {
+        let order_id = if self.my_orders.is_empty() || self.rng.u32(0..4) == 0 {
+            let id = format!("{}-put-{n}", self.name);
+            self.my_orders.push(id.clone());
+            id
+        } else {
+            self.my_orders[self.rng.usize(..self.my_orders.len())].clone()
+        };
+        let lines = self.random_lines();
+        let ttl = self.rng.bool().then(|| self.ttl());
+        let known = self.ledger.lock().unwrap().orders.get(&order_id).cloned();
+        let cart = Cart::parse(&lines).expect("valid lines");
+        let result = self.store.put_order_reservation(&order_id, &cart, ttl, None).await;
+        let mut l = self.ledger.lock().unwrap();
+        let ttl = ttl.unwrap_or(900);
+        match result {
+            Ok(r) if r.created => {
+                l.outcome("put cart", "created");
+                l.put_may_expire += 1;
+                let id = r.reservation.reservation_id.clone();
+                l.created.insert(id.clone());
+                l.pool.push(id.clone());
+                l.orders.insert(order_id, (lines, ttl, Some(id)));
+            }
+            Ok(r) => {
+                l.outcome("put cart", "changed or unchanged");
+                let id = r.reservation.reservation_id.clone();
+                if known.as_ref().and_then(|k| k.2.as_deref()) != Some(id.as_str()) {
+                    l.unexpected
+                        .push(format!("PUT of order {order_id} changed {id}, not its latest {known:?}"));
+                }
+                l.put_answers.push((id.clone(), r.reservation.version));
+                l.orders.insert(order_id, (lines, ttl, Some(id)));
+            }
+            Err(e @ Error::InvalidState { status: Status::Confirmed }) => l.outcome("put cart", e.code()),
+            Err(e @ (Error::InsufficientStock { .. } | Error::Unavailable { .. })) => {
+                l.outcome("put cart", e.code());
+                l.put_may_expire += 1;
+                if matches!(e, Error::Unavailable { .. }) {
+                    l.put_unavailable += 1;
+                }
+            }
+            Err(e) => l.unexpected.push(format!("put cart {order_id}: {e:?}")),
+        }
+    }
+
     async fn step(&mut self, n: usize) {
         let roll = self.rng.u32(0..100);
         match roll {
-            0..=29 => {
-                let mut requests = Vec::new();
-                for _ in 0..self.rng.usize(1..=3) {
-                    let (sku, location_id) = self.random_key();
-                    requests.push(LineRequest { sku, location_id, quantity: self.rng.i64(1..=3) });
-                }
-                let lines = merge_lines(&requests).expect("valid lines");
+            0..=21 => {
+                let lines = self.random_lines();
                 let order_id = format!("{}-{n}", self.name);
                 let ttl = self.ttl();
                 self.my_orders.push(order_id.clone());
                 self.reserve(order_id, lines, ttl, "reserve").await;
             }
+            22..=29 => self.put_cart(n).await,
             30..=36 if !self.my_orders.is_empty() => {
                 // The same request again (a client retry), or rarely other lines for the order.
                 let order_id = self.my_orders[self.rng.usize(..self.my_orders.len())].clone();
@@ -296,10 +364,34 @@ fn model_violations(s: &Snapshot, l: &Ledger, base: &HashMap<Key, i64>) -> Vec<S
             v.push(format!("{records} {detail_type} records for {} acknowledged", count(status)));
         }
     }
+    // Every hold a PUT answered 200 with was written by exactly one record (made, changed or
+    // extended to that version), and every change was answered.
+    let mut versions: HashMap<(String, u64), usize> = HashMap::new();
+    for r in s.records.iter().filter(|r| {
+        ["ReservationCreated", "ReservationModified", "ReservationExtended"].contains(&r.detail_type.as_str())
+    }) {
+        let d = r.data();
+        let key =
+            (d["reservationId"].as_str().unwrap_or_default().to_owned(), d["version"].as_u64().unwrap_or(0));
+        *versions.entry(key).or_default() += 1;
+    }
+    for (id, version) in &l.put_answers {
+        let n = versions.get(&(id.clone(), *version)).copied().unwrap_or(0);
+        if n != 1 {
+            v.push(format!("PUT answered {id} v{version}, which {n} records wrote"));
+        }
+    }
+    let modified = s.of_type("ReservationModified").count();
+    if modified as u64 > l.put_answers.len() as u64 + l.put_unavailable {
+        v.push(format!(
+            "{modified} ReservationModified records for {} PUTs answered 200",
+            l.put_answers.len()
+        ));
+    }
     let expired = s.of_type("ReservationExpired").count() as u64;
     let (low, high) = (
         count(Status::Expired) as u64 + l.swept,
-        count(Status::Expired) as u64 + l.swept + l.refused_expired,
+        count(Status::Expired) as u64 + l.swept + l.refused_expired + l.put_may_expire,
     );
     if !(low..=high).contains(&expired) {
         v.push(format!("{expired} ReservationExpired records; acknowledged + swept = {low}, + refused as expired = {high}"));
@@ -383,6 +475,7 @@ async fn random_concurrent_operations_keep_every_invariant() {
         "outcomes": l.outcomes,
         "reservations": snapshot.reservations.len(),
         "outboxRecords": snapshot.records.len(),
+        "modifiedRecords": snapshot.of_type("ReservationModified").count(),
         "checkpoints": checkpoints,
         "violations": violations.len(),
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
@@ -397,4 +490,5 @@ async fn random_concurrent_operations_keep_every_invariant() {
     );
     assert!(operations >= (clients * ops * phases) as u64, "every client step counted");
     assert!(!l.finals.is_empty() && !l.created.is_empty(), "the mix exercised reserves and transitions");
+    assert!(!l.put_answers.is_empty(), "the mix changed holds in place");
 }
