@@ -280,6 +280,23 @@ async fn order_events_are_idempotent_when_redelivered() {
     assert_eq!(handle_message(&t.store, &other).await.unwrap(), OrderOutcome::Ignored);
     let bad = sqs_message("m4", &order_event("evt-y", "OrderCancelled", "bad id with spaces"));
     assert!(handle_message(&t.store, &bad).await.is_err());
+
+    // A re-checkout after the failed payment holds again under a new reservation; the order's
+    // events now act on that one, its latest.
+    let cart = inventory::domain::Cart::from(vec![inventory::domain::Line {
+        sku: "A".into(),
+        location_id: "w1".into(),
+        quantity: 3,
+    }]);
+    let again = t.store.put_order_reservation("o1", &cart, None, None).await.unwrap();
+    assert!(again.created && again.reservation.reservation_id != r.reservation_id);
+    let complete = sqs_message("m5", &order_event("evt-complete-2", "OrderCompleted", "o1"));
+    assert_eq!(handle_message(&t.store, &complete).await.unwrap(), OrderOutcome::Confirmed);
+    let latest = t.store.get_reservation(&again.reservation.reservation_id).await.unwrap();
+    assert_eq!(latest.status, Status::Confirmed);
+    assert_eq!(t.store.get_reservation(&r.reservation_id).await.unwrap().status, Status::Released);
+    let stock = t.store.get_stock("A", "w1").await.unwrap();
+    assert_eq!((stock.on_hand, stock.reserved), (7, 0));
 }
 
 #[tokio::test]
@@ -384,7 +401,7 @@ async fn the_sample_events_replay_through_their_handlers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_extension_is_published_as_reservation_extended() {
+async fn an_extension_and_a_change_of_lines_are_published_with_their_contract_data() {
     let t = TestTable::new().await;
     let stack = EventStack::new().await;
     let _pipelines = stack.start_pipelines(&t);
@@ -401,4 +418,22 @@ async fn an_extension_is_published_as_reservation_extended() {
     assert_eq!(published[0]["source"], "inventory");
     assert_eq!(published[0]["detail"]["correlationId"], "corr-extend");
     assert_eq!(published[0]["detail"]["data"], serde_json::to_value(&extended).unwrap());
+
+    let cart = inventory::domain::Cart::from(vec![inventory::domain::Line {
+        sku: "X".into(),
+        location_id: "w1".into(),
+        quantity: 3,
+    }]);
+    let modified = t.store.put_order_reservation("o-x", &cart, None, Some("corr-modify")).await.unwrap();
+    let got = stack
+        .receive_until(&stack.tap_queue_url, WAIT, |events| {
+            !of_type(events, "ReservationModified").is_empty()
+        })
+        .await;
+    let published = of_type(&got, "ReservationModified");
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0]["detail"]["correlationId"], "corr-modify");
+    let mut data = serde_json::to_value(&modified.reservation).unwrap();
+    data["previousLines"] = serde_json::to_value(&extended.lines).unwrap();
+    assert_eq!(published[0]["detail"]["data"], data);
 }

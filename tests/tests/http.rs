@@ -708,3 +708,77 @@ async fn a_key_is_free_again_after_24_hours_even_before_its_record_is_removed() 
     let again = keyed(s, Method::PUT, "/v1/stock/D/w1", json!({"onHand": 7}), "day-1").await;
     assert_eq!((again.status, replayed(&again), &again.body), (200, true, &other.body));
 }
+
+#[tokio::test]
+async fn an_orders_cart_is_put_changed_listed_and_refused_when_malformed() {
+    let t = TestTable::new().await;
+    put_stock(&t.store, "MUG", "w1", 10).await;
+    put_stock(&t.store, "MUG", "w2", 5).await;
+    let path = "/v1/orders/o-cart/reservation";
+    let split = json!({"lines": [{"sku": "MUG", "locations": ["w2", "w1"], "quantity": 6, "split": true}]});
+    let created = call(&t.store, Method::PUT, path, Some(split.clone())).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(
+        created.body["lines"],
+        json!([{"sku": "MUG", "locationId": "w1", "quantity": 1}, {"sku": "MUG", "locationId": "w2", "quantity": 5}])
+    );
+    let id = created.body["reservationId"].clone();
+    let changed = call(
+        &t.store,
+        Method::PUT,
+        path,
+        Some(json!({"lines": [{"sku": "MUG", "locationId": "w1", "quantity": 2}], "ttlSeconds": 60})),
+    )
+    .await;
+    assert_eq!(
+        (changed.status, &changed.body["reservationId"], &changed.body["version"]),
+        (200, &id, &json!(2))
+    );
+    let stock = call(&t.store, Method::GET, "/v1/stock/MUG", None).await;
+    assert_eq!(stock.body["totalReserved"], 2, "{}", stock.body);
+    let listed = call(&t.store, Method::GET, "/v1/orders/o-cart/reservations", None).await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body["orderId"], "o-cart");
+    assert_eq!(listed.body["reservations"][0]["reservationId"], id);
+    assert_eq!(listed.body["reservations"].as_array().map(Vec::len), Some(1));
+    let latest = call(&t.store, Method::GET, path, None).await;
+    assert_eq!(latest.body, changed.body);
+
+    // Without split, the most one allowed location has; the line's locationId is null.
+    let short =
+        reserve(&t.store, "o-short", json!([{"sku": "MUG", "locations": ["w1", "w2"], "quantity": 9}])).await;
+    assert_error(&short, 409, "INSUFFICIENT_STOCK");
+    assert_eq!(
+        short.body["error"]["details"]["lines"],
+        json!([{"sku": "MUG", "locationId": null, "requested": 9, "available": 8}])
+    );
+
+    for (body, field) in [
+        (
+            json!({"lines": [{"sku": "MUG", "locationId": "w1", "locations": ["w1"], "quantity": 1}]}),
+            "locations",
+        ),
+        (json!({"lines": [{"sku": "MUG", "locations": ["w1", "w1"], "quantity": 1}]}), "locations"),
+        (json!({"lines": [{"sku": "MUG", "locations": [], "quantity": 1}]}), "locations"),
+        (json!({"lines": [{"sku": "MUG", "quantity": 1, "split": null}]}), ""),
+        (json!({"lines": [{"sku": "MUG", "quantity": 1}], "ttlSeconds": 0}), "ttlSeconds"),
+        (json!({"lines": [{"sku": "MUG", "quantity": 1}], "orderId": "o-cart"}), ""),
+        (json!({"lines": []}), "lines"),
+    ] {
+        let reply = call(&t.store, Method::PUT, path, Some(body.clone())).await;
+        assert_error(&reply, 400, "VALIDATION_ERROR");
+        if !field.is_empty() {
+            assert_eq!(reply.body["error"]["details"]["field"], field, "{body}");
+        }
+    }
+    let bad_order = call(&t.store, Method::PUT, "/v1/orders/o%23x/reservation", Some(split)).await;
+    assert_error(&bad_order, 400, "VALIDATION_ERROR");
+    assert_error(
+        &call(&t.store, Method::GET, "/v1/orders/nobody/reservations", None).await,
+        404,
+        "NOT_FOUND",
+    );
+    // Nothing the refused requests asked for was written.
+    let after = call(&t.store, Method::GET, path, None).await;
+    assert_eq!(after.body, changed.body);
+}
