@@ -781,4 +781,21 @@ async fn an_orders_cart_is_put_changed_listed_and_refused_when_malformed() {
     // Nothing the refused requests asked for was written.
     let after = call(&t.store, Method::GET, path, None).await;
     assert_eq!(after.body, changed.body);
+
+    // With an Idempotency-Key, a PUT's answer (201 or 200) is replayed and nothing is written.
+    let new_cart = json!({"lines": [{"sku": "MUG", "quantity": 1}]});
+    let made =
+        keyed(&t.store, Method::PUT, "/v1/orders/o-keyed/reservation", new_cart.clone(), "k-put-1").await;
+    assert_eq!(made.status, 201);
+    let bigger = json!({"lines": [{"sku": "MUG", "quantity": 3}]});
+    let grown =
+        keyed(&t.store, Method::PUT, "/v1/orders/o-keyed/reservation", bigger.clone(), "k-put-2").await;
+    assert_eq!((grown.status, &grown.body["version"]), (200, &json!(2)));
+    for (body, key, first) in [(new_cart, "k-put-1", &made), (bigger, "k-put-2", &grown)] {
+        let again = keyed(&t.store, Method::PUT, "/v1/orders/o-keyed/reservation", body, key).await;
+        assert!(replayed(&again));
+        assert_eq!((again.status, &again.body), (first.status, &first.body));
+    }
+    let latest = call(&t.store, Method::GET, "/v1/orders/o-keyed/reservation", None).await;
+    assert_eq!(latest.body, grown.body, "the replays changed nothing");
 }

@@ -165,6 +165,7 @@ async fn fifty_concurrent_carts_for_one_order_leave_exactly_one_of_them_held() {
     let versions: std::collections::BTreeSet<u64> = answered.iter().map(|r| r.version).collect();
     assert_eq!(snapshot.of_type("ReservationModified").count() as u64, held.version - 1);
     assert_eq!(versions.last().copied(), Some(held.version));
+    assert_eq!(versions.len(), answered.len(), "no two answers claim one version");
 }
 
 /// What raced a change of a hold.
@@ -199,7 +200,18 @@ async fn a_change_racing_confirm_release_or_expiry_is_applied_in_one_order_or_no
                     Rival::Expire => sweep.expire(&hold.reservation_id, None).await,
                 }
             };
-            let (changed, other) = tokio::join!(change, other);
+            // Rounds 0 and 1 take each order for sure; the others race.
+            let (changed, other) = match round {
+                0 => {
+                    let changed = change.await;
+                    (changed, other.await)
+                }
+                1 => {
+                    let other = other.await;
+                    (change.await, other)
+                }
+                _ => tokio::join!(change, other),
+            };
             let other = other.expect("the rival always applies to a live hold");
             assert!(other.applied, "{rival:?} round {round}: {other:?}");
             let first = t.store.get_reservation(&hold.reservation_id).await.unwrap();
@@ -239,6 +251,7 @@ async fn a_change_racing_confirm_release_or_expiry_is_applied_in_one_order_or_no
         }
     }
     eprintln!("modify races: {tally:?}");
+    assert_eq!(tally.len(), 6, "each rival came both first and after the change: {tally:?}");
     assert_invariants(&Snapshot::take(&t).await);
 }
 
@@ -373,4 +386,30 @@ async fn split_covers_a_line_from_two_locations_in_preference_order_and_without_
     let unknown = reserve(&t.store, "o-unknown", json!([{"sku": "NOPE", "quantity": 1}])).await;
     assert_eq!(unknown.unwrap_err().code(), "NOT_FOUND");
     assert_invariants(&Snapshot::take(&t).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_cart_again_is_a_safe_retry_and_a_new_ttl_alone_is_an_extension() {
+    let t = TestTable::new().await;
+    set_stock(&t.store, "P", "w1", 1).await;
+    set_stock(&t.store, "P", "w2", 5).await;
+    let lines = json!([{"sku": "P", "locations": ["w1", "w2"], "quantity": 2}]);
+    let first = put(&t.store, "o-p", lines.clone(), None).await.unwrap().reservation;
+    assert_eq!(first.lines, [line("P", "w2", 2)], "w1 cannot cover 2");
+    // w1 is restocked: the same request again must not move the hold.
+    set_stock(&t.store, "P", "w1", 10).await;
+    let again = put(&t.store, "o-p", lines.clone(), None).await.unwrap();
+    assert_eq!((again.created, &again.reservation), (false, &first));
+    let posted = t.store.reserve_cart("o-p", &cart(lines.clone()), 900, None).await.unwrap();
+    assert_eq!((posted.created, &posted.reservation), (false, &first), "a POST of the same body too");
+    // The same lines with a ttl: expiresAt moves, and that is a ReservationExtended.
+    let extended = put(&t.store, "o-p", lines, Some(3600)).await.unwrap().reservation;
+    assert_eq!((extended.version, &extended.lines), (first.version + 1, &first.lines));
+    assert_eq!(extended.expires_at, extended.updated_at + chrono::Duration::seconds(3600));
+    let snapshot = Snapshot::take(&t).await;
+    assert_eq!(snapshot.of_type("ReservationModified").count(), 0);
+    let ext: Vec<_> = snapshot.of_type("ReservationExtended").collect();
+    assert_eq!(ext.len(), 1);
+    assert_eq!(ext[0].data(), &serde_json::to_value(&extended).unwrap());
+    assert_invariants(&snapshot);
 }

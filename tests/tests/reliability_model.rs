@@ -168,12 +168,14 @@ impl Client {
         let known = self.ledger.lock().unwrap().orders.get(&order_id).cloned();
         let cart = Cart::parse(&lines).expect("valid lines");
         let result = self.store.put_order_reservation(&order_id, &cart, ttl, None).await;
+        let had_hold = known.as_ref().is_some_and(|k| k.2.is_some());
         let mut l = self.ledger.lock().unwrap();
         let ttl = ttl.unwrap_or(900);
         match result {
             Ok(r) if r.created => {
                 l.outcome("put cart", "created");
-                l.put_may_expire += 1;
+                // Only an order that had a hold may have had it expired on the spot.
+                l.put_may_expire += u64::from(had_hold);
                 let id = r.reservation.reservation_id.clone();
                 l.created.insert(id.clone());
                 l.pool.push(id.clone());
@@ -192,7 +194,7 @@ impl Client {
             Err(e @ Error::InvalidState { status: Status::Confirmed }) => l.outcome("put cart", e.code()),
             Err(e @ (Error::InsufficientStock { .. } | Error::Unavailable { .. })) => {
                 l.outcome("put cart", e.code());
-                l.put_may_expire += 1;
+                l.put_may_expire += u64::from(had_hold);
                 if matches!(e, Error::Unavailable { .. }) {
                     l.put_unavailable += 1;
                 }

@@ -8,8 +8,8 @@
 //!   by most available units, ties by locationId.
 //! - Without `split`, a line goes to the first allowed location that covers all of it; with
 //!   `split`, it is filled from the allowed locations in that order.
-//! - Lines naming a location are placed first; the others, in request order, see what the lines
-//!   before them took.
+//! - Lines naming a location are placed first; the others, in the order given (a `Cart`'s
+//!   canonical order: by sku, placement and split), see what the lines before them took.
 //! - A line that cannot be covered is a shortfall with `locationId: null` and `available` = the
 //!   most one allowed location has (with `split`: their sum), after the lines before it.
 

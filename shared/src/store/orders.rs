@@ -1,7 +1,8 @@
 //! `PUT /v1/orders/{orderId}/reservation`: what the order should hold now. Read the order key and
 //! its latest reservation, then one transaction: a new reservation (none yet, or the latest is
 //! final, or PENDING but past due: expired on the spot first), or the PENDING one's lines replaced
-//! by the new ones. A change is keyed on the reservation's version, PENDING status and expiresAt;
+//! by the new ones (the same request again, or the same lines without ttlSeconds: nothing written).
+//! A change is keyed on the reservation's version, PENDING status and expiresAt;
 //! per item, more units are taken `IF available >= d` and fewer given back `IF reserved >= d`.
 //! A racer that loses reads again and decides again.
 
@@ -41,7 +42,12 @@ impl Store {
                 Some(r) => match r.status {
                     Status::Confirmed => return Err(Error::InvalidState { status: r.status }.into()),
                     Status::Pending if !r.is_past_due(now) => {
-                        return self.modify(&r, cart, ttl_seconds, correlation_id, now).await;
+                        // The same request again keeps the lines it was resolved to, whatever
+                        // they would resolve to now: a repeated PUT never moves a hold.
+                        let same_cart =
+                            order.as_ref().and_then(|o| string_attr(o, "cartKey")) == Some(cart.key());
+                        let plan = if same_cart { Plan::Keep } else { Plan::Anew };
+                        return self.modify(&r, cart, plan, ttl_seconds, correlation_id, now).await;
                     }
                     Status::Pending => {
                         // Past due: expired on the spot (its own change, which keeps no answer).
@@ -67,11 +73,15 @@ impl Store {
         &self,
         current: &Reservation,
         cart: &Cart,
+        plan: Plan,
         ttl_seconds: Option<i64>,
         correlation_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Reserved, Failure> {
-        let lines = self.plan(cart, &current.lines).await?;
+        let lines = match plan {
+            Plan::Keep => current.lines.clone(),
+            Plan::Anew => self.plan(cart, &current.lines).await?,
+        };
         if lines == current.lines && ttl_seconds.is_none() {
             return Ok(Reserved { reservation: current.clone(), created: false });
         }
@@ -93,9 +103,15 @@ impl Store {
             "reservationId = :id",
             vec![(":cart", s(cart.key())), (":id", s(&current.reservation_id))],
         )?);
+        // Lines replaced: ReservationModified; only expiresAt moved: ReservationExtended.
         let mut data = serde_json::to_value(&next).map_err(Error::internal)?;
-        data["previousLines"] = serde_json::to_value(&current.lines).map_err(Error::internal)?;
-        let event = OutboxEvent::new(DetailType::ReservationModified, data, now, correlation_id);
+        let detail_type = if changes.is_empty() {
+            DetailType::ReservationExtended
+        } else {
+            data["previousLines"] = serde_json::to_value(&current.lines).map_err(Error::internal)?;
+            DetailType::ReservationModified
+        };
+        let event = OutboxEvent::new(detail_type, data, now, correlation_id);
         actions.push(self.outbox(&event)?);
 
         let answer = Answer::new(200, &next)?;
@@ -103,27 +119,39 @@ impl Store {
             TxOutcome::Committed => return Ok(Reserved { reservation: next, created: false }),
             TxOutcome::Cancelled(cancelled) => cancelled,
         };
-        // The hold or the order changed since they were read, or (for lines the service places)
-        // the stock the plan was made on: read and decide again.
-        if cancelled.failed(0) || cancelled.failed(order_action) || cart.fixed().is_none() {
+        // The hold or the order changed since they were read: read and decide again.
+        if cancelled.failed(0) || cancelled.failed(order_action) {
+            return Err(Failure::Stale);
+        }
+        let failed_items = || changes.iter().enumerate().filter(|(i, _)| cancelled.failed(1 + i));
+        if let Some((_, ((sku, location_id), _))) = failed_items().find(|(_, (_, change))| **change < 0) {
+            return Err(Failure::Fatal(Error::internal(format!(
+                "stock item {sku}/{location_id} has fewer units reserved than reservation {} holds",
+                current.reservation_id
+            ))));
+        }
+        // Lines the service places: the stock the plan was made on moved; plan again.
+        if cart.fixed().is_none() {
             return Err(Failure::Stale);
         }
         let held = |sku: &str, location_id: &str| quantity_of(&current.lines, sku, location_id);
         let mut failed = Vec::new();
-        for (i, ((sku, location_id), change)) in changes.iter().enumerate() {
+        for (i, ((sku, location_id), _)) in failed_items() {
             let Some(old) = cancelled.old_item(1 + i) else { continue };
-            if *change < 0 {
-                return Err(Failure::Fatal(Error::internal(format!(
-                    "stock item {sku}/{location_id} has fewer units reserved than reservation {} holds",
-                    current.reservation_id
-                ))));
-            }
             let line = next.lines.iter().find(|l| l.sku == *sku && l.location_id == *location_id);
             let line = line.expect("a growing item is one of the new lines");
             failed.push((line, old, line.quantity, held(sku, location_id)));
         }
         Err(Failure::Fatal(shortfalls(failed.into_iter())))
     }
+}
+
+/// Where a change of a hold takes its lines from.
+enum Plan {
+    /// The cart is the one the hold was made or last changed with: its lines as they are.
+    Keep,
+    /// Another cart: resolved now.
+    Anew,
 }
 
 /// The units `lines` hold of one item.

@@ -136,8 +136,10 @@ impl Store {
                 ids.extend(id);
             }
         }
-        // An order key written before reservation items existed still names its reservation.
-        if let Some(latest) = latest.filter(|id| !ids.contains(id)) {
+        // The order key names the latest (also one written before reservation items existed),
+        // whatever the clocks that stamped createdAt said.
+        if let Some(latest) = latest {
+            ids.retain(|id| *id != latest);
             ids.insert(0, latest);
         }
         if ids.is_empty() {
