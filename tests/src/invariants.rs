@@ -4,6 +4,7 @@
 //!
 //! - every stock item: `0 <= reserved <= onHand`, `available = onHand - reserved`;
 //! - every stock item's `reserved` = the sum of the PENDING holds' quantities on it;
+//! - an order has at most one PENDING reservation;
 //! - every reservation has exactly one `ReservationCreated` record and at most one record of a
 //!   final state, which matches its status (none while PENDING);
 //! - every stock item's version has exactly one `StockAdjusted` record or came from a
@@ -96,6 +97,13 @@ impl Snapshot {
             if s.reserved != held {
                 v.push(format!("{key:?}: reserved {} but PENDING holds sum to {held}", s.reserved));
             }
+        }
+        let mut pending_per_order: HashMap<&str, usize> = HashMap::new();
+        for r in self.reservations.values().filter(|r| r.status == Status::Pending) {
+            *pending_per_order.entry(r.order_id.as_str()).or_default() += 1;
+        }
+        for (order, n) in pending_per_order.into_iter().filter(|(_, n)| *n > 1) {
+            v.push(format!("order {order} has {n} PENDING reservations"));
         }
         for key in pending.keys() {
             if !self.stock.contains_key(key) {
