@@ -5,6 +5,8 @@
 //! - every stock item: `0 <= reserved <= onHand`, `available = onHand - reserved`;
 //! - every stock item's `reserved` = the sum of the PENDING holds' quantities on it;
 //! - an order has at most one PENDING reservation;
+//! - the hold items are exactly the PENDING reservations' lines (so they sum to `reserved`);
+//! - each item's ledger, replayed from its first movement, reaches its onHand with no break;
 //! - every reservation has exactly one `ReservationCreated` record and at most one record of a
 //!   final state, which matches its status (none while PENDING);
 //! - every stock item's version has exactly one `StockAdjusted` record or came from a
@@ -13,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use inventory::domain::{Reservation, Status, StockItem};
+use inventory::domain::{replay_break, Movement, Reservation, Status, StockItem};
 use inventory::store::items::from_item;
 use serde_json::Value;
 
@@ -37,6 +39,10 @@ impl Record {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub stock: BTreeMap<(String, String), StockItem>,
+    /// Each item's ledger, oldest first.
+    pub movements: BTreeMap<(String, String), Vec<Movement>>,
+    /// Hold items: `(item, reservationId, quantity)`.
+    pub holds: Vec<(Key, String, i64)>,
     pub reservations: HashMap<String, Reservation>,
     pub records: Vec<Record>,
 }
@@ -47,8 +53,40 @@ impl Snapshot {
     pub async fn take(t: &TestTable) -> Self {
         let mut snapshot = Snapshot::default();
         for item in t.scan("begins_with(pk, :s)", &[(":s", "STOCK#")]).await {
-            let stock: StockItem = from_item(item).expect("stock item parses");
-            snapshot.stock.insert((stock.sku.clone(), stock.location_id.clone()), stock);
+            let attr = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            match attr("entity").as_str() {
+                "STOCK" => {
+                    let stock: StockItem = from_item(item).expect("stock item parses");
+                    snapshot.stock.insert((stock.sku.clone(), stock.location_id.clone()), stock);
+                }
+                "MOVEMENT" => {
+                    let sku = attr("pk").trim_start_matches("STOCK#").to_owned();
+                    let location =
+                        attr("sk").trim_start_matches("MOV#").rsplit_once('#').map(|(l, _)| l.to_owned());
+                    let movement: Movement = from_item(item).expect("movement parses");
+                    snapshot.movements.entry((sku, location.unwrap_or_default())).or_default().push(movement);
+                }
+                "HOLD" => {
+                    let sku = attr("pk").trim_start_matches("STOCK#").to_owned();
+                    let location = attr("sk")
+                        .trim_start_matches("HOLD#")
+                        .split('#')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let quantity =
+                        item.get("quantity").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+                    snapshot.holds.push((
+                        (sku, location),
+                        attr("reservationId"),
+                        quantity.unwrap_or_default(),
+                    ));
+                }
+                other => panic!("an item of entity {other:?} under STOCK#"),
+            }
+        }
+        for ledger in snapshot.movements.values_mut() {
+            ledger.sort_by_key(|m| m.version);
         }
         for item in t.scan("begins_with(pk, :r)", &[(":r", "RES#")]).await {
             let r: Reservation = from_item(item).expect("reservation parses");
@@ -96,6 +134,43 @@ impl Snapshot {
             let held = pending.get(key).copied().unwrap_or(0);
             if s.reserved != held {
                 v.push(format!("{key:?}: reserved {} but PENDING holds sum to {held}", s.reserved));
+            }
+        }
+        // The hold items are exactly the PENDING reservations' lines.
+        let mut lines: BTreeMap<(Key, String), i64> = BTreeMap::new();
+        for r in self.reservations.values().filter(|r| r.status == Status::Pending) {
+            for line in &r.lines {
+                lines.insert(
+                    ((line.sku.clone(), line.location_id.clone()), r.reservation_id.clone()),
+                    line.quantity,
+                );
+            }
+        }
+        let holds: BTreeMap<(Key, String), i64> =
+            self.holds.iter().map(|(key, id, q)| ((key.clone(), id.clone()), *q)).collect();
+        if holds.len() != self.holds.len() {
+            v.push("two hold items for one reservation and item".into());
+        }
+        for (key, q) in &lines {
+            if holds.get(key) != Some(q) {
+                v.push(format!("PENDING line {key:?} of {q} units has hold item {:?}", holds.get(key)));
+            }
+        }
+        for key in holds.keys().filter(|k| !lines.contains_key(*k)) {
+            v.push(format!("hold item {key:?} of no PENDING reservation line"));
+        }
+        // Each item's ledger replays to its onHand.
+        for (key, s) in &self.stock {
+            let ledger = self.movements.get(key).map(Vec::as_slice).unwrap_or_default();
+            if let Some(why) = replay_break(ledger) {
+                v.push(format!("{key:?}: ledger breaks at {why}"));
+            }
+            if ledger.last().map_or(0, |m| m.on_hand) != s.on_hand {
+                v.push(format!(
+                    "{key:?}: ledger ends at {:?}, onHand is {}",
+                    ledger.last().map(|m| m.on_hand),
+                    s.on_hand
+                ));
             }
         }
         let mut pending_per_order: HashMap<&str, usize> = HashMap::new();

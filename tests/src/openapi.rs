@@ -61,6 +61,9 @@ impl OpenApi {
         use serde_json::Value;
         let schema = self.resolve(schema);
         let fail = |what: String| Err(format!("{at}: {what} (value {value})"));
+        if value.is_null() && schema["nullable"] == Value::Bool(true) {
+            return Ok(());
+        }
         if let Some(options) = schema["enum"].as_array() {
             if !options.contains(value) {
                 return fail(format!("not one of {options:?}"));

@@ -24,9 +24,9 @@ use crate::error::{Error, Shortfall};
 
 /// The most allowed locations one line may list.
 pub const MAX_LOCATIONS: usize = 20;
-/// The most stock items a request's lines may resolve to: a change of a hold touches the items of
-/// its old and its new lines in one transaction (at most 100 actions).
-pub const MAX_RESOLVED_LINES: usize = 45;
+/// The most stock items a request's lines may resolve to: a confirm takes three actions per item
+/// (the stock update, its ledger movement, the hold item) in one transaction of at most 100.
+pub const MAX_RESOLVED_LINES: usize = 32;
 
 /// A reservation line as a client sends it: `locationId` (that location), `locations` (allowed
 /// ones, in order of preference) or neither (any location of the sku); `split` lets several
@@ -533,16 +533,18 @@ mod tests {
     }
 
     #[test]
-    fn a_plan_may_resolve_to_at_most_45_stock_items() {
+    fn a_plan_may_resolve_to_at_most_32_stock_items() {
         let stock: Vec<StockItem> =
-            (0..46).map(|i| item(&format!("S{}", i / 20), &format!("w{}", i % 20), 1)).collect();
-        let lines: Vec<CartLine> = [("S0", 20), ("S1", 20), ("S2", 6)]
-            .iter()
-            .map(|(s, q)| cart_line(s, None, None, *q, Some(true)))
-            .collect();
+            (0..33).map(|i| item(&format!("S{}", i / 20), &format!("w{}", i % 20), 1)).collect();
+        let lines: Vec<CartLine> =
+            [("S0", 20), ("S1", 13)].iter().map(|(s, q)| cart_line(s, None, None, *q, Some(true))).collect();
         let cart = Cart::parse(&lines).unwrap();
         assert_eq!(cart.plan(&stock, &[]).unwrap_err().code(), "VALIDATION_ERROR");
-        let fits = Cart::parse(&lines[..2]).unwrap();
-        assert_eq!(fits.plan(&stock, &[]).unwrap().len(), 40);
+        let fits = Cart::parse(&[
+            cart_line("S0", None, None, 20, Some(true)),
+            cart_line("S1", None, None, 12, Some(true)),
+        ])
+        .unwrap();
+        assert_eq!(fits.plan(&stock, &[]).unwrap().len(), 32);
     }
 }

@@ -3,6 +3,7 @@
 //! the leaf modules `error`, `status`, `timestamp` and `events` (the event types a decision names).
 
 mod allocation;
+mod ledger;
 mod reservation;
 mod stock;
 mod validate;
@@ -13,6 +14,7 @@ pub use crate::timestamp::truncate_to_millis;
 pub use allocation::{
     plan_allocation, Cart, CartLine, FlexibleLine, Placement, MAX_LOCATIONS, MAX_RESOLVED_LINES,
 };
+pub use ledger::{replay_break, Movement, MovementKind, Provenance};
 pub use reservation::{
     decide, line_changes, stock_deltas, stock_effect, Action, Decision, Reservation, Transition,
 };

@@ -80,6 +80,18 @@ pub fn validate_reason(reason: Option<&str>) -> Result<()> {
     }
 }
 
+pub const MAX_REFERENCE_CHARS: usize = 128;
+
+pub fn validate_reference(reference: Option<&str>) -> Result<()> {
+    match reference {
+        Some(r) if r.chars().count() > MAX_REFERENCE_CHARS => Err(Error::invalid_field(
+            "reference",
+            format!("reference must be at most {MAX_REFERENCE_CHARS} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn validate_on_hand(on_hand: i64) -> Result<()> {
     if (0..=MAX_ON_HAND).contains(&on_hand) {
         Ok(())

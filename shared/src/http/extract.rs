@@ -121,3 +121,61 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
         }
     })
 }
+
+/// The largest page a list gives, and what it gives without `limit`.
+pub const MAX_PAGE: i32 = 100;
+pub const DEFAULT_PAGE: i32 = 50;
+
+/// `?limit=1..100&cursor=...` of a paged list (no other query parameter).
+pub struct PageParams {
+    pub limit: i32,
+    pub cursor: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageParams {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            limit: Option<String>,
+            cursor: Option<String>,
+        }
+        let raw = axum::extract::Query::<Raw>::try_from_uri(&parts.uri)
+            .map_err(|e| Error::invalid_field("query", e.body_text()))?
+            .0;
+        let limit = match raw.limit {
+            None => DEFAULT_PAGE,
+            Some(limit) => limit.parse().ok().filter(|l| (1..=MAX_PAGE).contains(l)).ok_or_else(|| {
+                Error::invalid_field("limit", format!("limit must be an integer 1-{MAX_PAGE}"))
+            })?,
+        };
+        if raw.cursor.as_deref().is_some_and(|c| c.is_empty() || c.len() > 512) {
+            return Err(Error::invalid_field("cursor", "cursor is not one this list gave"));
+        }
+        Ok(PageParams { limit, cursor: raw.cursor })
+    }
+}
+
+/// The caller, as API Gateway's JWT authorizer verified it: the token's `sub` (absent locally, or
+/// without an authorizer).
+pub struct Actor(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        use lambda_http::request::RequestContext;
+        let sub = match parts.extensions.get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(context)) => context
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .and_then(|jwt| jwt.claims.get("sub"))
+                .cloned(),
+            _ => None,
+        };
+        Ok(Actor(sub))
+    }
+}

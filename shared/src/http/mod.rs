@@ -52,6 +52,8 @@ pub enum Operation {
     PutStock,
     AdjustStock,
     GetStock,
+    ListMovements,
+    ListHolds,
     Reserve,
     GetReservation,
     GetOrderReservation,
@@ -69,6 +71,8 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("POST", "/v1/stock/{sku}/{locationId}/adjustments", Operation::AdjustStock),
     ("GET", "/v1/stock/{sku}", Operation::GetStock),
     ("GET", "/v1/stock/{sku}/{locationId}", Operation::GetStock),
+    ("GET", "/v1/stock/{sku}/{locationId}/movements", Operation::ListMovements),
+    ("GET", "/v1/stock/{sku}/{locationId}/holds", Operation::ListHolds),
     ("POST", "/v1/reservations", Operation::Reserve),
     ("GET", "/v1/reservations/{reservationId}", Operation::GetReservation),
     ("POST", "/v1/reservations/{reservationId}/confirm", Operation::Confirm),
@@ -80,11 +84,13 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
 ];
 
 impl Operation {
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 14] = [
         Operation::Health,
         Operation::PutStock,
         Operation::AdjustStock,
         Operation::GetStock,
+        Operation::ListMovements,
+        Operation::ListHolds,
         Operation::Reserve,
         Operation::GetReservation,
         Operation::GetOrderReservation,
@@ -102,6 +108,8 @@ impl Operation {
             Operation::PutStock => "put-stock",
             Operation::AdjustStock => "adjust-stock",
             Operation::GetStock => "get-stock",
+            Operation::ListMovements => "list-movements",
+            Operation::ListHolds => "list-holds",
             Operation::Reserve => "reserve",
             Operation::GetReservation => "get-reservation",
             Operation::GetOrderReservation => "get-order-reservation",
@@ -120,6 +128,8 @@ impl Operation {
             Operation::PutStock => on(method, stock::put_stock),
             Operation::AdjustStock => on(method, stock::adjust_stock),
             Operation::GetStock => on(method, stock::get_stock),
+            Operation::ListMovements => on(method, stock::list_movements),
+            Operation::ListHolds => on(method, stock::list_holds),
             Operation::Reserve => on(method, reservations::reserve),
             Operation::GetReservation => on(method, reservations::get_reservation),
             Operation::GetOrderReservation => on(method, orders::get_order_reservation),

@@ -5,11 +5,11 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::extract::{not_null, CorrelationId, JsonBody, Params, PathParams};
+use super::extract::{not_null, Actor, CorrelationId, JsonBody, PageParams, Params, PathParams};
 use super::AppState;
-use crate::domain::{self, SkuStock, StockChange, StockItem};
+use crate::domain::{self, Movement, Provenance, SkuStock, StockChange, StockItem};
 use crate::error::Result;
-use crate::store::StockWrite;
+use crate::store::{Hold, Page, StockWrite};
 
 /// `{sku}` and, on item routes, `{locationId}`.
 #[derive(Deserialize)]
@@ -41,6 +41,8 @@ pub(super) struct PutStockBody {
     expected_version: Option<i64>,
     #[serde(default, deserialize_with = "not_null")]
     reason: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    reference: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +53,8 @@ pub(super) struct AdjustBody {
     expected_version: Option<i64>,
     #[serde(default, deserialize_with = "not_null")]
     reason: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    reference: Option<String>,
 }
 
 /// `PUT /v1/stock/{sku}/{locationId}`: 201 when created, 200 when updated.
@@ -58,12 +62,13 @@ pub(super) async fn put_stock(
     State(store): State<AppState>,
     Params(path): Params<StockPath>,
     correlation: CorrelationId,
+    actor: Actor,
     JsonBody(body): JsonBody<PutStockBody>,
 ) -> Result<(StatusCode, Json<StockItem>)> {
     domain::validate_on_hand(body.on_hand)?;
     let change = StockChange::Set { on_hand: body.on_hand };
-    let written =
-        write(&store, &path, change, body.expected_version, body.reason.as_deref(), &correlation).await?;
+    let provenance = provenance(body.reason, body.reference, actor, &correlation)?;
+    let written = write(&store, &path, change, body.expected_version, &provenance).await?;
     let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(written.item)))
 }
@@ -73,28 +78,44 @@ pub(super) async fn adjust_stock(
     State(store): State<AppState>,
     Params(path): Params<StockPath>,
     correlation: CorrelationId,
+    actor: Actor,
     JsonBody(body): JsonBody<AdjustBody>,
 ) -> Result<Json<StockItem>> {
     domain::validate_delta(body.delta)?;
     let change = StockChange::Adjust { delta: body.delta };
-    let written =
-        write(&store, &path, change, body.expected_version, body.reason.as_deref(), &correlation).await?;
+    let provenance = provenance(body.reason, body.reference, actor, &correlation)?;
+    let written = write(&store, &path, change, body.expected_version, &provenance).await?;
     Ok(Json(written.item))
 }
 
-/// What PUT and adjustments share: the checks of `reason` and `expectedVersion`, then the write.
+/// Who asks for a stock write and why, checked: `reason` and `reference` within their limits.
+fn provenance(
+    reason: Option<String>,
+    reference: Option<String>,
+    actor: Actor,
+    correlation: &CorrelationId,
+) -> Result<Provenance> {
+    domain::validate_reason(reason.as_deref())?;
+    domain::validate_reference(reference.as_deref())?;
+    Ok(Provenance {
+        reason,
+        reference,
+        actor: actor.0,
+        correlation_id: Some(correlation.as_str().to_owned()),
+    })
+}
+
+/// What PUT and adjustments share: the check of `expectedVersion`, then the write.
 async fn write(
     store: &AppState,
     path: &StockPath,
     change: StockChange,
     expected_version: Option<i64>,
-    reason: Option<&str>,
-    correlation: &CorrelationId,
+    provenance: &Provenance,
 ) -> Result<StockWrite> {
-    domain::validate_reason(reason)?;
     let expected = domain::validate_expected_version(expected_version)?;
     let (sku, location_id) = path.item();
-    store.write_stock(sku, location_id, change, expected, reason, Some(correlation.as_str())).await
+    store.write_stock_as(sku, location_id, change, expected, provenance).await
 }
 
 /// What `GET /v1/stock/{sku}[/{locationId}]` answers: one item, or every location of the sku.
@@ -114,4 +135,25 @@ pub(super) async fn get_stock(
         Some(location_id) => Ok(Json(StockView::Item(store.get_stock(&path.sku, location_id).await?))),
         None => Ok(Json(StockView::Sku(store.get_sku_stock(&path.sku).await?))),
     }
+}
+
+/// `GET /v1/stock/{sku}/{locationId}/movements`: the item's on-hand ledger, newest first.
+pub(super) async fn list_movements(
+    State(store): State<AppState>,
+    Params(path): Params<StockPath>,
+    page: PageParams,
+) -> Result<Json<Page<Movement>>> {
+    let (sku, location_id) = path.item();
+    Ok(Json(store.list_movements(sku, location_id, page.limit, page.cursor.as_deref()).await?))
+}
+
+/// `GET /v1/stock/{sku}/{locationId}/holds`: the PENDING reservations holding its units, oldest
+/// first.
+pub(super) async fn list_holds(
+    State(store): State<AppState>,
+    Params(path): Params<StockPath>,
+    page: PageParams,
+) -> Result<Json<Page<Hold>>> {
+    let (sku, location_id) = path.item();
+    Ok(Json(store.list_holds(sku, location_id, page.limit, page.cursor.as_deref()).await?))
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::items::{due_sort_key, from_item, pending_shard_pk, s, Item, GSI1};
 use super::retry::{classify, Failure};
 use super::transact::TxOutcome;
+use super::transitions::released_holds;
 use super::Store;
 use crate::domain::{decide, stock_deltas, Action, Decision, Reservation, Transition};
 use crate::error::Result;
@@ -28,23 +29,26 @@ pub struct DuePage {
 }
 
 /// Packs holds, in order, into batches for `Store::expire_due_batch`: at most `max_holds` each,
-/// and at most [`MAX_TRANSACTION_ITEMS`] actions (per hold its reservation and outbox record,
-/// plus each stock item the batch touches, once).
+/// and at most [`MAX_TRANSACTION_ITEMS`] actions (per hold its reservation, its outbox record and
+/// the deletes of its hold items, one per line, plus each stock item the batch touches, once).
 pub fn pack_expiry_batches(holds: Vec<Reservation>, max_holds: usize) -> Vec<Vec<Reservation>> {
     let mut batches = Vec::new();
     let mut batch: Vec<Reservation> = Vec::new();
     let mut stock_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut hold_items = 0;
     for hold in holds {
         let keys: BTreeSet<(String, String)> =
             hold.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone())).collect();
         let added = keys.difference(&stock_keys).count();
-        let items = 2 * batch.len() + stock_keys.len();
-        if !batch.is_empty() && (batch.len() >= max_holds.max(1) || items + 2 + added > MAX_TRANSACTION_ITEMS)
-        {
+        let items = 2 * batch.len() + stock_keys.len() + hold_items;
+        let adds = 2 + added + hold.lines.len();
+        if !batch.is_empty() && (batch.len() >= max_holds.max(1) || items + adds > MAX_TRANSACTION_ITEMS) {
             batches.push(std::mem::take(&mut batch));
             stock_keys.clear();
+            hold_items = 0;
         }
         stock_keys.extend(keys);
+        hold_items += hold.lines.len();
         batch.push(hold);
     }
     if !batch.is_empty() {
@@ -155,6 +159,9 @@ impl Store {
         let mut actions = guards;
         actions.extend(self.stock_updates(&stock_deltas(due.iter().copied(), Transition::Expire), &now)?);
         actions.extend(events);
+        for current in &due {
+            actions.extend(self.holds(current, released_holds(current))?);
+        }
         let marker = marker.unwrap_or_default();
         match self.commit("expire_batch", actions, marker, None).await? {
             TxOutcome::Committed => Ok(due.len()),

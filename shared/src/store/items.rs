@@ -3,6 +3,8 @@
 //! | entity      | pk                 | sk         | notes                                       |
 //! |-------------|--------------------|------------|---------------------------------------------|
 //! | stock item  | `STOCK#{sku}`      | `LOC#{loc}`| Query on pk = every location of a SKU        |
+//! | movement    | `STOCK#{sku}`      | `MOV#{loc}#{version, 12 digits}` | the on-hand ledger, kept for good |
+//! | hold        | `STOCK#{sku}`      | `HOLD#{loc}#{createdAt}#{id}` | a PENDING reservation's units here |
 //! | reservation | `RES#{id}`         | `RES`      | + `gsi1pk`/`gsi1sk` only while PENDING        |
 //! | order key   | `ORDER#{orderId}`  | `ORDER`    | the latest reservationId and its request     |
 //! | order's res.| `ORDER#{orderId}`  | `RES#{createdAt}#{id}` | one per reservation: the history |
@@ -17,7 +19,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{Reservation, StockItem};
+use crate::domain::{Movement, Reservation, StockItem};
 use crate::error::Error;
 use crate::events::{OutboxEvent, EVENT_SOURCE};
 use crate::status::Status;
@@ -45,12 +47,62 @@ pub fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// Sort-key prefix of a sku's stock items (beside their movements and holds).
+pub const STOCK_ITEM_PREFIX: &str = "LOC#";
+
 pub fn stock_key(sku: &str, location_id: &str) -> Item {
-    HashMap::from([(PK.into(), s(stock_pk(sku))), (SK.into(), s(format!("LOC#{location_id}")))])
+    HashMap::from([
+        (PK.into(), s(stock_pk(sku))),
+        (SK.into(), s(format!("{STOCK_ITEM_PREFIX}{location_id}"))),
+    ])
 }
 
 pub fn stock_pk(sku: &str) -> String {
     format!("STOCK#{sku}")
+}
+
+/// Sort-key prefix of an item's movements; the version is zero-padded so string order is version
+/// order.
+pub fn movements_prefix(location_id: &str) -> String {
+    format!("MOV#{location_id}#")
+}
+
+/// Sort-key prefix of the holds on an item (oldest reservation first).
+pub fn holds_prefix(location_id: &str) -> String {
+    format!("HOLD#{location_id}#")
+}
+
+/// The key of `reservation`'s hold on `(sku, location_id)`.
+pub fn hold_key(sku: &str, location_id: &str, reservation: &Reservation) -> Item {
+    let sk = format!(
+        "{}{}#{}",
+        holds_prefix(location_id),
+        timestamp::format(&reservation.created_at),
+        reservation.reservation_id
+    );
+    HashMap::from([(PK.into(), s(stock_pk(sku))), (SK.into(), s(sk))])
+}
+
+/// `reservation`'s hold of `quantity` units on `(sku, location_id)`: the holds of an item sum to
+/// its `reserved`, kept so by the transactions that move `reserved`.
+pub fn hold_item(sku: &str, location_id: &str, reservation: &Reservation, quantity: i64) -> Item {
+    let mut item = hold_key(sku, location_id, reservation);
+    item.extend([
+        ("entity".into(), s("HOLD")),
+        ("reservationId".into(), s(&reservation.reservation_id)),
+        ("orderId".into(), s(&reservation.order_id)),
+        ("quantity".into(), n(quantity)),
+    ]);
+    item
+}
+
+/// One movement of the ledger of `(sku, location_id)`.
+pub fn movement_item(sku: &str, location_id: &str, movement: &Movement) -> Result<Item, Error> {
+    let mut item = to_item(movement)?;
+    item.insert(PK.into(), s(stock_pk(sku)));
+    item.insert(SK.into(), s(format!("{}{:012}", movements_prefix(location_id), movement.version)));
+    item.insert("entity".into(), s("MOVEMENT"));
+    Ok(item)
 }
 
 pub fn reservation_key(id: &str) -> Item {

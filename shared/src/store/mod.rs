@@ -86,6 +86,25 @@ pub struct Reserved {
     pub created: bool,
 }
 
+/// One page of a list, and where the next one starts (`null` on the wire at the end).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A PENDING reservation's units on one stock item (`GET .../holds`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub reservation_id: String,
+    pub order_id: String,
+    pub quantity: i64,
+    #[serde(with = "crate::timestamp")]
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Result of a transition request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transitioned {

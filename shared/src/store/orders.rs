@@ -15,7 +15,7 @@ use super::items::{order_key, outbox_key, s, string_attr};
 use super::reserve::{shortfalls, Created, OrderSlot};
 use super::retry::Failure;
 use super::transact::TxOutcome;
-use super::{Reserved, Store};
+use super::{Reserved, Store, MAX_TRANSACTION_ITEMS};
 use crate::domain::{line_changes, Cart, Line, Reservation, Status, Transition, DEFAULT_TTL_SECONDS};
 use crate::error::{Error, Result};
 use crate::events::{DetailType, OutboxEvent};
@@ -113,6 +113,22 @@ impl Store {
         };
         let event = OutboxEvent::new(detail_type, data, now, correlation_id);
         actions.push(self.outbox(&event)?);
+        let holds = changes.keys().map(|(sku, location_id)| {
+            let quantity = quantity_of(&next.lines, sku, location_id);
+            (sku.clone(), location_id.clone(), (quantity > 0).then_some(quantity))
+        });
+        actions.extend(self.holds(&next, holds)?);
+        // Two actions per changed item: a change of very many items at once cannot be one
+        // transaction (with the idempotency record, at most 100 actions).
+        if actions.len() >= MAX_TRANSACTION_ITEMS {
+            return Err(Failure::Fatal(Error::invalid_field(
+                "lines",
+                format!(
+                    "this change touches {} stock items at once: too many for one transaction",
+                    changes.len()
+                ),
+            )));
+        }
 
         let answer = Answer::new(200, &next)?;
         let cancelled = match self.commit("modify", actions, outbox_key(&event), Some(&answer)).await? {

@@ -3,12 +3,12 @@
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use super::items::{
-    from_item, order_key, order_pk, reservation_key, s, stock_key, stock_pk, string_attr, Item,
-    ORDER_RESERVATION_PREFIX, ORDER_SK, SK,
+    from_item, holds_prefix, movements_prefix, number_attr, order_key, order_pk, reservation_key, s,
+    stock_key, stock_pk, string_attr, Item, ORDER_RESERVATION_PREFIX, ORDER_SK, PK, SK, STOCK_ITEM_PREFIX,
 };
 use super::retry::{classify, Failure};
-use super::Store;
-use crate::domain::{Reservation, SkuStock, StockItem};
+use super::{Hold, Page, Store};
+use crate::domain::{timestamp, Movement, Reservation, SkuStock, StockItem};
 use crate::error::{Error, Result};
 
 impl Store {
@@ -63,7 +63,7 @@ impl Store {
     /// Every stock item of a SKU (one strongly consistent Query, every page).
     pub(crate) async fn read_sku_stock(&self, sku: &str) -> Result<Vec<StockItem>, Failure> {
         let mut locations = Vec::new();
-        for item in self.query_partition(stock_pk(sku), false).await? {
+        for item in self.query_partition(stock_pk(sku), STOCK_ITEM_PREFIX, false).await? {
             locations.push(from_item::<StockItem>(item)?);
         }
         Ok(locations)
@@ -78,18 +78,28 @@ impl Store {
         Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
-    /// Every item of a partition, by sort key (descending when `newest_first`), strongly
-    /// consistent, every page.
-    async fn query_partition(&self, pk: String, newest_first: bool) -> Result<Vec<Item>, Failure> {
+    /// Every item of a partition whose sort key begins with `prefix`, by sort key (descending when
+    /// `newest_first`), strongly consistent, every page.
+    async fn query_partition(
+        &self,
+        pk: String,
+        prefix: &str,
+        newest_first: bool,
+    ) -> Result<Vec<Item>, Failure> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(&pk))
+            let query =
+                self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(&pk));
+            // An empty prefix: the whole partition (DynamoDB refuses an empty key value).
+            let query = if prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let out = query
                 .consistent_read(true)
                 .scan_index_forward(!newest_first)
                 .set_exclusive_start_key(start.take())
@@ -104,6 +114,116 @@ impl Store {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// One page of a partition's items whose sort key begins with `prefix`, strongly consistent:
+    /// at most `limit`, after the sort key `after` (exclusive), and the sort key to go on from if
+    /// there may be more.
+    pub(crate) async fn query_page(
+        &self,
+        pk: String,
+        prefix: &str,
+        newest_first: bool,
+        limit: i32,
+        after: Option<String>,
+    ) -> Result<(Vec<Item>, Option<String>), Failure> {
+        let start = after.map(|sk| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(sk))]));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":prefix", s(prefix))
+            .consistent_read(true)
+            .scan_index_forward(!newest_first)
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(classify)?;
+        self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+        let next = out.last_evaluated_key.as_ref().and_then(|k| string_attr(k, SK));
+        Ok((out.items.unwrap_or_default(), next))
+    }
+
+    /// A page of an item's on-hand ledger, newest first. `cursor` is a page's `nextCursor`.
+    pub async fn list_movements(
+        &self,
+        sku: &str,
+        location_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Movement>> {
+        let prefix = movements_prefix(location_id);
+        let after = match cursor {
+            None => None,
+            Some(c) => match c.parse::<u64>() {
+                Ok(version) => Some(format!("{prefix}{version:012}")),
+                Err(_) => return Err(Error::invalid_field("cursor", "cursor is not one this list gave")),
+            },
+        };
+        self.get_stock(sku, location_id).await?;
+        let (items, next) = self
+            .with_retries("list_movements", || {
+                self.query_page(stock_pk(sku), &prefix, true, limit, after.clone())
+            })
+            .await?;
+        let items = items.into_iter().map(from_item::<Movement>).collect::<Result<Vec<_>>>()?;
+        let next_cursor = next.and_then(|sk| sk.strip_prefix(&prefix).and_then(|v| v.parse::<u64>().ok()));
+        Ok(Page { items, next_cursor: next_cursor.map(|v| v.to_string()) })
+    }
+
+    /// A page of the PENDING reservations holding units of an item, oldest first: its hold items,
+    /// with each reservation's expiresAt.
+    pub async fn list_holds(
+        &self,
+        sku: &str,
+        location_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Hold>> {
+        let prefix = holds_prefix(location_id);
+        let bad_cursor = || Error::invalid_field("cursor", "cursor is not one this list gave");
+        let after = match cursor {
+            None => None,
+            Some(c) => {
+                let (created_at, id) = c.split_once('#').ok_or_else(bad_cursor)?;
+                if timestamp::parse(created_at).is_none() || uuid::Uuid::try_parse(id).is_err() {
+                    return Err(bad_cursor());
+                }
+                Some(format!("{prefix}{c}"))
+            }
+        };
+        self.get_stock(sku, location_id).await?;
+        let (items, next) = self
+            .with_retries("list_holds", || {
+                self.query_page(stock_pk(sku), &prefix, false, limit, after.clone())
+            })
+            .await?;
+        let held: Vec<(String, String, i64)> = items
+            .iter()
+            .map(|item| {
+                let id = string_attr(item, "reservationId").unwrap_or_default();
+                let order = string_attr(item, "orderId").unwrap_or_default();
+                (id, order, number_attr(item, "quantity").unwrap_or_default())
+            })
+            .collect();
+        let reservations =
+            futures::future::try_join_all(held.iter().map(|(id, _, _)| self.get_reservation(id))).await?;
+        let items = held
+            .into_iter()
+            .zip(reservations)
+            .map(|((reservation_id, order_id, quantity), r)| Hold {
+                reservation_id,
+                order_id,
+                quantity,
+                expires_at: r.expires_at,
+            })
+            .collect();
+        let next_cursor = next.and_then(|sk| sk.strip_prefix(&prefix).map(str::to_owned));
+        Ok(Page { items, next_cursor })
     }
 
     /// Every location of a SKU, sorted by locationId, with totals.
@@ -123,7 +243,7 @@ impl Store {
     /// reservation items, and the order key naming the latest), then each reservation.
     pub async fn list_order_reservations(&self, order_id: &str) -> Result<Vec<Reservation>> {
         let items = self
-            .with_retries("list_order_reservations", || self.query_partition(order_pk(order_id), true))
+            .with_retries("list_order_reservations", || self.query_partition(order_pk(order_id), "", true))
             .await?;
         let mut ids: Vec<String> = Vec::new();
         let mut latest = None;

@@ -116,6 +116,9 @@ impl Store {
         actions.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
         actions.push(self.put(order_reservation_item(&reservation), "", vec![])?);
         actions.push(self.outbox(&event)?);
+        let holds =
+            reservation.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), Some(l.quantity)));
+        actions.extend(self.holds(&reservation, holds)?);
 
         let answer = Answer::new(201, &reservation)?;
         let cancelled = match self.commit("reserve", actions, outbox_key(&event), Some(&answer)).await? {

@@ -1,14 +1,15 @@
 //! Stock writes (PUT and adjustments): read the item, let the domain decide the new item, write it
-//! back keyed on the version read, with its `StockAdjusted` outbox record, in one transaction.
+//! back keyed on the version read, with its `StockAdjusted` outbox record and its ledger movement,
+//! in one transaction.
 
 use serde_json::json;
 
 use super::idempotency::Answer;
-use super::items::{n, outbox_key, stock_item};
+use super::items::{movement_item, n, outbox_key, stock_item};
 use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{StockWrite, Store};
-use crate::domain::{plan_stock_write, StockChange};
+use crate::domain::{plan_stock_write, Movement, MovementKind, Provenance, StockChange};
 use crate::error::{Error, Result};
 use crate::events::{DetailType, OutboxEvent};
 
@@ -24,13 +25,35 @@ impl Store {
         reason: Option<&str>,
         correlation_id: Option<&str>,
     ) -> Result<StockWrite> {
+        let provenance = Provenance {
+            reason: reason.map(str::to_owned),
+            correlation_id: correlation_id.map(str::to_owned),
+            ..Provenance::default()
+        };
+        self.write_stock_as(sku, location_id, change, expected_version, &provenance).await
+    }
+
+    /// [`Store::write_stock`], saying who asked and why: the change's ledger movement and event
+    /// carry it.
+    pub async fn write_stock_as(
+        &self,
+        sku: &str,
+        location_id: &str,
+        change: StockChange,
+        expected_version: Option<u64>,
+        provenance: &Provenance,
+    ) -> Result<StockWrite> {
         self.with_retries("write_stock", || async {
             let current = self.read_stock(sku, location_id).await?;
             let now = self.now();
             let update = plan_stock_write(sku, location_id, current.as_ref(), change, expected_version, now)?;
             let mut data = serde_json::to_value(&update.item).map_err(Error::internal)?;
             data["delta"] = json!(update.delta);
-            data["reason"] = json!(reason);
+            data["reason"] = json!(provenance.reason);
+            if let Some(reference) = &provenance.reference {
+                data["reference"] = json!(reference);
+            }
+            let correlation_id = provenance.correlation_id.as_deref();
             let event = OutboxEvent::new(DetailType::StockAdjusted, data, now, correlation_id);
             let guard = match &current {
                 None => self.put(stock_item(&update.item)?, "attribute_not_exists(pk)", vec![])?,
@@ -38,7 +61,18 @@ impl Store {
                     self.put(stock_item(&update.item)?, "version = :v", vec![(":v", n(read.version))])?
                 }
             };
-            let actions = vec![guard, self.outbox(&event)?];
+            let mut actions = vec![guard, self.outbox(&event)?];
+            // The ledger: every change of onHand (and the item's first count).
+            if update.delta != 0 || update.created {
+                let kind = match change {
+                    StockChange::Set { .. } => MovementKind::Set,
+                    StockChange::Adjust { .. } => MovementKind::Adjust,
+                };
+                let item = &update.item;
+                let movement = Movement::new(kind, item.version, update.delta, item.on_hand, now, provenance);
+                let put = movement_item(sku, location_id, &movement)?;
+                actions.push(self.put(put, "attribute_not_exists(pk)", vec![])?);
+            }
             let answer = Answer::new(if update.created { 201 } else { 200 }, &update.item)?;
             match self.commit("write_stock", actions, outbox_key(&event), Some(&answer)).await? {
                 TxOutcome::Committed => Ok(StockWrite { item: update.item, created: update.created }),

@@ -4,16 +4,17 @@
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-    Update,
+    AttributeValue, Delete, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::idempotency::Answer;
-use super::items::{outbox_item, Item};
+use super::items::{hold_item, hold_key, outbox_item, Item};
 use super::retry::{classify, retryable_reason, Failure};
 use super::Store;
+use crate::domain::Reservation;
 use crate::error::{Error, Result};
 use crate::events::OutboxEvent;
 
@@ -170,6 +171,29 @@ impl Store {
             builder = builder.expression_attribute_values(name, value);
         }
         Ok(TransactWriteItem::builder().update(builder.build().map_err(Error::internal)?).build())
+    }
+
+    /// An unconditional delete.
+    pub(crate) fn delete(&self, key: Item) -> Result<TransactWriteItem> {
+        let delete =
+            Delete::builder().table_name(&self.table).set_key(Some(key)).build().map_err(Error::internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// The hold items of a reservation's lines: put (with their quantities) or, with `None`,
+    /// deleted.
+    pub(crate) fn holds(
+        &self,
+        reservation: &Reservation,
+        lines: impl IntoIterator<Item = (String, String, Option<i64>)>,
+    ) -> Result<Vec<TransactWriteItem>> {
+        lines
+            .into_iter()
+            .map(|(sku, location_id, quantity)| match quantity {
+                Some(q) => self.put(hold_item(&sku, &location_id, reservation, q), "", vec![]),
+                None => self.delete(hold_key(&sku, &location_id, reservation)),
+            })
+            .collect()
     }
 
     /// The outbox record of an event, put once.

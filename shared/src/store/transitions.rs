@@ -8,13 +8,23 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
 use super::idempotency::Answer;
-use super::items::{n, outbox_key, reservation_item, s, stock_key, Item};
+use super::items::{movement_item, n, number_attr, outbox_key, reservation_item, s, stock_key, Item};
 use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{Store, Transitioned};
-use crate::domain::{decide, stock_deltas, timestamp, Action, Decision, Reservation, Transition};
+use crate::domain::{
+    decide, stock_deltas, timestamp, Action, Decision, Movement, MovementKind, Provenance, Reservation,
+    Transition,
+};
 use crate::error::{Error, Result};
 use crate::events::OutboxEvent;
+
+/// The hold items a reservation leaving PENDING deletes.
+pub(crate) fn released_holds(
+    reservation: &Reservation,
+) -> impl Iterator<Item = (String, String, Option<i64>)> + '_ {
+    reservation.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), None))
+}
 
 impl Store {
     pub async fn confirm(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
@@ -80,17 +90,89 @@ impl Store {
         answer: Option<&Answer>,
     ) -> Result<(), Failure> {
         let (event, marker) = self.transition_event(next, transition, correlation_id)?;
+        let deltas = stock_deltas([current], transition);
         let mut actions = vec![self.reservation_guard(current, next, None)?];
-        actions.extend(self.stock_updates(&stock_deltas([current], transition), &next.updated_at)?);
+        if transition == Transition::Confirm {
+            actions.extend(self.sold(current, &deltas, &next.updated_at, correlation_id).await?);
+        } else {
+            actions.extend(self.stock_updates(&deltas, &next.updated_at)?);
+        }
         actions.push(event);
+        if transition != Transition::Extend {
+            actions.extend(self.holds(current, released_holds(current))?);
+        }
         match self.commit("transition", actions, marker, answer).await? {
             TxOutcome::Committed => Ok(()),
             TxOutcome::Cancelled(c) if c.failed(0) => Err(Failure::Stale),
+            // A confirm is keyed on the items' versions too (its ledger entries name them): an
+            // item written since it was read is read again, unless it has too few units reserved.
+            TxOutcome::Cancelled(c)
+                if transition == Transition::Confirm
+                    && deltas.values().enumerate().all(|(i, (_, reserved_delta))| {
+                        c.old_item(1 + 2 * i).is_none_or(|old| {
+                            number_attr(old, "reserved").is_some_and(|r| r >= -reserved_delta)
+                        })
+                    }) =>
+            {
+                Err(Failure::Stale)
+            }
             TxOutcome::Cancelled(_) => Err(Failure::Fatal(Error::internal(format!(
                 "stock item of reservation {} has fewer units reserved than the hold",
                 current.reservation_id
             )))),
         }
+    }
+
+    /// A confirm's stock updates: per item, the units leave onHand and reserved, keyed on the
+    /// item's version as just read, and a `SOLD` movement of the ledger (reference: the
+    /// reservationId). Two actions per item, in `deltas` order.
+    async fn sold(
+        &self,
+        reservation: &Reservation,
+        deltas: &BTreeMap<(String, String), (i64, i64)>,
+        now: &DateTime<Utc>,
+        correlation_id: Option<&str>,
+    ) -> Result<Vec<TransactWriteItem>, Failure> {
+        let reads = deltas.keys().map(|(sku, location_id)| self.read_stock(sku, location_id));
+        let items = futures::future::try_join_all(reads).await?;
+        let provenance = Provenance {
+            reference: Some(reservation.reservation_id.clone()),
+            correlation_id: correlation_id.map(str::to_owned),
+            ..Provenance::default()
+        };
+        let mut actions = Vec::with_capacity(2 * deltas.len());
+        for (((sku, location_id), (on_hand_delta, reserved_delta)), item) in deltas.iter().zip(items) {
+            let item = item.ok_or_else(|| {
+                Error::internal(format!("stock item {sku}/{location_id} of a hold does not exist"))
+            })?;
+            actions.push(self.update(
+                stock_key(sku, location_id),
+                "SET onHand = onHand + :d, reserved = reserved + :r, version = version + :one, updatedAt = :now",
+                "reserved >= :q AND version = :v",
+                vec![
+                    (":d", n(on_hand_delta)),
+                    (":r", n(reserved_delta)),
+                    (":q", n(-reserved_delta)),
+                    (":v", n(item.version)),
+                    (":one", n(1)),
+                    (":now", s(timestamp::format(now))),
+                ],
+            )?);
+            let movement = Movement::new(
+                MovementKind::Sold,
+                item.version + 1,
+                *on_hand_delta,
+                item.on_hand + on_hand_delta,
+                *now,
+                &provenance,
+            );
+            actions.push(self.put(
+                movement_item(sku, location_id, &movement)?,
+                "attribute_not_exists(pk)",
+                vec![],
+            )?);
+        }
+        Ok(actions)
     }
 
     /// Puts `next` only if the reservation is still `current`'s version and PENDING (and, with
