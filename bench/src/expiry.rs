@@ -49,6 +49,7 @@ async fn bulk_holds(t: &TestTable, prefix: &str, count: usize, skus: usize, ttl_
             available: 1_000_000 - reserved,
             version: 1,
             updated_at: now,
+            low_stock_threshold: None,
         };
         items.push(stock_item(&stock).expect("stock item"));
     }

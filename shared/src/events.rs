@@ -22,6 +22,8 @@ pub enum DetailType {
     ReservationReleased,
     ReservationExpired,
     StockDepleted,
+    StockLow,
+    StockReplenished,
     ReservationConfirmFailed,
 }
 
@@ -36,6 +38,8 @@ impl DetailType {
             DetailType::ReservationReleased => "ReservationReleased",
             DetailType::ReservationExpired => "ReservationExpired",
             DetailType::StockDepleted => "StockDepleted",
+            DetailType::StockLow => "StockLow",
+            DetailType::StockReplenished => "StockReplenished",
             DetailType::ReservationConfirmFailed => "ReservationConfirmFailed",
         }
     }

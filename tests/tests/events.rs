@@ -92,7 +92,9 @@ async fn every_change_is_published_exactly_once_with_the_contract_envelope() {
     for (detail_type, n) in expected_types {
         assert_eq!(per_type.get(detail_type), Some(&n), "{detail_type} outbox records: {per_type:?}");
     }
-    let expected_total = ids.len() + 1; // + one StockDepleted, derived from the stream
+    // + one StockDepleted (o2's hold) and one StockReplenished (o2's release), derived from the
+    // stream.
+    let expected_total = ids.len() + 2;
 
     let mut got = stack
         .receive_until(&stack.tap_queue_url, WAIT, |events| {
@@ -133,6 +135,9 @@ async fn every_change_is_published_exactly_once_with_the_contract_envelope() {
     assert_eq!(depleted[0]["detail"]["data"]["sku"], "A");
     assert_eq!(depleted[0]["detail"]["data"]["available"], 0);
     assert_eq!(of_type(&got, "ReservationExpired")[0]["detail"]["data"]["status"], "EXPIRED");
+    let replenished = of_type(&got, "StockReplenished");
+    assert_eq!(replenished.len(), 1);
+    assert_eq!(replenished[0]["detail"]["data"]["available"], 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,4 +441,40 @@ async fn an_extension_and_a_change_of_lines_are_published_with_their_contract_da
     let mut data = serde_json::to_value(&modified.reservation).unwrap();
     data["previousLines"] = serde_json::to_value(&extended.lines).unwrap();
     assert_eq!(published[0]["detail"]["data"], data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_crossed_down_up_and_down_is_published_once_per_crossing() {
+    let t = TestTable::new().await;
+    let stack = EventStack::new().await;
+    let _pipelines = stack.start_pipelines(&t);
+    let s = &t.store;
+    let with_threshold = StockChange::SetWithThreshold { on_hand: 10, low_stock_threshold: Some(5) };
+    s.write_stock("A", "w1", with_threshold, None, None, None).await.unwrap();
+    let adjust = |delta| s.write_stock("A", "w1", StockChange::Adjust { delta }, None, None, None);
+    adjust(-7).await.unwrap(); // available 10 -> 3: below 5, StockLow
+    adjust(-1).await.unwrap(); // 3 -> 2: still below, nothing
+    adjust(-2).await.unwrap(); // 2 -> 0: StockDepleted
+    adjust(8).await.unwrap(); // 0 -> 8: StockReplenished
+    hold(s, "o-low", "A", 6, 600).await; // 8 -> 2: StockLow again
+
+    let (ids, _) = outbox(&t).await;
+    let expected_total = ids.len() + 4;
+    let mut got = stack
+        .receive_until(&stack.tap_queue_url, WAIT, |events| of_type(events, "StockLow").len() >= 2)
+        .await;
+    eventually("the publisher to settle", WAIT, || async {
+        (stack.publisher.stats().published() >= expected_total as u64).then_some(())
+    })
+    .await;
+    got.extend(drain(&stack).await);
+    assert_eq!(got.len(), expected_total, "{got:#?}");
+    let low = of_type(&got, "StockLow");
+    assert_eq!(low.len(), 2, "once per crossing");
+    assert_eq!(low.iter().map(|e| e["detail"]["data"]["available"].clone()).collect::<Vec<_>>(), [3, 2]);
+    assert!(low.iter().all(|e| e["detail"]["data"]["lowStockThreshold"] == 5));
+    let replenished = of_type(&got, "StockReplenished");
+    assert_eq!(replenished.len(), 1);
+    assert_eq!(replenished[0]["detail"]["data"]["available"], 8);
+    assert_eq!(of_type(&got, "StockDepleted").len(), 1);
 }

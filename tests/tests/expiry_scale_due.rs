@@ -30,6 +30,7 @@ async fn bulk_due_holds(t: &TestTable, count: usize, skus: usize) -> Vec<String>
                 available: 1_000 - reserved,
                 version: 1,
                 updated_at: now,
+                low_stock_threshold: None,
             })
             .unwrap(),
         );

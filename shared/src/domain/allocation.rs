@@ -366,6 +366,7 @@ mod tests {
             available,
             version: 1,
             updated_at: Utc::now(),
+            low_stock_threshold: None,
         }
     }
 

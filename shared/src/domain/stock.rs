@@ -20,6 +20,9 @@ pub struct StockItem {
     pub version: u64,
     #[serde(with = "timestamp")]
     pub updated_at: DateTime<Utc>,
+    /// StockLow is published when available drops below it (absent: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_stock_threshold: Option<i64>,
 }
 
 /// `GET /v1/stock/{sku}`: every location of a SKU plus totals.
@@ -46,8 +49,17 @@ impl SkuStock {
 /// `PUT /v1/stock/{sku}/{locationId}` (an absolute count) or an adjustment (a delta).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StockChange {
-    Set { on_hand: i64 },
-    Adjust { delta: i64 },
+    Set {
+        on_hand: i64,
+    },
+    /// A PUT that also sets (`Some(n)`) or removes (`None`) the low-stock threshold.
+    SetWithThreshold {
+        on_hand: i64,
+        low_stock_threshold: Option<i64>,
+    },
+    Adjust {
+        delta: i64,
+    },
 }
 
 /// What a stock write will write.
@@ -77,8 +89,12 @@ pub fn plan_stock_write(
         return Err(Error::VersionConflict { current_version });
     }
     let (old_on_hand, reserved) = current.map_or((0, 0), |c| (c.on_hand, c.reserved));
+    let low_stock_threshold = match change {
+        StockChange::SetWithThreshold { low_stock_threshold, .. } => low_stock_threshold,
+        _ => current.and_then(|c| c.low_stock_threshold),
+    };
     let on_hand = match change {
-        StockChange::Set { on_hand } => on_hand,
+        StockChange::Set { on_hand } | StockChange::SetWithThreshold { on_hand, .. } => on_hand,
         StockChange::Adjust { .. } if current.is_none() => {
             return Err(Error::NotFound { what: "stock item", id: format!("{sku}/{location_id}") });
         }
@@ -98,6 +114,7 @@ pub fn plan_stock_write(
         available: on_hand - reserved,
         version: current_version + 1,
         updated_at: now,
+        low_stock_threshold,
     };
     Ok(StockUpdate { item, delta: on_hand - old_on_hand, created: current.is_none() })
 }
@@ -115,6 +132,7 @@ mod tests {
             available: on_hand - reserved,
             version,
             updated_at: Utc::now(),
+            low_stock_threshold: None,
         }
     }
 
@@ -151,6 +169,19 @@ mod tests {
         assert_eq!(exists, Error::VersionConflict { current_version: 3 });
         let absent = plan(None, StockChange::Set { on_hand: 1 }, Some(1)).unwrap_err();
         assert_eq!(absent, Error::VersionConflict { current_version: 0 });
+    }
+
+    #[test]
+    fn the_threshold_is_set_or_removed_by_a_put_and_kept_by_every_other_write() {
+        let set = StockChange::SetWithThreshold { on_hand: 10, low_stock_threshold: Some(3) };
+        let with = plan(Some(&item(8, 0, 1)), set, None).unwrap().item;
+        assert_eq!(with.low_stock_threshold, Some(3));
+        let kept = plan(Some(&with), StockChange::Adjust { delta: -1 }, None).unwrap().item;
+        assert_eq!(kept.low_stock_threshold, Some(3));
+        let kept = plan(Some(&kept), StockChange::Set { on_hand: 4 }, None).unwrap().item;
+        assert_eq!(kept.low_stock_threshold, Some(3));
+        let removed = StockChange::SetWithThreshold { on_hand: 4, low_stock_threshold: None };
+        assert_eq!(plan(Some(&kept), removed, None).unwrap().item.low_stock_threshold, None);
     }
 
     #[test]

@@ -100,6 +100,14 @@ pub fn validate_on_hand(on_hand: i64) -> Result<()> {
     }
 }
 
+pub fn validate_threshold(threshold: i64) -> Result<()> {
+    if (0..=MAX_ON_HAND).contains(&threshold) {
+        Ok(())
+    } else {
+        Err(Error::invalid_field("lowStockThreshold", format!("lowStockThreshold must be 0-{MAX_ON_HAND}")))
+    }
+}
+
 pub fn validate_delta(delta: i64) -> Result<()> {
     if delta != 0 && (-MAX_ON_HAND..=MAX_ON_HAND).contains(&delta) {
         Ok(())

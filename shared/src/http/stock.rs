@@ -43,6 +43,14 @@ pub(super) struct PutStockBody {
     reason: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
     reference: Option<String>,
+    /// Absent: unchanged; `null`: removed; a number: set.
+    #[serde(default, deserialize_with = "present")]
+    low_stock_threshold: Option<Option<i64>>,
+}
+
+/// For a field where `null` means something (removal): present with its value, or absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -66,7 +74,15 @@ pub(super) async fn put_stock(
     JsonBody(body): JsonBody<PutStockBody>,
 ) -> Result<(StatusCode, Json<StockItem>)> {
     domain::validate_on_hand(body.on_hand)?;
-    let change = StockChange::Set { on_hand: body.on_hand };
+    let change = match body.low_stock_threshold {
+        None => StockChange::Set { on_hand: body.on_hand },
+        Some(low_stock_threshold) => {
+            if let Some(threshold) = low_stock_threshold {
+                domain::validate_threshold(threshold)?;
+            }
+            StockChange::SetWithThreshold { on_hand: body.on_hand, low_stock_threshold }
+        }
+    };
     let provenance = provenance(body.reason, body.reference, actor, &correlation)?;
     let written = write(&store, &path, change, body.expected_version, &provenance).await?;
     let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };

@@ -106,7 +106,7 @@ impl Publisher {
         for (i, record) in records.iter().enumerate() {
             match plan_record(record) {
                 Planned::Nothing => {}
-                Planned::Publish(entry) => to_publish.push((i, entry)),
+                Planned::Publish(entries) => to_publish.extend(entries.into_iter().map(|entry| (i, entry))),
                 Planned::Poison { reason } => dead.push((i, dead_letter(record, None, reason))),
             }
         }

@@ -1,5 +1,6 @@
 //! Planning, with no I/O: what a stream record asks of the publisher (an outbox record to publish
-//! unchanged, a `StockDepleted` derived from a stock item's images, nothing, or poison), how
+//! unchanged, `StockDepleted`/`StockLow`/`StockReplenished` derived from a stock item's images,
+//! nothing, or poison), how
 //! entries are grouped into PutEvents calls, and what each per-entry result means.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
@@ -16,9 +17,9 @@ use crate::timestamp;
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
 pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
 
-/// Names `StockDepleted` event ids (UUID v5 of `pk|sk|version`): the same stream record always
-/// yields the same id.
-const STOCK_DEPLETED_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f1e_0c47_9a2d_4b7e_8c31_6d0a_e4b2_9f15);
+/// Names the ids of events derived from stock items (UUID v5 of `[type|]pk|sk|version`): the same
+/// stream record always yields the same ids.
+const STOCK_EVENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f1e_0c47_9a2d_4b7e_8c31_6d0a_e4b2_9f15);
 
 /// One event to put on the bus.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,11 +67,10 @@ impl BusEntry {
 pub enum Planned {
     /// Not an event (a reservation or order key write, an outbox record's TTL removal...).
     Nothing,
-    Publish(BusEntry),
+    /// One or more entries (a stock item's change may cross several lines at once).
+    Publish(Vec<BusEntry>),
     /// Can never be published as it is: straight to the dead-letter queue.
-    Poison {
-        reason: String,
-    },
+    Poison { reason: String },
 }
 
 /// The outbox record as the store writes it (`store::items::outbox_item`).
@@ -98,7 +98,7 @@ pub fn plan_record(record: &EventRecord) -> Planned {
     let new = &record.change.new_image;
     match (record.event_name.as_str(), entity(new).as_deref()) {
         ("INSERT", Some("OUTBOX")) => plan_outbox(new),
-        ("INSERT" | "MODIFY", Some("STOCK")) => plan_stock_depleted(&record.change.old_image, new),
+        ("INSERT" | "MODIFY", Some("STOCK")) => plan_stock_events(&record.change.old_image, new),
         _ => Planned::Nothing,
     }
 }
@@ -126,26 +126,59 @@ fn plan_outbox(image: &serde_dynamo::Item) -> Planned {
             reason: format!("entry of {} bytes exceeds PutEvents' limit", entry.size()),
         };
     }
-    Planned::Publish(entry)
+    Planned::Publish(vec![entry])
 }
 
-/// `StockDepleted` when a location's available went from > 0 to 0.
-fn plan_stock_depleted(old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Planned {
+/// The events a stock item's change derives, each once per crossing (ids fixed by item, version
+/// and type): `StockDepleted` when available went from > 0 to 0; `StockLow` when it went from
+/// `>= lowStockThreshold` to below it; `StockReplenished` when it went from 0 to > 0 ("back in
+/// stock"). Never on an item's creation.
+fn plan_stock_events(old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Planned {
     let Ok(after) = serde_dynamo::from_item::<_, StockItem>(new.clone()) else {
         return Planned::Nothing;
     };
-    let before = serde_dynamo::from_item::<_, StockItem>(old.clone()).ok();
-    if after.available != 0 || before.is_none_or(|b| b.available <= 0) {
+    let Some(before) = serde_dynamo::from_item::<_, StockItem>(old.clone()).ok() else {
         return Planned::Nothing;
-    }
-    let name = format!("STOCK#{}|LOC#{}|{}", after.sku, after.location_id, after.version);
+    };
     let data = match serde_json::to_value(&after) {
         Ok(data) => data,
         Err(e) => return Planned::Poison { reason: format!("stock item: {e}") },
     };
-    let mut event = OutboxEvent::new(DetailType::StockDepleted, data, after.updated_at, None);
-    event.event_id = uuid::Uuid::new_v5(&STOCK_DEPLETED_NAMESPACE, name.as_bytes()).to_string();
-    Planned::Publish(BusEntry::from_event(&event))
+    let mut events = Vec::new();
+    if before.available > 0 && after.available == 0 {
+        events.push(DetailType::StockDepleted);
+    }
+    if after.low_stock_threshold.is_some_and(|t| before.available >= t && after.available < t) {
+        events.push(DetailType::StockLow);
+    }
+    if before.available <= 0 && after.available > 0 {
+        events.push(DetailType::StockReplenished);
+    }
+    if events.is_empty() {
+        return Planned::Nothing;
+    }
+    let entries = events
+        .into_iter()
+        .map(|detail_type| {
+            let name = match detail_type {
+                // The name StockDepleted ids have always had.
+                DetailType::StockDepleted => {
+                    format!("STOCK#{}|LOC#{}|{}", after.sku, after.location_id, after.version)
+                }
+                other => format!(
+                    "{}|STOCK#{}|LOC#{}|{}",
+                    other.as_str(),
+                    after.sku,
+                    after.location_id,
+                    after.version
+                ),
+            };
+            let mut event = OutboxEvent::new(detail_type, data.clone(), after.updated_at, None);
+            event.event_id = uuid::Uuid::new_v5(&STOCK_EVENT_NAMESPACE, name.as_bytes()).to_string();
+            BusEntry::from_event(&event)
+        })
+        .collect();
+    Planned::Publish(entries)
 }
 
 /// Groups entries into PutEvents calls (at most 10 entries and 256 KiB each), keeping order.
@@ -222,6 +255,7 @@ mod tests {
             available,
             version,
             updated_at: timestamp::parse("2026-11-23T10:00:00.000Z").unwrap(),
+            low_stock_threshold: None,
         }
     }
 
@@ -229,9 +263,12 @@ mod tests {
     fn an_outbox_insert_is_published_unchanged() {
         let at = timestamp::parse("2026-11-23T10:00:00.000Z").unwrap();
         let event = OutboxEvent::new(DetailType::ReservationCreated, json!({"a": 1}), at, Some("c"));
-        let Planned::Publish(entry) = plan_record(&record("INSERT", None, Some(outbox_item(&event)))) else {
+        let Planned::Publish(entries) = plan_record(&record("INSERT", None, Some(outbox_item(&event))))
+        else {
             panic!("expected an entry");
         };
+        let [entry] = &entries[..] else { panic!("one entry") };
+        let entry = entry.clone();
         assert_eq!(entry, BusEntry::from_event(&event));
         assert_eq!(entry.source, "inventory");
         // The outbox record's TTL removal and other writes publish nothing.
@@ -253,16 +290,17 @@ mod tests {
             Some(stock_item(&stock(1, 3)).unwrap()),
             Some(stock_item(&stock(0, 4)).unwrap()),
         );
-        let Planned::Publish(entry) = plan_record(&depleted) else { panic!("expected StockDepleted") };
+        let Planned::Publish(entries) = plan_record(&depleted) else { panic!("expected StockDepleted") };
+        let [entry] = &entries[..] else { panic!("one entry") };
         assert_eq!(entry.detail_type, "StockDepleted");
         let detail: Value = serde_json::from_str(&entry.detail).unwrap();
         assert_eq!(detail["data"]["available"], 0);
         assert_eq!(detail["data"]["version"], 4);
         // The same record always gives the same event id.
         let Planned::Publish(again) = plan_record(&depleted) else { panic!() };
-        assert_eq!(again.event_id, entry.event_id);
+        assert_eq!(again[0].event_id, entry.event_id);
 
-        for (old, new) in [(Some(0), 0), (Some(2), 1), (None, 0), (Some(0), 3)] {
+        for (old, new) in [(Some(0), 0), (Some(2), 1), (None, 0), (None, 3)] {
             let r = record(
                 "MODIFY",
                 old.map(|a| stock_item(&stock(a, 1)).unwrap()),
@@ -270,6 +308,49 @@ mod tests {
             );
             assert_eq!(plan_record(&r), Planned::Nothing, "{old:?} -> {new}");
         }
+    }
+
+    #[test]
+    fn low_stock_and_back_in_stock_once_per_crossing() {
+        let with = |available: i64, version: u64, threshold: Option<i64>| {
+            let mut item = stock(available, version);
+            item.low_stock_threshold = threshold;
+            stock_item(&item).unwrap()
+        };
+        let types = |old: Option<crate::store::Item>, new: crate::store::Item| match plan_record(&record(
+            "MODIFY",
+            old,
+            Some(new),
+        )) {
+            Planned::Publish(entries) => entries.into_iter().map(|e| e.detail_type).collect::<Vec<_>>(),
+            _ => vec![],
+        };
+        assert_eq!(types(Some(with(5, 1, Some(5))), with(4, 2, Some(5))), ["StockLow"]);
+        assert!(types(Some(with(4, 2, Some(5))), with(3, 3, Some(5))).is_empty(), "already below");
+        assert_eq!(
+            types(Some(with(2, 3, Some(5))), with(0, 4, Some(5))),
+            Vec::<String>::new().into_iter().chain(["StockDepleted".to_owned()]).collect::<Vec<_>>()
+        );
+        assert_eq!(types(Some(with(6, 1, Some(5))), with(0, 2, Some(5))), ["StockDepleted", "StockLow"]);
+        assert_eq!(types(Some(with(0, 4, Some(5))), with(7, 5, Some(5))), ["StockReplenished"]);
+        assert!(types(Some(with(0, 4, None)), with(0, 5, None)).is_empty());
+        assert!(types(None, with(7, 1, Some(5))).is_empty(), "never on creation");
+        assert!(types(Some(with(9, 1, None)), with(1, 2, None)).is_empty(), "no threshold, no StockLow");
+        // Ids are fixed by type, item and version, and differ between types.
+        let Planned::Publish(a) =
+            plan_record(&record("MODIFY", Some(with(6, 1, Some(5))), Some(with(0, 2, Some(5)))))
+        else {
+            panic!()
+        };
+        let Planned::Publish(b) =
+            plan_record(&record("MODIFY", Some(with(6, 1, Some(5))), Some(with(0, 2, Some(5)))))
+        else {
+            panic!()
+        };
+        assert_eq!(a, b);
+        assert_ne!(a[0].event_id, a[1].event_id);
+        let detail: Value = serde_json::from_str(&a[1].detail).unwrap();
+        assert_eq!(detail["data"]["lowStockThreshold"], 5);
     }
 
     #[test]

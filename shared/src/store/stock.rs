@@ -65,7 +65,7 @@ impl Store {
             // The ledger: every change of onHand (and the item's first count).
             if update.delta != 0 || update.created {
                 let kind = match change {
-                    StockChange::Set { .. } => MovementKind::Set,
+                    StockChange::Set { .. } | StockChange::SetWithThreshold { .. } => MovementKind::Set,
                     StockChange::Adjust { .. } => MovementKind::Adjust,
                 };
                 let item = &update.item;
