@@ -13,6 +13,8 @@ pub const DEFAULT_TTL_SECONDS: i64 = 900;
 /// Upper bound for an absolute on-hand count or an adjustment, to keep arithmetic far from overflow.
 pub const MAX_ON_HAND: i64 = 1_000_000_000;
 pub const MAX_REASON_CHARS: usize = 256;
+/// Items of one `POST /v1/stock/batch`.
+pub const MAX_BATCH_ITEMS: usize = 100;
 
 fn valid_identifier(value: &str, max_len: usize, extra: &[char]) -> bool {
     !value.is_empty()

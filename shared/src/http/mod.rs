@@ -54,6 +54,8 @@ pub enum Operation {
     GetStock,
     ListMovements,
     ListHolds,
+    BatchStock,
+    ListLocationStock,
     Reserve,
     GetReservation,
     GetOrderReservation,
@@ -73,6 +75,8 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/v1/stock/{sku}/{locationId}", Operation::GetStock),
     ("GET", "/v1/stock/{sku}/{locationId}/movements", Operation::ListMovements),
     ("GET", "/v1/stock/{sku}/{locationId}/holds", Operation::ListHolds),
+    ("POST", "/v1/stock/batch", Operation::BatchStock),
+    ("GET", "/v1/locations/{locationId}/stock", Operation::ListLocationStock),
     ("POST", "/v1/reservations", Operation::Reserve),
     ("GET", "/v1/reservations/{reservationId}", Operation::GetReservation),
     ("POST", "/v1/reservations/{reservationId}/confirm", Operation::Confirm),
@@ -84,13 +88,15 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
 ];
 
 impl Operation {
-    pub const ALL: [Operation; 14] = [
+    pub const ALL: [Operation; 16] = [
         Operation::Health,
         Operation::PutStock,
         Operation::AdjustStock,
         Operation::GetStock,
         Operation::ListMovements,
         Operation::ListHolds,
+        Operation::BatchStock,
+        Operation::ListLocationStock,
         Operation::Reserve,
         Operation::GetReservation,
         Operation::GetOrderReservation,
@@ -110,6 +116,8 @@ impl Operation {
             Operation::GetStock => "get-stock",
             Operation::ListMovements => "list-movements",
             Operation::ListHolds => "list-holds",
+            Operation::BatchStock => "batch-stock",
+            Operation::ListLocationStock => "list-location-stock",
             Operation::Reserve => "reserve",
             Operation::GetReservation => "get-reservation",
             Operation::GetOrderReservation => "get-order-reservation",
@@ -130,6 +138,8 @@ impl Operation {
             Operation::GetStock => on(method, stock::get_stock),
             Operation::ListMovements => on(method, stock::list_movements),
             Operation::ListHolds => on(method, stock::list_holds),
+            Operation::BatchStock => on(method, stock::batch),
+            Operation::ListLocationStock => on(method, stock::list_location_stock),
             Operation::Reserve => on(method, reservations::reserve),
             Operation::GetReservation => on(method, reservations::get_reservation),
             Operation::GetOrderReservation => on(method, orders::get_order_reservation),

@@ -2,13 +2,15 @@
 
 use axum::extract::State;
 use axum::Json;
+use futures::StreamExt;
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use super::error::{error_body, status_of};
 use super::extract::{not_null, Actor, CorrelationId, JsonBody, PageParams, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, Movement, Provenance, SkuStock, StockChange, StockItem};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{Hold, Page, StockWrite};
 
 /// `{sku}` and, on item routes, `{locationId}`.
@@ -172,4 +174,148 @@ pub(super) async fn list_holds(
 ) -> Result<Json<Page<Hold>>> {
     let (sku, location_id) = path.item();
     Ok(Json(store.list_holds(sku, location_id, page.limit, page.cursor.as_deref()).await?))
+}
+
+/// One item of `POST /v1/stock/batch`: a PUT (`onHand`) or an adjustment (`delta`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct BatchItem {
+    sku: String,
+    location_id: String,
+    #[serde(default, deserialize_with = "not_null")]
+    on_hand: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
+    delta: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
+    expected_version: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
+    reason: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    reference: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct BatchBody {
+    items: Vec<BatchItem>,
+}
+
+/// What became of one item of a batch: its single route's status and item, or error object.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct BatchResult {
+    sku: String,
+    location_id: String,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item: Option<StockItem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+pub(super) struct BatchResults {
+    results: Vec<BatchResult>,
+}
+
+/// Items of a batch written at once.
+const BATCH_CONCURRENCY: usize = 8;
+
+/// `POST /v1/stock/batch`: every item checked first (one bad item: 400, nothing written), then
+/// each applied on its own exactly as its single route would, results in request order. With an
+/// `Idempotency-Key`, each item keeps its answer in its own transaction under a part of the key,
+/// so a repeat (or a concurrent duplicate) applies no item twice.
+pub(super) async fn batch(
+    State(store): State<AppState>,
+    correlation: CorrelationId,
+    actor: Actor,
+    JsonBody(body): JsonBody<BatchBody>,
+) -> Result<Json<BatchResults>> {
+    if body.items.is_empty() || body.items.len() > domain::MAX_BATCH_ITEMS {
+        return Err(Error::invalid_field(
+            "items",
+            format!("items must hold 1-{} items", domain::MAX_BATCH_ITEMS),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut writes = Vec::with_capacity(body.items.len());
+    for item in body.items {
+        domain::validate_sku(&item.sku)?;
+        domain::validate_location_id(&item.location_id)?;
+        if !seen.insert((item.sku.clone(), item.location_id.clone())) {
+            return Err(Error::invalid_field(
+                "items",
+                format!("{}/{} appears more than once", item.sku, item.location_id),
+            ));
+        }
+        let change = match (item.on_hand, item.delta) {
+            (Some(on_hand), None) => {
+                domain::validate_on_hand(on_hand)?;
+                StockChange::Set { on_hand }
+            }
+            (None, Some(delta)) => {
+                domain::validate_delta(delta)?;
+                StockChange::Adjust { delta }
+            }
+            _ => return Err(Error::invalid_field("onHand", "each item has exactly one of onHand and delta")),
+        };
+        let expected = domain::validate_expected_version(item.expected_version)?;
+        let provenance = provenance(item.reason, item.reference, Actor(actor.0.clone()), &correlation)?;
+        writes.push((item.sku, item.location_id, change, expected, provenance));
+    }
+    let claim = crate::store::current_claim();
+    let results = futures::stream::iter(writes.into_iter().enumerate())
+        .map(|(i, (sku, location_id, change, expected, provenance))| {
+            let store = store.clone();
+            let claim = claim.as_ref().map(|c| c.part(i));
+            async move {
+                let write = store.write_stock_as(&sku, &location_id, change, expected, &provenance);
+                let outcome = match claim {
+                    Some(claim) => crate::store::with_claim(claim, write).await,
+                    None => write.await,
+                };
+                (sku, location_id, outcome)
+            }
+        })
+        .buffered(BATCH_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    let mut out = Vec::with_capacity(results.len());
+    for (sku, location_id, outcome) in results {
+        let (status, item, error) = match outcome {
+            Ok(written) => (if written.created { 201 } else { 200 }, Some(written.item), None),
+            // This item was applied by an earlier request with the key: its answer, again.
+            Err(Error::Replay { status, body }) => {
+                (status, Some(serde_json::from_str(&body).map_err(Error::internal)?), None)
+            }
+            // The key's part was used for another item: the key was reused for another batch.
+            Err(e @ Error::IdempotencyKeyReused { .. }) => return Err(e),
+            Err(e) => (status_of(&e).as_u16(), None, Some(error_body(&e)["error"].clone())),
+        };
+        out.push(BatchResult { sku, location_id, status, item, error });
+    }
+    Ok(Json(BatchResults { results: out }))
+}
+
+/// `{locationId}` of `/v1/locations/{locationId}/...`.
+#[derive(Deserialize)]
+pub(super) struct LocationPath {
+    #[serde(rename = "locationId")]
+    location_id: String,
+}
+
+impl PathParams for LocationPath {
+    fn validate(&self) -> Result<()> {
+        domain::validate_location_id(&self.location_id)
+    }
+}
+
+/// `GET /v1/locations/{locationId}/stock`: the location's stock items, sorted by sku (200 with no
+/// items for a location that has none).
+pub(super) async fn list_location_stock(
+    State(store): State<AppState>,
+    Params(path): Params<LocationPath>,
+    page: PageParams,
+) -> Result<Json<Page<StockItem>>> {
+    Ok(Json(store.list_location_stock(&path.location_id, page.limit, page.cursor.as_deref()).await?))
 }

@@ -51,6 +51,19 @@ impl Claim {
     }
 }
 
+/// The claim of the request being served, if it has one.
+pub fn current_claim() -> Option<Arc<Claim>> {
+    CLAIM.try_with(Arc::clone).ok()
+}
+
+impl Claim {
+    /// The claim of part `index` of this request (an item of a batch): its own key and
+    /// fingerprint, the same whenever the same request comes again.
+    pub fn part(&self, index: usize) -> Arc<Claim> {
+        Claim::new(format!("{}#{index}", self.key), format!("{}#{index}", self.fingerprint))
+    }
+}
+
 /// Runs `work` (one request) with `claim`: every write it makes keeps its answer under the key.
 pub async fn with_claim<F: std::future::Future>(claim: Arc<Claim>, work: F) -> F::Output {
     CLAIM.scope(claim, work).await

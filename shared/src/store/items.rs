@@ -32,6 +32,11 @@ pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
+/// The by-location index (KEYS_ONLY): `gsi2pk = LOC#{loc}`, `gsi2sk = sku`, on stock items only.
+/// Its keys never change after an item is created, so no write but an item's creation writes it.
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
 pub const TTL: &str = "ttl";
 /// Shards of the due-holds index partition key, so a burst of reservations spreads its index
 /// writes; the sweep queries each shard.
@@ -147,7 +152,14 @@ pub fn stock_item(stock: &StockItem) -> Result<Item, Error> {
     let mut item = to_item(stock)?;
     item.extend(stock_key(&stock.sku, &stock.location_id));
     item.insert("entity".into(), s("STOCK"));
+    item.insert(GSI2_PK.into(), s(location_pk(&stock.location_id)));
+    item.insert(GSI2_SK.into(), s(&stock.sku));
     Ok(item)
+}
+
+/// `gsi2pk` of a location's stock items.
+pub fn location_pk(location_id: &str) -> String {
+    format!("LOC#{location_id}")
 }
 
 pub fn reservation_item(reservation: &Reservation) -> Result<Item, Error> {

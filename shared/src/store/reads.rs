@@ -3,8 +3,9 @@
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use super::items::{
-    from_item, holds_prefix, movements_prefix, number_attr, order_key, order_pk, reservation_key, s,
-    stock_key, stock_pk, string_attr, Item, ORDER_RESERVATION_PREFIX, ORDER_SK, PK, SK, STOCK_ITEM_PREFIX,
+    from_item, holds_prefix, location_pk, movements_prefix, number_attr, order_key, order_pk,
+    reservation_key, s, stock_key, stock_pk, string_attr, Item, GSI2, GSI2_PK, GSI2_SK,
+    ORDER_RESERVATION_PREFIX, ORDER_SK, PK, SK, STOCK_ITEM_PREFIX,
 };
 use super::retry::{classify, Failure};
 use super::{Hold, Page, Store};
@@ -224,6 +225,59 @@ impl Store {
             .collect();
         let next_cursor = next.and_then(|sk| sk.strip_prefix(&prefix).map(str::to_owned));
         Ok(Page { items, next_cursor })
+    }
+
+    /// A page of a location's stock items, sorted by sku: a page of keys from the by-location
+    /// index, then the items themselves, strongly consistent.
+    pub async fn list_location_stock(
+        &self,
+        location_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<StockItem>> {
+        if let Some(sku) = cursor {
+            crate::domain::validate_sku(sku)
+                .map_err(|_| Error::invalid_field("cursor", "cursor is not one this list gave"))?;
+        }
+        let start = cursor.map(|sku| {
+            let mut key = stock_key(sku, location_id);
+            key.insert(GSI2_PK.to_owned(), s(location_pk(location_id)));
+            key.insert(GSI2_SK.to_owned(), s(sku));
+            key
+        });
+        let (skus, next) = self
+            .with_retries("list_location_stock", || {
+                let start = start.clone();
+                async move {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(GSI2)
+                        .key_condition_expression("gsi2pk = :loc")
+                        .expression_attribute_values(":loc", s(location_pk(location_id)))
+                        .limit(limit)
+                        .set_exclusive_start_key(start)
+                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                        .send()
+                        .await
+                        .map_err(classify)?;
+                    self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+                    let skus: Vec<String> = out
+                        .items
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|i| string_attr(i, GSI2_SK))
+                        .collect();
+                    Ok((skus, out.last_evaluated_key.as_ref().and_then(|k| string_attr(k, GSI2_SK))))
+                }
+            })
+            .await?;
+        let reads = skus
+            .iter()
+            .map(|sku| self.with_retries("list_location_stock", || self.read_stock(sku, location_id)));
+        let items = futures::future::try_join_all(reads).await?.into_iter().flatten().collect();
+        Ok(Page { items, next_cursor: next })
     }
 
     /// Every location of a SKU, sorted by locationId, with totals.

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use super::items::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL};
+use super::items::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK, TTL};
 use crate::error::Error;
 
 fn attr(name: &str) -> Result<AttributeDefinition, Error> {
@@ -25,7 +25,8 @@ fn key(name: &str, key_type: KeyType) -> Result<KeySchemaElement, Error> {
     KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().map_err(Error::internal)
 }
 
-/// Creates the table (on-demand, stream with old and new images, sparse due-holds index, TTL).
+/// Creates the table (on-demand, stream with old and new images, sparse due-holds index,
+/// KEYS_ONLY by-location index, TTL).
 /// Returns `false` when it already existed.
 pub async fn create_table(client: &Client, table: &str) -> Result<bool, Error> {
     let gsi = GlobalSecondaryIndex::builder()
@@ -33,6 +34,13 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, Error> {
         .key_schema(key(GSI1_PK, KeyType::Hash)?)
         .key_schema(key(GSI1_SK, KeyType::Range)?)
         .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .map_err(Error::internal)?;
+    let by_location = GlobalSecondaryIndex::builder()
+        .index_name(GSI2)
+        .key_schema(key(GSI2_PK, KeyType::Hash)?)
+        .key_schema(key(GSI2_SK, KeyType::Range)?)
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
         .build()
         .map_err(Error::internal)?;
     let created = client
@@ -43,9 +51,12 @@ pub async fn create_table(client: &Client, table: &str) -> Result<bool, Error> {
         .attribute_definitions(attr(SK)?)
         .attribute_definitions(attr(GSI1_PK)?)
         .attribute_definitions(attr(GSI1_SK)?)
+        .attribute_definitions(attr(GSI2_PK)?)
+        .attribute_definitions(attr(GSI2_SK)?)
         .key_schema(key(PK, KeyType::Hash)?)
         .key_schema(key(SK, KeyType::Range)?)
         .global_secondary_indexes(gsi)
+        .global_secondary_indexes(by_location)
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
