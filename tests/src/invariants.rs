@@ -159,6 +159,19 @@ impl Snapshot {
         for key in holds.keys().filter(|k| !lines.contains_key(*k)) {
             v.push(format!("hold item {key:?} of no PENDING reservation line"));
         }
+        let mut held_per_item: BTreeMap<&Key, i64> = BTreeMap::new();
+        for (key, _, quantity) in &self.holds {
+            *held_per_item.entry(key).or_default() += quantity;
+        }
+        for (key, s) in &self.stock {
+            if held_per_item.get(key).copied().unwrap_or(0) != s.reserved {
+                v.push(format!(
+                    "{key:?}: hold items sum to {:?}, reserved is {}",
+                    held_per_item.get(key),
+                    s.reserved
+                ));
+            }
+        }
         // Each item's ledger replays to its onHand.
         for (key, s) in &self.stock {
             let ledger = self.movements.get(key).map(Vec::as_slice).unwrap_or_default();

@@ -15,3 +15,4 @@ mod reliability_faults;
 mod reliability_fuzz;
 mod reliability_model;
 mod store;
+mod warehouse;
