@@ -77,7 +77,8 @@ impl Recorder {
     }
 }
 
-/// `n` reserves, then `n / 2` confirms and `n / 2` releases of them, and `n` stock reads.
+/// `n` reserves, then `n / 2` confirms and `n / 2` releases of them, and `n` stock reads; then
+/// `n / 4` of each other route (the batch: `n / 10` batches of 10 items).
 pub async fn run(n: usize) -> Vec<OperationCost> {
     let t = TestTable::new().await;
     let store = Arc::new(Store::new(t.store.client().clone(), t.store.table()));
@@ -112,5 +113,80 @@ pub async fn run(n: usize) -> Vec<OperationCost> {
     for _ in 0..n {
         get_stock.time(&store, &mut conn, "GET", "/v1/stock/OPS-SKU", None).await;
     }
-    vec![reserve.finish(), confirm.finish(), release.finish(), get_stock.finish()]
+    let mut costs = vec![reserve.finish(), confirm.finish(), release.finish(), get_stock.finish()];
+    costs.extend(other_routes(&store, &mut conn, n / 4).await);
+    costs
+}
+
+/// Every other route, `m` times each (the batch `m * 4 / 10` times, of 10 items).
+async fn other_routes(store: &Store, conn: &mut Connection, m: usize) -> Vec<OperationCost> {
+    let mut put = Recorder::new("put-stock", "PUT /v1/stock/{sku}/{locationId}");
+    let mut adjust = Recorder::new("adjust-stock", "POST /v1/stock/{sku}/{locationId}/adjustments");
+    for i in 0..m {
+        put.time(
+            store,
+            conn,
+            "PUT",
+            "/v1/stock/OPS-PUT/w1",
+            Some(json!({"onHand": 100 + i, "reason": "count"})),
+        )
+        .await;
+        let body = json!({"delta": 1, "reason": "return", "reference": format!("RMA-{i}")});
+        adjust.time(store, conn, "POST", "/v1/stock/OPS-PUT/w1/adjustments", Some(body)).await;
+    }
+    let mut batch = Recorder::new("batch-stock (10 items)", "POST /v1/stock/batch");
+    for i in 0..(m * 4 / 10).max(1) {
+        let items: Vec<Value> = (0..10)
+            .map(|j| json!({"sku": format!("OPS-B{j}"), "locationId": "w1", "onHand": 50 + i}))
+            .collect();
+        batch.time(store, conn, "POST", "/v1/stock/batch", Some(json!({ "items": items }))).await;
+    }
+    let mut placed = Recorder::new("reserve (locations)", "POST /v1/reservations");
+    let mut modify = Recorder::new("modify", "PUT /v1/orders/{orderId}/reservation");
+    let mut extend = Recorder::new("extend", "POST /v1/reservations/{id}/extend");
+    for i in 0..m {
+        let order = format!("ops-m-{i}");
+        let line = json!({"sku": "OPS-SKU", "locations": ["w2", "w1"], "quantity": 1});
+        let body = json!({"orderId": order, "lines": [line]});
+        let reply = placed.time(store, conn, "POST", "/v1/reservations", Some(body)).await;
+        let id = reply["reservationId"].as_str().expect("reservationId").to_owned();
+        let cart = json!({"lines": [{"sku": "OPS-SKU", "locationId": "w2", "quantity": 2}]});
+        modify.time(store, conn, "PUT", &format!("/v1/orders/{order}/reservation"), Some(cart)).await;
+        let ttl = json!({"ttlSeconds": 1800});
+        extend.time(store, conn, "POST", &format!("/v1/reservations/{id}/extend"), Some(ttl)).await;
+    }
+    let reads = [
+        (
+            "list-movements (20)",
+            "GET /v1/stock/{sku}/{locationId}/movements",
+            "/v1/stock/OPS-PUT/w1/movements?limit=20",
+        ),
+        ("list-holds (20)", "GET /v1/stock/{sku}/{locationId}/holds", "/v1/stock/OPS-SKU/w2/holds?limit=20"),
+        (
+            "list-location-stock (20)",
+            "GET /v1/locations/{locationId}/stock",
+            "/v1/locations/w1/stock?limit=20",
+        ),
+        (
+            "list-order-reservations",
+            "GET /v1/orders/{orderId}/reservations",
+            "/v1/orders/ops-m-0/reservations",
+        ),
+    ];
+    let mut costs = vec![
+        put.finish(),
+        adjust.finish(),
+        batch.finish(),
+        placed.finish(),
+        modify.finish(),
+        extend.finish(),
+    ];
+    for (name, route, path) in reads {
+        let mut read = Recorder::new(name, route);
+        for _ in 0..m {
+            read.time(store, conn, "GET", path, None).await;
+        }
+        costs.push(read.finish());
+    }
+    costs
 }

@@ -304,8 +304,15 @@ fn markdown(r: &Results) -> String {
     }
     let _ = writeln!(
         md,
-        "\nGoal: reserve = 1 request (one transaction, no read); confirm and release = 2 (read the reservation, one \
-         transaction); get-stock = 1 (one Query over the SKU's locations).\n"
+        "\nGoal: reserve = 1 request (one transaction, no read, when every line names its location; one Query per sku \
+         first when the service places it); confirm = 2 + one read per stock item (the ledger's SOLD movement is keyed \
+         on the item's version); release = 2 (read the reservation, one transaction); get-stock = 1 (one Query over the \
+         SKU's locations); a list = 1 Query (+ the stock item's read for 404, + a read per hold or listed item).\n\n\
+         Items each write puts in its transaction (AWS bills 2 write units per item of up to 1 KB in a transaction): \
+         reserve of one line = 6 (order key, stock item, reservation, order-reservation item, hold item, outbox record); \
+         confirm of one line = 4 (reservation, stock item, SOLD movement, outbox record) + the hold item's delete; \
+         release = 3 + the hold item's delete; put-stock and adjust-stock = 3 (stock item, movement, outbox record); a \
+         batch = that per item. An Idempotency-Key adds its record to the transaction.\n"
     );
 
     let _ = writeln!(md, "## 3. The expiry sweep at scale\n");

@@ -364,3 +364,23 @@ async fn movements_and_holds_are_listed_page_by_page() {
     }
     assert_no_violations(&Snapshot::take(&t).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_jwt_sub_is_the_actor_of_its_movements() {
+    let t = TestTable::new().await;
+    set_stock(&t.store, "SNEAKER-42", "berlin", 10).await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut event: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("events/adjust-stock.json")).unwrap())
+            .unwrap();
+    // As API Gateway passes a request its JWT authorizer let through.
+    event["requestContext"]["authorizer"] = json!({"jwt": {"claims": {"sub": "warehouse-bot-7", "scope": "inventory/stock.write"}, "scopes": null}});
+    let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
+    let response =
+        router(Arc::new(t.store.clone()), &[Operation::AdjustStock]).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let page = t.store.list_movements("SNEAKER-42", "berlin", 10, None).await.unwrap();
+    assert_eq!(page.items[0].actor.as_deref(), Some("warehouse-bot-7"));
+    assert_eq!(page.items[0].reason.as_deref(), Some("delivery"));
+    assert_eq!(page.items[1].actor, None, "set without a token");
+}

@@ -5,7 +5,7 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::extract::{not_null, CorrelationId, JsonBody, NoParameters, Params, PathParams};
+use super::extract::{not_null, Actor, CorrelationId, JsonBody, NoParameters, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, Cart, CartLine, Reservation};
 use crate::error::Result;
@@ -72,9 +72,11 @@ pub(super) async fn confirm(
     State(store): State<AppState>,
     Params(path): Params<ReservationPath>,
     correlation: CorrelationId,
+    actor: Actor,
     _: NoParameters,
 ) -> Result<Json<Reservation>> {
-    Ok(Json(store.confirm(path.id(), Some(correlation.as_str())).await?.reservation))
+    let confirmed = store.confirm_by(path.id(), Some(correlation.as_str()), actor.0.as_deref()).await?;
+    Ok(Json(confirmed.reservation))
 }
 
 /// `POST /v1/reservations/{reservationId}/release`.

@@ -115,7 +115,7 @@ impl Store {
         let next = candidate.after(Transition::Expire, None, now);
         let written = self
             .with_retries("expire", || async {
-                match self.apply(candidate, &next, Transition::Expire, correlation_id, None).await {
+                match self.apply(candidate, &next, Transition::Expire, correlation_id, None, None).await {
                     Ok(()) => Ok(true),
                     Err(Failure::Stale) => Ok(false),
                     Err(other) => Err(other),

@@ -52,7 +52,7 @@ impl Store {
                     Status::Pending => {
                         // Past due: expired on the spot (its own change, which keeps no answer).
                         let expired = r.after(Transition::Expire, None, now);
-                        self.apply(&r, &expired, Transition::Expire, correlation_id, None).await?;
+                        self.apply(&r, &expired, Transition::Expire, correlation_id, None, None).await?;
                         OrderSlot::Replacing(r.reservation_id)
                     }
                     Status::Released | Status::Expired => OrderSlot::Replacing(r.reservation_id),

@@ -28,11 +28,21 @@ pub(crate) fn released_holds(
 
 impl Store {
     pub async fn confirm(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
-        self.transition(id, Action::Confirm, None, correlation_id).await
+        self.confirm_by(id, correlation_id, None).await
+    }
+
+    /// [`Store::confirm`] by a known caller (the JWT `sub`), named in the SOLD movements.
+    pub async fn confirm_by(
+        &self,
+        id: &str,
+        correlation_id: Option<&str>,
+        actor: Option<&str>,
+    ) -> Result<Transitioned> {
+        self.transition(id, Action::Confirm, None, correlation_id, actor).await
     }
 
     pub async fn release(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
-        self.transition(id, Action::Release, None, correlation_id).await
+        self.transition(id, Action::Release, None, correlation_id, None).await
     }
 
     pub async fn extend(
@@ -41,12 +51,12 @@ impl Store {
         ttl_seconds: i64,
         correlation_id: Option<&str>,
     ) -> Result<Transitioned> {
-        self.transition(id, Action::Extend, Some(ttl_seconds), correlation_id).await
+        self.transition(id, Action::Extend, Some(ttl_seconds), correlation_id, None).await
     }
 
     /// Expires the hold if it is still PENDING and due; `applied == false` if it was not.
     pub async fn expire(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
-        self.transition(id, Action::Expire, None, correlation_id).await
+        self.transition(id, Action::Expire, None, correlation_id, None).await
     }
 
     async fn transition(
@@ -55,6 +65,7 @@ impl Store {
         action: Action,
         ttl_seconds: Option<i64>,
         correlation_id: Option<&str>,
+        actor: Option<&str>,
     ) -> Result<Transitioned> {
         self.with_retries("transition", || async {
             let current = self.read_reservation(id).await?;
@@ -65,13 +76,13 @@ impl Store {
                 Decision::Apply(transition) => {
                     let next = current.after(transition, ttl_seconds, now);
                     let answer = Answer::new(200, &next)?;
-                    self.apply(&current, &next, transition, correlation_id, Some(&answer)).await?;
+                    self.apply(&current, &next, transition, correlation_id, actor, Some(&answer)).await?;
                     Ok(Transitioned { reservation: next, applied: true })
                 }
                 Decision::ExpireThenFail(e) => {
                     let next = current.after(Transition::Expire, None, now);
                     // The request fails, so it keeps no answer.
-                    self.apply(&current, &next, Transition::Expire, correlation_id, None).await?;
+                    self.apply(&current, &next, Transition::Expire, correlation_id, None, None).await?;
                     Err(e.into())
                 }
             }
@@ -87,13 +98,14 @@ impl Store {
         next: &Reservation,
         transition: Transition,
         correlation_id: Option<&str>,
+        actor: Option<&str>,
         answer: Option<&Answer>,
     ) -> Result<(), Failure> {
         let (event, marker) = self.transition_event(next, transition, correlation_id)?;
         let deltas = stock_deltas([current], transition);
         let mut actions = vec![self.reservation_guard(current, next, None)?];
         if transition == Transition::Confirm {
-            actions.extend(self.sold(current, &deltas, &next.updated_at, correlation_id).await?);
+            actions.extend(self.sold(current, &deltas, &next.updated_at, correlation_id, actor).await?);
         } else {
             actions.extend(self.stock_updates(&deltas, &next.updated_at)?);
         }
@@ -132,12 +144,14 @@ impl Store {
         deltas: &BTreeMap<(String, String), (i64, i64)>,
         now: &DateTime<Utc>,
         correlation_id: Option<&str>,
+        actor: Option<&str>,
     ) -> Result<Vec<TransactWriteItem>, Failure> {
         let reads = deltas.keys().map(|(sku, location_id)| self.read_stock(sku, location_id));
         let items = futures::future::try_join_all(reads).await?;
         let provenance = Provenance {
             reference: Some(reservation.reservation_id.clone()),
             correlation_id: correlation_id.map(str::to_owned),
+            actor: actor.map(str::to_owned),
             ..Provenance::default()
         };
         let mut actions = Vec::with_capacity(2 * deltas.len());
