@@ -142,6 +142,9 @@ fn base_request(method: &str, template: &str, reservation_id: &str, rng: &mut fa
             "lines": [{"sku": "FUZZ-SKU", "locationId": "w1", "quantity": 1}],
             "ttlSeconds": 900
         })),
+        ("post", "/v1/stock/batch") => Some(json!({
+            "items": [{"sku": "FUZZ-SKU", "locationId": "w1", "delta": rng.i64(1..=3)}]
+        })),
         ("put", "/v1/orders/{orderId}/reservation") => Some(json!({
             "lines": [{"sku": "FUZZ-SKU", "locations": ["w1"], "quantity": rng.i64(1..=2)}]
         })),
