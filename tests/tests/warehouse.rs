@@ -54,9 +54,12 @@ async fn sixteen_writers_leave_every_ledger_replaying_to_its_on_hand_with_no_gap
     }
     // What the writers were told: changes of onHand acknowledged, per item.
     let acknowledged: Arc<Mutex<Versions>> = Arc::default();
+    // Acknowledged adjustments (their delta is never 0: each must have its movement).
+    let adjusted: Arc<Mutex<Versions>> = Arc::default();
     let sold: Arc<Mutex<usize>> = Arc::default();
     let clients = (0..16u64).map(|c| {
-        let (store, acknowledged, sold) = (t.store.clone(), acknowledged.clone(), sold.clone());
+        let (store, acknowledged, adjusted, sold) =
+            (t.store.clone(), acknowledged.clone(), adjusted.clone(), sold.clone());
         tokio::spawn(async move {
             let mut rng = fastrand::Rng::with_seed(c + 1);
             for n in 0..12 {
@@ -72,7 +75,7 @@ async fn sixteen_writers_leave_every_ledger_replaying_to_its_on_hand_with_no_gap
                     1 => {
                         let change = StockChange::Adjust { delta: [-3, -1, 2, 5][rng.usize(..4)] };
                         if let Ok(w) = store.write_stock(sku, location, change, None, None, None).await {
-                            acknowledged.lock().unwrap().entry(key).or_default().push(w.item.version);
+                            adjusted.lock().unwrap().entry(key).or_default().push(w.item.version);
                         }
                     }
                     2 => {
@@ -89,7 +92,7 @@ async fn sixteen_writers_leave_every_ledger_replaying_to_its_on_hand_with_no_gap
                                     result["locationId"].as_str().unwrap().to_owned(),
                                 );
                                 let version = result["item"]["version"].as_u64().unwrap();
-                                acknowledged.lock().unwrap().entry(key).or_default().push(version);
+                                adjusted.lock().unwrap().entry(key).or_default().push(version);
                             }
                         }
                     }
@@ -116,11 +119,19 @@ async fn sixteen_writers_leave_every_ledger_replaying_to_its_on_hand_with_no_gap
     for ((sku, location), ledger) in &snapshot.movements {
         let versions: BTreeSet<u64> = ledger.iter().map(|m| m.version).collect();
         assert_eq!(versions.len(), ledger.len(), "{sku}/{location}: a version twice");
-        // Every acknowledged change of onHand is in the ledger (a PUT to the same count has none).
-        for version in acknowledged.get(&(sku.clone(), location.clone())).into_iter().flatten() {
+        // Every acknowledged adjustment is in the ledger, at its version, as an ADJUST; every
+        // acknowledged PUT is a SET there unless it left onHand as it was.
+        let key = (sku.clone(), location.clone());
+        for version in adjusted.lock().unwrap().get(&key).into_iter().flatten() {
             let m = ledger.iter().find(|m| m.version == *version);
-            let stock = &snapshot.stock[&(sku.clone(), location.clone())];
-            assert!(m.is_some() || stock.version >= *version, "{sku}/{location} v{version}");
+            assert!(
+                m.is_some_and(|m| m.kind == MovementKind::Adjust && m.delta != 0),
+                "{sku}/{location} v{version}"
+            );
+        }
+        for version in acknowledged.get(&key).into_iter().flatten() {
+            let m = ledger.iter().find(|m| m.version == *version);
+            assert!(m.is_none_or(|m| m.kind == MovementKind::Set), "{sku}/{location} v{version}");
         }
         movements += ledger.len();
     }
@@ -175,12 +186,19 @@ async fn a_batch_of_100_applies_the_good_items_once_and_reports_the_bad_ones_in_
         assert_eq!(result["error"]["code"].as_str(), want_code, "{i}: {result}");
         assert_eq!(result.get("item").is_some(), want_code.is_none(), "{i}: {result}");
     }
-    let numbers = |s: StockItem| (s.on_hand, s.version);
     let after_first = Snapshot::take(&t).await;
     assert_no_violations(&after_first);
-    assert_eq!(numbers(after_first.stock[&("B001".into(), "w1".into())].clone()), (8, 2), "applied once");
-    assert_eq!(numbers(after_first.stock[&("B010".into(), "w1".into())].clone()), (10, 1), "left unchanged");
-    assert!(!after_first.stock.contains_key(&("B095".into(), "w1".into())), "not created by an adjustment");
+    for i in 0..100 {
+        let got =
+            after_first.stock.get(&(format!("B{i:03}"), "w1".to_owned())).map(|s| (s.on_hand, s.version));
+        let want = match i {
+            _ if i < 60 && i % 10 == 0 => Some((10, 1)),
+            _ if i < 60 => Some((8, 2)),
+            _ if i < 90 => Some((5, 1)),
+            _ => None,
+        };
+        assert_eq!(got, want, "B{i:03}");
+    }
     let adjusted = after_first.of_type("StockAdjusted").count();
 
     // The same batch with the same key: the kept answer, and nothing written.
@@ -190,6 +208,22 @@ async fn a_batch_of_100_applies_the_good_items_once_and_reports_the_bad_ones_in_
     let after_replay = Snapshot::take(&t).await;
     assert_eq!(after_replay.stock, after_first.stock);
     assert_eq!(after_replay.of_type("StockAdjusted").count(), adjusted);
+    // A run cut short keeps no answer for the batch, only its items': the same batch again
+    // answers each applied item from its part (the expectedVersion ones too) and applies nothing.
+    let whole = [("pk", "IDEM#batch-1"), ("sk", "IDEM")]
+        .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())));
+    t.store
+        .client()
+        .delete_item()
+        .table_name(t.store.table())
+        .set_key(Some(whole.into()))
+        .send()
+        .await
+        .unwrap();
+    let (status, rerun) =
+        call(&t.store, Method::POST, "/v1/stock/batch", Some(body.clone()), Some("batch-1")).await;
+    assert_eq!((status, &rerun), (200, &first));
+    assert_eq!(Snapshot::take(&t).await.stock, after_first.stock);
     // Without a key the same batch runs again: the adjustments apply a second time.
     let (_, unkeyed) = call(&t.store, Method::POST, "/v1/stock/batch", Some(body), None).await;
     assert_eq!(unkeyed["results"][1]["item"]["onHand"], 6);
@@ -215,15 +249,23 @@ async fn twenty_concurrent_duplicates_of_a_keyed_batch_apply_each_item_once() {
     let t = TestTable::new().await;
     set_stock(&t.store, "D1", "w1", 10).await;
     set_stock(&t.store, "D2", "w1", 10).await;
-    let body = json!({"items": [{"sku": "D1", "locationId": "w1", "delta": 1}, {"sku": "D2", "locationId": "w1", "delta": -1}]});
+    set_stock(&t.store, "D3", "w1", 10).await;
+    let body = json!({"items": [
+        {"sku": "D1", "locationId": "w1", "delta": 1},
+        {"sku": "D2", "locationId": "w1", "delta": -1},
+        {"sku": "D3", "locationId": "w1", "onHand": 4, "expectedVersion": 1},
+    ]});
     let calls =
         (0..20).map(|_| call(&t.store, Method::POST, "/v1/stock/batch", Some(body.clone()), Some("dup")));
     let answers = futures::future::join_all(calls).await;
+    let (_, first) = answers.iter().find(|(status, _)| *status == 200).expect("one answered");
+    assert_eq!(first["results"][2]["status"], 200, "the expectedVersion item applied: {first}");
     for (status, answer) in &answers {
-        assert!(*status == 200 || *status == 503, "{status} {answer}");
+        assert_eq!((status, answer), (&200, first), "every duplicate gets the one answer");
     }
     assert_eq!(t.store.get_stock("D1", "w1").await.unwrap().on_hand, 11);
     assert_eq!(t.store.get_stock("D2", "w1").await.unwrap().on_hand, 9);
+    assert_eq!(t.store.get_stock("D3", "w1").await.unwrap().version, 2);
     assert_no_violations(&Snapshot::take(&t).await);
 }
 
@@ -248,7 +290,7 @@ async fn paging_through_a_location_of_1050_items_gives_each_once_in_sku_order() 
         .collect();
     t.batch_put(items, 4).await;
     set_stock(&t.store, "P00001", "elsewhere", 3).await;
-    for limit in [100, 37] {
+    for (limit, want_pages) in [(100, 11), (37, 29), (50, 21)] {
         let mut skus = Vec::new();
         let mut cursor: Option<String> = None;
         let mut pages = 0;
@@ -272,6 +314,7 @@ async fn paging_through_a_location_of_1050_items_gives_each_once_in_sku_order() 
         }
         let expected: Vec<String> = (0..1050).map(|i| format!("P{i:05}")).collect();
         assert_eq!(skus, expected, "limit {limit}: each once, sorted");
+        assert_eq!(pages, want_pages, "limit {limit}: no empty last page");
     }
     let (status, empty) = call(&t.store, Method::GET, "/v1/locations/nowhere/stock", None, None).await;
     assert_eq!((status, empty), (200, json!({"items": [], "nextCursor": null})));
@@ -331,7 +374,7 @@ async fn movements_and_holds_are_listed_page_by_page() {
     loop {
         let path = match &cursor {
             Some(c) => {
-                format!("/v1/stock/M/w1/holds?limit=3&cursor={}", c.replace('#', "%23").replace(':', "%3A"))
+                format!("/v1/stock/M/w1/holds?limit=3&cursor={c}")
             }
             None => "/v1/stock/M/w1/holds?limit=3".to_owned(),
         };

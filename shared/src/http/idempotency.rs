@@ -19,6 +19,11 @@ use crate::store::{with_claim, Answer, Claim};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
+/// In a response's extensions: a success not to keep (a batch with an item that may or may not
+/// have been applied), so the same request with the key runs again.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct NotKept;
+
 /// `Idempotency-Key`: 1-128 chars of `[A-Za-z0-9._:-]`.
 fn valid_key(key: &str) -> bool {
     !key.is_empty()
@@ -83,7 +88,11 @@ pub(super) async fn idempotency(State(store): State<AppState>, request: Request,
     }
     let request = Request::from_parts(parts, Body::from(bytes));
     let response = with_claim(claim.clone(), next.run(request)).await;
-    if !response.status().is_success() || claim.kept() || response.headers().contains_key(REPLAYED_HEADER) {
+    if !response.status().is_success()
+        || claim.kept()
+        || response.headers().contains_key(REPLAYED_HEADER)
+        || response.extensions().get::<NotKept>().is_some()
+    {
         return response;
     }
     // A success that wrote nothing (a retried reserve, a confirm of a confirmed hold): keep it too.

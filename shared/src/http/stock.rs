@@ -6,11 +6,17 @@ use futures::StreamExt;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+
 use super::error::{error_body, status_of};
 use super::extract::{not_null, Actor, CorrelationId, JsonBody, PageParams, Params, PathParams};
+use super::idempotency::NotKept;
 use super::AppState;
 use crate::domain::{self, Movement, Provenance, SkuStock, StockChange, StockItem};
 use crate::error::{Error, Result};
+use crate::store::{with_claim, Claim};
 use crate::store::{Hold, Page, StockWrite};
 
 /// `{sku}` and, on item routes, `{locationId}`.
@@ -230,7 +236,7 @@ pub(super) async fn batch(
     correlation: CorrelationId,
     actor: Actor,
     JsonBody(body): JsonBody<BatchBody>,
-) -> Result<Json<BatchResults>> {
+) -> Result<Response> {
     if body.items.is_empty() || body.items.len() > domain::MAX_BATCH_ITEMS {
         return Err(Error::invalid_field(
             "items",
@@ -264,15 +270,43 @@ pub(super) async fn batch(
         writes.push((item.sku, item.location_id, change, expected, provenance));
     }
     let claim = crate::store::current_claim();
-    let results = futures::stream::iter(writes.into_iter().enumerate())
-        .map(|(i, (sku, location_id, change, expected, provenance))| {
+    // With a key: every item applied before under it (an earlier run cut short, or a duplicate
+    // running now) answers as it did; a part used by another request makes the key reused, before
+    // anything is written.
+    let parts: Vec<Option<Arc<Claim>>> =
+        (0..writes.len()).map(|i| claim.as_ref().map(|c| c.part(i))).collect();
+    let mut kept = Vec::with_capacity(parts.len());
+    for part in &parts {
+        kept.push(match part {
+            Some(part) => kept_part(&store, part).await?,
+            None => None,
+        });
+    }
+    let results = futures::stream::iter(writes.into_iter().zip(parts).zip(kept))
+        .map(|(((sku, location_id, change, expected, provenance), part), kept)| {
             let store = store.clone();
-            let claim = claim.as_ref().map(|c| c.part(i));
             async move {
+                if let Some(answer) = kept {
+                    return (sku, location_id, Err(answer));
+                }
                 let write = store.write_stock_as(&sku, &location_id, change, expected, &provenance);
-                let outcome = match claim {
-                    Some(claim) => crate::store::with_claim(claim, write).await,
+                let outcome = match &part {
+                    Some(part) => with_claim(part.clone(), write).await,
                     None => write.await,
+                };
+                // Refused before its transaction (an expectedVersion, the bounds): a duplicate
+                // running at the same moment may have applied it, keeping its answer.
+                let outcome = match (outcome, &part) {
+                    (Err(e), Some(part))
+                        if !matches!(e, Error::Replay { .. } | Error::IdempotencyKeyReused { .. }) =>
+                    {
+                        match kept_part(&store, part).await {
+                            Ok(Some(answer)) => Err(answer),
+                            Ok(None) => Err(e),
+                            Err(other) => Err(other),
+                        }
+                    }
+                    (outcome, _) => outcome,
                 };
                 (sku, location_id, outcome)
             }
@@ -281,6 +315,7 @@ pub(super) async fn batch(
         .collect::<Vec<_>>()
         .await;
     let mut out = Vec::with_capacity(results.len());
+    let mut unsettled = false;
     for (sku, location_id, outcome) in results {
         let (status, item, error) = match outcome {
             Ok(written) => (if written.created { 201 } else { 200 }, Some(written.item), None),
@@ -290,11 +325,36 @@ pub(super) async fn batch(
             }
             // The key's part was used for another item: the key was reused for another batch.
             Err(e @ Error::IdempotencyKeyReused { .. }) => return Err(e),
-            Err(e) => (status_of(&e).as_u16(), None, Some(error_body(&e)["error"].clone())),
+            Err(e) => {
+                let status = status_of(&e).as_u16();
+                if status >= 500 {
+                    tracing::error!(%sku, %location_id, status, error = %e, "batch item failed");
+                    unsettled = true;
+                }
+                (status, None, Some(error_body(&e)["error"].clone()))
+            }
         };
         out.push(BatchResult { sku, location_id, status, item, error });
     }
-    Ok(Json(BatchResults { results: out }))
+    let mut response = Json(BatchResults { results: out }).into_response();
+    if unsettled {
+        // An item may or may not have been applied: this answer is not the one to keep; the same
+        // request with the key runs again, and items applied already answer from their parts.
+        response.extensions_mut().insert(NotKept);
+    }
+    Ok(response)
+}
+
+/// The answer kept for one part of a keyed batch: `Replay` when it is this request's, an error
+/// `IdempotencyKeyReused` when another request used it, `None` when it is free.
+async fn kept_part(store: &AppState, part: &Claim) -> Result<Option<Error>> {
+    Ok(match store.kept_answer(&part.key).await? {
+        Some(kept) if kept.fingerprint == part.fingerprint => {
+            Some(Error::Replay { status: kept.answer.status, body: kept.answer.body })
+        }
+        Some(_) => return Err(Error::IdempotencyKeyReused { key: part.key.clone() }),
+        None => None,
+    })
 }
 
 /// `{locationId}` of `/v1/locations/{locationId}/...`.

@@ -118,8 +118,8 @@ impl Store {
     }
 
     /// One page of a partition's items whose sort key begins with `prefix`, strongly consistent:
-    /// at most `limit`, after the sort key `after` (exclusive), and the sort key to go on from if
-    /// there may be more.
+    /// at most `limit`, after the sort key `after` (exclusive), and the sort key to go on from when
+    /// there are more (one item more is read to know: no empty last page).
     pub(crate) async fn query_page(
         &self,
         pk: String,
@@ -138,15 +138,18 @@ impl Store {
             .expression_attribute_values(":prefix", s(prefix))
             .consistent_read(true)
             .scan_index_forward(!newest_first)
-            .limit(limit)
+            .limit(limit + 1)
             .set_exclusive_start_key(start)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(classify)?;
         self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-        let next = out.last_evaluated_key.as_ref().and_then(|k| string_attr(k, SK));
-        Ok((out.items.unwrap_or_default(), next))
+        let mut items = out.items.unwrap_or_default();
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next = if more { items.last().and_then(|k| string_attr(k, SK)) } else { None };
+        Ok((items, next))
     }
 
     /// A page of an item's on-hand ledger, newest first. `cursor` is a page's `nextCursor`.
@@ -190,6 +193,7 @@ impl Store {
         let after = match cursor {
             None => None,
             Some(c) => {
+                let c = from_hex(c).ok_or_else(bad_cursor)?;
                 let (created_at, id) = c.split_once('#').ok_or_else(bad_cursor)?;
                 if timestamp::parse(created_at).is_none() || uuid::Uuid::try_parse(id).is_err() {
                     return Err(bad_cursor());
@@ -223,7 +227,8 @@ impl Store {
                 expires_at: r.expires_at,
             })
             .collect();
-        let next_cursor = next.and_then(|sk| sk.strip_prefix(&prefix).map(str::to_owned));
+        // The sort key's `{createdAt}#{id}`, in hex: a cursor goes in a URL as it is.
+        let next_cursor = next.and_then(|sk| sk.strip_prefix(&prefix).map(to_hex));
         Ok(Page { items, next_cursor })
     }
 
@@ -256,20 +261,24 @@ impl Store {
                         .index_name(GSI2)
                         .key_condition_expression("gsi2pk = :loc")
                         .expression_attribute_values(":loc", s(location_pk(location_id)))
-                        .limit(limit)
+                        .limit(limit + 1)
                         .set_exclusive_start_key(start)
                         .return_consumed_capacity(ReturnConsumedCapacity::Total)
                         .send()
                         .await
                         .map_err(classify)?;
                     self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-                    let skus: Vec<String> = out
+                    let mut skus: Vec<String> = out
                         .items
                         .unwrap_or_default()
                         .iter()
                         .filter_map(|i| string_attr(i, GSI2_SK))
                         .collect();
-                    Ok((skus, out.last_evaluated_key.as_ref().and_then(|k| string_attr(k, GSI2_SK))))
+                    // One more read than shown, to know whether there is a next page.
+                    let more = skus.len() > limit as usize;
+                    skus.truncate(limit as usize);
+                    let next = if more { skus.last().cloned() } else { None };
+                    Ok((skus, next))
                 }
             })
             .await?;
@@ -332,5 +341,34 @@ impl Store {
             self.read_reservation(&id).await
         })
         .await
+    }
+}
+
+fn to_hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(hex: &str) -> Option<String> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_cursors_round_trip_and_refuse_what_is_not_hex() {
+        let sk = "2026-11-25T09:00:00.000Z#6f1c2d9e-1111-4a2b-8c3d-123456789abc";
+        assert_eq!(from_hex(&to_hex(sk)).as_deref(), Some(sk));
+        assert!(to_hex(sk).chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex("zz"), None);
     }
 }
