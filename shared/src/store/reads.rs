@@ -145,11 +145,7 @@ impl Store {
             .await
             .map_err(classify)?;
         self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-        let mut items = out.items.unwrap_or_default();
-        let more = items.len() > limit as usize;
-        items.truncate(limit as usize);
-        let next = if more { items.last().and_then(|k| string_attr(k, SK)) } else { None };
-        Ok((items, next))
+        Ok(split_page(out.items.unwrap_or_default(), limit, SK))
     }
 
     /// A page of an item's on-hand ledger, newest first. `cursor` is a page's `nextCursor`.
@@ -268,17 +264,8 @@ impl Store {
                         .await
                         .map_err(classify)?;
                     self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-                    let mut skus: Vec<String> = out
-                        .items
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|i| string_attr(i, GSI2_SK))
-                        .collect();
-                    // One more read than shown, to know whether there is a next page.
-                    let more = skus.len() > limit as usize;
-                    skus.truncate(limit as usize);
-                    let next = if more { skus.last().cloned() } else { None };
-                    Ok((skus, next))
+                    let (keys, next) = split_page(out.items.unwrap_or_default(), limit, GSI2_SK);
+                    Ok((keys.iter().filter_map(|k| string_attr(k, GSI2_SK)).collect::<Vec<_>>(), next))
                 }
             })
             .await?;
@@ -342,6 +329,16 @@ impl Store {
         })
         .await
     }
+}
+
+/// A page read with one item more than `limit` (to know whether there is a next page without
+/// ever answering an empty one): the page, and the `key` attribute of its last item when there is
+/// more.
+fn split_page(mut items: Vec<Item>, limit: i32, key: &str) -> (Vec<Item>, Option<String>) {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next = if more { items.last().and_then(|i| string_attr(i, key)) } else { None };
+    (items, next)
 }
 
 fn to_hex(text: &str) -> String {
