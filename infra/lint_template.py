@@ -5,7 +5,8 @@
 2. Every crate under functions/ is a function of the template (BuildMethod rust-cargolambda,
    Binary = the crate name) and every function of the template is a crate.
 3. Every HTTP route of the template is an operation of openapi.json and the other way round (the
-   tests check that openapi.json matches the router, so all three agree).
+   tests check that openapi.json matches the router, so all three agree), and has the scope its
+   operation's `x-scope` names (with the JWT authorizer on).
 4. Every function has a trigger: an HTTP route, an event source mapping, or a schedule.
 5. Least privilege: no function role gets a managed policy but AWSLambdaBasicExecutionRole (its
    logs), and no statement of the template grants an action on "*" except dynamodb:ListStreams.
@@ -82,6 +83,15 @@ def main():
         problems.append(f"openapi.json describes {missing}, template.yaml has no such route")
     for extra in sorted(routes.keys() - described):
         problems.append(f"template.yaml routes {extra}, openapi.json does not describe it")
+    # Every route has the scope openapi.json's `x-scope` names (API.md, "Scopes"), with the JWT
+    # authorizer on; a route without `x-scope` (/health) has none.
+    for key, name in sorted(routes.items()):
+        method, path = key.split(" ", 1)
+        want = spec["paths"].get(path, {}).get(method.lower(), {}).get("x-scope")
+        got = resources[name]["Properties"].get("AuthorizationScopes")
+        expected = None if want is None else {"Fn::If": ["JwtEnabled", [want], {"Ref": "AWS::NoValue"}]}
+        if got != expected:
+            problems.append(f"route {key}: AuthorizationScopes {got!r}, expected {expected!r} (openapi.json x-scope)")
 
     # 4. Triggers: integrations (HTTP), event source mappings and schedule targets name functions.
     for binary, name in sorted(functions.items()) if transformed else []:

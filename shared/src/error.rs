@@ -29,6 +29,10 @@ pub enum Error {
     #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
 
+    /// The caller's token lacks the scope the route needs (with `REQUIRE_SCOPES=true`).
+    #[error("the token lacks the scope {scope}")]
+    Forbidden { scope: String },
+
     /// A known path asked with a method it does not have.
     #[error("method {method} is not allowed here")]
     MethodNotAllowed { method: String },
@@ -89,6 +93,7 @@ impl Error {
             Error::Validation { .. } => "VALIDATION_ERROR",
             Error::NotFound { .. } => "NOT_FOUND",
             Error::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Error::Forbidden { .. } => "FORBIDDEN",
             Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Error::InsufficientStock { .. } => "INSUFFICIENT_STOCK",
             Error::VersionConflict { .. } => "VERSION_CONFLICT",

@@ -28,6 +28,11 @@ impl OpenApi {
     }
 
     /// Checks a response of the operation at `(method, template)` against the description.
+    /// The whole document.
+    pub fn spec(&self) -> &serde_json::Value {
+        &self.spec
+    }
+
     pub fn check_response(
         &self,
         method: &str,

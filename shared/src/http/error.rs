@@ -14,6 +14,7 @@ pub fn status_of(error: &Error) -> StatusCode {
     match error {
         Error::Validation { .. } => StatusCode::BAD_REQUEST,
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Forbidden { .. } => StatusCode::FORBIDDEN,
         Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         Error::InsufficientStock { .. }
@@ -50,6 +51,7 @@ fn details(error: &Error) -> Value {
         }
         Error::InvalidState { status } => json!({ "status": status }),
         Error::IdempotencyKeyReused { key } => json!({ "key": key }),
+        Error::Forbidden { scope } => json!({ "requiredScope": scope }),
         Error::Unavailable { retry_after_secs } => json!({ "retryAfterSeconds": retry_after_secs }),
         _ => json!({}),
     }

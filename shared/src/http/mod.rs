@@ -11,6 +11,7 @@ mod health;
 mod idempotency;
 mod orders;
 mod reservations;
+mod scopes;
 mod stock;
 
 use std::sync::Arc;
@@ -129,6 +130,28 @@ impl Operation {
         }
     }
 
+    /// The scope a caller's token needs for the operation (API.md, "Scopes"); `None`: none.
+    pub fn scope(self) -> Option<&'static str> {
+        match self {
+            Operation::Health => None,
+            Operation::PutStock | Operation::AdjustStock | Operation::BatchStock => {
+                Some("inventory/stock.write")
+            }
+            Operation::Reserve
+            | Operation::PutOrderReservation
+            | Operation::Confirm
+            | Operation::Release
+            | Operation::Extend => Some("inventory/reservations.write"),
+            Operation::GetStock
+            | Operation::ListMovements
+            | Operation::ListHolds
+            | Operation::ListLocationStock
+            | Operation::GetReservation
+            | Operation::GetOrderReservation
+            | Operation::ListOrderReservations => Some("inventory/read"),
+        }
+    }
+
     /// The handler of the operation, for requests of `method`.
     fn endpoint(self, method: MethodFilter) -> MethodRouter<AppState> {
         match self {
@@ -152,27 +175,55 @@ impl Operation {
     }
 }
 
+/// How a router serves its requests.
+#[derive(Debug, Clone, Copy)]
+pub struct RouterOptions {
+    /// A request's time when no Lambda invocation gives one (the local server).
+    pub local_budget: Duration,
+    /// Check each route's scope in the caller's token (API Gateway's JWT authorizer's claims)
+    /// besides API Gateway: 403 FORBIDDEN without it.
+    pub require_scopes: bool,
+}
+
+impl RouterOptions {
+    /// [`LOCAL_REQUEST_BUDGET`], and `REQUIRE_SCOPES=true` from the environment.
+    pub fn from_env() -> Self {
+        let require_scopes = std::env::var("REQUIRE_SCOPES").is_ok_and(|v| v == "true");
+        RouterOptions { local_budget: LOCAL_REQUEST_BUDGET, require_scopes }
+    }
+}
+
 /// The router of `operations`' routes over `store`: one operation for a Lambda, all of them
-/// ([`Operation::ALL`]) for the local server. A request's deadline is its Lambda invocation's less
-/// [`LAMBDA_MARGIN`], or [`LOCAL_REQUEST_BUDGET`] from its start.
+/// ([`Operation::ALL`]) for the local server, with [`RouterOptions::from_env`]. A request's
+/// deadline is its Lambda invocation's less [`LAMBDA_MARGIN`], or the local budget from its start.
 pub fn router(store: AppState, operations: &[Operation]) -> Router {
-    router_with_budget(store, operations, LOCAL_REQUEST_BUDGET)
+    router_with(store, operations, RouterOptions::from_env())
 }
 
 /// [`router`], with `local_budget` for the requests no Lambda invocation gives a deadline.
 pub fn router_with_budget(store: AppState, operations: &[Operation], local_budget: Duration) -> Router {
+    router_with(store, operations, RouterOptions { local_budget, require_scopes: false })
+}
+
+/// [`router`] with the options given.
+pub fn router_with(store: AppState, operations: &[Operation], options: RouterOptions) -> Router {
     let mut router = Router::new();
     for (method, path, operation) in ROUTES.iter().filter(|(_, _, op)| operations.contains(op)) {
         let method = Method::from_bytes(method.as_bytes()).ok().and_then(|m| MethodFilter::try_from(m).ok());
         let method = method.unwrap_or_else(|| unreachable!("ROUTES names only standard methods"));
         // On the method's handler only: a method the path does not have is 405 whatever its key.
         let idempotent = middleware::from_fn_with_state(store.clone(), idempotency::idempotency);
-        router = router.route(path, operation.endpoint(method).route_layer(idempotent));
+        let mut endpoint = operation.endpoint(method).route_layer(idempotent);
+        if let (true, Some(scope)) = (options.require_scopes, operation.scope()) {
+            // Outside the idempotency layer: a refused request touches no key.
+            endpoint = endpoint.route_layer(middleware::from_fn_with_state(scope, scopes::require_scope));
+        }
+        router = router.route(path, endpoint);
     }
     router
         .fallback(unknown_route)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(local_budget, observe))
+        .layer(middleware::from_fn_with_state(options.local_budget, observe))
         .with_state(store)
 }
 

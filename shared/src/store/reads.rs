@@ -276,6 +276,19 @@ impl Store {
         Ok(Page { items, next_cursor: next })
     }
 
+    /// That DynamoDB answers and the table is ACTIVE (`GET /health?deep=true`); else 503.
+    pub async fn check_table(&self) -> Result<()> {
+        let described = self.client.describe_table().table_name(&self.table).send().await;
+        self.count_request(None);
+        let status = described.ok().and_then(|d| d.table).and_then(|t| t.table_status);
+        if status == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
+            Ok(())
+        } else {
+            tracing::warn!(table = %self.table, ?status, "deep health check failed");
+            Err(Error::Unavailable { retry_after_secs: 5 })
+        }
+    }
+
     /// Every location of a SKU, sorted by locationId, with totals.
     pub async fn get_sku_stock(&self, sku: &str) -> Result<SkuStock> {
         let locations = self.with_retries("get_sku_stock", || self.read_sku_stock(sku)).await?;
