@@ -1,5 +1,5 @@
 # The two commands: `make dev` (run the service locally) and `make test` (every test and check).
-.PHONY: dev test bench soak fuzz lint lint-template package redrive fmt install stop clean
+.PHONY: dev test bench soak fuzz lint lint-template package redrive audit fmt install stop clean
 
 dev: ## install what is missing, start the local stack, seed demo data, serve the API on :3000
 	infra/dev.sh
@@ -30,6 +30,9 @@ package: ## cargo lambda build --release --arm64 of every function; sizes in tar
 
 redrive: ## move a DLQ's messages back (local stack): make redrive [DLQ=name] [ARGS=--dry-run]
 	infra/redrive.sh $(if $(DLQ),--dlq $(DLQ)) $(ARGS)
+
+audit: ## the consistency audit against the `make dev` stack: prints its report (make audit [ARGS=--json])
+	infra/audit.sh $(ARGS)
 
 fmt:
 	cargo fmt --all

@@ -61,6 +61,7 @@ async fn run() -> Result<(), String> {
     })?;
     tracing::info!(%addr, "local HTTP API ready");
     println!("local HTTP API ready on http://{addr} (try: curl http://{addr}/health)");
+    println!("metrics (Prometheus text) on http://{addr}/metrics; `make audit` checks the numbers");
 
     let store = Arc::new(store);
     let _pipelines = start_event_pipelines(store.clone()).await?;

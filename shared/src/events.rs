@@ -25,6 +25,7 @@ pub enum DetailType {
     StockLow,
     StockReplenished,
     ReservationConfirmFailed,
+    InventoryDriftDetected,
 }
 
 impl DetailType {
@@ -41,6 +42,7 @@ impl DetailType {
             DetailType::StockLow => "StockLow",
             DetailType::StockReplenished => "StockReplenished",
             DetailType::ReservationConfirmFailed => "ReservationConfirmFailed",
+            DetailType::InventoryDriftDetected => "InventoryDriftDetected",
         }
     }
 }

@@ -128,6 +128,13 @@ impl ExpirySweep {
             }
         }
         report.duration_ms = started.elapsed().as_millis() as u64;
+        crate::metrics::sweep(
+            report.found,
+            report.expired,
+            report.failed,
+            report.stopped_early,
+            started.elapsed(),
+        );
         tracing::info!(
             found = report.found,
             expired = report.expired,
@@ -176,7 +183,8 @@ pub async fn handle_scheduled(
         budget_ms = budget.as_millis() as u64,
         "sweep budget"
     );
-    Ok(ExpirySweep::default().run(store, budget).await)
+    let trace = event.context.xray_trace_id.clone();
+    Ok(crate::xray::with_trace_header(trace, ExpirySweep::default().run(store, budget)).await)
 }
 
 #[cfg(test)]

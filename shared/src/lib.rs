@@ -7,6 +7,7 @@
 //! `publish`, `order_events`, `expiry`, `redrive`) use the domain; `http` is the edge, used only
 //! by the functions and the local server.
 
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod events;
 pub mod expiry;
 pub mod http;
 pub mod lambda;
+pub mod metrics;
 pub mod order_events;
 pub mod publish;
 pub mod redrive;
@@ -22,6 +24,7 @@ pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod timestamp;
+pub mod xray;
 
 pub use error::{Error, Result};
 pub use store::Store;

@@ -129,7 +129,9 @@ pub async fn handle_batch(store: &impl OrderReservations, event: SqsEvent) -> Sq
         futures::stream::iter(event.records)
             .map(|message| async move {
                 let id = message.message_id.clone();
-                (id, handle_message(store, &message).await)
+                // The order service's trace goes on into the events this message causes.
+                let trace = message.attributes.get("AWSTraceHeader").cloned();
+                (id, crate::xray::with_trace_header(trace, handle_message(store, &message)).await)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -137,6 +139,12 @@ pub async fn handle_batch(store: &impl OrderReservations, event: SqsEvent) -> Sq
     let mut response = SqsBatchResponse::default();
     for (message_id, result) in results {
         let message_id = message_id.unwrap_or_default();
+        crate::metrics::order_event(match &result {
+            Ok(OrderOutcome::Released | OrderOutcome::Confirmed) => "applied",
+            Ok(OrderOutcome::ConfirmFailed(_)) => "confirm_failed",
+            Ok(OrderOutcome::Unchanged(_) | OrderOutcome::Ignored) => "ignored",
+            Err(_) => "failed",
+        });
         match result {
             Ok(outcome) => tracing::info!(%message_id, ?outcome, "order event handled"),
             Err(e) => {

@@ -1,14 +1,10 @@
 //! Lambda function for `POST /v1/reservations/{reservationId}/release` (API Gateway HTTP API, payload 2.0).
 //! The router holds only this function's route(s); anything else answers 404/405 like the local
-//! server's full router would.
+//! server's full router would. Its metrics go to stdout as EMF lines after every request.
 
-use std::sync::Arc;
-
-use inventory::http::{router, Operation};
+use inventory::http::Operation;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    inventory::telemetry::init();
-    let store = Arc::new(inventory::lambda::store_from_env().await);
-    lambda_http::run(router(store, &[Operation::Release])).await
+    inventory::lambda::run_http(Operation::Release).await
 }

@@ -62,6 +62,10 @@ pub fn error_body(error: &Error) -> Value {
     json!({ "error": { "code": error.code(), "message": public_message(error), "details": details(error) } })
 }
 
+/// The contract's error code of an error answer, left in the response's extensions (metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// The response header that marks a kept answer sent again.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
@@ -79,6 +83,7 @@ impl IntoResponse for Error {
             tracing::error!(detail = %detail, "internal error");
         }
         let mut response = (status_of(&self), Json(error_body(&self))).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         if let Error::Unavailable { retry_after_secs } = &self {
             response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }

@@ -29,7 +29,7 @@ use tracing::Instrument;
 use crate::error::Error;
 use crate::store::{remaining_before, with_deadline};
 use crate::Store;
-pub use error::{error_body, status_of, REPLAYED_HEADER};
+pub use error::{error_body, status_of, ErrorCode, REPLAYED_HEADER};
 pub use extract::{CorrelationId, CORRELATION_HEADER};
 pub use idempotency::{fingerprint, IDEMPOTENCY_HEADER};
 
@@ -176,20 +176,22 @@ impl Operation {
 }
 
 /// How a router serves its requests.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RouterOptions {
     /// A request's time when no Lambda invocation gives one (the local server).
     pub local_budget: Duration,
     /// Check each route's scope in the caller's token (API Gateway's JWT authorizer's claims)
     /// besides API Gateway: 403 FORBIDDEN without it.
     pub require_scopes: bool,
+    /// Serve `GET /metrics` (Prometheus text) from this handle: the local server.
+    pub metrics: Option<crate::metrics::PrometheusHandle>,
 }
 
 impl RouterOptions {
     /// [`LOCAL_REQUEST_BUDGET`], and `REQUIRE_SCOPES=true` from the environment.
     pub fn from_env() -> Self {
         let require_scopes = std::env::var("REQUIRE_SCOPES").is_ok_and(|v| v == "true");
-        RouterOptions { local_budget: LOCAL_REQUEST_BUDGET, require_scopes }
+        RouterOptions { local_budget: LOCAL_REQUEST_BUDGET, require_scopes, metrics: None }
     }
 }
 
@@ -202,7 +204,7 @@ pub fn router(store: AppState, operations: &[Operation]) -> Router {
 
 /// [`router`], with `local_budget` for the requests no Lambda invocation gives a deadline.
 pub fn router_with_budget(store: AppState, operations: &[Operation], local_budget: Duration) -> Router {
-    router_with(store, operations, RouterOptions { local_budget, require_scopes: false })
+    router_with(store, operations, RouterOptions { local_budget, require_scopes: false, metrics: None })
 }
 
 /// [`router`] with the options given.
@@ -220,6 +222,9 @@ pub fn router_with(store: AppState, operations: &[Operation], options: RouterOpt
         }
         router = router.route(path, endpoint);
     }
+    if let Some(handle) = options.metrics {
+        router = router.route("/metrics", axum::routing::get(move || std::future::ready(prometheus_text(&handle))));
+    }
     router
         .fallback(unknown_route)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -227,34 +232,62 @@ pub fn router_with(store: AppState, operations: &[Operation], options: RouterOpt
         .with_state(store)
 }
 
+/// `GET /metrics` of the local server: the Prometheus text exposition format.
+fn prometheus_text(handle: &crate::metrics::PrometheusHandle) -> Response {
+    let content_type = [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")];
+    (content_type, handle.render()).into_response()
+}
+
+/// The operation a matched route template (and method) belongs to.
+fn operation_of(method: &Method, route: Option<&MatchedPath>) -> Option<Operation> {
+    let route = route?.as_str();
+    ROUTES.iter().find(|(m, path, _)| *path == route && *m == method.as_str()).map(|(_, _, op)| *op)
+}
+
 async fn unknown_route(request: Request) -> Error {
     Error::NotFound { what: "route", id: request.uri().path().to_owned() }
 }
 
 /// Around every request: its deadline (every store call inside honours it), the correlation id
-/// (kept in the request for the handlers, echoed in the response), a span and one log line, and
-/// the contract's error body on the framework's own 405 and 413 answers. The matched route
-/// template is left in the response's extensions.
+/// (kept in the request for the handlers, echoed in the response), the X-Ray trace header (for
+/// the outbox records it writes), a span, one log line and the metrics of its answer, and the
+/// contract's error body on the framework's own 405 and 413 answers. The matched route template
+/// is left in the response's extensions.
 async fn observe(State(local_budget): State<Duration>, mut request: Request, next: Next) -> Response {
     let invocation = request.extensions().get::<lambda_runtime::Context>();
     let budget = invocation
         .and_then(|c| remaining_before(c.deadline, chrono::Utc::now().timestamp_millis(), LAMBDA_MARGIN))
         .unwrap_or(local_budget);
     let deadline = Instant::now() + budget;
+    let trace_header = request
+        .headers()
+        .get(crate::xray::TRACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| invocation.and_then(|c| c.xray_trace_id.clone()));
     let correlation_id = CorrelationId::from_headers(request.headers());
     request.extensions_mut().insert(correlation_id.clone());
     let route = request.extensions().get::<MatchedPath>().cloned();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let operation = route.as_ref().map_or("-", MatchedPath::as_str).to_owned();
+    let function = operation_of(&method, route.as_ref()).map_or("unknown", Operation::function);
     let span = tracing::info_span!("request", correlation_id = %correlation_id.as_str(), %operation);
     async move {
         let started = Instant::now();
-        let mut response = with_contract_body(with_deadline(deadline, next.run(request)).await, &method);
+        let work = with_deadline(deadline, next.run(request));
+        let mut response = with_contract_body(crate::xray::with_trace_header(trace_header, work).await, &method);
         if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
             response.headers_mut().insert(CORRELATION_HEADER, value);
         }
         let status = response.status().as_u16();
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        let code = response.extensions().get::<ErrorCode>().map(|c| c.0);
+        let replayed = response.headers().contains_key(REPLAYED_HEADER);
+        if operation != "/metrics" {
+            let outcome = crate::metrics::http_outcome(status, code, replayed);
+            crate::metrics::http_answer(function, status, outcome, elapsed);
+        }
         if status >= 500 {
             tracing::error!(%method, %path, status, elapsed_ms, "request failed");
         } else {

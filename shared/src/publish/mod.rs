@@ -112,6 +112,7 @@ impl Publisher {
         }
 
         let mut failed: Vec<usize> = Vec::new();
+        let mut published = 0;
         for chunk in chunk_entries(to_publish) {
             if !failed.is_empty() {
                 // The stream resumes from the first failure: sending these now would only
@@ -125,6 +126,7 @@ impl Publisher {
                 match outcome {
                     EntryOutcome::Published => {
                         self.stats.published.fetch_add(1, Ordering::Relaxed);
+                        published += 1;
                     }
                     EntryOutcome::Retry(why) => {
                         tracing::warn!(event_id = %entry.event_id, reason = %why, "publish failed; will retry");
@@ -144,11 +146,15 @@ impl Publisher {
             dead.into_iter().partition(|(i, _)| first_failure.is_none_or(|first| *i < first));
         now.sort_by_key(|(i, _)| *i);
         failed.extend(later.iter().map(|(i, _)| *i));
-        failed.extend(self.send_dead_letters(now).await);
+        let letters = now.len() as u64;
+        let unsent = self.send_dead_letters(now).await;
+        let dead_lettered = letters - unsent.len() as u64;
+        failed.extend(unsent);
 
         failed.sort_unstable();
         failed.dedup();
         self.stats.failed.fetch_add(failed.len() as u64, Ordering::Relaxed);
+        crate::metrics::events(published, failed.len() as u64, dead_lettered);
         let mut response = DynamoDbEventResponse::default();
         for i in failed {
             let mut failure = DynamoDbBatchItemFailure::default();

@@ -32,6 +32,10 @@ pub struct BusEntry {
     pub detail: String,
     #[serde(with = "timestamp")]
     pub time: DateTime<Utc>,
+    /// The X-Ray trace header of the request that caused the event (`crate::xray`), put on the
+    /// PutEvents entry so that one trace shows both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_header: Option<String>,
 }
 
 impl BusEntry {
@@ -48,6 +52,7 @@ impl BusEntry {
             .detail_type(&self.detail_type)
             .detail(&self.detail)
             .time(aws_smithy_types::DateTime::from_millis(self.time.timestamp_millis()))
+            .set_trace_header(self.trace_header.clone())
             .build()
     }
 
@@ -58,6 +63,7 @@ impl BusEntry {
             detail_type: event.detail_type.as_str().to_owned(),
             detail: event.detail().to_string(),
             time: event.occurred_at,
+            trace_header: crate::xray::current(),
         }
     }
 }
@@ -82,6 +88,8 @@ struct OutboxRecord {
     detail_type: String,
     detail: String,
     occurred_at: String,
+    #[serde(default)]
+    trace_header: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +128,7 @@ fn plan_outbox(image: &serde_dynamo::Item) -> Planned {
         detail_type: record.detail_type,
         detail: record.detail,
         time,
+        trace_header: record.trace_header,
     };
     if entry.size() > MAX_BYTES_PER_CALL {
         return Planned::Poison {
@@ -361,6 +370,7 @@ mod tests {
             detail_type: "T".into(),
             detail: "x".repeat(n),
             time: Utc::now(),
+            trace_header: None,
         };
         let sizes: Vec<usize> =
             chunk_entries((0..25).map(|i| (i, entry(10))).collect()).iter().map(Vec::len).collect();

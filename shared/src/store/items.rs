@@ -218,6 +218,9 @@ pub fn outbox_item(event: &OutboxEvent) -> Item {
         ("occurredAt".into(), s(timestamp::format(&event.occurred_at))),
         (TTL.into(), n(expires.timestamp())),
     ]);
+    if let Some(trace) = crate::xray::current() {
+        item.insert("traceHeader".into(), s(trace));
+    }
     item
 }
 

@@ -16,6 +16,7 @@
 //!
 //! Transaction conflicts, throttling and timeouts are retried with capped, jittered backoff.
 
+mod audit;
 mod deadline;
 mod expiry;
 mod idempotency;
@@ -36,6 +37,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 pub use crate::domain::StockChange;
+pub use audit::MAX_TRANSACT_GET;
 pub use deadline::{remaining_before, with_deadline};
 pub use expiry::{pack_expiry_batches, DuePage, MAX_TRANSACTION_ITEMS};
 pub use idempotency::{current_claim, with_claim, Answer, Claim, Kept, KEPT_FOR_HOURS};
@@ -160,7 +162,7 @@ impl Store {
         truncate_to_millis((self.clock)())
     }
 
-    async fn with_retries<T, F, Fut>(&self, operation: &'static str, attempt: F) -> Result<T>
+    pub(crate) async fn with_retries<T, F, Fut>(&self, operation: &'static str, attempt: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -168,8 +170,9 @@ impl Store {
         retrying(
             &self.retry,
             operation,
-            |_| {
+            |why| {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::store_retry(operation, why);
             },
             attempt,
         )

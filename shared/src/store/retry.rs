@@ -45,8 +45,9 @@ pub(crate) enum Failure {
     /// Not applied, worth another attempt (a conflict, throttling): the label says why.
     Retry(&'static str),
     /// No answer came (a timeout, a lost connection, a server error): the request may or may not
-    /// have been applied. A write is sent again unchanged (`Store::commit`).
-    NoReply,
+    /// have been applied. A write is sent again unchanged (`Store::commit`). The label says which:
+    /// `timeout`, `lost_reply` or `server_error`.
+    NoReply(&'static str),
     /// A conditional write found the item changed since it was read: read again and redecide.
     Stale,
     /// The answer: return it.
@@ -81,11 +82,13 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Failure::NoReply
-        }
+        SdkError::TimeoutError(_) => Failure::NoReply("timeout"),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => Failure::NoReply("timeout"),
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Failure::NoReply("lost_reply"),
         SdkError::ServiceError(service) => match service.err().code() {
-            Some("InternalServerError" | "ServiceUnavailable" | "InternalFailure") => Failure::NoReply,
+            Some("InternalServerError" | "ServiceUnavailable" | "InternalFailure") => {
+                Failure::NoReply("server_error")
+            }
             code => match retryable_code(code) {
                 Some(kind) => Failure::Retry(kind),
                 None => Failure::Fatal(Error::internal(DisplayErrorContext(&err))),
@@ -117,20 +120,20 @@ where
     loop {
         // An attempt still running at the deadline is cut off: it may have been applied.
         let left = deadline.saturating_duration_since(Instant::now());
-        let outcome = tokio::time::timeout(left, attempt()).await.unwrap_or(Err(Failure::NoReply));
+        let outcome = tokio::time::timeout(left, attempt()).await.unwrap_or(Err(Failure::NoReply("timeout")));
         match outcome {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(e)) => return Err(e),
-            Err(failure @ (Failure::Retry(_) | Failure::NoReply | Failure::Stale)) => {
+            Err(failure @ (Failure::Retry(_) | Failure::NoReply(_) | Failure::Stale)) => {
                 let why = match failure {
-                    Failure::Retry(why) => why,
-                    Failure::NoReply => "no reply",
-                    _ => "stale read",
+                    Failure::Retry(why) | Failure::NoReply(why) => why,
+                    _ => "stale_read",
                 };
                 n += 1;
                 let delay = policy.delay(n);
                 if n >= policy.max_attempts || Instant::now() + delay >= deadline {
                     tracing::warn!(operation, attempts = n, reason = why, "giving up after retries");
+                    crate::metrics::store_gave_up(operation);
                     return Err(Error::Unavailable { retry_after_secs: 1 });
                 }
                 on_retry(why);

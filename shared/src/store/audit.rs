@@ -1,0 +1,128 @@
+//! The reads of the consistency audit (`crate::audit`): a parallel Scan of the entities it
+//! checks, and the re-reads that settle what one item looks like at one moment. Reads only: the
+//! audit never writes.
+
+use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
+use aws_sdk_dynamodb::types::{Get, ReturnConsumedCapacity, TransactGetItem};
+
+use super::items::{holds_prefix, s, stock_pk, Item, STOCK_ITEM_PREFIX};
+use super::retry::{classify, Failure};
+use super::Store;
+use crate::error::{Error, Result};
+
+/// The entities the audit reads (movements, outbox records and idempotency keys are skipped).
+const AUDITED: [&str; 4] = ["STOCK", "HOLD", "RESERVATION", "ORDER"];
+
+/// TransactGetItems reads at most this many items.
+pub const MAX_TRANSACT_GET: usize = 100;
+
+impl Store {
+    /// Every audited item of one segment of a parallel Scan (`segment` of `segments`), strongly
+    /// consistent, page after page.
+    pub async fn audit_scan(&self, segment: i32, segments: i32) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .with_retries("audit_scan", || async {
+                    let mut scan = self
+                        .client
+                        .scan()
+                        .table_name(&self.table)
+                        .segment(segment)
+                        .total_segments(segments)
+                        .consistent_read(true)
+                        .filter_expression("entity IN (:e0, :e1, :e2, :e3)")
+                        .set_exclusive_start_key(start.clone())
+                        .return_consumed_capacity(ReturnConsumedCapacity::Total);
+                    for (i, entity) in AUDITED.iter().enumerate() {
+                        scan = scan.expression_attribute_values(format!(":e{i}"), s(*entity));
+                    }
+                    let out = scan.send().await.map_err(classify)?;
+                    self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+                    Ok(out)
+                })
+                .await?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The holds of `(sku, location_id)` and then its stock item, in one strongly consistent Query
+    /// of the sort-key range `HOLD#{loc}#` .. `LOC#{loc}` (DynamoDB reads it in key order; other
+    /// locations' items in the range are the caller's to skip).
+    pub async fn audit_item_range(&self, sku: &str, location_id: &str) -> Result<Vec<Item>> {
+        let (pk, from, to) =
+            (stock_pk(sku), holds_prefix(location_id), format!("{STOCK_ITEM_PREFIX}{location_id}"));
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .with_retries("audit_item", || async {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                        .expression_attribute_values(":pk", s(&pk))
+                        .expression_attribute_values(":from", s(&from))
+                        .expression_attribute_values(":to", s(&to))
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start.clone())
+                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                        .send()
+                        .await
+                        .map_err(classify)?;
+                    self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+                    Ok(out)
+                })
+                .await?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The items of `keys` (at most [`MAX_TRANSACT_GET`]) as they were at one moment
+    /// (TransactGetItems: serializable with every transaction), `None` where absent. A read that
+    /// meets a transaction in flight is tried again.
+    pub async fn audit_snapshot(&self, keys: &[Item]) -> Result<Vec<Option<Item>>> {
+        if keys.len() > MAX_TRANSACT_GET {
+            return Err(Error::internal(format!("{} items in one TransactGetItems", keys.len())));
+        }
+        self.with_retries("audit_snapshot", || async {
+            let gets = keys
+                .iter()
+                .map(|key| {
+                    let get = Get::builder().table_name(&self.table).set_key(Some(key.clone())).build();
+                    get.map(|get| TransactGetItem::builder().get(get).build())
+                        .map_err(|e| Failure::Fatal(Error::internal(e)))
+                })
+                .collect::<Result<Vec<_>, Failure>>()?;
+            let sent = self
+                .client
+                .transact_get_items()
+                .set_transact_items(Some(gets))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await;
+            let out = match sent {
+                Ok(out) => out,
+                Err(e) if matches!(e.as_service_error(), Some(TransactGetItemsError::TransactionCanceledException(_))) => {
+                    self.count_request(None);
+                    return Err(Failure::Retry("conflict"));
+                }
+                Err(e) => return Err(classify(e)),
+            };
+            let units = out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
+            self.count_request(Some(units));
+            Ok(out.responses.unwrap_or_default().into_iter().map(|r| r.item.filter(|i| !i.is_empty())).collect())
+        })
+        .await
+    }
+}
