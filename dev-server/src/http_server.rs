@@ -15,7 +15,8 @@ pub async fn serve_http(
     store: Arc<Store>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let options = RouterOptions { metrics: inventory::metrics::install_prometheus(), ..RouterOptions::from_env() };
+    let options =
+        RouterOptions { metrics: inventory::metrics::install_prometheus(), ..RouterOptions::from_env() };
     let app = router_with(store, &Operation::ALL, options);
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "the local HTTP server stopped");

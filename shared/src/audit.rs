@@ -89,7 +89,11 @@ impl AuditReport {
     pub fn render(&self) -> String {
         let mut out = format!(
             "audited {} stock items, {} holds, {} PENDING reservations, {} order keys in {} ms\n",
-            self.items_checked, self.holds_checked, self.pending_reservations, self.order_keys, self.duration_ms
+            self.items_checked,
+            self.holds_checked,
+            self.pending_reservations,
+            self.order_keys,
+            self.duration_ms
         );
         for d in &self.drift {
             out += &format!(
@@ -141,7 +145,8 @@ impl View {
             },
             "HOLD" => {
                 let sku = pk.trim_start_matches("STOCK#").to_owned();
-                let location = sk.trim_start_matches("HOLD#").split('#').next().unwrap_or_default().to_owned();
+                let location =
+                    sk.trim_start_matches("HOLD#").split('#').next().unwrap_or_default().to_owned();
                 let quantity = item.get("quantity").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
                 match quantity {
                     Some(q) => self.holds.push(((sku, location), attr("reservationId"), q)),
@@ -197,7 +202,8 @@ impl View {
                 problems.push("reserved exceeds onHand".to_owned());
             }
             if stock.available != stock.on_hand - stock.reserved {
-                problems.push(format!("available is not onHand - reserved ({})", stock.on_hand - stock.reserved));
+                problems
+                    .push(format!("available is not onHand - reserved ({})", stock.on_hand - stock.reserved));
             }
             if stock.reserved != held_by_reservations {
                 problems.push(format!("reserved is not the PENDING reservations' {held_by_reservations}"));
@@ -252,8 +258,10 @@ impl View {
                     "PENDING reservation {} of order {}: the order key names {id}",
                     r.reservation_id, r.order_id
                 )),
-                None => problems
-                    .push(format!("PENDING reservation {} of order {}: no order key", r.reservation_id, r.order_id)),
+                None => problems.push(format!(
+                    "PENDING reservation {} of order {}: no order key",
+                    r.reservation_id, r.order_id
+                )),
             }
         }
         let orders: BTreeMap<_, _> = self.orders.iter().collect();
@@ -281,9 +289,12 @@ impl View {
                 }
             }
         }
-        let unknown: BTreeSet<_> = self.holds.iter().filter(|(k, _, _)| !self.stock.contains_key(k)).collect();
+        let unknown: BTreeSet<_> =
+            self.holds.iter().filter(|(k, _, _)| !self.stock.contains_key(k)).collect();
         for ((sku, location), reservation_id, quantity) in unknown {
-            problems.push(format!("hold of {quantity} for {reservation_id} on {sku}/{location}, which has no stock item"));
+            problems.push(format!(
+                "hold of {quantity} for {reservation_id} on {sku}/{location}, which has no stock item"
+            ));
         }
         problems
     }
@@ -293,7 +304,9 @@ impl View {
 pub async fn audit(store: &Store, options: &AuditOptions) -> Result<AuditReport> {
     let started = Instant::now();
     let segments = options.segments.max(1);
-    let pages = futures::future::try_join_all((0..segments).map(|segment| store.audit_scan(segment, segments))).await?;
+    let pages =
+        futures::future::try_join_all((0..segments).map(|segment| store.audit_scan(segment, segments)))
+            .await?;
     let mut view = View::default();
     let mut unreadable = Vec::new();
     for item in pages.into_iter().flatten() {
@@ -302,7 +315,8 @@ pub async fn audit(store: &Store, options: &AuditOptions) -> Result<AuditReport>
     let mut report = AuditReport {
         items_checked: view.stock.len() as u64,
         holds_checked: view.holds.len() as u64,
-        pending_reservations: view.reservations.values().filter(|r| r.status == Status::Pending).count() as u64,
+        pending_reservations: view.reservations.values().filter(|r| r.status == Status::Pending).count()
+            as u64,
         order_keys: view.orders.len() as u64,
         ..Default::default()
     };
@@ -437,7 +451,10 @@ async fn settled_order_problems(store: &Store, view: &View) -> Result<Vec<String
                 fresh.add(item, &mut problems);
             }
             match fresh.orders.get(&order_id) {
-                Some(named) if *named != reading && !fresh.reservations.values().any(|r| r.status == Status::Pending) => {
+                Some(named)
+                    if *named != reading
+                        && !fresh.reservations.values().any(|r| r.status == Status::Pending) =>
+                {
                     reading = named.clone();
                 }
                 _ => {
@@ -479,7 +496,10 @@ pub async fn announce(events: &aws_sdk_eventbridge::Client, bus: &str, report: &
             .await
             .map_err(|e| Error::internal(aws_smithy_types::error::display::DisplayErrorContext(&e)))?;
         if out.failed_entry_count() > 0 {
-            return Err(Error::internal(format!("{} InventoryDriftDetected events refused", out.failed_entry_count())));
+            return Err(Error::internal(format!(
+                "{} InventoryDriftDetected events refused",
+                out.failed_entry_count()
+            )));
         }
     }
     Ok(())
@@ -505,7 +525,12 @@ mod tests {
 
     fn view() -> View {
         let mut v = View::default();
-        let r = Reservation::new("o1".into(), vec![Line { sku: "A".into(), location_id: "w".into(), quantity: 2 }], 60, chrono::Utc::now());
+        let r = Reservation::new(
+            "o1".into(),
+            vec![Line { sku: "A".into(), location_id: "w".into(), quantity: 2 }],
+            60,
+            chrono::Utc::now(),
+        );
         v.holds.push((("A".into(), "w".into()), r.reservation_id.clone(), 2));
         v.orders.insert("o1".into(), r.reservation_id.clone());
         v.reservations.insert(r.reservation_id.clone(), r);

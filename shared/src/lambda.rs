@@ -82,13 +82,15 @@ pub async fn run_audit() -> Result<(), lambda_runtime::Error> {
     let events = aws_sdk_eventbridge::Client::new(&aws);
     let bus = Config::from_env().event_bus_name;
     let (store, events, bus) = (&store, &events, bus.as_str());
-    lambda_runtime::run(lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
-        flushing(async move {
-            let report = crate::audit::audit(store, &crate::audit::AuditOptions::default()).await?;
-            crate::audit::announce(events, bus, &report).await?;
-            Ok::<_, lambda_runtime::Error>(report)
-        })
-    }))
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            flushing(async move {
+                let report = crate::audit::audit(store, &crate::audit::AuditOptions::default()).await?;
+                crate::audit::announce(events, bus, &report).await?;
+                Ok::<_, lambda_runtime::Error>(report)
+            })
+        },
+    ))
     .await
 }
 
@@ -109,7 +111,9 @@ pub async fn run_order_events() -> Result<(), lambda_runtime::Error> {
     let store = store_from_env().await;
     let store = &store;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<_>| {
-        flushing(async move { Ok::<_, Infallible>(crate::order_events::handle_batch(store, event.payload).await) })
+        flushing(
+            async move { Ok::<_, Infallible>(crate::order_events::handle_batch(store, event.payload).await) },
+        )
     }))
     .await
 }

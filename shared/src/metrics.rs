@@ -168,7 +168,8 @@ pub fn install_emf() -> Option<&'static Collector> {
     if let Some(collector) = EMF.get() {
         return Some(collector);
     }
-    let collector = metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(NAMESPACE).init().ok()?;
+    let collector =
+        metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(NAMESPACE).init().ok()?;
     describe();
     Some(*EMF.get_or_init(|| collector))
 }
@@ -201,7 +202,12 @@ mod tests {
         metrics::with_local_recorder(&recorder, || {
             store_retry("reserve", "conflict");
             store_retry("reserve", "conflict");
-            http_answer("reserve", 503, http_outcome(503, Some("SERVICE_UNAVAILABLE"), false), Duration::ZERO);
+            http_answer(
+                "reserve",
+                503,
+                http_outcome(503, Some("SERVICE_UNAVAILABLE"), false),
+                Duration::ZERO,
+            );
         });
         let text = recorder.handle().render();
         assert!(text.contains(r#"store_retries{operation="reserve",cause="conflict"} 2"#), "{text}");

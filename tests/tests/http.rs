@@ -833,7 +833,7 @@ fn event_with_scope(
 async fn with_require_scopes_each_route_refuses_a_token_without_its_scope_and_accepts_one_with_it() {
     use inventory::http::{router_with, RouterOptions};
     let t = TestTable::new().await;
-    let options = RouterOptions { local_budget: Duration::from_secs(9), require_scopes: true };
+    let options = RouterOptions { local_budget: Duration::from_secs(9), require_scopes: true, metrics: None };
     let id = uuid::Uuid::new_v4().to_string();
     for (method, template, op) in ROUTES {
         let path = template
@@ -842,7 +842,7 @@ async fn with_require_scopes_each_route_refuses_a_token_without_its_scope_and_ac
             .replace("{reservationId}", &id)
             .replace("{orderId}", "o-1");
         let status = |scope: Option<&'static str>| {
-            let app = router_with(Arc::new(t.store.clone()), &[*op], options);
+            let app = router_with(Arc::new(t.store.clone()), &[*op], options.clone());
             let request = event_with_scope(method, template, &path, scope);
             async move {
                 let response = app.oneshot(request).await.expect("infallible");

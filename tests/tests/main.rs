@@ -9,6 +9,7 @@ mod expiry_scale_due;
 mod expiry_scale_not_due;
 mod http;
 mod lost_replies;
+mod observability;
 mod orders;
 mod publish_failures;
 mod reliability_faults;

@@ -223,7 +223,8 @@ pub fn router_with(store: AppState, operations: &[Operation], options: RouterOpt
         router = router.route(path, endpoint);
     }
     if let Some(handle) = options.metrics {
-        router = router.route("/metrics", axum::routing::get(move || std::future::ready(prometheus_text(&handle))));
+        router = router
+            .route("/metrics", axum::routing::get(move || std::future::ready(prometheus_text(&handle))));
     }
     router
         .fallback(unknown_route)
@@ -275,7 +276,8 @@ async fn observe(State(local_budget): State<Duration>, mut request: Request, nex
     async move {
         let started = Instant::now();
         let work = with_deadline(deadline, next.run(request));
-        let mut response = with_contract_body(crate::xray::with_trace_header(trace_header, work).await, &method);
+        let mut response =
+            with_contract_body(crate::xray::with_trace_header(trace_header, work).await, &method);
         if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
             response.headers_mut().insert(CORRELATION_HEADER, value);
         }

@@ -113,7 +113,12 @@ impl Store {
                 .await;
             let out = match sent {
                 Ok(out) => out,
-                Err(e) if matches!(e.as_service_error(), Some(TransactGetItemsError::TransactionCanceledException(_))) => {
+                Err(e)
+                    if matches!(
+                        e.as_service_error(),
+                        Some(TransactGetItemsError::TransactionCanceledException(_))
+                    ) =>
+                {
                     self.count_request(None);
                     return Err(Failure::Retry("conflict"));
                 }
@@ -121,7 +126,12 @@ impl Store {
             };
             let units = out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
             self.count_request(Some(units));
-            Ok(out.responses.unwrap_or_default().into_iter().map(|r| r.item.filter(|i| !i.is_empty())).collect())
+            Ok(out
+                .responses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.item.filter(|i| !i.is_empty()))
+                .collect())
         })
         .await
     }
