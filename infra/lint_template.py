@@ -9,7 +9,8 @@
    operation's `x-scope` names (with the JWT authorizer on).
 4. Every function has a trigger: an HTTP route, an event source mapping, or a schedule.
 5. Least privilege: no function role gets a managed policy but AWSLambdaBasicExecutionRole (its
-   logs), and no statement of the template grants an action on "*" except dynamodb:ListStreams.
+   logs) and AWSXrayWriteOnlyAccess (its traces: SAM's for Tracing: Active; X-Ray has no resource
+   to name), and no statement of the template grants an action on "*" except dynamodb:ListStreams.
 
 Usage: .local/tools/bin/python infra/lint_template.py   (exit 1 and a list of problems if any)
 """
@@ -108,7 +109,7 @@ def main():
         if resource.get("Type") != "AWS::IAM::Role":
             continue
         for arn in resource["Properties"].get("ManagedPolicyArns", []):
-            if not str(arn).endswith("service-role/AWSLambdaBasicExecutionRole"):
+            if not str(arn).endswith(("service-role/AWSLambdaBasicExecutionRole", ":policy/AWSXrayWriteOnlyAccess")):
                 problems.append(f"{name} gets the managed policy {arn}: grant the actions it needs on its resources")
         for policy in resource["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:

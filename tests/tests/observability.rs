@@ -2,7 +2,7 @@
 //! function's EMF lines, the trace header carried into the outbox, and the consistency audit.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -385,41 +385,43 @@ async fn an_audit_during_writes_reports_no_drift() {
     let t = TestTable::new().await;
     busy_table(&t).await;
     let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..6 {
-        let (store, stop) = (t.store.clone(), stop.clone());
+        let (store, stop, writes) = (t.store.clone(), stop.clone(), writes.clone());
         writers.push(tokio::spawn(async move {
             let app = inventory::http::router(Arc::new(store), &Operation::ALL);
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 let order = format!("busy-{w}-{n}");
                 let lines = json!([{"sku": "A", "locationId": "w1", "quantity": 1}, {"sku": "C", "locationId": "w2", "quantity": 1}]);
-                let (status, text) =
-                    send(&app, Method::PUT, &format!("/v1/orders/{order}/reservation"), Some(json!({"lines": lines})), None).await;
+                let path = format!("/v1/orders/{order}/reservation");
+                let (status, text) = send(&app, Method::PUT, &path, Some(json!({"lines": lines})), None).await;
                 if status == 201 {
                     let id = serde_json::from_str::<Value>(&text).unwrap()["reservationId"].as_str().unwrap().to_owned();
                     send(&app, Method::POST, &format!("/v1/reservations/{id}/release"), None, None).await;
                 }
                 n += 1;
+                writes.fetch_add(1, Ordering::Relaxed);
             }
-            n
         }));
     }
-    let mut runs = 0;
-    let mut suspects_seen = 0;
-    for _ in 0..6 {
+    // At least 6 audits, and on until the writers have made 60 changes while audits ran.
+    let (mut runs, mut unsettled) = (0, 0);
+    let started = std::time::Instant::now();
+    while runs < 6 || (writes.load(Ordering::Relaxed) < 60 && started.elapsed() < Duration::from_secs(60)) {
         let report = audit(&t.store, &AuditOptions::default()).await.expect("audit");
         assert_eq!(report.drift_count(), 0, "{}", report.render());
-        suspects_seen += report.unsettled.len();
+        unsettled += report.unsettled.len();
         runs += 1;
     }
     stop.store(true, Ordering::Relaxed);
-    let mut writes = 0;
     for w in writers {
-        writes += w.await.unwrap();
+        w.await.unwrap();
     }
-    assert!(writes > 20, "the writers ran ({writes})");
+    let writes = writes.load(Ordering::Relaxed);
+    assert!(writes >= 60, "the writers ran ({writes})");
+    eprintln!("{runs} audits during {writes} writes; {unsettled} suspects unsettled");
     let settled = audit(&t.store, &AuditOptions::default()).await.expect("audit");
     assert_eq!((settled.drift_count(), settled.unsettled.len()), (0, 0), "{}", settled.render());
-    eprintln!("{runs} audits during {writes} writes; {suspects_seen} unsettled");
 }

@@ -284,6 +284,20 @@ mod tests {
         assert_eq!(plan_record(&record("REMOVE", Some(outbox_item(&event)), None)), Planned::Nothing);
     }
 
+    #[tokio::test]
+    async fn the_trace_header_of_the_change_goes_onto_the_put_events_entry() {
+        let trace = "Root=1-67891233-abcdef012345678912345678;Sampled=1".to_owned();
+        let event = OutboxEvent::new(DetailType::ReservationCreated, json!({}), Utc::now(), None);
+        let item = crate::xray::with_trace_header(Some(trace.clone()), async { outbox_item(&event) }).await;
+        let Planned::Publish(entries) = plan_record(&record("INSERT", None, Some(item))) else {
+            panic!("expected an entry");
+        };
+        assert_eq!(entries[0].request_entry("bus").trace_header(), Some(trace.as_str()));
+        let untraced = plan_record(&record("INSERT", None, Some(outbox_item(&event))));
+        let Planned::Publish(entries) = untraced else { panic!("expected an entry") };
+        assert_eq!(entries[0].request_entry("bus").trace_header(), None);
+    }
+
     #[test]
     fn a_broken_outbox_record_is_poison() {
         let at = Utc::now();
