@@ -349,6 +349,24 @@ pub async fn audit(store: &Store, options: &AuditOptions) -> Result<AuditReport>
     for d in &report.drift {
         tracing::warn!(sku = %d.sku, location_id = %d.location_id, problems = ?d.problems, "inventory drift");
     }
+    for problem in &report.other_problems {
+        tracing::warn!(%problem, "inventory drift");
+    }
+    for item in &report.unsettled {
+        tracing::info!(%item, "audit suspect kept changing while re-read; the next run checks it again");
+    }
+    Ok(report)
+}
+
+/// The `audit-stock` function's work for one scheduled event: the audit, then one
+/// `InventoryDriftDetected` per drifting item on `bus`.
+pub async fn handle_scheduled(
+    store: &Store,
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+) -> Result<AuditReport> {
+    let report = audit(store, &AuditOptions::default()).await?;
+    announce(events, bus, &report).await?;
     Ok(report)
 }
 

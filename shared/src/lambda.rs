@@ -85,9 +85,7 @@ pub async fn run_audit() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
             flushing(async move {
-                let report = crate::audit::audit(store, &crate::audit::AuditOptions::default()).await?;
-                crate::audit::announce(events, bus, &report).await?;
-                Ok::<_, lambda_runtime::Error>(report)
+                Ok::<_, lambda_runtime::Error>(crate::audit::handle_scheduled(store, events, bus).await?)
             })
         },
     ))

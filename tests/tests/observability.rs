@@ -10,7 +10,7 @@ use axum::body::Body;
 use http::{Method, Request};
 use integration_tests::event_stack::EventStack;
 use integration_tests::{set_stock, Fault, TestTable};
-use inventory::audit::{announce, audit, AuditOptions};
+use inventory::audit::{audit, handle_scheduled, AuditOptions};
 use inventory::http::{router_with, Operation, RouterOptions, LOCAL_REQUEST_BUDGET};
 use inventory::store::items::stock_key;
 use serde_json::{json, Value};
@@ -344,7 +344,13 @@ async fn the_audit_reports_exactly_the_item_changed_behind_its_back() {
         .send()
         .await
         .expect("direct update");
-    let report = audit(&t.store, &options).await.expect("audit");
+    // The audit-stock function's handler, on its sample scheduled event.
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/audit-stock.json")).unwrap();
+    let event: aws_lambda_events::event::cloudwatch_events::CloudWatchEvent =
+        serde_json::from_str(&sample).unwrap();
+    assert_eq!(event.source.as_deref(), Some("aws.scheduler"));
+    let report = handle_scheduled(&t.store, &stack.events, &stack.bus).await.expect("audit");
     assert_eq!(report.drift_count(), 1, "{}", report.render());
     let drift = &report.drift[0];
     assert_eq!((drift.sku.as_str(), drift.location_id.as_str()), ("B", "w1"));
@@ -353,7 +359,6 @@ async fn the_audit_reports_exactly_the_item_changed_behind_its_back() {
     assert!(drift.problems.iter().any(|p| p.contains("available")), "{:?}", drift.problems);
     assert!(report.render().contains("DRIFT B/w1"), "{}", report.render());
 
-    announce(&stack.events, &stack.bus, &report).await.expect("announce");
     let got = stack
         .receive_until(&stack.tap_queue_url, Duration::from_secs(30), |got| {
             got.iter().any(|e| e["detail-type"] == "InventoryDriftDetected")
