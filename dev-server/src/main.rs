@@ -1,7 +1,7 @@
 //! The local runtime behind `make dev`. Lambda cannot run on these machines (LocalStack runs it in
 //! Docker), so one process serves the same handlers the Lambdas run: the HTTP routes through the
-//! same axum router the HTTP functions run (here with every operation's routes); a timer stands in for the expiry
-//! schedule; and two pollers stand in for the event source mappings of `publish-events` (the
+//! same axum router the HTTP functions run (here with every operation's routes); timers stand in for the expiry
+//! and audit schedules; and two pollers stand in for the event source mappings of `publish-events` (the
 //! table's stream) and `order-events` (the SQS queue). No business logic lives here.
 //!
 //! Usage: `dev-server [--seed]` (config from the environment: PORT, TABLE_NAME, AWS_* endpoints).
@@ -71,6 +71,12 @@ async fn run() -> Result<(), String> {
         .filter(|s| *s > 0)
         .ok_or("SWEEP_INTERVAL_SECONDS must be a positive number of seconds")?;
     tokio::spawn(run_expiry_schedule(store.clone(), Duration::from_secs(sweep_every)));
+    let audit_every = env_or("AUDIT_INTERVAL_SECONDS", "3600")
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or("AUDIT_INTERVAL_SECONDS must be a positive number of seconds")?;
+    tokio::spawn(run_audit_schedule(store.clone(), Duration::from_secs(audit_every)));
     serve_http(listener, store, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
@@ -114,6 +120,21 @@ async fn run_expiry_schedule(store: Arc<Store>, period: Duration) {
         event.detail_type = Some("Scheduled Event".into());
         if let Err(e) = handle_scheduled(&store, LambdaEvent::new(event, context)).await {
             tracing::error!(error = %e, "expiry sweep failed");
+        }
+    }
+}
+
+/// Stands in for the `audit-stock` schedule: the audit every `period`, from the start (its
+/// gauges show at `/metrics`; drift is announced on the bus and logged).
+async fn run_audit_schedule(store: Arc<Store>, period: Duration) {
+    let config = inventory::config::Config::from_env();
+    let events = aws_sdk_eventbridge::Client::new(&inventory::config::aws_config().await);
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = inventory::audit::handle_scheduled(&store, &events, &config.event_bus_name).await {
+            tracing::error!(error = %e, "audit failed");
         }
     }
 }

@@ -84,9 +84,12 @@ pub async fn run_audit() -> Result<(), lambda_runtime::Error> {
     let (store, events, bus) = (&store, &events, bus.as_str());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
-            flushing(async move {
-                Ok::<_, lambda_runtime::Error>(crate::audit::handle_scheduled(store, events, bus).await?)
-            })
+            async move {
+                let report = crate::audit::handle_scheduled(store, events, bus).await?;
+                // Only a run that finished writes its gauges (a failed one would repeat the last).
+                crate::metrics::flush_emf(std::io::stdout().lock());
+                Ok::<_, lambda_runtime::Error>(report)
+            }
         },
     ))
     .await

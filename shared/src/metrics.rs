@@ -15,7 +15,8 @@ use metrics::{counter, gauge, histogram, Unit};
 use metrics_cloudwatch_embedded::Collector;
 pub use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 
-/// The CloudWatch namespace of every metric (template.yaml's dashboard and alarms read it).
+/// The CloudWatch namespace of every metric when `METRICS_NAMESPACE` does not name another
+/// (template.yaml sets `Inventory/{Stage}`, which its dashboard and alarms read).
 pub const NAMESPACE: &str = "Inventory";
 
 /// Every HTTP answer: labels `operation`, `status`, `outcome` (see [`http_outcome`]).
@@ -50,6 +51,8 @@ pub const SWEEP_DURATION: &str = "sweep_duration";
 /// audit-stock, per run: stock items checked, and items whose numbers disagree.
 pub const AUDIT_ITEMS: &str = "audit_items";
 pub const AUDIT_DRIFT: &str = "audit_drift";
+/// audit-stock, per run: suspects that kept changing while re-read (checked again next run).
+pub const AUDIT_UNSETTLED: &str = "audit_unsettled";
 
 /// Units and descriptions, once per recorder (EMF writes the units; Prometheus the help text).
 fn describe() {
@@ -71,6 +74,7 @@ fn describe() {
     metrics::describe_histogram!(SWEEP_DURATION, Unit::Milliseconds, "expiry sweep run time");
     metrics::describe_gauge!(AUDIT_ITEMS, Unit::Count, "stock items the last audit checked");
     metrics::describe_gauge!(AUDIT_DRIFT, Unit::Count, "stock items whose numbers disagree (last audit)");
+    metrics::describe_gauge!(AUDIT_UNSETTLED, Unit::Count, "audit suspects that kept changing (last audit)");
 }
 
 /// The outcome label of an HTTP answer: `replayed` for a kept answer sent again, the contract's
@@ -124,9 +128,10 @@ pub fn sweep(found: u64, expired: u64, failed: u64, behind: bool, duration: Dura
     histogram!(SWEEP_DURATION).record(duration.as_secs_f64() * 1000.0);
 }
 
-pub fn audit(items: u64, drifting: u64) {
+pub fn audit(items: u64, drifting: u64, unsettled: u64) {
     gauge!(AUDIT_ITEMS).set(items as f64);
     gauge!(AUDIT_DRIFT).set(drifting as f64);
+    gauge!(AUDIT_UNSETTLED).set(unsettled as f64);
 }
 
 /// A Prometheus recorder as the local server uses it (tests install it locally to one thread).
@@ -168,8 +173,10 @@ pub fn install_emf() -> Option<&'static Collector> {
     if let Some(collector) = EMF.get() {
         return Some(collector);
     }
+    let namespace = std::env::var("METRICS_NAMESPACE").ok().filter(|n| !n.is_empty());
+    let namespace = namespace.unwrap_or_else(|| NAMESPACE.to_owned());
     let collector =
-        metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(NAMESPACE).init().ok()?;
+        metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(namespace).init().ok()?;
     describe();
     Some(*EMF.get_or_init(|| collector))
 }

@@ -251,6 +251,8 @@ mod tests {
         confirm: Result<bool, Error>,
         release: Result<bool, Error>,
         recorded: Mutex<Vec<OutboxEvent>>,
+        /// The trace header in effect at each release (`crate::xray::current`).
+        traces: Mutex<Vec<Option<String>>>,
     }
 
     impl FakeOrders {
@@ -259,7 +261,7 @@ mod tests {
             confirm: Result<bool, Error>,
             release: Result<bool, Error>,
         ) -> Self {
-            FakeOrders { reservation, confirm, release, recorded: Mutex::default() }
+            FakeOrders { reservation, confirm, release, recorded: Mutex::default(), traces: Mutex::default() }
         }
 
         fn answer(&self, applied: &Result<bool, Error>) -> Result<Transitioned, Error> {
@@ -276,6 +278,7 @@ mod tests {
             self.answer(&self.confirm)
         }
         async fn release(&self, _: &str, _: &str) -> Result<Transitioned, Error> {
+            self.traces.lock().unwrap().push(crate::xray::current());
             self.answer(&self.release)
         }
         async fn record_event(&self, event: &OutboxEvent) -> Result<bool, Error> {
@@ -311,6 +314,20 @@ mod tests {
 
     fn cancelled(id: &str) -> SqsMessage {
         message(id, "orders", "OrderCancelled", json!({"orderId": "o-1"}))
+    }
+
+    #[tokio::test]
+    async fn each_message_carries_its_own_trace_header_into_the_change() {
+        let store = FakeOrders::new(held(), Ok(true), Ok(true));
+        let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".to_owned();
+        let mut traced = cancelled("e-1");
+        traced.attributes.insert("AWSTraceHeader".into(), trace.clone());
+        let mut event = SqsEvent::default();
+        event.records = vec![traced, cancelled("e-2")];
+        handle_batch(&store, event).await;
+        let mut traces = store.traces.lock().unwrap().clone();
+        traces.sort();
+        assert_eq!(traces, vec![None, Some(trace)], "the untraced message gets no trace of the other");
     }
 
     #[tokio::test]

@@ -17,8 +17,26 @@ tokio::task_local! {
 
 /// Runs `work` with `header` as the trace header of every outbox record it writes.
 pub async fn with_trace_header<F: Future>(header: Option<String>, work: F) -> F::Output {
-    let header = header.filter(|h| !h.is_empty() && h.len() <= MAX_LEN && h.is_ascii());
+    let header = header.filter(|h| is_trace_header(h));
     CURRENT.scope(header, work).await
+}
+
+/// Whether `header` has the form of an X-Ray trace header (`Root=1-{8 hex}-{24 hex}`, then
+/// `;key=value` fields), within EventBridge's length limit: anything else is not carried.
+pub fn is_trace_header(header: &str) -> bool {
+    let Some(root) = header.split(';').next().and_then(|f| f.strip_prefix("Root=1-")) else {
+        return false;
+    };
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let valid_root = matches!(root.split_once('-'), Some((time, id)) if hex(time, 8) && hex(id, 24));
+    let valid_fields = header.split(';').skip(1).all(|f| {
+        f.split_once('=').is_some_and(|(k, v)| {
+            !k.is_empty()
+                && f.bytes().all(|b| b.is_ascii_alphanumeric() || b"=-_.:".contains(&b))
+                && !v.is_empty()
+        })
+    });
+    header.len() <= MAX_LEN && valid_root && valid_fields
 }
 
 /// The trace header of the work in hand, if any.
@@ -36,5 +54,16 @@ mod tests {
         assert_eq!(with_trace_header(Some(h.clone()), async { current() }).await, Some(h));
         assert_eq!(current(), None);
         assert_eq!(with_trace_header(Some("x".repeat(600)), async { current() }).await, None);
+        for bad in [
+            "Root=1-5759e988",
+            "Root=1-5759e988-bd862e3fe1be46a99427279z",
+            "Sampled=1",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;x",
+        ] {
+            assert!(!is_trace_header(bad), "{bad}");
+        }
+        assert!(is_trace_header(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0"
+        ));
     }
 }

@@ -11,7 +11,7 @@ use http::{Method, Request};
 use integration_tests::event_stack::EventStack;
 use integration_tests::{set_stock, Fault, TestTable};
 use inventory::audit::{audit, handle_scheduled, AuditOptions};
-use inventory::http::{router_with, Operation, RouterOptions, LOCAL_REQUEST_BUDGET};
+use inventory::http::{router_with, Operation, RouterOptions};
 use inventory::store::items::stock_key;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -74,7 +74,8 @@ fn total(metrics: &Samples, name: &str, filter: &[(&str, &str)]) -> f64 {
 /// A run through the local server's router, its metrics recorded by a Prometheus recorder of its
 /// own (local to this test's thread, so other tests' metrics stay out): a created item, three
 /// reserves that succeed (one after an injected transaction conflict, one after injected
-/// throttling), one replayed, one short of stock, one read. `/metrics` shows exactly those.
+/// throttling), one replayed, one short of stock, one read, a 404, a 405, and a reserve throttled
+/// until it gives up (503). `/metrics` shows exactly those.
 #[test]
 fn metrics_shows_exactly_the_counts_of_a_scripted_run() {
     let recorder = inventory::metrics::prometheus_recorder();
@@ -83,8 +84,9 @@ fn metrics_shows_exactly_the_counts_of_a_scripted_run() {
     let text = metrics::with_local_recorder(&recorder, || {
         runtime.block_on(async {
             let t = TestTable::new().await;
+            // A short request budget, so that the throttled request below gives up soon.
             let options = RouterOptions {
-                local_budget: LOCAL_REQUEST_BUDGET,
+                local_budget: Duration::from_millis(1500),
                 require_scopes: false,
                 metrics: Some(handle),
             };
@@ -116,12 +118,28 @@ fn metrics_shows_exactly_the_counts_of_a_scripted_run() {
             assert_eq!(short.0, 409, "{short:?}");
             assert!(short.1.contains("INSUFFICIENT_STOCK"));
             assert_eq!(send(&app, Method::GET, "/v1/stock/M/w1", None, None).await.0, 200);
+            let missing =
+                send(&app, Method::GET, "/v1/reservations/00000000-0000-4000-8000-000000000000", None, None)
+                    .await;
+            assert_eq!(missing.0, 404, "{missing:?}");
+            assert_eq!(send(&app, Method::DELETE, "/v1/reservations", None, None).await.0, 405);
+
+            // Throttled on every attempt until the request's deadline: 503, the store gave up.
+            t.faults.clear();
+            t.faults.plan("TransactWriteItems", Fault::Throttled, 10_000);
+            let unavailable =
+                send(&app, Method::POST, "/v1/reservations", Some(reserve("o5", 1)), None).await;
+            assert_eq!(unavailable.0, 503, "{unavailable:?}");
+            let attempts = t.faults.injected();
+            assert!(attempts >= 2, "retried before giving up ({attempts})");
+            t.faults.clear();
 
             let (status, text) = send(&app, Method::GET, "/metrics", None, None).await;
             assert_eq!(status, 200);
-            text
+            (text, attempts)
         })
     });
+    let (text, attempts) = text;
     let m = parse_prometheus(&text);
     let requests = |filter: &[(&str, &str)]| total(&m, "http_requests", filter);
     assert_eq!(
@@ -145,14 +163,32 @@ fn metrics_shows_exactly_the_counts_of_a_scripted_run() {
         "{text}"
     );
     assert_eq!(requests(&[("operation", "get-stock"), ("status", "200"), ("outcome", "ok")]), 1.0, "{text}");
-    assert_eq!(requests(&[]), 7.0, "nothing else was answered (and /metrics itself is not counted): {text}");
-    assert_eq!(total(&m, "http_all", &[]), 7.0, "{text}");
-    assert_eq!(total(&m, "http_5xx", &[]), 0.0, "{text}");
+    assert_eq!(
+        requests(&[("operation", "get-reservation"), ("status", "404"), ("outcome", "NOT_FOUND")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        requests(&[("operation", "reserve"), ("status", "405"), ("outcome", "METHOD_NOT_ALLOWED")]),
+        1.0,
+        "a method the path lacks is counted under the path's operation: {text}"
+    );
+    assert_eq!(
+        requests(&[("operation", "reserve"), ("status", "503"), ("outcome", "SERVICE_UNAVAILABLE")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(requests(&[]), 10.0, "nothing else was answered (and /metrics itself is not counted): {text}");
+    assert_eq!(total(&m, "http_all", &[]), 10.0, "{text}");
+    assert_eq!((total(&m, "http_5xx", &[]), total(&m, "http_503", &[])), (1.0, 1.0), "{text}");
     assert_eq!(total(&m, "store_retries", &[("cause", "conflict")]), 1.0, "{text}");
-    assert_eq!(total(&m, "store_retries", &[("cause", "throttled")]), 1.0, "{text}");
-    assert_eq!(total(&m, "store_retries", &[]), 2.0, "no other retry: {text}");
-    assert_eq!(total(&m, "http_latency_count", &[("operation", "reserve")]), 5.0, "{text}");
-    assert_eq!(total(&m, "store_gave_up", &[]), 0.0, "{text}");
+    // One before the first success, and every attempt of the 503 but its last.
+    let throttled = 1.0 + (attempts - 1) as f64;
+    assert_eq!(total(&m, "store_retries", &[("cause", "throttled")]), throttled, "{text}");
+    assert_eq!(total(&m, "store_retries", &[]), 1.0 + throttled, "no other retry: {text}");
+    assert_eq!(total(&m, "store_gave_up", &[("operation", "reserve")]), 1.0, "{text}");
+    assert_eq!(total(&m, "store_gave_up", &[]), 1.0, "{text}");
+    assert_eq!(total(&m, "http_latency_count", &[("operation", "reserve")]), 7.0, "{text}");
 }
 
 /// Environment variable that makes [`emf_child`] do its work (set by the parent test only).
@@ -171,9 +207,10 @@ fn a_function_handler_writes_its_metrics_as_emf_lines() {
         .expect("run the child");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // libtest may print the test's name on the line the first document starts.
     let docs: Vec<Value> = stdout
         .lines()
-        .filter(|l| l.starts_with("{\"_aws\""))
+        .filter_map(|l| l.find("{\"_aws\"").map(|at| &l[at..]))
         .map(|l| serde_json::from_str(l).expect("an EMF line is JSON"))
         .collect();
     assert!(stdout.contains("child done"), "{stdout}");
@@ -220,6 +257,9 @@ fn a_function_handler_writes_its_metrics_as_emf_lines() {
             .iter()
             .any(|m| m["Name"] == "http_latency" && m["Unit"] == "Milliseconds"));
     }
+    let all = find("http_all", &[]);
+    assert_eq!(all.len(), 2, "one roll-up per request's flush: {docs:#?}");
+    assert!(all.iter().all(|d| d["http_all"] == 1));
     let sweep = find("sweep_expired", &[]);
     assert_eq!(sweep.len(), 1, "{docs:#?}");
     assert_eq!(sweep[0]["sweep_expired"], 1, "the sweep expired the one due hold");
@@ -267,26 +307,50 @@ async fn the_trace_header_of_a_request_is_kept_with_its_event() {
     set_stock(&t.store, "T", "w1", 5).await;
     let app = inventory::http::router(Arc::new(t.store.clone()), &Operation::ALL);
     let trace = "Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=1";
-    let body = json!({"orderId": "o-trace", "lines": [{"sku": "T", "locationId": "w1", "quantity": 1}]});
-    let request = Request::builder()
+    assert_eq!(app.clone().oneshot(reserve_request("o-trace", Some(trace))).await.unwrap().status(), 201);
+
+    // In Lambda the invocation's trace is the one kept (API Gateway's header names its own).
+    let invoked = "Root=1-67891234-0123456789abcdef01234567;Parent=1111111111111111;Sampled=1";
+    let mut context = lambda_runtime::Context::default();
+    context.xray_trace_id = Some(invoked.to_owned());
+    let mut traced = reserve_request("o-lambda", Some(trace));
+    traced.extensions_mut().insert(context);
+    assert_eq!(app.clone().oneshot(traced).await.unwrap().status(), 201);
+    // A request without a header after them keeps none: nothing leaks from one to the next.
+    assert_eq!(app.oneshot(reserve_request("o-plain", None)).await.unwrap().status(), 201);
+
+    let traces = created_traces(&t).await;
+    assert_eq!(traces.get("o-trace").cloned().flatten().as_deref(), Some(trace));
+    assert_eq!(traces.get("o-lambda").cloned().flatten().as_deref(), Some(invoked));
+    assert_eq!(traces.get("o-plain"), Some(&None));
+}
+
+fn reserve_request(order: &str, trace: Option<&str>) -> Request<Body> {
+    let body = json!({"orderId": order, "lines": [{"sku": "T", "locationId": "w1", "quantity": 1}]});
+    let mut request = Request::builder()
         .method(Method::POST)
         .uri("/v1/reservations")
-        .header("content-type", "application/json")
-        .header("x-amzn-trace-id", trace)
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    assert_eq!(app.oneshot(request).await.unwrap().status(), 201);
+        .header("content-type", "application/json");
+    if let Some(trace) = trace {
+        request = request.header("x-amzn-trace-id", trace);
+    }
+    request.body(Body::from(body.to_string())).unwrap()
+}
+
+/// The trace header of each order's `ReservationCreated` outbox record.
+async fn created_traces(t: &TestTable) -> BTreeMap<String, Option<String>> {
     let records = t.scan("begins_with(pk, :p)", &[(":p", "OUTBOX#")]).await;
-    let created: Vec<_> = records
+    records
         .iter()
         .filter(|r| {
             r.get("detailType").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("ReservationCreated")
         })
-        .collect();
-    assert_eq!(created.len(), 1);
-    assert_eq!(created[0].get("traceHeader").and_then(|v| v.as_s().ok()).map(String::as_str), Some(trace));
-    // The stock PUT before it had no trace header, and its record carries none.
-    assert!(records.iter().filter(|r| r.get("traceHeader").is_none()).count() >= 1);
+        .map(|r| {
+            let detail: Value = serde_json::from_str(r["detail"].as_s().unwrap()).unwrap();
+            let order = detail["data"]["orderId"].as_str().unwrap().to_owned();
+            (order, r.get("traceHeader").and_then(|v| v.as_s().ok()).cloned())
+        })
+        .collect()
 }
 
 /// Sets up a table with stock, PENDING, confirmed and released holds across items and orders.
@@ -382,13 +446,15 @@ async fn the_audit_reports_exactly_the_item_changed_behind_its_back() {
     assert!(events[0]["detail"]["eventId"].is_string());
 }
 
-/// The audit never calls a table that is only busy drifting: while writers reserve, change and
-/// release on the audited items, each run's suspects are settled on re-reads, and none is
-/// reported.
+/// The audit never calls a table that is only busy drifting: while writers reserve, change the
+/// lines of, confirm, release and re-reserve orders on the audited items (the order key moving to
+/// a new reservation), each run's suspects are settled on re-reads, and none is reported.
 #[tokio::test]
 async fn an_audit_during_writes_reports_no_drift() {
     let t = TestTable::new().await;
     busy_table(&t).await;
+    set_stock(&t.store, "A", "w1", 1000).await;
+    set_stock(&t.store, "C", "w2", 1000).await;
     let stop = Arc::new(AtomicBool::new(false));
     let writes = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
@@ -396,18 +462,29 @@ async fn an_audit_during_writes_reports_no_drift() {
         let (store, stop, writes) = (t.store.clone(), stop.clone(), writes.clone());
         writers.push(tokio::spawn(async move {
             let app = inventory::http::router(Arc::new(store), &Operation::ALL);
+            let lines = |a: i64, c: i64| {
+                json!({"lines": [{"sku": "A", "locationId": "w1", "quantity": a}, {"sku": "C", "locationId": "w2", "quantity": c}]})
+            };
+            let ok = |status: u16| {
+                assert!(status < 300, "a writer's request failed: {status}");
+                writes.fetch_add(1, Ordering::Relaxed);
+            };
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
-                let order = format!("busy-{w}-{n}");
-                let lines = json!([{"sku": "A", "locationId": "w1", "quantity": 1}, {"sku": "C", "locationId": "w2", "quantity": 1}]);
-                let path = format!("/v1/orders/{order}/reservation");
-                let (status, text) = send(&app, Method::PUT, &path, Some(json!({"lines": lines})), None).await;
-                if status == 201 {
-                    let id = serde_json::from_str::<Value>(&text).unwrap()["reservationId"].as_str().unwrap().to_owned();
-                    send(&app, Method::POST, &format!("/v1/reservations/{id}/release"), None, None).await;
+                let path = format!("/v1/orders/busy-{w}-{n}/reservation");
+                let (status, text) = send(&app, Method::PUT, &path, Some(lines(1, 1)), None).await;
+                ok(status);
+                let id = serde_json::from_str::<Value>(&text).unwrap()["reservationId"].as_str().unwrap().to_owned();
+                // The same order's cart changes: its hold is modified in place.
+                ok(send(&app, Method::PUT, &path, Some(lines(2, 1)), None).await.0);
+                if n % 3 == 0 {
+                    ok(send(&app, Method::POST, &format!("/v1/reservations/{id}/confirm"), None, None).await.0);
+                } else {
+                    ok(send(&app, Method::POST, &format!("/v1/reservations/{id}/release"), None, None).await.0);
+                    // A re-checkout: the order key moves to a new reservation.
+                    ok(send(&app, Method::PUT, &path, Some(lines(1, 2)), None).await.0);
                 }
                 n += 1;
-                writes.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }

@@ -239,10 +239,12 @@ fn prometheus_text(handle: &crate::metrics::PrometheusHandle) -> Response {
     (content_type, handle.render()).into_response()
 }
 
-/// The operation a matched route template (and method) belongs to.
+/// The operation a matched route template and method belong to; for a method the path does not
+/// have (405), the path's first operation.
 fn operation_of(method: &Method, route: Option<&MatchedPath>) -> Option<Operation> {
     let route = route?.as_str();
-    ROUTES.iter().find(|(m, path, _)| *path == route && *m == method.as_str()).map(|(_, _, op)| *op)
+    let on_path = || ROUTES.iter().filter(move |(_, path, _)| *path == route);
+    on_path().find(|(m, _, _)| *m == method.as_str()).or_else(|| on_path().next()).map(|(_, _, op)| *op)
 }
 
 async fn unknown_route(request: Request) -> Error {
@@ -260,12 +262,14 @@ async fn observe(State(local_budget): State<Duration>, mut request: Request, nex
         .and_then(|c| remaining_before(c.deadline, chrono::Utc::now().timestamp_millis(), LAMBDA_MARGIN))
         .unwrap_or(local_budget);
     let deadline = Instant::now() + budget;
-    let trace_header = request
-        .headers()
-        .get(crate::xray::TRACE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| invocation.and_then(|c| c.xray_trace_id.clone()));
+    // In Lambda, the invocation's trace (the one X-Ray records for the function); without one
+    // (the local server), the request's header.
+    let trace_header = match invocation {
+        Some(context) => context.xray_trace_id.clone(),
+        None => {
+            request.headers().get(crate::xray::TRACE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        }
+    };
     let correlation_id = CorrelationId::from_headers(request.headers());
     request.extensions_mut().insert(correlation_id.clone());
     let route = request.extensions().get::<MatchedPath>().cloned();
