@@ -68,6 +68,20 @@ impl TestTable {
         TestTable { store, faults, clock, access_key, endpoint: endpoint.to_owned() }
     }
 
+    /// A store over this table whose DynamoDB requests go through `http_client` (a
+    /// [`crate::ContentionModel`], say), with the service's own retry policy and this test's clock.
+    pub fn store_via(
+        &self,
+        http_client: impl aws_smithy_runtime_api::client::http::HttpClient + 'static,
+    ) -> Store {
+        let client = aws_sdk_dynamodb::Client::from_conf(sdk_config(
+            SharedHttpClient::new(http_client),
+            &self.access_key,
+            &self.endpoint,
+        ));
+        Store::new(client, self.store.table()).with_clock(self.clock.as_clock())
+    }
+
     /// An SDK configuration with this test's credentials (for other clients of its database,
     /// such as DynamoDB Streams).
     pub fn sdk_config(&self) -> aws_config::SdkConfig {

@@ -2,6 +2,7 @@
 //! `make test`), as one test binary with a module per area, so the AWS SDK is linked once.
 //! Every test has its own table (or stack), so they run in parallel.
 
+mod contention;
 mod events;
 mod events_outage;
 mod expiry;
