@@ -9,6 +9,7 @@
 mod cold_start;
 mod contention;
 mod expiry;
+mod hot_model;
 mod http_ops;
 mod report;
 mod stats;
@@ -63,6 +64,9 @@ pub struct Results {
     pub expiry: Vec<expiry::SweepRun>,
     pub expiry_load_seconds: f64,
     pub cold_starts: Vec<cold_start::ColdStart>,
+    /// One hot item under the contention model of real DynamoDB.
+    #[serde(default)]
+    pub model: Option<hot_model::ModelRun>,
     pub goals: Goals,
     pub total_seconds: f64,
 }
@@ -123,6 +127,17 @@ async fn main() {
         return;
     }
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
+    let model_clients = env_list("BENCH_MODEL_CLIENTS", if quick { "1,32" } else { "1,32,128,256" });
+    let model_seconds = Duration::from_secs(if quick { 2 } else { 8 });
+    if std::env::args().any(|a| a == "--model-only") {
+        // Only section 5, merged into the last full run's results (its machine and commit kept).
+        let json = std::fs::read_to_string(root.join("bench/results.json")).expect("bench/results.json");
+        let mut results: Results = serde_json::from_str(&json).expect("results.json parses");
+        results.model = Some(run_model(&model_clients, model_seconds).await);
+        report::write(&root, &results).expect("write the results");
+        println!("wrote section 5 into bench/results.json and BENCHMARKS.md");
+        return;
+    }
     let machine = machine();
     println!("bench on {} ({} cores), commit {}", machine.cpu, machine.cores, machine.commit);
 
@@ -163,6 +178,9 @@ async fn main() {
             })
         })
         .collect();
+
+    // 5 (run here, while the machine is as warm as for section 1). One hot item under the model.
+    let model = run_model(&model_clients, model_seconds).await;
 
     // 2. Per-operation latency and cost through the local HTTP server.
     let operations = http_ops::run(if quick { 40 } else { 400 }).await;
@@ -232,6 +250,7 @@ async fn main() {
         expiry,
         expiry_load_seconds,
         cold_starts,
+        model: Some(model),
         goals,
         total_seconds: stats::round(started.elapsed().as_secs_f64()),
     };
@@ -239,4 +258,18 @@ async fn main() {
     report::write(&out_dir, &results).expect("write the results");
     println!("goals: {:?}", results.goals);
     println!("wrote bench/results.json, bench/contention.svg and BENCHMARKS.md in {}", out_dir.display());
+}
+
+/// Section 5: the hot item under the contention model, printed as it goes.
+async fn run_model(clients: &[usize], per_cell: Duration) -> hot_model::ModelRun {
+    let run = hot_model::run(clients, per_cell).await;
+    println!("model: {}", run.model);
+    for c in &run.cells {
+        println!(
+            "model C={}: {} ok / {} requests, {:.1}/s, conflicts/ok {}, retries/ok {}, 503 {} ({}%), spurious {}, p50 {} ms, p99 {} ms, oversells {}",
+            c.clients, c.successes, c.requests, c.successes_per_s, c.conflicts_per_success, c.retries_per_success,
+            c.unavailable, c.unavailable_pct, c.spurious_rejections, c.latency.p50_ms, c.latency.p99_ms, c.oversells
+        );
+    }
+    run
 }

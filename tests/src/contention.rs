@@ -2,10 +2,12 @@
 //! show (it runs transactions one at a time, so they never meet, and it has no per-item limit):
 //!
 //! - **Transaction conflicts.** A `TransactWriteItems` that is sent on holds every item it
-//!   touches (Put, Update, Delete, ConditionCheck) for `conflict_window` from the moment it is
-//!   sent. Another transaction that touches a held item within that window is cancelled
+//!   touches (Put, Update, Delete, ConditionCheck) from the moment it is sent until its answer
+//!   reaches the caller, which is never sooner than `conflict_window` after it was sent (the
+//!   answer waits: the window stands in for real DynamoDB's transaction latency, which DynamoDB
+//!   Local does not have). Another transaction that touches a held item meanwhile is cancelled
 //!   (`TransactionCanceledException`, reason `TransactionConflict` at that item, `None` at the
-//!   others) and is not sent on. A single-item write (`PutItem`, `UpdateItem`, `DeleteItem`) on a
+//!   others) at once and is not sent on. A single-item write (`PutItem`, `UpdateItem`, `DeleteItem`) on a
 //!   held item gets `TransactionConflictException`. Reads are not affected.
 //! - **A per-item write budget.** Each item has `item_write_units_per_second` write units a
 //!   second (a token bucket with one second of burst); a transaction spends
@@ -38,7 +40,7 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContentionParams {
-    /// How long a transaction holds its items from the moment it is sent.
+    /// How long a transaction takes at least, holding its items, from the moment it is sent.
     #[serde(serialize_with = "as_millis")]
     pub conflict_window: Duration,
     /// Write units one item takes per second (DynamoDB's per-partition limit is 1,000).
@@ -95,8 +97,8 @@ struct Bucket {
 
 #[derive(Debug, Default)]
 struct ModelState {
-    /// Item -> until when a transaction holds it.
-    held: HashMap<String, Instant>,
+    /// Item -> the transaction (its number) holding it.
+    held: HashMap<String, u64>,
     budgets: HashMap<String, Bucket>,
     transactions: AtomicU64,
     conflicts: AtomicU64,
@@ -141,19 +143,19 @@ impl ContentionModel {
         *state = ModelState::default();
     }
 
-    /// Decides one request: `None` to send it on, or the answer to give instead.
-    fn decide(&self, operation: &str, body: &Value) -> Option<SmithyResponse<SdkBody>> {
+    /// Decides one request: send it on (`Ok`, with the number of the transaction that now holds
+    /// its items, if it is one), or the answer to give instead (`Err`).
+    fn decide(&self, operation: &str, body: &Value) -> Result<Option<u64>, SmithyResponse<SdkBody>> {
         let transaction = operation == "TransactWriteItems";
         let items = match operation {
             "TransactWriteItems" => transaction_items(body),
             "PutItem" | "UpdateItem" | "DeleteItem" => single_item(body).into_iter().collect(),
-            _ => return None,
+            _ => return Ok(None),
         };
         let now = Instant::now();
         let mut state = self.state.lock().unwrap();
-        state.held.retain(|_, until| *until > now);
         if let Some(i) = items.iter().position(|item| state.held.contains_key(item)) {
-            return Some(if transaction {
+            return Err(if transaction {
                 state.conflicts.fetch_add(1, Ordering::Relaxed);
                 cancelled(items.len(), i, "TransactionConflict", "Transaction is ongoing for the item")
             } else {
@@ -169,7 +171,7 @@ impl ContentionModel {
             bucket.at = now;
             if bucket.units < cost {
                 state.throttles.fetch_add(1, Ordering::Relaxed);
-                return Some(if transaction {
+                return Err(if transaction {
                     cancelled(
                         items.len(),
                         i,
@@ -186,14 +188,19 @@ impl ContentionModel {
                 bucket.units -= cost;
             }
         }
-        if transaction {
-            state.transactions.fetch_add(1, Ordering::Relaxed);
-            let until = now + self.params.conflict_window;
-            for item in items {
-                state.held.insert(item, until);
-            }
+        if !transaction {
+            return Ok(None);
         }
-        None
+        let number = state.transactions.fetch_add(1, Ordering::Relaxed) + 1;
+        for item in items {
+            state.held.insert(item, number);
+        }
+        Ok(Some(number))
+    }
+
+    /// The transaction `number` answered: its items are free.
+    fn release(&self, number: u64) {
+        self.state.lock().unwrap().held.retain(|_, holder| *holder != number);
     }
 }
 
@@ -271,9 +278,20 @@ impl HttpConnector for ModelConnector {
             .unwrap_or_default()
             .to_owned();
         let body = request.body().bytes().and_then(|b| serde_json::from_slice::<Value>(b).ok());
-        match body.and_then(|body| self.model.decide(&operation, &body)) {
-            Some(answer) => HttpConnectorFuture::ready(Ok(answer)),
-            None => self.inner.call(request),
+        let decision = body.map_or(Ok(None), |body| self.model.decide(&operation, &body));
+        match decision {
+            Err(answer) => HttpConnectorFuture::ready(Ok(answer)),
+            Ok(None) => self.inner.call(request),
+            Ok(Some(number)) => {
+                let done_at = Instant::now() + self.model.params.conflict_window;
+                let (sent, model) = (self.inner.call(request), self.model.clone());
+                HttpConnectorFuture::new(async move {
+                    let answer = sent.await;
+                    tokio::time::sleep_until(done_at.into()).await;
+                    model.release(number);
+                    answer
+                })
+            }
         }
     }
 }
@@ -286,30 +304,33 @@ mod tests {
         json!({"Update": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": "X"}}}})
     }
 
+    fn body(answer: SmithyResponse<SdkBody>) -> Value {
+        serde_json::from_slice(answer.body().bytes().unwrap()).unwrap()
+    }
+
     #[test]
     fn a_transaction_on_a_held_item_conflicts_at_that_item_and_others_pass() {
-        let model = ContentionModel::new(ContentionParams {
-            conflict_window: Duration::from_secs(60),
-            ..Default::default()
-        });
+        let model = ContentionModel::new(ContentionParams::default());
         let first = json!({"TransactItems": [update("t", "A"), update("t", "B")]});
-        assert!(model.decide("TransactWriteItems", &first).is_none());
+        let holder =
+            model.decide("TransactWriteItems", &first).ok().flatten().expect("sent on, holding A and B");
         let second = json!({"TransactItems": [update("t", "C"), update("t", "B")]});
-        let answer = model.decide("TransactWriteItems", &second).expect("cancelled");
-        let body: Value = serde_json::from_slice(answer.body().bytes().unwrap()).unwrap();
-        assert_eq!(body["CancellationReasons"][0]["Code"], "None");
-        assert_eq!(body["CancellationReasons"][1]["Code"], "TransactionConflict");
-        // Another table's item of the same key, and an item no one holds, pass.
-        assert!(model.decide("TransactWriteItems", &json!({"TransactItems": [update("u", "A")]})).is_none());
+        let refused = body(model.decide("TransactWriteItems", &second).expect_err("cancelled"));
+        assert_eq!(refused["CancellationReasons"][0]["Code"], "None");
+        assert_eq!(refused["CancellationReasons"][1]["Code"], "TransactionConflict");
+        // Another table's item of the same key passes (and holds it).
+        assert!(model.decide("TransactWriteItems", &json!({"TransactItems": [update("u", "A")]})).is_ok());
         let write = json!({"TableName": "t", "Key": {"pk": {"S": "A"}, "sk": {"S": "X"}}});
-        let refused = model.decide("UpdateItem", &write).expect("a write on a held item");
-        let body: Value = serde_json::from_slice(refused.body().bytes().unwrap()).unwrap();
-        assert!(body["__type"].as_str().unwrap().ends_with("TransactionConflictException"));
-        assert!(model.decide("GetItem", &write).is_none(), "reads pass");
+        let refused = body(model.decide("UpdateItem", &write).expect_err("a write on a held item"));
+        assert!(refused["__type"].as_str().unwrap().ends_with("TransactionConflictException"));
+        assert!(matches!(model.decide("GetItem", &write), Ok(None)), "reads pass");
         assert_eq!(
             model.counts(),
             ModelCounts { transactions: 2, conflicts: 1, throttles: 0, write_conflicts: 1 }
         );
+        // Once the first has answered, its items are free.
+        model.release(holder);
+        assert!(model.decide("TransactWriteItems", &second).is_ok());
     }
 
     #[test]
@@ -321,7 +342,15 @@ mod tests {
         };
         let model = ContentionModel::new(params);
         let tx = json!({"TransactItems": [update("t", "A")]});
-        let passed = (0..8).filter(|_| model.decide("TransactWriteItems", &tx).is_none()).count();
+        let passed = (0..8)
+            .filter(|_| match model.decide("TransactWriteItems", &tx) {
+                Ok(Some(number)) => {
+                    model.release(number);
+                    true
+                }
+                _ => false,
+            })
+            .count();
         assert_eq!(passed, 5, "10 units at 2 a transaction");
         assert_eq!(model.counts().throttles, 3);
     }

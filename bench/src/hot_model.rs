@@ -1,0 +1,154 @@
+//! One hot item under the contention model of real DynamoDB (`integration_tests::contention`):
+//! C clients reserving one unit at a time, through the service's store (its own retry policy),
+//! its DynamoDB requests going through the model. DynamoDB Local serialises transactions, so
+//! without the model they never meet; with it, they conflict and meet the item's write budget as
+//! they would on AWS.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use integration_tests::{ContentionModel, ContentionParams, ModelCounts, TestTable};
+use inventory::domain::Line;
+use inventory::store::StockChange;
+use inventory::{Error, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{round, Latency};
+
+const SKU: &str = "HOT-SKU";
+const LOCATION: &str = "w1";
+
+/// One row: C clients for `duration` on one item with plenty of stock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelCell {
+    pub clients: usize,
+    pub requests: u64,
+    pub successes: u64,
+    pub successes_per_s: f64,
+    /// INSUFFICIENT_STOCK answers (all spurious here: the stock cannot run out).
+    pub spurious_rejections: u64,
+    /// 503 SERVICE_UNAVAILABLE: the store gave up within its deadline.
+    pub unavailable: u64,
+    pub unavailable_pct: f64,
+    /// Transactions the model cancelled with TransactionConflict, and throttled.
+    pub conflicts: u64,
+    pub throttles: u64,
+    pub conflicts_per_success: f64,
+    /// The store's attempts beyond the first (conflicts, throttling, stale reads), per success.
+    pub retries_per_success: f64,
+    pub latency: Latency,
+    /// Units reserved beyond onHand, or a `reserved` that is not the successes.
+    pub oversells: i64,
+    pub consistent: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelRun {
+    /// The model's parameters, as it prints them.
+    pub model: String,
+    pub params: serde_json::Value,
+    pub seconds_per_cell: f64,
+    pub cells: Vec<ModelCell>,
+}
+
+/// Runs every client count for `duration` each, on a fresh table each.
+pub async fn run(clients: &[usize], duration: Duration) -> ModelRun {
+    let params = ContentionParams::default();
+    let mut cells = Vec::new();
+    for &c in clients {
+        cells.push(run_cell(params, c, duration).await);
+    }
+    ModelRun {
+        model: params.to_string(),
+        params: serde_json::to_value(params).unwrap_or_default(),
+        seconds_per_cell: duration.as_secs_f64(),
+        cells,
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    successes: u64,
+    rejections: u64,
+    unavailable: u64,
+    errors: u64,
+    latencies_ms: Vec<f64>,
+}
+
+async fn run_cell(params: ContentionParams, clients: usize, duration: Duration) -> ModelCell {
+    let t = TestTable::new().await;
+    let model = ContentionModel::new(params);
+    let store = Arc::new(t.store_via(model.clone()));
+    let on_hand = inventory::domain::MAX_ON_HAND;
+    store
+        .write_stock(SKU, LOCATION, StockChange::Set { on_hand }, None, None, None)
+        .await
+        .expect("initial stock");
+    model.reset();
+    let retries_before = store.stats().retries();
+    let started = Instant::now();
+    let stop_at = started + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let store: Arc<Store> = store.clone();
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                let mut i = 0;
+                while Instant::now() < stop_at {
+                    let line = Line { sku: SKU.into(), location_id: LOCATION.into(), quantity: 1 };
+                    let t0 = Instant::now();
+                    let answer = store.reserve(&format!("o-{c}-{i}"), vec![line], 900, None).await;
+                    tally.latencies_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    tally.requests += 1;
+                    i += 1;
+                    match answer {
+                        Ok(_) => tally.successes += 1,
+                        Err(Error::InsufficientStock { .. }) => tally.rejections += 1,
+                        Err(Error::Unavailable { .. }) => tally.unavailable += 1,
+                        Err(e) => {
+                            tally.errors += 1;
+                            eprintln!("  model C={clients}: {e}");
+                        }
+                    }
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut total = Tally::default();
+    for task in tasks {
+        let tally = task.await.expect("client");
+        total.requests += tally.requests;
+        total.successes += tally.successes;
+        total.rejections += tally.rejections;
+        total.unavailable += tally.unavailable;
+        total.errors += tally.errors;
+        total.latencies_ms.extend(tally.latencies_ms);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let counts: ModelCounts = model.counts();
+    let retries = store.stats().retries() - retries_before;
+    let item = t.store.get_stock(SKU, LOCATION).await.expect("final stock");
+    let successes = total.successes.max(1) as f64;
+    ModelCell {
+        clients,
+        requests: total.requests,
+        successes: total.successes,
+        successes_per_s: round(total.successes as f64 / elapsed),
+        spurious_rejections: total.rejections,
+        unavailable: total.unavailable,
+        unavailable_pct: round(100.0 * total.unavailable as f64 / total.requests.max(1) as f64),
+        conflicts: counts.conflicts,
+        throttles: counts.throttles,
+        conflicts_per_success: round(counts.conflicts as f64 / successes),
+        retries_per_success: round(retries as f64 / successes),
+        latency: Latency::of(total.latencies_ms),
+        oversells: (item.reserved - item.on_hand).max(0),
+        consistent: item.reserved as u64 == total.successes
+            && item.available == item.on_hand - item.reserved
+            && total.errors == 0,
+    }
+}
