@@ -145,7 +145,7 @@ impl ContentionModel {
 
     /// Decides one request: send it on (`Ok`, with the number of the transaction that now holds
     /// its items, if it is one), or the answer to give instead (`Err`).
-    fn decide(&self, operation: &str, body: &Value) -> Result<Option<u64>, SmithyResponse<SdkBody>> {
+    fn decide(&self, operation: &str, body: &Value) -> Result<Option<u64>, Box<SmithyResponse<SdkBody>>> {
         let transaction = operation == "TransactWriteItems";
         let items = match operation {
             "TransactWriteItems" => transaction_items(body),
@@ -155,13 +155,13 @@ impl ContentionModel {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap();
         if let Some(i) = items.iter().position(|item| state.held.contains_key(item)) {
-            return Err(if transaction {
+            return Err(Box::new(if transaction {
                 state.conflicts.fetch_add(1, Ordering::Relaxed);
                 cancelled(items.len(), i, "TransactionConflict", "Transaction is ongoing for the item")
             } else {
                 state.write_conflicts.fetch_add(1, Ordering::Relaxed);
                 error("TransactionConflictException", "Transaction is ongoing for the item")
-            });
+            }));
         }
         let cost = if transaction { self.params.transactional_units_per_item } else { 1.0 };
         let rate = self.params.item_write_units_per_second;
@@ -171,7 +171,7 @@ impl ContentionModel {
             bucket.at = now;
             if bucket.units < cost {
                 state.throttles.fetch_add(1, Ordering::Relaxed);
-                return Err(if transaction {
+                return Err(Box::new(if transaction {
                     cancelled(
                         items.len(),
                         i,
@@ -180,7 +180,7 @@ impl ContentionModel {
                     )
                 } else {
                     error("ThrottlingException", "Throughput exceeds the current capacity for the item")
-                });
+                }));
             }
         }
         for item in &items {
@@ -280,7 +280,7 @@ impl HttpConnector for ModelConnector {
         let body = request.body().bytes().and_then(|b| serde_json::from_slice::<Value>(b).ok());
         let decision = body.map_or(Ok(None), |body| self.model.decide(&operation, &body));
         match decision {
-            Err(answer) => HttpConnectorFuture::ready(Ok(answer)),
+            Err(answer) => HttpConnectorFuture::ready(Ok(*answer)),
             Ok(None) => self.inner.call(request),
             Ok(Some(number)) => {
                 let done_at = Instant::now() + self.model.params.conflict_window;
@@ -304,7 +304,7 @@ mod tests {
         json!({"Update": {"TableName": table, "Key": {"pk": {"S": pk}, "sk": {"S": "X"}}}})
     }
 
-    fn body(answer: SmithyResponse<SdkBody>) -> Value {
+    fn body(answer: Box<SmithyResponse<SdkBody>>) -> Value {
         serde_json::from_slice(answer.body().bytes().unwrap()).unwrap()
     }
 
