@@ -271,12 +271,7 @@ struct ModelConnector {
 
 impl HttpConnector for ModelConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or_default()
-            .to_owned();
+        let operation = crate::faults::operation_of(&request);
         let body = request.body().bytes().and_then(|b| serde_json::from_slice::<Value>(b).ok());
         let decision = body.map_or(Ok(None), |body| self.model.decide(&operation, &body));
         match decision {

@@ -153,6 +153,12 @@ impl HttpClient for FaultInjector {
     }
 }
 
+/// The API operation a request calls (`TransactWriteItems`...), from its `X-Amz-Target` header.
+pub(crate) fn operation_of(request: &HttpRequest) -> String {
+    let target = request.headers().get("x-amz-target").and_then(|t| t.rsplit('.').next());
+    target.unwrap_or_default().to_owned()
+}
+
 #[derive(Debug)]
 struct FaultConnector {
     inner: SharedHttpConnector,
@@ -161,12 +167,7 @@ struct FaultConnector {
 
 impl HttpConnector for FaultConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or_default()
-            .to_owned();
+        let operation = operation_of(&request);
         self.state.seen.lock().unwrap().push(operation.clone());
         let fault = {
             let mut planned = self.state.planned.lock().unwrap();

@@ -20,31 +20,39 @@ impl Store {
     /// Every audited item of one segment of a parallel Scan (`segment` of `segments`), strongly
     /// consistent, page after page.
     pub async fn audit_scan(&self, segment: i32, segments: i32) -> Result<Vec<Item>> {
+        self.every_page("audit_scan", |start| async move {
+            let mut scan = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .segment(segment)
+                .total_segments(segments)
+                .consistent_read(true)
+                .filter_expression("entity IN (:e0, :e1, :e2, :e3)")
+                .set_exclusive_start_key(start)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total);
+            for (i, entity) in AUDITED.iter().enumerate() {
+                scan = scan.expression_attribute_values(format!(":e{i}"), s(*entity));
+            }
+            let out = scan.send().await.map_err(classify)?;
+            self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+            Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+        })
+        .await
+    }
+
+    /// Every item of the pages `page` reads, each page from the key the last one ended at.
+    async fn every_page<F, Fut>(&self, operation: &'static str, page: F) -> Result<Vec<Item>>
+    where
+        F: Fn(Option<Item>) -> Fut,
+        Fut: std::future::Future<Output = Result<(Vec<Item>, Option<Item>), Failure>>,
+    {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let page = self
-                .with_retries("audit_scan", || async {
-                    let mut scan = self
-                        .client
-                        .scan()
-                        .table_name(&self.table)
-                        .segment(segment)
-                        .total_segments(segments)
-                        .consistent_read(true)
-                        .filter_expression("entity IN (:e0, :e1, :e2, :e3)")
-                        .set_exclusive_start_key(start.clone())
-                        .return_consumed_capacity(ReturnConsumedCapacity::Total);
-                    for (i, entity) in AUDITED.iter().enumerate() {
-                        scan = scan.expression_attribute_values(format!(":e{i}"), s(*entity));
-                    }
-                    let out = scan.send().await.map_err(classify)?;
-                    self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-                    Ok(out)
-                })
-                .await?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
+            let (got, next) = self.with_retries(operation, || page(start.clone())).await?;
+            items.extend(got);
+            match next {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(items),
             }
@@ -57,35 +65,28 @@ impl Store {
     pub async fn audit_item_range(&self, sku: &str, location_id: &str) -> Result<Vec<Item>> {
         let (pk, from, to) =
             (stock_pk(sku), holds_prefix(location_id), format!("{STOCK_ITEM_PREFIX}{location_id}"));
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .with_retries("audit_item", || async {
-                    let out = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                        .expression_attribute_values(":pk", s(&pk))
-                        .expression_attribute_values(":from", s(&from))
-                        .expression_attribute_values(":to", s(&to))
-                        .consistent_read(true)
-                        .set_exclusive_start_key(start.clone())
-                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                        .send()
-                        .await
-                        .map_err(classify)?;
-                    self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-                    Ok(out)
-                })
-                .await?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
+        self.every_page("audit_item", |start| {
+            let (pk, from, to) = (&pk, &from, &to);
+            async move {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(pk))
+                    .expression_attribute_values(":from", s(from))
+                    .expression_attribute_values(":to", s(to))
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+                Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
             }
-        }
+        })
+        .await
     }
 
     /// The items of `keys` (at most [`MAX_TRANSACT_GET`]) as they were at one moment
