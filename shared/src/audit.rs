@@ -324,10 +324,10 @@ pub async fn audit(store: &Store, options: &AuditOptions) -> Result<AuditReport>
         order_keys: view.orders.len() as u64,
         ..Default::default()
     };
+    let pending = view.pending_lines();
     for suspect in view.drifting_items() {
         let key = (suspect.sku.clone(), suspect.location_id.clone());
-        let named: Vec<String> = view
-            .pending_lines()
+        let named: Vec<String> = pending
             .get(&key)
             .map(|lines| lines.iter().map(|(id, _)| id.clone()).collect())
             .unwrap_or_default();
