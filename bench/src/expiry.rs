@@ -50,6 +50,7 @@ async fn bulk_holds(t: &TestTable, prefix: &str, count: usize, skus: usize, ttl_
             version: 1,
             updated_at: now,
             low_stock_threshold: None,
+            shards: 1,
         };
         items.push(stock_item(&stock).expect("stock item"));
     }

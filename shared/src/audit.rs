@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::domain::{Reservation, StockItem};
+use crate::domain::{combine, Reservation, StockItem};
 use crate::error::{Error, Result};
 use crate::events::{DetailType, OutboxEvent};
 use crate::publish::BusEntry;
 use crate::status::Status;
-use crate::store::items::{from_item, order_key, reservation_key, stock_key, Item};
+use crate::store::items::{from_item, order_key, reservation_key, shard_key, shard_of, stock_key, Item};
 use crate::store::MAX_TRANSACT_GET;
 use crate::Store;
 
@@ -123,7 +123,10 @@ impl AuditReport {
 /// What the audit reads, as entities.
 #[derive(Debug, Default)]
 pub struct View {
+    /// Each stock item as the API shows it (the sum of its shards).
     pub stock: BTreeMap<ItemKey, StockItem>,
+    /// Each stock item's shard items, by shard (an unsharded item: shard 0 alone).
+    pub shards: BTreeMap<ItemKey, BTreeMap<u32, StockItem>>,
     /// Hold items: `(item, reservationId, quantity)`.
     pub holds: Vec<(ItemKey, String, i64)>,
     pub reservations: HashMap<String, Reservation>,
@@ -137,12 +140,13 @@ impl View {
         let attr = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         let (entity, pk, sk) = (attr("entity"), attr("pk"), attr("sk"));
         match entity.as_str() {
-            "STOCK" => match from_item::<StockItem>(item) {
-                Ok(stock) => {
-                    self.stock.insert((stock.sku.clone(), stock.location_id.clone()), stock);
+            "STOCK" | "STOCK_SHARD" => {
+                let shard = shard_of(&item);
+                match from_item::<StockItem>(item) {
+                    Ok(stock) => self.add_shard(shard, stock),
+                    Err(e) => problems.push(format!("stock item {pk}/{sk} does not parse: {e}")),
                 }
-                Err(e) => problems.push(format!("stock item {pk}/{sk} does not parse: {e}")),
-            },
+            }
             "HOLD" => {
                 let sku = pk.trim_start_matches("STOCK#").to_owned();
                 let location =
@@ -166,6 +170,28 @@ impl View {
         }
     }
 
+    /// Adds shard `shard` of a stock item (0: the item itself).
+    pub fn add_shard(&mut self, shard: u32, stock: StockItem) {
+        let key = (stock.sku.clone(), stock.location_id.clone());
+        let shards = self.shards.entry(key.clone()).or_default();
+        shards.insert(shard, stock);
+        let parts: Vec<StockItem> = shards.values().cloned().collect();
+        if let Some(item) = combine(&parts) {
+            self.stock.insert(key, item);
+        }
+    }
+
+    /// The PENDING reservations' units on each shard of each item.
+    fn pending_units(&self) -> BTreeMap<(ItemKey, u32), i64> {
+        let mut units: BTreeMap<(ItemKey, u32), i64> = BTreeMap::new();
+        for r in self.reservations.values().filter(|r| r.status == Status::Pending) {
+            for ((sku, location_id, shard), q) in r.units() {
+                *units.entry(((sku, location_id), shard)).or_default() += q;
+            }
+        }
+        units
+    }
+
     /// The PENDING reservations' units on each item.
     fn pending_lines(&self) -> BTreeMap<ItemKey, Vec<(String, i64)>> {
         let mut lines: BTreeMap<ItemKey, Vec<(String, i64)>> = BTreeMap::new();
@@ -181,6 +207,7 @@ impl View {
     /// The stock items whose numbers disagree, each with what is wrong.
     pub fn drifting_items(&self) -> Vec<Drift> {
         let pending = self.pending_lines();
+        let pending_units = self.pending_units();
         let mut holds: BTreeMap<&ItemKey, Vec<(&str, i64)>> = BTreeMap::new();
         for (key, reservation_id, quantity) in &self.holds {
             holds.entry(key).or_default().push((reservation_id, *quantity));
@@ -219,6 +246,20 @@ impl View {
             for (reservation_id, quantity) in by_reservations {
                 if !item_holds.iter().any(|(id, q)| id == reservation_id && q == quantity) {
                     problems.push(format!("PENDING line of {quantity} for {reservation_id} has no hold"));
+                }
+            }
+            // A sharded item: each shard on its own, against the units held on it.
+            let shards = self.shards.get(key).filter(|s| s.len() > 1 || stock.shards > 1);
+            for (k, shard) in shards.into_iter().flatten() {
+                let held = pending_units.get(&(key.clone(), *k)).copied().unwrap_or(0);
+                if shard.reserved < 0 || shard.reserved > shard.on_hand {
+                    problems.push(format!("shard {k}: reserved {} is not within 0..=onHand {}", shard.reserved, shard.on_hand));
+                }
+                if shard.available != shard.on_hand - shard.reserved {
+                    problems.push(format!("shard {k}: available is not onHand - reserved"));
+                }
+                if shard.reserved != held {
+                    problems.push(format!("shard {k}: reserved {} is not the PENDING units on it {held}", shard.reserved));
                 }
             }
             if !problems.is_empty() {
@@ -333,7 +374,7 @@ pub async fn audit(store: &Store, options: &AuditOptions) -> Result<AuditReport>
             .unwrap_or_default();
         match settled_item(store, &key, &named, options.attempts).await? {
             Settled::View(v) => report.drift.extend(v.drifting_items()),
-            Settled::Busy => match busy_item_drift(store, &suspect).await? {
+            Settled::Busy => match busy_item_drift(store, &suspect, &view).await? {
                 // What one read of the item shows is wrong however busy it is.
                 Some(drift) => report.drift.push(drift),
                 None => report.unsettled.push(format!("{}/{}", key.0, key.1)),
@@ -385,15 +426,24 @@ pub async fn handle_scheduled(
 
 /// The problems one consistent read of a busy item shows on its own (its bounds and
 /// `available`), as drift (with the Scan's sums of its holds); `None` when it shows none.
-async fn busy_item_drift(store: &Store, suspect: &Drift) -> Result<Option<Drift>> {
-    let read = store.audit_snapshot(&[stock_key(&suspect.sku, &suspect.location_id)]).await?;
-    let Some(stock) = read.into_iter().flatten().next().and_then(|i| from_item::<StockItem>(i).ok()) else {
-        return Ok(None);
-    };
+async fn busy_item_drift(store: &Store, suspect: &Drift, scanned: &View) -> Result<Option<Drift>> {
+    let key = (suspect.sku.clone(), suspect.location_id.clone());
+    let shards: Vec<u32> = scanned.shards.get(&key).map_or(vec![0], |s| s.keys().copied().collect());
+    let keys: Vec<Item> = shards.iter().map(|k| shard_key(&key.0, &key.1, *k)).collect();
+    let read = store.audit_snapshot(&keys).await?;
     let mut view = View::default();
-    view.stock.insert((stock.sku.clone(), stock.location_id.clone()), stock);
+    for (k, item) in shards.iter().zip(read) {
+        if let Some(stock) = item.and_then(|i| from_item::<StockItem>(i).ok()) {
+            view.add_shard(*k, stock);
+        }
+    }
+    if view.stock.is_empty() {
+        return Ok(None);
+    }
     Ok(view.drifting_items().into_iter().next().and_then(|mut d| {
-        d.problems.retain(|p| !p.starts_with("reserved is not") && !p.starts_with("PENDING line"));
+        d.problems.retain(|p| {
+            !p.starts_with("reserved is not") && !p.starts_with("PENDING line") && !p.contains("PENDING units")
+        });
         d.problems.push("its holds were not compared: the item kept changing".to_owned());
         let drift =
             Drift { held_by_reservations: suspect.held_by_reservations, hold_items: suspect.hold_items, ..d };
@@ -425,8 +475,7 @@ async fn settled_item(store: &Store, key: &ItemKey, named: &[String], attempts: 
             reservations.extend(store.audit_snapshot(chunk).await?.into_iter().flatten());
         }
         let second = item_range(store, key).await?;
-        if first.stock.as_ref().map(|s| s.version) != second.stock.as_ref().map(|s| s.version)
-            || first.holds != second.holds
+        if first.version() != second.version() || first.holds != second.holds
         {
             continue;
         }
@@ -436,8 +485,8 @@ async fn settled_item(store: &Store, key: &ItemKey, named: &[String], attempts: 
             view.add(item, &mut problems);
         }
         view.holds = second.holds.into_iter().map(|h| (key.clone(), h.reservation_id, h.quantity)).collect();
-        if let Some(stock) = second.stock {
-            view.stock.insert(key.clone(), stock);
+        for (k, stock) in second.shards {
+            view.add_shard(k, stock);
         }
         return Ok(Settled::View(view));
     }
@@ -453,13 +502,22 @@ struct RangeHold {
 
 #[derive(Debug)]
 struct Range {
-    stock: Option<StockItem>,
+    /// The item's shards (shard 0: the item itself).
+    shards: BTreeMap<u32, StockItem>,
     holds: Vec<RangeHold>,
+}
+
+impl Range {
+    /// The item's version as the API shows it (every write to any shard moves it).
+    fn version(&self) -> Option<u64> {
+        self.shards.contains_key(&0).then(|| self.shards.values().map(|s| s.version).sum())
+    }
 }
 
 /// The item's holds and stock item from one Query of its key range.
 async fn item_range(store: &Store, key: &ItemKey) -> Result<Range> {
-    let mut range = Range { stock: None, holds: Vec::new() };
+    let mut range = Range { shards: BTreeMap::new(), holds: Vec::new() };
+    let (item_sk, shard_prefix) = (format!("LOC#{}", key.1), format!("LOC#{}#", key.1));
     let hold_prefix = format!("HOLD#{}#", key.1);
     for item in store.audit_item_range(&key.0, &key.1).await? {
         let attr = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
@@ -468,8 +526,11 @@ async fn item_range(store: &Store, key: &ItemKey) -> Result<Range> {
             let quantity = item.get("quantity").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
             let reservation_id = attr("reservationId");
             range.holds.push(RangeHold { sort_key: sk, reservation_id, quantity: quantity.unwrap_or(-1) });
-        } else if sk == format!("LOC#{}", key.1) {
-            range.stock = from_item::<StockItem>(item).ok();
+        } else if sk == item_sk || sk.starts_with(&shard_prefix) {
+            let shard = shard_of(&item);
+            if let Ok(stock) = from_item::<StockItem>(item) {
+                range.shards.insert(shard, stock);
+            }
         }
     }
     Ok(range)
@@ -563,6 +624,7 @@ mod tests {
             version: 3,
             updated_at: chrono::Utc::now(),
             low_stock_threshold: None,
+            shards: 1,
         }
     }
 

@@ -202,7 +202,7 @@ mod tests {
     fn items(batch: &[Reservation]) -> usize {
         let keys: std::collections::BTreeSet<_> = batch
             .iter()
-            .flat_map(|r| r.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone())))
+            .flat_map(|r| r.units().into_keys())
             .collect();
         2 * batch.len() + keys.len() + batch.iter().map(|r| r.lines.len()).sum::<usize>()
     }

@@ -31,6 +31,7 @@ async fn bulk_due_holds(t: &TestTable, count: usize, skus: usize) -> Vec<String>
                 version: 1,
                 updated_at: now,
                 low_stock_threshold: None,
+                shards: 1,
             })
             .unwrap(),
         );

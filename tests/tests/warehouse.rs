@@ -284,6 +284,7 @@ async fn paging_through_a_location_of_1050_items_gives_each_once_in_sku_order() 
                 version: 1,
                 updated_at: now,
                 low_stock_threshold: None,
+                shards: 1,
             })
             .expect("item")
         })

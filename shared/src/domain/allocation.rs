@@ -367,6 +367,7 @@ mod tests {
             version: 1,
             updated_at: Utc::now(),
             low_stock_threshold: None,
+            shards: 1,
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Movement {
     pub actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// On a sharded item: the shard whose onHand changed (`version` and `onHand` are that
+    /// shard's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
 }
 
 impl Movement {
@@ -71,25 +75,33 @@ impl Movement {
             reference: provenance.reference.clone(),
             actor: provenance.actor.clone(),
             correlation_id: provenance.correlation_id.clone(),
+            shard: None,
         }
+    }
+
+    /// This movement as one of shard `shard`'s, on an item of `shards` shards (unsharded: as is).
+    pub fn on_shard(mut self, shard: u32, shards: usize) -> Self {
+        if shards > 1 || shard > 0 {
+            self.shard = Some(shard);
+        }
+        self
     }
 }
 
 /// Where a replay of movements (oldest first) breaks the chain: each entry's onHand must be the
-/// previous one's plus its delta (from 0), and versions must grow. `None` when it holds; the
-/// last onHand is then what the item has.
+/// previous one's plus its delta (from 0), and versions must grow, per shard (an unsharded item
+/// is one chain). `None` when it holds; the last onHands then sum to what the item has.
 pub fn replay_break(movements: &[Movement]) -> Option<String> {
-    let mut on_hand = 0;
-    let mut version = 0;
+    let mut chains: std::collections::BTreeMap<u32, (i64, u64)> = std::collections::BTreeMap::new();
     for m in movements {
-        if m.on_hand != on_hand + m.delta {
+        let (on_hand, version) = chains.entry(m.shard.unwrap_or(0)).or_default();
+        if m.on_hand != *on_hand + m.delta {
             return Some(format!("v{}: onHand {} != {on_hand} + {}", m.version, m.on_hand, m.delta));
         }
-        if m.version <= version {
+        if m.version <= *version {
             return Some(format!("v{} after v{version}", m.version));
         }
-        on_hand = m.on_hand;
-        version = m.version;
+        (*on_hand, *version) = (m.on_hand, m.version);
     }
     None
 }

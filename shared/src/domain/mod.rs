@@ -5,6 +5,7 @@
 mod allocation;
 mod ledger;
 mod reservation;
+mod shards;
 mod stock;
 mod validate;
 
@@ -16,7 +17,10 @@ pub use allocation::{
 };
 pub use ledger::{replay_break, Movement, MovementKind, Provenance};
 pub use reservation::{
-    decide, line_changes, stock_deltas, stock_effect, Action, Decision, Reservation, Transition,
+    decide, line_changes, stock_deltas, stock_effect, Action, Decision, Reservation, StockDeltas, Transition,
+};
+pub use shards::{
+    balance, combine, place, shard_holds_of, units_of, unplace, validate_shards, ShardHold, Units, MAX_SHARDS,
 };
 pub use stock::{plan_stock_write, SkuStock, StockChange, StockItem, StockUpdate};
 pub use validate::*;

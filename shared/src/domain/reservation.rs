@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::shards::{units_of, ShardHold, Units};
 use super::validate::Line;
 use crate::error::Error;
 use crate::events::DetailType;
@@ -27,6 +28,10 @@ pub struct Reservation {
     #[serde(with = "timestamp")]
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+    /// Where the units of lines on sharded items are held (absent: every unit on shard 0, the
+    /// item itself); see `domain::shards`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shard_holds: Vec<ShardHold>,
 }
 
 impl Reservation {
@@ -42,7 +47,13 @@ impl Reservation {
             expires_at: now + Duration::seconds(ttl_seconds),
             updated_at: now,
             version: 1,
+            shard_holds: Vec::new(),
         }
+    }
+
+    /// The units this reservation holds, per `(sku, locationId, shard)`.
+    pub fn units(&self) -> Units {
+        units_of(&self.lines, &self.shard_holds)
     }
 
     pub fn is_past_due(&self, now: DateTime<Utc>) -> bool {
@@ -180,17 +191,21 @@ pub fn stock_effect(transition: Transition, quantity: i64) -> (i64, i64) {
     }
 }
 
-/// What one transition of every reservation given does to stock, summed per
-/// `(sku, locationId)` as `(onHand delta, reserved delta)`; items it leaves alone are absent.
+/// Stock changes per shard item, `(sku, locationId, shard)` -> `(onHand delta, reserved delta)`.
+pub type StockDeltas = BTreeMap<(String, String, u32), (i64, i64)>;
+
+/// What one transition of every reservation given does to stock, summed per shard item
+/// (`(sku, locationId, shard)`, the shards the units are held on) as `(onHand delta, reserved
+/// delta)`; items it leaves alone are absent.
 pub fn stock_deltas<'a>(
     reservations: impl IntoIterator<Item = &'a Reservation>,
     transition: Transition,
-) -> BTreeMap<(String, String), (i64, i64)> {
-    let mut deltas: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-    for line in reservations.into_iter().flat_map(|r| &r.lines) {
-        let (on_hand, reserved) = stock_effect(transition, line.quantity);
+) -> StockDeltas {
+    let mut deltas = StockDeltas::new();
+    for (key, quantity) in reservations.into_iter().flat_map(|r| r.units()) {
+        let (on_hand, reserved) = stock_effect(transition, quantity);
         if reserved != 0 {
-            let total = deltas.entry((line.sku.clone(), line.location_id.clone())).or_default();
+            let total = deltas.entry(key).or_default();
             *total = (total.0 + on_hand, total.1 + reserved);
         }
     }
@@ -319,10 +334,15 @@ mod tests {
     #[test]
     fn stock_deltas_sum_per_item_over_holds() {
         let mut a = Reservation::new("a".into(), vec![line("A", 2), line("B", 1)], 60, Utc::now());
-        let b = Reservation::new("b".into(), vec![line("A", 3)], 60, Utc::now());
+        let mut b = Reservation::new("b".into(), vec![line("A", 3)], 60, Utc::now());
+        b.shard_holds = vec![
+            ShardHold { sku: "A".into(), location_id: "w".into(), shard: 0, quantity: 1 },
+            ShardHold { sku: "A".into(), location_id: "w".into(), shard: 5, quantity: 2 },
+        ];
         let deltas = stock_deltas([&a, &b], Transition::Expire);
-        assert_eq!(deltas[&("A".to_owned(), "w".to_owned())], (0, -5));
-        assert_eq!(deltas[&("B".to_owned(), "w".to_owned())], (0, -1));
+        assert_eq!(deltas[&("A".to_owned(), "w".to_owned(), 0)], (0, -3));
+        assert_eq!(deltas[&("A".to_owned(), "w".to_owned(), 5)], (0, -2));
+        assert_eq!(deltas[&("B".to_owned(), "w".to_owned(), 0)], (0, -1));
         a.lines.truncate(1);
         assert_eq!(stock_deltas([&a], Transition::Confirm).into_values().collect::<Vec<_>>(), [(-2, -2)]);
         assert!(stock_deltas([&a, &b], Transition::Extend).is_empty());

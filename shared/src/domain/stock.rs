@@ -23,6 +23,13 @@ pub struct StockItem {
     /// StockLow is published when available drops below it (absent: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_stock_threshold: Option<i64>,
+    /// How many shard items hold the units (1: the item alone); see `domain::shards`.
+    #[serde(default = "one_shard")]
+    pub shards: u32,
+}
+
+fn one_shard() -> u32 {
+    1
 }
 
 /// `GET /v1/stock/{sku}`: every location of a SKU plus totals.
@@ -60,6 +67,13 @@ pub enum StockChange {
     Adjust {
         delta: i64,
     },
+    /// `PUT /v1/stock/...` with everything it may say: the count, the threshold (absent: kept;
+    /// `Some(None)`: removed) and the number of shards (absent: kept).
+    Put {
+        on_hand: i64,
+        low_stock_threshold: Option<Option<i64>>,
+        shards: Option<u32>,
+    },
 }
 
 /// What a stock write will write.
@@ -71,6 +85,8 @@ pub struct StockUpdate {
     pub delta: i64,
     /// No item existed: the write creates it.
     pub created: bool,
+    /// The number of shards changes.
+    pub resharded: bool,
 }
 
 /// Decides a stock write against the item as read (`None`: it does not exist). The
@@ -90,11 +106,18 @@ pub fn plan_stock_write(
     }
     let (old_on_hand, reserved) = current.map_or((0, 0), |c| (c.on_hand, c.reserved));
     let low_stock_threshold = match change {
-        StockChange::SetWithThreshold { low_stock_threshold, .. } => low_stock_threshold,
+        StockChange::SetWithThreshold { low_stock_threshold, .. }
+        | StockChange::Put { low_stock_threshold: Some(low_stock_threshold), .. } => low_stock_threshold,
         _ => current.and_then(|c| c.low_stock_threshold),
     };
+    let shards = match change {
+        StockChange::Put { shards: Some(shards), .. } => shards,
+        _ => current.map_or(1, |c| c.shards),
+    };
     let on_hand = match change {
-        StockChange::Set { on_hand } | StockChange::SetWithThreshold { on_hand, .. } => on_hand,
+        StockChange::Set { on_hand }
+        | StockChange::SetWithThreshold { on_hand, .. }
+        | StockChange::Put { on_hand, .. } => on_hand,
         StockChange::Adjust { .. } if current.is_none() => {
             return Err(Error::NotFound { what: "stock item", id: format!("{sku}/{location_id}") });
         }
@@ -115,8 +138,10 @@ pub fn plan_stock_write(
         version: current_version + 1,
         updated_at: now,
         low_stock_threshold,
+        shards,
     };
-    Ok(StockUpdate { item, delta: on_hand - old_on_hand, created: current.is_none() })
+    let resharded = current.is_some_and(|c| c.shards != shards);
+    Ok(StockUpdate { item, delta: on_hand - old_on_hand, created: current.is_none(), resharded })
 }
 
 #[cfg(test)]
@@ -133,6 +158,7 @@ mod tests {
             version,
             updated_at: Utc::now(),
             low_stock_threshold: None,
+            shards: 1,
         }
     }
 

@@ -54,6 +54,9 @@ pub(super) struct PutStockBody {
     /// Absent: unchanged; `null`: removed; a number: set.
     #[serde(default, deserialize_with = "present")]
     low_stock_threshold: Option<Option<i64>>,
+    /// Absent: unchanged.
+    #[serde(default, deserialize_with = "not_null")]
+    shards: Option<i64>,
 }
 
 /// For a field where `null` means something (removal): present with its value, or absent.
@@ -82,15 +85,11 @@ pub(super) async fn put_stock(
     JsonBody(body): JsonBody<PutStockBody>,
 ) -> Result<(StatusCode, Json<StockItem>)> {
     domain::validate_on_hand(body.on_hand)?;
-    let change = match body.low_stock_threshold {
-        None => StockChange::Set { on_hand: body.on_hand },
-        Some(low_stock_threshold) => {
-            if let Some(threshold) = low_stock_threshold {
-                domain::validate_threshold(threshold)?;
-            }
-            StockChange::SetWithThreshold { on_hand: body.on_hand, low_stock_threshold }
-        }
-    };
+    if let Some(Some(threshold)) = body.low_stock_threshold {
+        domain::validate_threshold(threshold)?;
+    }
+    let shards = body.shards.map(domain::validate_shards).transpose()?;
+    let change = StockChange::Put { on_hand: body.on_hand, low_stock_threshold: body.low_stock_threshold, shards };
     let provenance = provenance(body.reason, body.reference, actor, &correlation)?;
     let written = write(&store, &path, change, body.expected_version, &provenance).await?;
     let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };

@@ -141,7 +141,7 @@ fn plan_outbox(image: &serde_dynamo::Item) -> Planned {
 /// The events a stock item's change derives, each once per crossing (ids fixed by item, version
 /// and type): `StockDepleted` when available went from > 0 to 0; `StockLow` when it went from
 /// `>= lowStockThreshold` to below it; `StockReplenished` when it went from 0 to > 0 ("back in
-/// stock"). Never on an item's creation.
+/// stock"). Never on an item's creation, nor on a sharded item (README: not derived there).
 fn plan_stock_events(old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Planned {
     let Ok(after) = serde_dynamo::from_item::<_, StockItem>(new.clone()) else {
         return Planned::Nothing;
@@ -149,6 +149,11 @@ fn plan_stock_events(old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Plan
     let Some(before) = serde_dynamo::from_item::<_, StockItem>(old.clone()).ok() else {
         return Planned::Nothing;
     };
+    // A sharded item's shard 0 holds a slice of its units: its crossings are not the item's.
+    // (Shard items other than 0 are `STOCK_SHARD`: never here.)
+    if before.shards > 1 || after.shards > 1 {
+        return Planned::Nothing;
+    }
     let data = match serde_json::to_value(&after) {
         Ok(data) => data,
         Err(e) => return Planned::Poison { reason: format!("stock item: {e}") },
@@ -265,6 +270,7 @@ mod tests {
             version,
             updated_at: timestamp::parse("2026-11-23T10:00:00.000Z").unwrap(),
             low_stock_threshold: None,
+            shards: 1,
         }
     }
 

@@ -5,13 +5,13 @@
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::types::{Get, ReturnConsumedCapacity, TransactGetItem};
 
-use super::items::{holds_prefix, s, stock_pk, Item, STOCK_ITEM_PREFIX};
+use super::items::{holds_prefix, item_range, s, stock_pk, Item};
 use super::retry::{classify, Failure};
 use super::Store;
 use crate::error::{Error, Result};
 
 /// The entities the audit reads (movements, outbox records and idempotency keys are skipped).
-const AUDITED: [&str; 4] = ["STOCK", "HOLD", "RESERVATION", "ORDER"];
+const AUDITED: [&str; 5] = ["STOCK", "STOCK_SHARD", "HOLD", "RESERVATION", "ORDER"];
 
 /// TransactGetItems reads at most this many items.
 pub const MAX_TRANSACT_GET: usize = 100;
@@ -28,7 +28,7 @@ impl Store {
                 .segment(segment)
                 .total_segments(segments)
                 .consistent_read(true)
-                .filter_expression("entity IN (:e0, :e1, :e2, :e3)")
+                .filter_expression("entity IN (:e0, :e1, :e2, :e3, :e4)")
                 .set_exclusive_start_key(start)
                 .return_consumed_capacity(ReturnConsumedCapacity::Total);
             for (i, entity) in AUDITED.iter().enumerate() {
@@ -59,12 +59,11 @@ impl Store {
         }
     }
 
-    /// The holds of `(sku, location_id)` and then its stock item, in one strongly consistent Query
-    /// of the sort-key range `HOLD#{loc}#` .. `LOC#{loc}` (DynamoDB reads it in key order; other
-    /// locations' items in the range are the caller's to skip).
+    /// The holds of `(sku, location_id)` and then its stock item and its shards, in one strongly
+    /// consistent Query of the sort-key range `HOLD#{loc}#` .. `LOC#{loc}#~` (DynamoDB reads it in
+    /// key order; other locations' items in the range are the caller's to skip).
     pub async fn audit_item_range(&self, sku: &str, location_id: &str) -> Result<Vec<Item>> {
-        let (pk, from, to) =
-            (stock_pk(sku), holds_prefix(location_id), format!("{STOCK_ITEM_PREFIX}{location_id}"));
+        let (pk, from, to) = (stock_pk(sku), holds_prefix(location_id), item_range(location_id).1);
         self.every_page("audit_item", |start| {
             let (pk, from, to) = (&pk, &from, &to);
             async move {

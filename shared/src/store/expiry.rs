@@ -30,15 +30,16 @@ pub struct DuePage {
 
 /// Packs holds, in order, into batches for `Store::expire_due_batch`: at most `max_holds` each,
 /// and at most [`MAX_TRANSACTION_ITEMS`] actions (per hold its reservation, its outbox record and
-/// the deletes of its hold items, one per line, plus each stock item the batch touches, once).
+/// the deletes of its hold items, one per line, plus each stock (shard) item the batch touches,
+/// once).
 pub fn pack_expiry_batches(holds: Vec<Reservation>, max_holds: usize) -> Vec<Vec<Reservation>> {
     let mut batches = Vec::new();
     let mut batch: Vec<Reservation> = Vec::new();
-    let mut stock_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut stock_keys: BTreeSet<(String, String, u32)> = BTreeSet::new();
     let mut hold_items = 0;
     for hold in holds {
-        let keys: BTreeSet<(String, String)> =
-            hold.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone())).collect();
+        // The shard items its units are on.
+        let keys: BTreeSet<(String, String, u32)> = hold.units().into_keys().collect();
         let added = keys.difference(&stock_keys).count();
         let items = 2 * batch.len() + stock_keys.len() + hold_items;
         let adds = 2 + added + hold.lines.len();

@@ -62,6 +62,50 @@ pub fn stock_key(sku: &str, location_id: &str) -> Item {
     ])
 }
 
+/// The key of shard `shard` of an item. Shard 0 is the item itself (`LOC#{loc}`); shard k > 0 is
+/// `LOC#{loc}#{k:02}`. Location ids have no `#` and every character they may have sorts after it,
+/// so the sort keys from `LOC#{loc}` to `LOC#{loc}#~` are exactly the item and its shards
+/// ([`item_range`]).
+pub fn shard_key(sku: &str, location_id: &str, shard: u32) -> Item {
+    if shard == 0 {
+        return stock_key(sku, location_id);
+    }
+    HashMap::from([
+        (PK.into(), s(stock_pk(sku))),
+        (SK.into(), s(format!("{STOCK_ITEM_PREFIX}{location_id}#{shard:02}"))),
+    ])
+}
+
+/// The sort keys of an item and its shards: `BETWEEN` these two.
+pub fn item_range(location_id: &str) -> (String, String) {
+    (format!("{STOCK_ITEM_PREFIX}{location_id}"), format!("{STOCK_ITEM_PREFIX}{location_id}#~"))
+}
+
+/// Which shard a stock or shard item (as read) is: the number after the location in its sort key.
+pub fn shard_of(item: &Item) -> u32 {
+    string_attr(item, SK)
+        .and_then(|sk| sk.strip_prefix(STOCK_ITEM_PREFIX).and_then(|r| r.rsplit_once('#')).map(|(_, k)| k.to_owned()))
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Shard `shard` of an item: shard 0 is the stock item (with the item's settings and its
+/// by-location index keys); the others are `STOCK_SHARD` items with the same attributes.
+pub fn shard_item(stock: &StockItem, shard: u32) -> Result<Item, Error> {
+    if shard == 0 {
+        return stock_item(stock);
+    }
+    let mut item = to_item(stock)?;
+    item.extend(shard_key(&stock.sku, &stock.location_id, shard));
+    item.insert("entity".into(), s(SHARD_ENTITY));
+    item.insert("shard".into(), n(shard));
+    item.remove("lowStockThreshold");
+    Ok(item)
+}
+
+/// The `entity` of a shard item other than shard 0.
+pub const SHARD_ENTITY: &str = "STOCK_SHARD";
+
 pub fn stock_pk(sku: &str) -> String {
     format!("STOCK#{sku}")
 }
@@ -101,11 +145,16 @@ pub fn hold_item(sku: &str, location_id: &str, reservation: &Reservation, quanti
     item
 }
 
-/// One movement of the ledger of `(sku, location_id)`.
+/// One movement of the ledger of `(sku, location_id)`: of shard 0 at `MOV#{loc}#{version}`, of
+/// shard k > 0 (its own chain of versions) at `MOV#{loc}#{version}#{k:02}`.
 pub fn movement_item(sku: &str, location_id: &str, movement: &Movement) -> Result<Item, Error> {
     let mut item = to_item(movement)?;
     item.insert(PK.into(), s(stock_pk(sku)));
-    item.insert(SK.into(), s(format!("{}{:012}", movements_prefix(location_id), movement.version)));
+    let mut sk = format!("{}{:012}", movements_prefix(location_id), movement.version);
+    if let Some(shard) = movement.shard.filter(|k| *k > 0) {
+        sk.push_str(&format!("#{shard:02}"));
+    }
+    item.insert(SK.into(), s(sk));
     item.insert("entity".into(), s("MOVEMENT"));
     Ok(item)
 }

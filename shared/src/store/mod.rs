@@ -26,6 +26,7 @@ mod reads;
 mod reserve;
 mod retry;
 mod schema;
+mod shards;
 mod stock;
 mod transact;
 mod transitions;
@@ -122,6 +123,7 @@ pub struct Store {
     retry: RetryPolicy,
     clock: Clock,
     stats: Arc<StoreStats>,
+    shard_counts: Arc<shards::ShardCounts>,
 }
 
 impl Store {
@@ -132,6 +134,7 @@ impl Store {
             retry: RetryPolicy::default(),
             clock: Arc::new(Utc::now),
             stats: Arc::default(),
+            shard_counts: Arc::default(),
         }
     }
 

@@ -16,7 +16,9 @@ use super::reserve::{shortfalls, Created, OrderSlot};
 use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{Reserved, Store, MAX_TRANSACTION_ITEMS};
-use crate::domain::{line_changes, Cart, Line, Reservation, Status, Transition, DEFAULT_TTL_SECONDS};
+use crate::domain::{
+    line_changes, shard_holds_of, Cart, Line, Reservation, Status, StockDeltas, Transition, DEFAULT_TTL_SECONDS,
+};
 use crate::error::{Error, Result};
 use crate::events::{DetailType, OutboxEvent};
 
@@ -85,14 +87,23 @@ impl Store {
         if lines == current.lines && ttl_seconds.is_none() {
             return Ok(Reserved { reservation: current.clone(), created: false });
         }
-        let next = current.modified(lines, ttl_seconds, now);
+        let mut next = current.modified(lines, ttl_seconds, now);
+        let held = current.units();
+        let units = self.place_units(&next.lines, &held, cart.fixed().is_some()).await?;
+        next.shard_holds = shard_holds_of(&units);
         let changes = line_changes(&current.lines, &next.lines);
+        // Per shard item: how many more units it holds for this reservation (or, negative, fewer).
+        let mut unit_changes: BTreeMap<(String, String, u32), i64> = units.clone();
+        for (key, q) in &held {
+            *unit_changes.entry(key.clone()).or_default() -= q;
+        }
+        unit_changes.retain(|_, change| *change != 0);
         let mut actions = vec![self.reservation_guard(current, &next, Some(&now))?];
-        for ((sku, location_id), change) in &changes {
+        for ((sku, location_id, shard), change) in &unit_changes {
             actions.push(if *change > 0 {
-                self.take_units(sku, location_id, *change, &now)?
+                self.take_units(sku, location_id, *shard, *change, &now)?
             } else {
-                let back = BTreeMap::from([((sku.clone(), location_id.clone()), (0, *change))]);
+                let back = StockDeltas::from([((sku.clone(), location_id.clone(), *shard), (0, *change))]);
                 self.stock_updates(&back, &now)?.remove(0)
             });
         }
@@ -139,8 +150,8 @@ impl Store {
         if cancelled.failed(0) || cancelled.failed(order_action) {
             return Err(Failure::Stale);
         }
-        let failed_items = || changes.iter().enumerate().filter(|(i, _)| cancelled.failed(1 + i));
-        if let Some((_, ((sku, location_id), _))) = failed_items().find(|(_, (_, change))| **change < 0) {
+        let failed_items = || unit_changes.iter().enumerate().filter(|(i, _)| cancelled.failed(1 + i));
+        if let Some((_, ((sku, location_id, _), _))) = failed_items().find(|(_, (_, change))| **change < 0) {
             return Err(Failure::Fatal(Error::internal(format!(
                 "stock item {sku}/{location_id} has fewer units reserved than reservation {} holds",
                 current.reservation_id
@@ -150,15 +161,21 @@ impl Store {
         if cart.fixed().is_none() {
             return Err(Failure::Stale);
         }
+        let failed: Vec<_> = failed_items()
+            .filter_map(|(i, ((sku, location_id, shard), _))| Some((sku, location_id, *shard, cancelled.old_item(1 + i)?)))
+            .collect();
+        // A shard ran short, or the item was resharded: read it again and place again.
+        if self.any_sharded(failed.iter().copied()) {
+            return Err(Failure::Stale);
+        }
         let held = |sku: &str, location_id: &str| quantity_of(&current.lines, sku, location_id);
-        let mut failed = Vec::new();
-        for (i, ((sku, location_id), _)) in failed_items() {
-            let Some(old) = cancelled.old_item(1 + i) else { continue };
+        let mut shortfall = Vec::new();
+        for (sku, location_id, _, old) in failed {
             let line = next.lines.iter().find(|l| l.sku == *sku && l.location_id == *location_id);
             let line = line.expect("a growing item is one of the new lines");
-            failed.push((line, old, line.quantity, held(sku, location_id)));
+            shortfall.push((line, old, line.quantity, held(sku, location_id)));
         }
-        Err(Failure::Fatal(shortfalls(failed.into_iter())))
+        Err(Failure::Fatal(shortfalls(shortfall.into_iter())))
     }
 }
 

@@ -3,13 +3,13 @@
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use super::items::{
-    from_item, holds_prefix, location_pk, movements_prefix, number_attr, order_key, order_pk,
+    from_item, holds_prefix, item_range, location_pk, shard_key, shard_of, movements_prefix, number_attr, order_key, order_pk,
     reservation_key, s, stock_key, stock_pk, string_attr, Item, GSI2, GSI2_PK, GSI2_SK,
     ORDER_RESERVATION_PREFIX, ORDER_SK, PK, SK, STOCK_ITEM_PREFIX,
 };
 use super::retry::{classify, Failure};
 use super::{Hold, Page, Store};
-use crate::domain::{timestamp, Movement, Reservation, SkuStock, StockItem};
+use crate::domain::{combine, timestamp, Movement, Reservation, SkuStock, StockItem, MAX_SHARDS};
 use crate::error::{Error, Result};
 
 impl Store {
@@ -33,12 +33,45 @@ impl Store {
         Ok(self.get_item(key).await?.is_some())
     }
 
+    /// A stock item as the API shows it: the sum of its shards (`domain::combine`).
     pub(crate) async fn read_stock(
         &self,
         sku: &str,
         location_id: &str,
     ) -> Result<Option<StockItem>, Failure> {
-        match self.get_item(stock_key(sku, location_id)).await? {
+        let shards = self.read_shards(sku, location_id).await?;
+        Ok(combine(&shards.into_iter().map(|(_, s)| s).collect::<Vec<_>>()))
+    }
+
+    /// An item's shard items, shard 0 (the item itself) first, with their numbers: one strongly
+    /// consistent Query of the item's sort-key range. Empty when the item does not exist.
+    pub(crate) async fn read_shards(
+        &self,
+        sku: &str,
+        location_id: &str,
+    ) -> Result<Vec<(u32, StockItem)>, Failure> {
+        let (from, to) = item_range(location_id);
+        let items = self.query_between(stock_pk(sku), &from, &to).await?;
+        let mut shards = items
+            .into_iter()
+            .map(|item| Ok((shard_of(&item), from_item::<StockItem>(item)?)))
+            .collect::<Result<Vec<_>>>()?;
+        shards.sort_by_key(|(k, _)| *k);
+        // Shards without the item itself (being deleted): no item.
+        if shards.first().is_none_or(|(k, _)| *k != 0) {
+            return Ok(Vec::new());
+        }
+        Ok(shards)
+    }
+
+    /// One shard item (strongly consistent).
+    pub(crate) async fn read_shard(
+        &self,
+        sku: &str,
+        location_id: &str,
+        shard: u32,
+    ) -> Result<Option<StockItem>, Failure> {
+        match self.get_item(shard_key(sku, location_id, shard)).await? {
             Some(item) => Ok(Some(from_item(item)?)),
             None => Ok(None),
         }
@@ -61,13 +94,61 @@ impl Store {
         .await
     }
 
-    /// Every stock item of a SKU (one strongly consistent Query, every page).
+    /// Every stock item of a SKU, each the sum of its shards (one strongly consistent Query,
+    /// every page).
     pub(crate) async fn read_sku_stock(&self, sku: &str) -> Result<Vec<StockItem>, Failure> {
-        let mut locations = Vec::new();
+        Ok(self.read_sku_shards(sku).await?.into_iter().filter_map(|shards| combine(&shards)).collect())
+    }
+
+    /// Every stock item of a SKU as its shard items (shard 0 first), by location.
+    pub(crate) async fn read_sku_shards(&self, sku: &str) -> Result<Vec<Vec<StockItem>>, Failure> {
+        let mut locations: Vec<Vec<(u32, StockItem)>> = Vec::new();
+        // Sort-key order: each item, then its shards (`LOC#w#01` sorts before `LOC#w0`).
         for item in self.query_partition(stock_pk(sku), STOCK_ITEM_PREFIX, false).await? {
-            locations.push(from_item::<StockItem>(item)?);
+            let shard = shard_of(&item);
+            let stock = from_item::<StockItem>(item)?;
+            match locations.last_mut() {
+                Some(last) if last[0].1.location_id == stock.location_id => last.push((shard, stock)),
+                _ => locations.push(vec![(shard, stock)]),
+            }
         }
-        Ok(locations)
+        Ok(locations
+            .into_iter()
+            .filter(|shards| shards[0].0 == 0)
+            .map(|mut shards| {
+                shards.sort_by_key(|(k, _)| *k);
+                shards.into_iter().map(|(_, s)| s).collect()
+            })
+            .collect())
+    }
+
+    /// Every item of a partition whose sort key is between `from` and `to` (inclusive), strongly
+    /// consistent, every page.
+    async fn query_between(&self, pk: String, from: &str, to: &str) -> Result<Vec<Item>, Failure> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(classify)?;
+            self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
     }
 
     /// Every stock item of the skus named, read at once.
@@ -157,12 +238,19 @@ impl Store {
         cursor: Option<&str>,
     ) -> Result<Page<Movement>> {
         let prefix = movements_prefix(location_id);
+        // A cursor is the last entry's version, and `s{shard}` after it for a shard > 0.
         let after = match cursor {
             None => None,
-            Some(c) => match c.parse::<u64>() {
-                Ok(version) => Some(format!("{prefix}{version:012}")),
-                Err(_) => return Err(Error::invalid_field("cursor", "cursor is not one this list gave")),
-            },
+            Some(c) => {
+                let (version, shard) = c.split_once('s').map_or((c, None), |(v, k)| (v, Some(k)));
+                let version = version.parse::<u64>().ok().filter(|_| !version.starts_with('+'));
+                let shard = shard.map(|k| k.parse::<u32>().ok().filter(|k| (1..=MAX_SHARDS).contains(k)));
+                match (version, shard) {
+                    (Some(v), None) => Some(format!("{prefix}{v:012}")),
+                    (Some(v), Some(Some(k))) => Some(format!("{prefix}{v:012}#{k:02}")),
+                    _ => return Err(Error::invalid_field("cursor", "cursor is not one this list gave")),
+                }
+            }
         };
         self.get_stock(sku, location_id).await?;
         let (items, next) = self
@@ -171,8 +259,16 @@ impl Store {
             })
             .await?;
         let items = items.into_iter().map(from_item::<Movement>).collect::<Result<Vec<_>>>()?;
-        let next_cursor = next.and_then(|sk| sk.strip_prefix(&prefix).and_then(|v| v.parse::<u64>().ok()));
-        Ok(Page { items, next_cursor: next_cursor.map(|v| v.to_string()) })
+        let next_cursor = next.and_then(|sk| {
+            let rest = sk.strip_prefix(&prefix)?;
+            let (version, shard) = rest.split_once('#').map_or((rest, None), |(v, k)| (v, Some(k)));
+            let version = version.parse::<u64>().ok()?;
+            Some(match shard.and_then(|k| k.parse::<u32>().ok()) {
+                Some(k) => format!("{version}s{k}"),
+                None => version.to_string(),
+            })
+        });
+        Ok(Page { items, next_cursor })
     }
 
     /// A page of the PENDING reservations holding units of an item, oldest first: its hold items,

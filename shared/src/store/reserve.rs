@@ -12,12 +12,12 @@ use chrono::{DateTime, Utc};
 use super::idempotency::Answer;
 use super::items::{
     n, number_attr, order_item, order_key, order_reservation_item, outbox_key, reservation_item, s,
-    stock_key, string_attr, Item,
+    shard_key, string_attr, Item,
 };
 use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{Reserved, Store};
-use crate::domain::{timestamp, Cart, Line, Reservation};
+use crate::domain::{shard_holds_of, timestamp, Cart, Line, Reservation, Units};
 use crate::error::{Error, Result, Shortfall};
 use crate::events::{DetailType, OutboxEvent};
 
@@ -98,20 +98,22 @@ impl Store {
         slot: &OrderSlot,
     ) -> Result<Created, Failure> {
         let lines = self.plan(cart, &[]).await?;
+        let units = self.place_units(&lines, &Units::new(), cart.fixed().is_some()).await?;
         let now = self.now();
-        let reservation = Reservation::new(order_id.to_owned(), lines, ttl_seconds, now);
+        let mut reservation = Reservation::new(order_id.to_owned(), lines, ttl_seconds, now);
+        reservation.shard_holds = shard_holds_of(&units);
         let data = serde_json::to_value(&reservation).map_err(Error::internal)?;
         let event = OutboxEvent::new(DetailType::ReservationCreated, data, now, correlation_id);
         let order = order_item(order_id, &reservation.reservation_id, &cart.key());
-        let mut actions = Vec::with_capacity(reservation.lines.len() + 4);
+        let mut actions = Vec::with_capacity(units.len() + reservation.lines.len() + 4);
         actions.push(match slot {
             OrderSlot::Free => self.put(order, "attribute_not_exists(pk)", vec![])?,
             OrderSlot::Replacing(id) => {
                 self.put(order, "reservationId = :latest", vec![(":latest", s(id))])?
             }
         });
-        for line in &reservation.lines {
-            actions.push(self.take_units(&line.sku, &line.location_id, line.quantity, &now)?);
+        for ((sku, location_id, shard), quantity) in &units {
+            actions.push(self.take_units(sku, location_id, *shard, *quantity, &now)?);
         }
         actions.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
         actions.push(self.put(order_reservation_item(&reservation), "", vec![])?);
@@ -131,8 +133,15 @@ impl Store {
         if cart.fixed().is_none() {
             return Err(Failure::Stale);
         }
-        let failed = reservation.lines.iter().enumerate().filter_map(|(i, line)| {
-            cancelled.old_item(line_action(i)).map(|old| (line, old, line.quantity, 0))
+        let failed: Vec<_> = units.keys().enumerate().filter_map(|(i, key)| Some((key, cancelled.old_item(line_action(i))?))).collect();
+        // A shard of a sharded item ran short (or the item was resharded since its count was
+        // read): read it again and place again.
+        if self.any_sharded(failed.iter().map(|((sku, location_id, shard), old)| (sku, location_id, *shard, *old))) {
+            return Err(Failure::Stale);
+        }
+        let failed = failed.into_iter().filter_map(|((sku, location_id, _), old)| {
+            let line = reservation.lines.iter().find(|l| l.sku == *sku && l.location_id == *location_id)?;
+            Some((line, old, line.quantity, 0))
         });
         Err(Failure::Fatal(shortfalls(failed)))
     }
@@ -146,20 +155,38 @@ impl Store {
         }
     }
 
-    /// Takes `quantity` units of an item into holds, if it has them available.
+    /// Takes `quantity` units of an item's shard into holds, if it has them available.
     pub(crate) fn take_units(
         &self,
         sku: &str,
         location_id: &str,
+        shard: u32,
         quantity: i64,
         now: &DateTime<Utc>,
     ) -> Result<TransactWriteItem> {
         self.update(
-            stock_key(sku, location_id),
+            shard_key(sku, location_id, shard),
             "SET reserved = reserved + :q, available = available - :q, version = version + :one, updatedAt = :now",
             "attribute_exists(pk) AND available >= :q",
             vec![(":q", n(quantity)), (":one", n(1)), (":now", s(timestamp::format(now)))],
         )
+    }
+
+    /// Whether any of these failed takes `(sku, locationId, shard, the item as it was)` was on a
+    /// sharded item (or one that may have been resharded since): those are read and placed again.
+    /// The shard counts of those items are forgotten.
+    pub(crate) fn any_sharded<'a>(&self, failed: impl Iterator<Item = (&'a String, &'a String, u32, &'a Item)>) -> bool {
+        let mut any = false;
+        for (sku, location_id, shard, old) in failed {
+            let sharded = shard > 0
+                || self.known_sharded(sku, location_id)
+                || number_attr(old, "shards").is_some_and(|n| n > 1);
+            if sharded {
+                self.forget_shards(sku, location_id);
+                any = true;
+            }
+        }
+        any
     }
 
     /// A reserve found the order key taken: the same request (or, for lines that each name their

@@ -1,15 +1,18 @@
-//! Stock writes (PUT and adjustments): read the item, let the domain decide the new item, write it
-//! back keyed on the version read, with its `StockAdjusted` outbox record and its ledger movement,
-//! in one transaction.
+//! Stock writes (PUT and adjustments): read the item (all its shards), let the domain decide the
+//! new item, write every shard back keyed on the version read (the available units spread evenly
+//! over the shards), with its `StockAdjusted` outbox record and a ledger movement per shard whose
+//! onHand changed, in one transaction.
 
 use serde_json::json;
 
 use super::idempotency::Answer;
-use super::items::{movement_item, n, outbox_key, stock_item};
+use super::items::{movement_item, n, outbox_key, shard_item};
 use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{StockWrite, Store};
-use crate::domain::{plan_stock_write, Movement, MovementKind, Provenance, StockChange};
+use crate::domain::{
+    balance, combine, plan_stock_write, Movement, MovementKind, Provenance, StockChange, StockItem,
+};
 use crate::error::{Error, Result};
 use crate::events::{DetailType, OutboxEvent};
 
@@ -44,9 +47,49 @@ impl Store {
         provenance: &Provenance,
     ) -> Result<StockWrite> {
         self.with_retries("write_stock", || async {
-            let current = self.read_stock(sku, location_id).await?;
+            let shards = self.read_shards(sku, location_id).await?;
+            let parts: Vec<StockItem> = shards.iter().map(|(_, s)| s.clone()).collect();
+            let current = combine(&parts);
             let now = self.now();
-            let update = plan_stock_write(sku, location_id, current.as_ref(), change, expected_version, now)?;
+            let mut update = plan_stock_write(sku, location_id, current.as_ref(), change, expected_version, now)?;
+            // Every shard is rewritten, keyed on its version as read: each keeps its reserved
+            // units and the available ones are spread evenly over the shards that take holds.
+            let count = shards.last().map_or(1, |(k, _)| *k as usize + 1);
+            let mut reserved = vec![0; count];
+            for (k, s) in &shards {
+                reserved[*k as usize] = s.reserved;
+            }
+            let on_hands = balance(update.item.on_hand, &reserved, update.item.shards)?;
+            let kind = match change {
+                StockChange::Adjust { .. } => MovementKind::Adjust,
+                _ => MovementKind::Set,
+            };
+            let mut actions = Vec::with_capacity(2 * on_hands.len() + 2);
+            let mut written = Vec::with_capacity(on_hands.len());
+            for (k, on_hand) in on_hands.iter().enumerate() {
+                let k = k as u32;
+                let read = shards.iter().find(|(n, _)| *n == k).map(|(_, s)| s);
+                let mut shard = update.item.clone();
+                shard.on_hand = *on_hand;
+                shard.reserved = read.map_or(0, |s| s.reserved);
+                shard.available = on_hand - shard.reserved;
+                shard.version = read.map_or(0, |s| s.version) + 1;
+                let guard = match read {
+                    None => self.put(shard_item(&shard, k)?, "attribute_not_exists(pk)", vec![])?,
+                    Some(read) => self.put(shard_item(&shard, k)?, "version = :v", vec![(":v", n(read.version))])?,
+                };
+                actions.push(guard);
+                // The ledger: every change of a shard's onHand (and the item's first count).
+                let delta = on_hand - read.map_or(0, |s| s.on_hand);
+                if delta != 0 || (update.created && k == 0) {
+                    let movement = Movement::new(kind, shard.version, delta, *on_hand, now, provenance)
+                        .on_shard(k, on_hands.len());
+                    let put = movement_item(sku, location_id, &movement)?;
+                    actions.push(self.put(put, "attribute_not_exists(pk)", vec![])?);
+                }
+                written.push(shard);
+            }
+            update.item = combine(&written).expect("at least shard 0");
             let mut data = serde_json::to_value(&update.item).map_err(Error::internal)?;
             data["delta"] = json!(update.delta);
             data["reason"] = json!(provenance.reason);
@@ -55,27 +98,13 @@ impl Store {
             }
             let correlation_id = provenance.correlation_id.as_deref();
             let event = OutboxEvent::new(DetailType::StockAdjusted, data, now, correlation_id);
-            let guard = match &current {
-                None => self.put(stock_item(&update.item)?, "attribute_not_exists(pk)", vec![])?,
-                Some(read) => {
-                    self.put(stock_item(&update.item)?, "version = :v", vec![(":v", n(read.version))])?
-                }
-            };
-            let mut actions = vec![guard, self.outbox(&event)?];
-            // The ledger: every change of onHand (and the item's first count).
-            if update.delta != 0 || update.created {
-                let kind = match change {
-                    StockChange::Set { .. } | StockChange::SetWithThreshold { .. } => MovementKind::Set,
-                    StockChange::Adjust { .. } => MovementKind::Adjust,
-                };
-                let item = &update.item;
-                let movement = Movement::new(kind, item.version, update.delta, item.on_hand, now, provenance);
-                let put = movement_item(sku, location_id, &movement)?;
-                actions.push(self.put(put, "attribute_not_exists(pk)", vec![])?);
-            }
+            actions.push(self.outbox(&event)?);
             let answer = Answer::new(if update.created { 201 } else { 200 }, &update.item)?;
             match self.commit("write_stock", actions, outbox_key(&event), Some(&answer)).await? {
-                TxOutcome::Committed => Ok(StockWrite { item: update.item, created: update.created }),
+                TxOutcome::Committed => {
+                    self.remember_shards(sku, location_id, update.item.shards);
+                    Ok(StockWrite { item: update.item, created: update.created })
+                }
                 // Someone wrote the item since our read: read again and decide again.
                 TxOutcome::Cancelled(_) => Err(Failure::Stale),
             }

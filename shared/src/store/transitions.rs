@@ -2,19 +2,17 @@
 //! write one transaction keyed on the reservation's version and PENDING status, with the per-item
 //! stock updates and the outbox record. A racer that loses re-reads and decides again.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
 use super::idempotency::Answer;
-use super::items::{movement_item, n, number_attr, outbox_key, reservation_item, s, stock_key, Item};
+use super::items::{movement_item, n, number_attr, outbox_key, reservation_item, s, shard_key, Item};
 use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{Store, Transitioned};
 use crate::domain::{
     decide, stock_deltas, timestamp, Action, Decision, Movement, MovementKind, Provenance, Reservation,
-    Transition,
+    StockDeltas, Transition,
 };
 use crate::error::{Error, Result};
 use crate::events::OutboxEvent;
@@ -141,12 +139,12 @@ impl Store {
     async fn sold(
         &self,
         reservation: &Reservation,
-        deltas: &BTreeMap<(String, String), (i64, i64)>,
+        deltas: &StockDeltas,
         now: &DateTime<Utc>,
         correlation_id: Option<&str>,
         actor: Option<&str>,
     ) -> Result<Vec<TransactWriteItem>, Failure> {
-        let reads = deltas.keys().map(|(sku, location_id)| self.read_stock(sku, location_id));
+        let reads = deltas.keys().map(|(sku, location_id, shard)| self.read_shard(sku, location_id, *shard));
         let items = futures::future::try_join_all(reads).await?;
         let provenance = Provenance {
             reference: Some(reservation.reservation_id.clone()),
@@ -155,12 +153,12 @@ impl Store {
             ..Provenance::default()
         };
         let mut actions = Vec::with_capacity(2 * deltas.len());
-        for (((sku, location_id), (on_hand_delta, reserved_delta)), item) in deltas.iter().zip(items) {
+        for (((sku, location_id, shard), (on_hand_delta, reserved_delta)), item) in deltas.iter().zip(items) {
             let item = item.ok_or_else(|| {
-                Error::internal(format!("stock item {sku}/{location_id} of a hold does not exist"))
+                Error::internal(format!("stock item {sku}/{location_id} (shard {shard}) of a hold does not exist"))
             })?;
             actions.push(self.update(
-                stock_key(sku, location_id),
+                shard_key(sku, location_id, *shard),
                 "SET onHand = onHand + :d, reserved = reserved + :r, version = version + :one, updatedAt = :now",
                 "reserved >= :q AND version = :v",
                 vec![
@@ -179,7 +177,8 @@ impl Store {
                 item.on_hand + on_hand_delta,
                 *now,
                 &provenance,
-            );
+            )
+            .on_shard(*shard, item.shards as usize);
             actions.push(self.put(
                 movement_item(sku, location_id, &movement)?,
                 "attribute_not_exists(pk)",
@@ -224,21 +223,17 @@ impl Store {
 
     /// Gives back (or takes out) the units of holds, per item: guarded so `reserved` never goes
     /// negative.
-    pub(crate) fn stock_updates(
-        &self,
-        deltas: &BTreeMap<(String, String), (i64, i64)>,
-        now: &DateTime<Utc>,
-    ) -> Result<Vec<TransactWriteItem>> {
+    pub(crate) fn stock_updates(&self, deltas: &StockDeltas, now: &DateTime<Utc>) -> Result<Vec<TransactWriteItem>> {
         deltas
             .iter()
-            .map(|((sku, location_id), (on_hand_delta, reserved_delta))| {
+            .map(|((sku, location_id, shard), (on_hand_delta, reserved_delta))| {
                 let update = if *on_hand_delta == 0 {
                     "SET reserved = reserved - :q, available = available + :q, version = version + :one, updatedAt = :now"
                 } else {
                     "SET onHand = onHand - :q, reserved = reserved - :q, version = version + :one, updatedAt = :now"
                 };
                 self.update(
-                    stock_key(sku, location_id),
+                    shard_key(sku, location_id, *shard),
                     update,
                     "reserved >= :q",
                     vec![(":q", n(-reserved_delta)), (":one", n(1)), (":now", s(timestamp::format(now)))],

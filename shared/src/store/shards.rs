@@ -1,0 +1,134 @@
+//! Sharded stock in the store (`domain::shards`): how many shards an item has (remembered for a
+//! while, so a reserve of an unsharded item still needs no read), and where a reserve or a change
+//! of a hold takes its units.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::items::{number_attr, shard_key};
+use super::retry::Failure;
+use super::Store;
+use crate::domain::{place, unplace, Line, Units};
+use crate::error::{Error, Shortfall};
+
+/// How long a shard count read is used before it is read again. A stale count is harmless: a
+/// count of 1 sends a reserve to shard 0, which is a shard of every item; a count too large
+/// names shards without units, whose conditions fail, and the item is read again.
+const SHARD_COUNT_TTL: Duration = Duration::from_secs(10);
+
+/// Shard counts as last read, per `(sku, locationId)`.
+#[derive(Debug, Default)]
+pub(crate) struct ShardCounts(Mutex<HashMap<(String, String), (u32, Instant)>>);
+
+impl ShardCounts {
+    fn get(&self, sku: &str, location_id: &str) -> Option<u32> {
+        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, at) = counts.get(&(sku.to_owned(), location_id.to_owned()))?;
+        (at.elapsed() < SHARD_COUNT_TTL).then_some(*count)
+    }
+
+    fn set(&self, sku: &str, location_id: &str, count: u32) {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.len() > 10_000 {
+            counts.clear();
+        }
+        counts.insert((sku.to_owned(), location_id.to_owned()), (count, Instant::now()));
+    }
+
+    fn forget(&self, sku: &str, location_id: &str) {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        counts.remove(&(sku.to_owned(), location_id.to_owned()));
+    }
+}
+
+impl Store {
+    pub(crate) fn remember_shards(&self, sku: &str, location_id: &str, count: u32) {
+        self.shard_counts.set(sku, location_id, count);
+    }
+
+    /// The item may have been resharded: read its shard count again next time.
+    pub(crate) fn forget_shards(&self, sku: &str, location_id: &str) {
+        self.shard_counts.forget(sku, location_id);
+    }
+
+    /// Whether `(sku, location_id)` is known to have more than one shard.
+    pub(crate) fn known_sharded(&self, sku: &str, location_id: &str) -> bool {
+        self.shard_counts.get(sku, location_id).is_some_and(|n| n > 1)
+    }
+
+    /// Where the units of `lines` are to be held, given the units `held` already (a hold being
+    /// changed; empty for a new one): an item's units that stay, stay where they are; fewer units
+    /// come off the largest holds; more units go to one random shard of the item that has them
+    /// available (as just read), or several when none has them alone. On an unsharded item every
+    /// unit is on shard 0, read or not (its condition decides). `Err(Stale)` when the shards
+    /// together (as read) had too few units for lines the service placed (`fixed == false`):
+    /// plan again; for fixed lines, the shortfall, checked on a snapshot of the shards.
+    pub(crate) async fn place_units(&self, lines: &[Line], held: &Units, fixed: bool) -> Result<Units, Failure> {
+        let mut next = Units::new();
+        for line in lines {
+            let mine: BTreeMap<u32, i64> = held
+                .iter()
+                .filter(|((sku, location_id, _), _)| *sku == line.sku && *location_id == line.location_id)
+                .map(|((_, _, k), q)| (*k, *q))
+                .collect();
+            let old: i64 = mine.values().sum();
+            let entries = if line.quantity <= old {
+                unplace(&mine, old - line.quantity)
+            } else {
+                let mut entries = mine;
+                for (k, q) in self.place_more(line, line.quantity - old, old, fixed).await? {
+                    *entries.entry(k).or_default() += q;
+                }
+                entries
+            };
+            for (k, q) in entries {
+                next.insert((line.sku.clone(), line.location_id.clone(), k), q);
+            }
+        }
+        Ok(next)
+    }
+
+    /// Where `quantity` more units of `line`'s item go (`held`: the units it has already).
+    async fn place_more(&self, line: &Line, quantity: i64, held: i64, fixed: bool) -> Result<Vec<(u32, i64)>, Failure> {
+        let (sku, location_id) = (line.sku.as_str(), line.location_id.as_str());
+        if self.shard_counts.get(sku, location_id) == Some(1) {
+            return Ok(vec![(0, quantity)]);
+        }
+        let shards = self.read_shards(sku, location_id).await?;
+        let Some((_, item)) = shards.first() else {
+            // No such item: shard 0's condition answers 404, as for an unsharded item.
+            return Ok(vec![(0, quantity)]);
+        };
+        let count = item.shards;
+        self.remember_shards(sku, location_id, count);
+        if count <= 1 {
+            return Ok(vec![(0, quantity)]);
+        }
+        let available: Vec<i64> = (0..count)
+            .map(|k| shards.iter().find(|(n, _)| *n == k).map_or(0, |(_, s)| s.available))
+            .collect();
+        if let Some(placed) = place(quantity, &available) {
+            return Ok(placed);
+        }
+        if !fixed {
+            return Err(Failure::Stale);
+        }
+        // Too few units as read. A Query is not a snapshot (a PUT may have moved units between
+        // shards while it read): the shortfall is answered only on a snapshot of every shard.
+        let keys: Vec<_> = shards.iter().map(|(k, _)| shard_key(sku, location_id, *k)).collect();
+        let snapshot = self.audit_snapshot(&keys).await?;
+        let total: i64 = snapshot.iter().flatten().filter_map(|item| number_attr(item, "available")).sum();
+        if total >= quantity {
+            return Err(Failure::Stale);
+        }
+        Err(Failure::Fatal(Error::InsufficientStock {
+            lines: vec![Shortfall {
+                sku: sku.to_owned(),
+                location_id: Some(location_id.to_owned()),
+                requested: line.quantity,
+                available: total.max(0) + held,
+            }],
+        }))
+    }
+}
