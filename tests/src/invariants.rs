@@ -2,11 +2,13 @@
 //! hold whatever ran before, faults included: the reliability tests check them at checkpoints,
 //! after outages, and at the end.
 //!
-//! - every stock item: `0 <= reserved <= onHand`, `available = onHand - reserved`;
+//! - every stock item: `0 <= reserved <= onHand`, `available = onHand - reserved`; so is every
+//!   shard of a sharded item, whose `reserved` is the PENDING units placed on it (`shardHolds`);
 //! - every stock item's `reserved` = the sum of the PENDING holds' quantities on it;
 //! - an order has at most one PENDING reservation;
 //! - the hold items are exactly the PENDING reservations' lines (so they sum to `reserved`);
-//! - each item's ledger, replayed from its first movement, reaches its onHand with no break;
+//! - each item's ledger, replayed from its first movement, reaches its onHand with no break (per
+//!   shard: each shard's chain reaches that shard's onHand);
 //! - every reservation has exactly one `ReservationCreated` record and at most one record of a
 //!   final state, which matches its status (none while PENDING);
 //! - every stock item's version has exactly one `StockAdjusted` record or came from a
@@ -15,8 +17,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use inventory::domain::{replay_break, Movement, Reservation, Status, StockItem};
-use inventory::store::items::from_item;
+use inventory::domain::{combine, replay_break, Movement, Reservation, Status, StockItem};
+use inventory::store::items::{from_item, shard_of};
 use serde_json::Value;
 
 use crate::TestTable;
@@ -38,7 +40,10 @@ impl Record {
 /// Everything in a test's table, read at one moment (when nothing else writes).
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// Each item as the API shows it (the sum of its shards).
     pub stock: BTreeMap<(String, String), StockItem>,
+    /// Each item's shard items by shard (shard 0: the item itself).
+    pub shards: BTreeMap<(String, String), BTreeMap<u32, StockItem>>,
     /// Each item's ledger, oldest first.
     pub movements: BTreeMap<(String, String), Vec<Movement>>,
     /// Hold items: `(item, reservationId, quantity)`.
@@ -55,14 +60,15 @@ impl Snapshot {
         for item in t.scan("begins_with(pk, :s)", &[(":s", "STOCK#")]).await {
             let attr = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             match attr("entity").as_str() {
-                "STOCK" => {
+                "STOCK" | "STOCK_SHARD" => {
+                    let shard = shard_of(&item);
                     let stock: StockItem = from_item(item).expect("stock item parses");
-                    snapshot.stock.insert((stock.sku.clone(), stock.location_id.clone()), stock);
+                    let key = (stock.sku.clone(), stock.location_id.clone());
+                    snapshot.shards.entry(key).or_default().insert(shard, stock);
                 }
                 "MOVEMENT" => {
                     let sku = attr("pk").trim_start_matches("STOCK#").to_owned();
-                    let location =
-                        attr("sk").trim_start_matches("MOV#").rsplit_once('#').map(|(l, _)| l.to_owned());
+                    let location = attr("sk").trim_start_matches("MOV#").split('#').next().map(str::to_owned);
                     let movement: Movement = from_item(item).expect("movement parses");
                     snapshot.movements.entry((sku, location.unwrap_or_default())).or_default().push(movement);
                 }
@@ -86,7 +92,11 @@ impl Snapshot {
             }
         }
         for ledger in snapshot.movements.values_mut() {
-            ledger.sort_by_key(|m| m.version);
+            ledger.sort_by_key(|m| (m.shard.unwrap_or(0), m.version));
+        }
+        for (key, shards) in &snapshot.shards {
+            let parts: Vec<StockItem> = shards.values().cloned().collect();
+            snapshot.stock.insert(key.clone(), combine(&parts).expect("a shard"));
         }
         for item in t.scan("begins_with(pk, :r)", &[(":r", "RES#")]).await {
             let r: Reservation = from_item(item).expect("reservation parses");
@@ -119,6 +129,31 @@ impl Snapshot {
                     *pending.entry((line.sku.clone(), line.location_id.clone())).or_default() +=
                         line.quantity;
                 }
+            }
+        }
+        let mut pending_units: HashMap<(Key, u32), i64> = HashMap::new();
+        for r in self.reservations.values().filter(|r| r.status == Status::Pending) {
+            for ((sku, location_id, shard), q) in r.units() {
+                *pending_units.entry(((sku, location_id), shard)).or_default() += q;
+            }
+        }
+        for (key, shards) in &self.shards {
+            if !shards.contains_key(&0) {
+                v.push(format!("{key:?}: shards {:?} without the item itself", shards.keys()));
+            }
+            for (k, s) in shards.iter().filter(|_| shards.len() > 1) {
+                if !(0 <= s.reserved && s.reserved <= s.on_hand) || s.available != s.on_hand - s.reserved {
+                    v.push(format!("{key:?} shard {k}: onHand {} reserved {} available {}", s.on_hand, s.reserved, s.available));
+                }
+                let held = pending_units.get(&(key.clone(), *k)).copied().unwrap_or(0);
+                if s.reserved != held {
+                    v.push(format!("{key:?} shard {k}: reserved {} but PENDING units on it sum to {held}", s.reserved));
+                }
+            }
+        }
+        for ((key, k), q) in &pending_units {
+            if self.shards.get(key).is_none_or(|s| !s.contains_key(k)) {
+                v.push(format!("{key:?}: {q} PENDING units on shard {k}, which does not exist"));
             }
         }
         for (key, s) in &self.stock {
@@ -172,18 +207,21 @@ impl Snapshot {
                 ));
             }
         }
-        // Each item's ledger replays to its onHand.
-        for (key, s) in &self.stock {
+        // Each item's ledger replays to its onHand, shard by shard.
+        for (key, shards) in &self.shards {
             let ledger = self.movements.get(key).map(Vec::as_slice).unwrap_or_default();
             if let Some(why) = replay_break(ledger) {
                 v.push(format!("{key:?}: ledger breaks at {why}"));
             }
-            if ledger.last().map_or(0, |m| m.on_hand) != s.on_hand {
-                v.push(format!(
-                    "{key:?}: ledger ends at {:?}, onHand is {}",
-                    ledger.last().map(|m| m.on_hand),
-                    s.on_hand
-                ));
+            for (k, s) in shards {
+                let last = ledger.iter().filter(|m| m.shard.unwrap_or(0) == *k).last();
+                if last.map_or(0, |m| m.on_hand) != s.on_hand {
+                    v.push(format!(
+                        "{key:?} shard {k}: ledger ends at {:?}, onHand is {}",
+                        last.map(|m| m.on_hand),
+                        s.on_hand
+                    ));
+                }
             }
         }
         let mut pending_per_order: HashMap<&str, usize> = HashMap::new();

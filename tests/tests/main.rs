@@ -16,5 +16,6 @@ mod publish_failures;
 mod reliability_faults;
 mod reliability_fuzz;
 mod reliability_model;
+mod shards;
 mod store;
 mod warehouse;

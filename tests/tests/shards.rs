@@ -1,0 +1,168 @@
+//! Sharded stock (`inventory::domain::shards`): an item split into shard items, which the API
+//! still shows as one item; reserves spread over the shards and never fail while the shards
+//! together have the units; units go back where they came from; PUTs rebalance.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use integration_tests::invariants::Snapshot;
+use integration_tests::{ContentionModel, ContentionParams, TestTable};
+use inventory::domain::{replay_break, Line, Movement, StockChange, StockItem};
+use inventory::store::Reserved;
+use inventory::{Error, Store};
+
+fn put(on_hand: i64, shards: u32) -> StockChange {
+    StockChange::Put { on_hand, low_stock_threshold: None, shards: Some(shards) }
+}
+
+async fn reserve(store: &Store, order: &str, sku: &str, quantity: i64) -> inventory::Result<Reserved> {
+    let line = Line { sku: sku.into(), location_id: "w1".into(), quantity };
+    store.reserve(order, vec![line], 900, None).await
+}
+
+/// The item's shard items as they are, by shard.
+async fn shards(t: &TestTable, sku: &str) -> BTreeMap<u32, StockItem> {
+    let snapshot = Snapshot::take(t).await;
+    snapshot.shards.get(&(sku.to_owned(), "w1".to_owned())).cloned().unwrap_or_default()
+}
+
+fn on_hands(shards: &BTreeMap<u32, StockItem>) -> Vec<i64> {
+    shards.values().map(|s| s.on_hand).collect()
+}
+
+async fn no_violations(t: &TestTable) {
+    assert_eq!(Snapshot::take(t).await.violations(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_evenly() {
+    let t = TestTable::new().await;
+    let created = t.store.write_stock("S", "w1", put(10, 4), Some(0), None, None).await.unwrap();
+    assert!(created.created);
+    let item = created.item;
+    assert_eq!((item.on_hand, item.available, item.shards, item.version), (10, 10, 4, 4));
+    assert_eq!(on_hands(&shards(&t, "S").await), [3, 3, 2, 2]);
+    assert_eq!(t.store.get_stock("S", "w1").await.unwrap(), item, "reads show the sum");
+
+    // Holds stay on their shards; a PUT spreads what is available around them.
+    let r = reserve(&t.store, "o-1", "S", 3).await.unwrap().reservation;
+    assert_eq!(r.shard_holds.iter().map(|h| h.quantity).sum::<i64>(), 3, "{:?}", r.shard_holds);
+    let before = t.store.get_stock("S", "w1").await.unwrap();
+    let adjusted = t.store.write_stock("S", "w1", StockChange::Adjust { delta: 5 }, None, None, None).await.unwrap();
+    assert_eq!((adjusted.item.on_hand, adjusted.item.reserved, adjusted.item.available), (15, 3, 12));
+    assert!(adjusted.item.version > before.version, "a write moves the version");
+    let after = shards(&t, "S").await;
+    assert_eq!(after.values().map(|s| s.available).collect::<Vec<_>>(), [3, 3, 3, 3]);
+    // An expectedVersion is the item's version as the API shows it.
+    let stale = t.store.write_stock("S", "w1", put(20, 4), Some(before.version), None, None).await;
+    assert_eq!(stale.unwrap_err().code(), "VERSION_CONFLICT");
+
+    // The ledger: one chain per shard, each ending at its shard's onHand.
+    let mut ledger: Vec<Movement> = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = t.store.list_movements("S", "w1", 3, cursor.as_deref()).await.unwrap();
+        ledger.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    ledger.reverse();
+    ledger.sort_by_key(|m| (m.shard, m.version));
+    assert_eq!(replay_break(&ledger), None);
+    for (k, shard) in &after {
+        let last = ledger.iter().filter(|m| m.shard == Some(*k)).last().expect("each shard has entries");
+        assert_eq!(last.on_hand, shard.on_hand, "shard {k}");
+    }
+
+    // Back to one shard: the units held elsewhere stay there until their hold ends.
+    let one = t.store.write_stock("S", "w1", put(15, 1), None, None, None).await.unwrap().item;
+    assert_eq!((one.shards, one.on_hand, one.reserved), (1, 15, 3));
+    let held: Vec<(u32, i64)> = shards(&t, "S").await.iter().map(|(k, s)| (*k, s.reserved)).collect();
+    no_violations(&t).await;
+    t.store.release(&r.reservation_id, None).await.unwrap();
+    let after = shards(&t, "S").await;
+    assert!(after.values().all(|s| s.reserved == 0), "released to the shards they came from: {held:?}");
+    assert_eq!(after[&0].available, 12, "only shard 0 takes holds now");
+    no_violations(&t).await;
+}
+
+#[tokio::test]
+async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_from() {
+    let t = TestTable::new().await;
+    t.store.write_stock("S", "w1", put(32, 8), None, None, None).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(reserve(&t.store, &format!("o-{i}"), "S", 2).await.unwrap().reservation);
+    }
+    let used: std::collections::BTreeSet<u32> = ids.iter().flat_map(|r| r.shard_holds.iter().map(|h| h.shard)).collect();
+    assert!(used.len() > 1, "6 reserves on 8 shards all on one shard: {used:?}");
+    no_violations(&t).await;
+    t.store.confirm(&ids[0].reservation_id, None).await.unwrap();
+    t.store.release(&ids[1].reservation_id, None).await.unwrap();
+    // A changed cart moves units on and off shards.
+    let cart = inventory::domain::Cart::from(vec![Line { sku: "S".into(), location_id: "w1".into(), quantity: 5 }]);
+    let modified = t.store.put_order_reservation("o-2", &cart, None, None).await.unwrap().reservation;
+    assert_eq!(modified.shard_holds.iter().map(|h| h.quantity).sum::<i64>(), 5);
+    no_violations(&t).await;
+    let item = t.store.get_stock("S", "w1").await.unwrap();
+    assert_eq!((item.on_hand, item.reserved), (30, 5 + 2 * 3));
+    let sold = &ids[0].shard_holds[0];
+    let sold_shard = &shards(&t, "S").await[&sold.shard];
+    assert!(sold_shard.on_hand < 4, "the confirmed units left shard {}: {sold_shard:?}", sold.shard);
+}
+
+#[tokio::test]
+async fn a_line_no_shard_covers_alone_is_split_and_only_a_real_shortfall_is_refused() {
+    let t = TestTable::new().await;
+    t.store.write_stock("S", "w1", put(16, 16), None, None, None).await.unwrap();
+    assert!(shards(&t, "S").await.values().all(|s| s.available == 1));
+    let split = reserve(&t.store, "o-1", "S", 5).await.unwrap().reservation;
+    assert_eq!(split.shard_holds.len(), 5, "one unit from each of 5 shards: {:?}", split.shard_holds);
+    let short = reserve(&t.store, "o-2", "S", 12).await.unwrap_err();
+    match short {
+        Error::InsufficientStock { lines } => assert_eq!((lines[0].requested, lines[0].available), (12, 11)),
+        other => panic!("expected INSUFFICIENT_STOCK, got {other:?}"),
+    }
+    reserve(&t.store, "o-3", "S", 11).await.expect("the shards together have 11");
+    assert_eq!(t.store.get_stock("S", "w1").await.unwrap().available, 0);
+    no_violations(&t).await;
+}
+
+#[tokio::test]
+async fn a_hundred_buyers_of_the_last_unit_over_16_shards_under_the_model_exactly_one_wins() {
+    let t = TestTable::new().await;
+    t.store.write_stock("LAST", "w1", put(16, 16), None, None, None).await.unwrap();
+    for i in 0..15 {
+        reserve(&t.store, &format!("early-{i}"), "LAST", 1).await.unwrap();
+    }
+    assert_eq!(t.store.get_stock("LAST", "w1").await.unwrap().available, 1);
+    let model =
+        ContentionModel::in_front_of(ContentionParams::default(), SharedHttpClient::new(t.faults.clone()));
+    let store = Arc::new(t.store_via(model.clone()));
+    let buyers: Vec<_> = (0..100)
+        .map(|b| {
+            let store = store.clone();
+            tokio::spawn(async move { reserve(&store, &format!("buyer-{b}"), "LAST", 1).await })
+        })
+        .collect();
+    let (mut won, mut short, mut unavailable) = (0, 0, 0);
+    for buyer in buyers {
+        match buyer.await.unwrap() {
+            Ok(r) => {
+                assert!(r.created);
+                won += 1;
+            }
+            Err(Error::InsufficientStock { .. }) => short += 1,
+            Err(Error::Unavailable { .. }) => unavailable += 1,
+            Err(e) => panic!("unexpected answer: {e}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one buyer gets the last unit (short {short}, 503 {unavailable})");
+    let item = t.store.get_stock("LAST", "w1").await.unwrap();
+    assert_eq!((item.reserved, item.available), (16, 0));
+    no_violations(&t).await;
+    eprintln!("last unit over 16 shards: 1 won, {short} INSUFFICIENT_STOCK, {unavailable} 503, {:?}", model.counts());
+}
