@@ -2,7 +2,7 @@
 //! C clients reserving one unit at a time, through the service's store (its own retry policy),
 //! its DynamoDB requests going through the model. DynamoDB Local serialises transactions, so
 //! without the model they never meet; with it, they conflict and meet the item's write budget as
-//! they would on AWS.
+//! they would on AWS. The item is split into 1, 4 or 16 shards (`domain::shards`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,11 +18,13 @@ use crate::stats::{round, Latency};
 const SKU: &str = "HOT-SKU";
 const LOCATION: &str = "w1";
 
-/// One row: C clients for `duration` on one item with plenty of stock.
+/// One row: C clients for `duration` on one item (split into `shards`) with plenty of stock.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelCell {
     pub clients: usize,
+    #[serde(default = "one")]
+    pub shards: u32,
     pub requests: u64,
     pub successes: u64,
     pub successes_per_s: f64,
@@ -53,12 +55,16 @@ pub struct ModelRun {
     pub cells: Vec<ModelCell>,
 }
 
-/// Runs every client count for `duration` each, on a fresh table each.
-pub async fn run(clients: &[usize], duration: Duration) -> ModelRun {
+fn one() -> u32 {
+    1
+}
+
+/// Runs every `(clients, shards)` for `duration` each, on a fresh table each.
+pub async fn run(rows: &[(usize, u32)], duration: Duration) -> ModelRun {
     let params = ContentionParams::default();
     let mut cells = Vec::new();
-    for &c in clients {
-        cells.push(run_cell(params, c, duration).await);
+    for &(c, shards) in rows {
+        cells.push(run_cell(params, c, shards, duration).await);
     }
     ModelRun {
         model: params.to_string(),
@@ -78,13 +84,20 @@ struct Tally {
     latencies_ms: Vec<f64>,
 }
 
-async fn run_cell(params: ContentionParams, clients: usize, duration: Duration) -> ModelCell {
+async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duration: Duration) -> ModelCell {
     let t = TestTable::new().await;
     let model = ContentionModel::new(params);
     let store = Arc::new(t.store_via(model.clone()));
     let on_hand = inventory::domain::MAX_ON_HAND;
     store
-        .write_stock(SKU, LOCATION, StockChange::Set { on_hand }, None, None, None)
+        .write_stock(
+            SKU,
+            LOCATION,
+            StockChange::Put { on_hand, low_stock_threshold: None, shards: Some(shards) },
+            None,
+            None,
+            None,
+        )
         .await
         .expect("initial stock");
     model.reset();
@@ -110,7 +123,7 @@ async fn run_cell(params: ContentionParams, clients: usize, duration: Duration) 
                         Err(Error::Unavailable { .. }) => tally.unavailable += 1,
                         Err(e) => {
                             tally.errors += 1;
-                            eprintln!("  model C={clients}: {e}");
+                            eprintln!("  model C={clients} shards={shards}: {e}");
                         }
                     }
                 }
@@ -135,6 +148,7 @@ async fn run_cell(params: ContentionParams, clients: usize, duration: Duration) 
     let successes = total.successes.max(1) as f64;
     ModelCell {
         clients,
+        shards,
         requests: total.requests,
         successes: total.successes,
         successes_per_s: round(total.successes as f64 / elapsed),

@@ -128,6 +128,12 @@ async fn main() {
     }
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let model_clients = env_list("BENCH_MODEL_CLIENTS", if quick { "1,32" } else { "1,32,128,256" });
+    let model_shards = env_list("BENCH_MODEL_SHARDS", if quick { "1,16" } else { "1,4,16" });
+    // Every client count on one shard; on more shards, the counts past 1.
+    let model_clients: Vec<(usize, u32)> = model_shards
+        .iter()
+        .flat_map(|&s| model_clients.iter().filter(move |&&c| s == 1 || c > 1).map(move |&c| (c, s as u32)))
+        .collect();
     let model_seconds = Duration::from_secs(if quick { 2 } else { 8 });
     if std::env::args().any(|a| a == "--model-only") {
         // Only section 5, merged into the last full run's results (its machine and commit kept).
@@ -261,13 +267,13 @@ async fn main() {
 }
 
 /// Section 5: the hot item under the contention model, printed as it goes.
-async fn run_model(clients: &[usize], per_cell: Duration) -> hot_model::ModelRun {
-    let run = hot_model::run(clients, per_cell).await;
+async fn run_model(rows: &[(usize, u32)], per_cell: Duration) -> hot_model::ModelRun {
+    let run = hot_model::run(rows, per_cell).await;
     println!("model: {}", run.model);
     for c in &run.cells {
         println!(
-            "model C={}: {} ok / {} requests, {:.1}/s, conflicts/ok {}, retries/ok {}, 503 {} ({}%), spurious {}, p50 {} ms, p99 {} ms, oversells {}",
-            c.clients, c.successes, c.requests, c.successes_per_s, c.conflicts_per_success, c.retries_per_success,
+            "model C={} shards={}: {} ok / {} requests, {:.1}/s, conflicts/ok {}, retries/ok {}, 503 {} ({}%), spurious {}, p50 {} ms, p99 {} ms, oversells {}",
+            c.clients, c.shards, c.successes, c.requests, c.successes_per_s, c.conflicts_per_success, c.retries_per_success,
             c.unavailable, c.unavailable_pct, c.spurious_rejections, c.latency.p50_ms, c.latency.p99_ms, c.oversells
         );
     }

@@ -253,13 +253,19 @@ impl View {
             for (k, shard) in shards.into_iter().flatten() {
                 let held = pending_units.get(&(key.clone(), *k)).copied().unwrap_or(0);
                 if shard.reserved < 0 || shard.reserved > shard.on_hand {
-                    problems.push(format!("shard {k}: reserved {} is not within 0..=onHand {}", shard.reserved, shard.on_hand));
+                    problems.push(format!(
+                        "shard {k}: reserved {} is not within 0..=onHand {}",
+                        shard.reserved, shard.on_hand
+                    ));
                 }
                 if shard.available != shard.on_hand - shard.reserved {
                     problems.push(format!("shard {k}: available is not onHand - reserved"));
                 }
                 if shard.reserved != held {
-                    problems.push(format!("shard {k}: reserved {} is not the PENDING units on it {held}", shard.reserved));
+                    problems.push(format!(
+                        "shard {k}: reserved {} is not the PENDING units on it {held}",
+                        shard.reserved
+                    ));
                 }
             }
             if !problems.is_empty() {
@@ -442,7 +448,9 @@ async fn busy_item_drift(store: &Store, suspect: &Drift, scanned: &View) -> Resu
     }
     Ok(view.drifting_items().into_iter().next().and_then(|mut d| {
         d.problems.retain(|p| {
-            !p.starts_with("reserved is not") && !p.starts_with("PENDING line") && !p.contains("PENDING units")
+            !p.starts_with("reserved is not")
+                && !p.starts_with("PENDING line")
+                && !p.contains("PENDING units")
         });
         d.problems.push("its holds were not compared: the item kept changing".to_owned());
         let drift =
@@ -475,8 +483,7 @@ async fn settled_item(store: &Store, key: &ItemKey, named: &[String], attempts: 
             reservations.extend(store.audit_snapshot(chunk).await?.into_iter().flatten());
         }
         let second = item_range(store, key).await?;
-        if first.version() != second.version() || first.holds != second.holds
-        {
+        if first.version() != second.version() || first.holds != second.holds {
             continue;
         }
         let mut view = View::default();

@@ -200,10 +200,7 @@ mod tests {
     }
 
     fn items(batch: &[Reservation]) -> usize {
-        let keys: std::collections::BTreeSet<_> = batch
-            .iter()
-            .flat_map(|r| r.units().into_keys())
-            .collect();
+        let keys: std::collections::BTreeSet<_> = batch.iter().flat_map(|r| r.units().into_keys()).collect();
         2 * batch.len() + keys.len() + batch.iter().map(|r| r.lines.len()).sum::<usize>()
     }
 

@@ -2,10 +2,12 @@
 //! show (it runs transactions one at a time, so they never meet, and it has no per-item limit):
 //!
 //! - **Transaction conflicts.** A `TransactWriteItems` that is sent on holds every item it
-//!   touches (Put, Update, Delete, ConditionCheck) from the moment it is sent until its answer
-//!   reaches the caller, which is never sooner than `conflict_window` after it was sent (the
-//!   answer waits: the window stands in for real DynamoDB's transaction latency, which DynamoDB
-//!   Local does not have). Another transaction that touches a held item meanwhile is cancelled
+//!   touches (Put, Update, Delete, ConditionCheck) for `conflict_window` from the moment it is
+//!   sent, and its answer reaches the caller no sooner than that (the window stands in for real
+//!   DynamoDB's transaction latency, which DynamoDB Local does not have). The hold does not last
+//!   while DynamoDB Local queues the transaction behind others: it runs transactions one at a
+//!   time, on every item alike, which real DynamoDB does not, so that wait is the emulator's, not
+//!   the item's. Another transaction that touches a held item meanwhile is cancelled
 //!   (`TransactionCanceledException`, reason `TransactionConflict` at that item, `None` at the
 //!   others) at once and is not sent on. A single-item write (`PutItem`, `UpdateItem`, `DeleteItem`) on a
 //!   held item gets `TransactionConflictException`. Reads are not affected.
@@ -47,6 +49,12 @@ pub struct ContentionParams {
     pub item_write_units_per_second: f64,
     /// Write units a transaction spends on each item (2 for items up to 1 KB).
     pub transactional_units_per_item: f64,
+    /// Requests let into DynamoDB Local at once; the others wait their turn, first come first
+    /// served. DynamoDB Local runs one transaction at a time and serves the requests waiting for
+    /// it in no fair order, so with hundreds of clients a few would wait for seconds while the
+    /// rest go by: a queue of the emulator's that real DynamoDB (which runs transactions on
+    /// different items side by side) does not have.
+    pub emulator_concurrency: usize,
 }
 
 fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -59,6 +67,7 @@ impl Default for ContentionParams {
             conflict_window: Duration::from_millis(20),
             item_write_units_per_second: 1000.0,
             transactional_units_per_item: 2.0,
+            emulator_concurrency: 8,
         }
     }
 }
@@ -67,10 +76,12 @@ impl fmt::Display for ContentionParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "conflict window {} ms, {} write units/s per item, {} units per item per transaction",
+            "conflict window {} ms, {} write units/s per item, {} units per item per transaction, \
+             {} requests at once into DynamoDB Local (first come first served)",
             self.conflict_window.as_millis(),
             self.item_write_units_per_second,
-            self.transactional_units_per_item
+            self.transactional_units_per_item,
+            self.emulator_concurrency
         )
     }
 }
@@ -113,6 +124,8 @@ pub struct ContentionModel {
     params: ContentionParams,
     inner: SharedHttpClient,
     state: Arc<Mutex<ModelState>>,
+    /// The turns into DynamoDB Local (`emulator_concurrency`).
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl ContentionModel {
@@ -121,7 +134,8 @@ impl ContentionModel {
     }
 
     pub fn in_front_of(params: ContentionParams, inner: SharedHttpClient) -> Self {
-        ContentionModel { params, inner, state: Arc::default() }
+        let turns = Arc::new(tokio::sync::Semaphore::new(params.emulator_concurrency.max(1)));
+        ContentionModel { params, inner, state: Arc::default(), turns }
     }
 
     pub fn params(&self) -> ContentionParams {
@@ -198,9 +212,18 @@ impl ContentionModel {
         Ok(Some(number))
     }
 
-    /// The transaction `number` answered: its items are free.
+    /// The transaction `number` is done: its items are free.
     fn release(&self, number: u64) {
-        self.state.lock().unwrap().held.retain(|_, holder| *holder != number);
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).held.retain(|_, holder| *holder != number);
+    }
+}
+
+/// Transaction `.1`'s hold on its items, released when dropped.
+struct Held(ContentionModel, u64);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.release(self.1);
     }
 }
 
@@ -274,16 +297,26 @@ impl HttpConnector for ModelConnector {
         let operation = crate::faults::operation_of(&request);
         let body = request.body().bytes().and_then(|b| serde_json::from_slice::<Value>(b).ok());
         let decision = body.map_or(Ok(None), |body| self.model.decide(&operation, &body));
+        let (inner, turns) = (self.inner.clone(), self.model.turns.clone());
+        // The request, sent on when its turn into DynamoDB Local comes.
+        let sent = async move {
+            let _turn = turns.acquire_owned().await.expect("never closed");
+            inner.call(request).await
+        };
         match decision {
             Err(answer) => HttpConnectorFuture::ready(Ok(*answer)),
-            Ok(None) => self.inner.call(request),
+            Ok(None) => HttpConnectorFuture::new(sent),
             Ok(Some(number)) => {
                 let done_at = Instant::now() + self.model.params.conflict_window;
-                let (sent, model) = (self.inner.call(request), self.model.clone());
+                let held = Held(self.model.clone(), number);
                 HttpConnectorFuture::new(async move {
-                    let answer = sent.await;
-                    tokio::time::sleep_until(done_at.into()).await;
-                    model.release(number);
+                    // The items are free once the window has passed (or the call is dropped);
+                    // the answer comes when DynamoDB Local has given it, and not before then.
+                    let free = async move {
+                        tokio::time::sleep_until(done_at.into()).await;
+                        drop(held);
+                    };
+                    let (answer, ()) = tokio::join!(sent, free);
                     answer
                 })
             }
@@ -334,6 +367,7 @@ mod tests {
             conflict_window: Duration::ZERO,
             item_write_units_per_second: 10.0,
             transactional_units_per_item: 2.0,
+            emulator_concurrency: 8,
         };
         let model = ContentionModel::new(params);
         let tx = json!({"TransactItems": [update("t", "A")]});

@@ -143,11 +143,17 @@ impl Snapshot {
             }
             for (k, s) in shards.iter().filter(|_| shards.len() > 1) {
                 if !(0 <= s.reserved && s.reserved <= s.on_hand) || s.available != s.on_hand - s.reserved {
-                    v.push(format!("{key:?} shard {k}: onHand {} reserved {} available {}", s.on_hand, s.reserved, s.available));
+                    v.push(format!(
+                        "{key:?} shard {k}: onHand {} reserved {} available {}",
+                        s.on_hand, s.reserved, s.available
+                    ));
                 }
                 let held = pending_units.get(&(key.clone(), *k)).copied().unwrap_or(0);
                 if s.reserved != held {
-                    v.push(format!("{key:?} shard {k}: reserved {} but PENDING units on it sum to {held}", s.reserved));
+                    v.push(format!(
+                        "{key:?} shard {k}: reserved {} but PENDING units on it sum to {held}",
+                        s.reserved
+                    ));
                 }
             }
         }
@@ -214,7 +220,7 @@ impl Snapshot {
                 v.push(format!("{key:?}: ledger breaks at {why}"));
             }
             for (k, s) in shards {
-                let last = ledger.iter().filter(|m| m.shard.unwrap_or(0) == *k).last();
+                let last = ledger.iter().rfind(|m| m.shard.unwrap_or(0) == *k);
                 if last.map_or(0, |m| m.on_hand) != s.on_hand {
                     v.push(format!(
                         "{key:?} shard {k}: ledger ends at {:?}, onHand is {}",

@@ -49,7 +49,8 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
     let r = reserve(&t.store, "o-1", "S", 3).await.unwrap().reservation;
     assert_eq!(r.shard_holds.iter().map(|h| h.quantity).sum::<i64>(), 3, "{:?}", r.shard_holds);
     let before = t.store.get_stock("S", "w1").await.unwrap();
-    let adjusted = t.store.write_stock("S", "w1", StockChange::Adjust { delta: 5 }, None, None, None).await.unwrap();
+    let adjusted =
+        t.store.write_stock("S", "w1", StockChange::Adjust { delta: 5 }, None, None, None).await.unwrap();
     assert_eq!((adjusted.item.on_hand, adjusted.item.reserved, adjusted.item.available), (15, 3, 12));
     assert!(adjusted.item.version > before.version, "a write moves the version");
     let after = shards(&t, "S").await;
@@ -73,7 +74,7 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
     ledger.sort_by_key(|m| (m.shard, m.version));
     assert_eq!(replay_break(&ledger), None);
     for (k, shard) in &after {
-        let last = ledger.iter().filter(|m| m.shard == Some(*k)).last().expect("each shard has entries");
+        let last = ledger.iter().rfind(|m| m.shard == Some(*k)).expect("each shard has entries");
         assert_eq!(last.on_hand, shard.on_hand, "shard {k}");
     }
 
@@ -97,13 +98,15 @@ async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_
     for i in 0..6 {
         ids.push(reserve(&t.store, &format!("o-{i}"), "S", 2).await.unwrap().reservation);
     }
-    let used: std::collections::BTreeSet<u32> = ids.iter().flat_map(|r| r.shard_holds.iter().map(|h| h.shard)).collect();
+    let used: std::collections::BTreeSet<u32> =
+        ids.iter().flat_map(|r| r.shard_holds.iter().map(|h| h.shard)).collect();
     assert!(used.len() > 1, "6 reserves on 8 shards all on one shard: {used:?}");
     no_violations(&t).await;
     t.store.confirm(&ids[0].reservation_id, None).await.unwrap();
     t.store.release(&ids[1].reservation_id, None).await.unwrap();
     // A changed cart moves units on and off shards.
-    let cart = inventory::domain::Cart::from(vec![Line { sku: "S".into(), location_id: "w1".into(), quantity: 5 }]);
+    let cart =
+        inventory::domain::Cart::from(vec![Line { sku: "S".into(), location_id: "w1".into(), quantity: 5 }]);
     let modified = t.store.put_order_reservation("o-2", &cart, None, None).await.unwrap().reservation;
     assert_eq!(modified.shard_holds.iter().map(|h| h.quantity).sum::<i64>(), 5);
     no_violations(&t).await;
@@ -164,5 +167,8 @@ async fn a_hundred_buyers_of_the_last_unit_over_16_shards_under_the_model_exactl
     let item = t.store.get_stock("LAST", "w1").await.unwrap();
     assert_eq!((item.reserved, item.available), (16, 0));
     no_violations(&t).await;
-    eprintln!("last unit over 16 shards: 1 won, {short} INSUFFICIENT_STOCK, {unavailable} 503, {:?}", model.counts());
+    eprintln!(
+        "last unit over 16 shards: 1 won, {short} INSUFFICIENT_STOCK, {unavailable} 503, {:?}",
+        model.counts()
+    );
 }

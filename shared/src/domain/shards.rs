@@ -80,7 +80,8 @@ pub fn shard_holds_of(units: &Units) -> Vec<ShardHold> {
 /// concurrent buyers spread), else the fewest shards, most available first. `None` when the
 /// shards together have fewer units.
 pub fn place(quantity: i64, available: &[i64]) -> Option<Vec<(u32, i64)>> {
-    let covering: Vec<u32> = (0..available.len() as u32).filter(|&k| available[k as usize] >= quantity).collect();
+    let covering: Vec<u32> =
+        (0..available.len() as u32).filter(|&k| available[k as usize] >= quantity).collect();
     if !covering.is_empty() {
         return Some(vec![(covering[fastrand::usize(..covering.len())], quantity)]);
     }
@@ -187,7 +188,8 @@ mod tests {
         assert_eq!(place(7, &[1, 3, 0, 2]), None);
         assert_eq!(place(1, &[0, 0]), None);
         // Random among the covering shards: over many draws, each is picked.
-        let picked: std::collections::BTreeSet<u32> = (0..200).map(|_| place(1, &[1; 16]).unwrap()[0].0).collect();
+        let picked: std::collections::BTreeSet<u32> =
+            (0..200).map(|_| place(1, &[1; 16]).unwrap()[0].0).collect();
         assert_eq!(picked.len(), 16);
     }
 
@@ -205,7 +207,10 @@ mod tests {
         assert_eq!(balance(10, &[2, 0, 3, 0], 4).unwrap(), vec![4, 1, 4, 1]);
         // Fewer shards: the ones beyond keep their reserved units, nothing available.
         assert_eq!(balance(10, &[2, 0, 3, 1], 2).unwrap(), vec![4, 2, 3, 1]);
-        assert_eq!(balance(5, &[2, 0, 3, 1], 2).unwrap_err(), Error::StockBelowReserved { on_hand: 5, reserved: 6 });
+        assert_eq!(
+            balance(5, &[2, 0, 3, 1], 2).unwrap_err(),
+            Error::StockBelowReserved { on_hand: 5, reserved: 6 }
+        );
         let spread = balance(1000, &[7, 1], 16).unwrap();
         assert_eq!(spread.iter().sum::<i64>(), 1000);
     }

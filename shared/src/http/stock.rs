@@ -89,7 +89,8 @@ pub(super) async fn put_stock(
         domain::validate_threshold(threshold)?;
     }
     let shards = body.shards.map(domain::validate_shards).transpose()?;
-    let change = StockChange::Put { on_hand: body.on_hand, low_stock_threshold: body.low_stock_threshold, shards };
+    let change =
+        StockChange::Put { on_hand: body.on_hand, low_stock_threshold: body.low_stock_threshold, shards };
     let provenance = provenance(body.reason, body.reference, actor, &correlation)?;
     let written = write(&store, &path, change, body.expected_version, &provenance).await?;
     let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };

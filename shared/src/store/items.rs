@@ -84,7 +84,9 @@ pub fn item_range(location_id: &str) -> (String, String) {
 /// Which shard a stock or shard item (as read) is: the number after the location in its sort key.
 pub fn shard_of(item: &Item) -> u32 {
     string_attr(item, SK)
-        .and_then(|sk| sk.strip_prefix(STOCK_ITEM_PREFIX).and_then(|r| r.rsplit_once('#')).map(|(_, k)| k.to_owned()))
+        .and_then(|sk| {
+            sk.strip_prefix(STOCK_ITEM_PREFIX).and_then(|r| r.rsplit_once('#')).map(|(_, k)| k.to_owned())
+        })
         .and_then(|k| k.parse().ok())
         .unwrap_or(0)
 }

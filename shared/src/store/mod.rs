@@ -182,6 +182,12 @@ impl Store {
         .await
     }
 
+    /// Counts a retry made outside `with_retries` (a reserve moving to another shard).
+    pub(crate) fn count_retry(&self, operation: &'static str, why: &'static str) {
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::store_retry(operation, why);
+    }
+
     fn count_request(&self, capacity: Option<f64>) {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(units) = capacity {

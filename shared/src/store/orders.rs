@@ -6,7 +6,7 @@
 //! per item, more units are taken `IF available >= d` and fewer given back `IF reserved >= d`.
 //! A racer that loses reads again and decides again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
@@ -17,7 +17,8 @@ use super::retry::Failure;
 use super::transact::TxOutcome;
 use super::{Reserved, Store, MAX_TRANSACTION_ITEMS};
 use crate::domain::{
-    line_changes, shard_holds_of, Cart, Line, Reservation, Status, StockDeltas, Transition, DEFAULT_TTL_SECONDS,
+    line_changes, shard_holds_of, Cart, Line, Reservation, Status, StockDeltas, Transition,
+    DEFAULT_TTL_SECONDS,
 };
 use crate::error::{Error, Result};
 use crate::events::{DetailType, OutboxEvent};
@@ -89,7 +90,7 @@ impl Store {
         }
         let mut next = current.modified(lines, ttl_seconds, now);
         let held = current.units();
-        let units = self.place_units(&next.lines, &held, cart.fixed().is_some()).await?;
+        let units = self.place_units(&next.lines, &held, cart.fixed().is_some(), &BTreeSet::new()).await?;
         next.shard_holds = shard_holds_of(&units);
         let changes = line_changes(&current.lines, &next.lines);
         // Per shard item: how many more units it holds for this reservation (or, negative, fewer).
@@ -162,7 +163,9 @@ impl Store {
             return Err(Failure::Stale);
         }
         let failed: Vec<_> = failed_items()
-            .filter_map(|(i, ((sku, location_id, shard), _))| Some((sku, location_id, *shard, cancelled.old_item(1 + i)?)))
+            .filter_map(|(i, ((sku, location_id, shard), _))| {
+                Some((sku, location_id, *shard, cancelled.old_item(1 + i)?))
+            })
             .collect();
         // A shard ran short, or the item was resharded: read it again and place again.
         if self.any_sharded(failed.iter().copied()) {

@@ -3,8 +3,8 @@
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use super::items::{
-    from_item, holds_prefix, item_range, location_pk, shard_key, shard_of, movements_prefix, number_attr, order_key, order_pk,
-    reservation_key, s, stock_key, stock_pk, string_attr, Item, GSI2, GSI2_PK, GSI2_SK,
+    from_item, holds_prefix, item_range, location_pk, movements_prefix, number_attr, order_key, order_pk,
+    reservation_key, s, shard_key, shard_of, stock_key, stock_pk, string_attr, Item, GSI2, GSI2_PK, GSI2_SK,
     ORDER_RESERVATION_PREFIX, ORDER_SK, PK, SK, STOCK_ITEM_PREFIX,
 };
 use super::retry::{classify, Failure};

@@ -6,6 +6,8 @@
 //! their skus; should a condition fail, the stock moved since: read and plan again (bounded, inside
 //! the request's deadline), so INSUFFICIENT_STOCK only ever comes from a fresh read.
 
+use std::collections::BTreeSet;
+
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
@@ -20,6 +22,10 @@ use super::{Reserved, Store};
 use crate::domain::{shard_holds_of, timestamp, Cart, Line, Reservation, Units};
 use crate::error::{Error, Result, Shortfall};
 use crate::events::{DetailType, OutboxEvent};
+
+/// How many shards one attempt of a reserve tries, one after the other, while each it tries is
+/// busy with another transaction (then it backs off like any retry).
+const MAX_SHARD_HOPS: usize = 8;
 
 /// The index of the order key among a reserve's actions.
 const ORDER_KEY_ACTION: usize = 0;
@@ -98,34 +104,51 @@ impl Store {
         slot: &OrderSlot,
     ) -> Result<Created, Failure> {
         let lines = self.plan(cart, &[]).await?;
-        let units = self.place_units(&lines, &Units::new(), cart.fixed().is_some()).await?;
-        let now = self.now();
-        let mut reservation = Reservation::new(order_id.to_owned(), lines, ttl_seconds, now);
-        reservation.shard_holds = shard_holds_of(&units);
-        let data = serde_json::to_value(&reservation).map_err(Error::internal)?;
-        let event = OutboxEvent::new(DetailType::ReservationCreated, data, now, correlation_id);
-        let order = order_item(order_id, &reservation.reservation_id, &cart.key());
-        let mut actions = Vec::with_capacity(units.len() + reservation.lines.len() + 4);
-        actions.push(match slot {
-            OrderSlot::Free => self.put(order, "attribute_not_exists(pk)", vec![])?,
-            OrderSlot::Replacing(id) => {
-                self.put(order, "reservationId = :latest", vec![(":latest", s(id))])?
+        // Shards found busy by this attempt: the next placement avoids them.
+        let mut busy = BTreeSet::new();
+        let (reservation, units, cancelled) = loop {
+            let units = self.place_units(&lines, &Units::new(), cart.fixed().is_some(), &busy).await?;
+            let now = self.now();
+            let mut reservation = Reservation::new(order_id.to_owned(), lines.clone(), ttl_seconds, now);
+            reservation.shard_holds = shard_holds_of(&units);
+            let data = serde_json::to_value(&reservation).map_err(Error::internal)?;
+            let event = OutboxEvent::new(DetailType::ReservationCreated, data, now, correlation_id);
+            let order = order_item(order_id, &reservation.reservation_id, &cart.key());
+            let mut actions = Vec::with_capacity(units.len() + reservation.lines.len() + 4);
+            actions.push(match slot {
+                OrderSlot::Free => self.put(order, "attribute_not_exists(pk)", vec![])?,
+                OrderSlot::Replacing(id) => {
+                    self.put(order, "reservationId = :latest", vec![(":latest", s(id))])?
+                }
+            });
+            for ((sku, location_id, shard), quantity) in &units {
+                actions.push(self.take_units(sku, location_id, *shard, *quantity, &now)?);
             }
-        });
-        for ((sku, location_id, shard), quantity) in &units {
-            actions.push(self.take_units(sku, location_id, *shard, *quantity, &now)?);
-        }
-        actions.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
-        actions.push(self.put(order_reservation_item(&reservation), "", vec![])?);
-        actions.push(self.outbox(&event)?);
-        let holds =
-            reservation.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), Some(l.quantity)));
-        actions.extend(self.holds(&reservation, holds)?);
+            actions.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
+            actions.push(self.put(order_reservation_item(&reservation), "", vec![])?);
+            actions.push(self.outbox(&event)?);
+            let holds =
+                reservation.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), Some(l.quantity)));
+            actions.extend(self.holds(&reservation, holds)?);
 
-        let answer = Answer::new(201, &reservation)?;
-        let cancelled = match self.commit("reserve", actions, outbox_key(&event), Some(&answer)).await? {
-            TxOutcome::Committed => return Ok(Created::Done(reservation)),
-            TxOutcome::Cancelled(cancelled) => cancelled,
+            let answer = Answer::new(201, &reservation)?;
+            // On a sharded item a conflict is another buyer on that shard: go to another shard
+            // at once (a conflict is a definite "not applied") rather than wait for this one.
+            let sharded: Vec<_> = units
+                .keys()
+                .filter(|(sku, location_id, shard)| *shard > 0 || self.known_sharded(sku, location_id))
+                .cloned()
+                .collect();
+            let give_way = !sharded.is_empty() && busy.len() < MAX_SHARD_HOPS;
+            let marker = outbox_key(&event);
+            match self.commit_or_conflict("reserve", actions, marker, Some(&answer), give_way).await? {
+                Some(TxOutcome::Committed) => return Ok(Created::Done(reservation)),
+                Some(TxOutcome::Cancelled(cancelled)) => break (reservation, units, cancelled),
+                None => {
+                    self.count_retry("reserve", "conflict");
+                    busy.extend(sharded);
+                }
+            }
         };
         if let Some(order) = cancelled.old_item(ORDER_KEY_ACTION) {
             return Ok(Created::OrderTaken(order.clone()));
@@ -133,10 +156,16 @@ impl Store {
         if cart.fixed().is_none() {
             return Err(Failure::Stale);
         }
-        let failed: Vec<_> = units.keys().enumerate().filter_map(|(i, key)| Some((key, cancelled.old_item(line_action(i))?))).collect();
+        let failed: Vec<_> = units
+            .keys()
+            .enumerate()
+            .filter_map(|(i, key)| Some((key, cancelled.old_item(line_action(i))?)))
+            .collect();
         // A shard of a sharded item ran short (or the item was resharded since its count was
         // read): read it again and place again.
-        if self.any_sharded(failed.iter().map(|((sku, location_id, shard), old)| (sku, location_id, *shard, *old))) {
+        if self.any_sharded(
+            failed.iter().map(|((sku, location_id, shard), old)| (sku, location_id, *shard, *old)),
+        ) {
             return Err(Failure::Stale);
         }
         let failed = failed.into_iter().filter_map(|((sku, location_id, _), old)| {
@@ -175,7 +204,10 @@ impl Store {
     /// Whether any of these failed takes `(sku, locationId, shard, the item as it was)` was on a
     /// sharded item (or one that may have been resharded since): those are read and placed again.
     /// The shard counts of those items are forgotten.
-    pub(crate) fn any_sharded<'a>(&self, failed: impl Iterator<Item = (&'a String, &'a String, u32, &'a Item)>) -> bool {
+    pub(crate) fn any_sharded<'a>(
+        &self,
+        failed: impl Iterator<Item = (&'a String, &'a String, u32, &'a Item)>,
+    ) -> bool {
         let mut any = false;
         for (sku, location_id, shard, old) in failed {
             let sharded = shard > 0

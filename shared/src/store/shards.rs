@@ -2,7 +2,7 @@
 //! while, so a reserve of an unsharded item still needs no read), and where a reserve or a change
 //! of a hold takes its units.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,8 @@ use crate::error::{Error, Shortfall};
 
 /// How long a shard count read is used before it is read again. A stale count is harmless: a
 /// count of 1 sends a reserve to shard 0, which is a shard of every item; a count too large
-/// names shards without units, whose conditions fail, and the item is read again.
+/// names shards without units, whose conditions fail, and the item is read again. A take that
+/// fails on a sharded item forgets the count, so the next placement reads the shards.
 const SHARD_COUNT_TTL: Duration = Duration::from_secs(10);
 
 /// Shard counts as last read, per `(sku, locationId)`.
@@ -64,7 +65,15 @@ impl Store {
     /// unit is on shard 0, read or not (its condition decides). `Err(Stale)` when the shards
     /// together (as read) had too few units for lines the service placed (`fixed == false`):
     /// plan again; for fixed lines, the shortfall, checked on a snapshot of the shards.
-    pub(crate) async fn place_units(&self, lines: &[Line], held: &Units, fixed: bool) -> Result<Units, Failure> {
+    /// Shards in `busy` (found busy with another transaction just now) are not picked blind while
+    /// others are left.
+    pub(crate) async fn place_units(
+        &self,
+        lines: &[Line],
+        held: &Units,
+        fixed: bool,
+        busy: &BTreeSet<(String, String, u32)>,
+    ) -> Result<Units, Failure> {
         let mut next = Units::new();
         for line in lines {
             let mine: BTreeMap<u32, i64> = held
@@ -77,7 +86,7 @@ impl Store {
                 unplace(&mine, old - line.quantity)
             } else {
                 let mut entries = mine;
-                for (k, q) in self.place_more(line, line.quantity - old, old, fixed).await? {
+                for (k, q) in self.place_more(line, line.quantity - old, old, fixed, busy).await? {
                     *entries.entry(k).or_default() += q;
                 }
                 entries
@@ -90,10 +99,32 @@ impl Store {
     }
 
     /// Where `quantity` more units of `line`'s item go (`held`: the units it has already).
-    async fn place_more(&self, line: &Line, quantity: i64, held: i64, fixed: bool) -> Result<Vec<(u32, i64)>, Failure> {
+    async fn place_more(
+        &self,
+        line: &Line,
+        quantity: i64,
+        held: i64,
+        fixed: bool,
+        busy: &BTreeSet<(String, String, u32)>,
+    ) -> Result<Vec<(u32, i64)>, Failure> {
         let (sku, location_id) = (line.sku.as_str(), line.location_id.as_str());
-        if self.shard_counts.get(sku, location_id) == Some(1) {
-            return Ok(vec![(0, quantity)]);
+        match self.shard_counts.get(sku, location_id) {
+            Some(1) => return Ok(vec![(0, quantity)]),
+            // Sharded, as read lately: a random shard (not one just found busy), unread (one
+            // request per reserve, as for an unsharded item). Should it be short, its condition
+            // fails, and the item is read before placing again.
+            Some(count) => {
+                let free: Vec<u32> = (0..count)
+                    .filter(|k| !busy.contains(&(sku.to_owned(), location_id.to_owned(), *k)))
+                    .collect();
+                let k = if free.is_empty() {
+                    fastrand::u32(..count)
+                } else {
+                    free[fastrand::usize(..free.len())]
+                };
+                return Ok(vec![(k, quantity)]);
+            }
+            None => {}
         }
         let shards = self.read_shards(sku, location_id).await?;
         let Some((_, item)) = shards.first() else {

@@ -51,7 +51,8 @@ impl Store {
             let parts: Vec<StockItem> = shards.iter().map(|(_, s)| s.clone()).collect();
             let current = combine(&parts);
             let now = self.now();
-            let mut update = plan_stock_write(sku, location_id, current.as_ref(), change, expected_version, now)?;
+            let mut update =
+                plan_stock_write(sku, location_id, current.as_ref(), change, expected_version, now)?;
             // Every shard is rewritten, keyed on its version as read: each keeps its reserved
             // units and the available ones are spread evenly over the shards that take holds.
             let count = shards.last().map_or(1, |(k, _)| *k as usize + 1);
@@ -76,7 +77,9 @@ impl Store {
                 shard.version = read.map_or(0, |s| s.version) + 1;
                 let guard = match read {
                     None => self.put(shard_item(&shard, k)?, "attribute_not_exists(pk)", vec![])?,
-                    Some(read) => self.put(shard_item(&shard, k)?, "version = :v", vec![(":v", n(read.version))])?,
+                    Some(read) => {
+                        self.put(shard_item(&shard, k)?, "version = :v", vec![(":v", n(read.version))])?
+                    }
                 };
                 actions.push(guard);
                 // The ledger: every change of a shard's onHand (and the item's first count).

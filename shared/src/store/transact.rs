@@ -99,10 +99,26 @@ impl Store {
     pub(crate) async fn commit(
         &self,
         operation: &'static str,
-        mut actions: Vec<TransactWriteItem>,
+        actions: Vec<TransactWriteItem>,
         marker: Item,
         answer: Option<&Answer>,
     ) -> Result<TxOutcome> {
+        let outcome = self.commit_or_conflict(operation, actions, marker, answer, false).await?;
+        Ok(outcome.expect("conflicts are retried here"))
+    }
+
+    /// [`Store::commit`], but when `give_way` and the first attempt meets a transaction conflict
+    /// (which is a definite "not applied"), `None` at once instead of sending the same actions
+    /// again: a reserve on a sharded item then picks another shard rather than waiting for the
+    /// busy one. Conflicts after an attempt without a reply are retried here as always.
+    pub(crate) async fn commit_or_conflict(
+        &self,
+        operation: &'static str,
+        mut actions: Vec<TransactWriteItem>,
+        marker: Item,
+        answer: Option<&Answer>,
+        give_way: bool,
+    ) -> Result<Option<TxOutcome>> {
         // Inside an `Idempotency-Key` request, the key's record goes with the change.
         let claim = self.claim_action(answer)?.map(|(put, claim)| {
             actions.push(put);
@@ -117,17 +133,19 @@ impl Store {
                 let resent = sent_before.swap(true, Ordering::Relaxed);
                 match self.transact(&actions, &token).await {
                     Ok(TxOutcome::Cancelled(_)) if resent && self.exists(marker.clone()).await? => {
-                        Ok(TxOutcome::Committed)
+                        Ok(Some(TxOutcome::Committed))
                     }
                     Ok(TxOutcome::Cancelled(c)) if claim.as_ref().is_some_and(|(i, _)| c.failed(*i)) => {
                         let (_, claim) = claim.as_ref().expect("checked");
                         Err(self.claimed_by_another(claim).await)
                     }
-                    other => other,
+                    // The caller's retry counts it.
+                    Err(Failure::Retry("conflict")) if give_way && !resent => Ok(None),
+                    other => other.map(Some),
                 }
             })
             .await;
-        if let (Ok(TxOutcome::Committed), Some((_, claim))) = (&outcome, &claim) {
+        if let (Ok(Some(TxOutcome::Committed)), Some((_, claim))) = (&outcome, &claim) {
             Store::mark_kept(claim);
         }
         outcome

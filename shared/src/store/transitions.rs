@@ -155,7 +155,9 @@ impl Store {
         let mut actions = Vec::with_capacity(2 * deltas.len());
         for (((sku, location_id, shard), (on_hand_delta, reserved_delta)), item) in deltas.iter().zip(items) {
             let item = item.ok_or_else(|| {
-                Error::internal(format!("stock item {sku}/{location_id} (shard {shard}) of a hold does not exist"))
+                Error::internal(format!(
+                    "stock item {sku}/{location_id} (shard {shard}) of a hold does not exist"
+                ))
             })?;
             actions.push(self.update(
                 shard_key(sku, location_id, *shard),
@@ -223,7 +225,11 @@ impl Store {
 
     /// Gives back (or takes out) the units of holds, per item: guarded so `reserved` never goes
     /// negative.
-    pub(crate) fn stock_updates(&self, deltas: &StockDeltas, now: &DateTime<Utc>) -> Result<Vec<TransactWriteItem>> {
+    pub(crate) fn stock_updates(
+        &self,
+        deltas: &StockDeltas,
+        now: &DateTime<Utc>,
+    ) -> Result<Vec<TransactWriteItem>> {
         deltas
             .iter()
             .map(|((sku, location_id, shard), (on_hand_delta, reserved_delta))| {
