@@ -415,6 +415,7 @@ async fn random_concurrent_operations_keep_every_invariant() {
     let started = Instant::now();
     let mut violations: Vec<String> = Vec::new();
     let mut checkpoints = 0;
+    let mut sharded = 0;
     let mut snapshot = Snapshot::take(&t).await;
     for phase in 0..phases {
         // Quiet: put new on-hand counts (never below what is reserved) and start the phase's model.
@@ -422,7 +423,12 @@ async fn random_concurrent_operations_keep_every_invariant() {
         for key in keys() {
             let reserved = snapshot.stock.get(&key).map_or(0, |s| s.reserved);
             let on_hand = reserved + rng.i64(0..=30);
-            let w = t.store.write_stock(&key.0, &key.1, StockChange::Set { on_hand }, None, None, None).await;
+            // Sharded items mixed in: HOT-A and HOT-B get 1, 2, 4 or 16 shards anew each phase
+            // (so holds outlive a change of shards), HOT-C stays one item.
+            let shards = if key.0 == "HOT-C" { 1 } else { [1, 2, 4, 16][rng.usize(..4)] };
+            sharded += usize::from(shards > 1);
+            let change = StockChange::Put { on_hand, low_stock_threshold: None, shards: Some(shards) };
+            let w = t.store.write_stock(&key.0, &key.1, change, None, None, None).await;
             let w = w.expect("put stock");
             base.insert(key.clone(), on_hand);
             let mut l = ledger.lock().unwrap();
@@ -479,6 +485,7 @@ async fn random_concurrent_operations_keep_every_invariant() {
         "outboxRecords": snapshot.records.len(),
         "modifiedRecords": snapshot.of_type("ReservationModified").count(),
         "checkpoints": checkpoints,
+        "shardedItemPhases": sharded,
         "violations": violations.len(),
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     });
@@ -493,4 +500,5 @@ async fn random_concurrent_operations_keep_every_invariant() {
     assert!(operations >= (clients * ops * phases) as u64, "every client step counted");
     assert!(!l.finals.is_empty() && !l.created.is_empty(), "the mix exercised reserves and transitions");
     assert!(!l.put_answers.is_empty(), "the mix changed holds in place");
+    assert!(sharded > 0, "sharded items were mixed in");
 }
