@@ -7,7 +7,10 @@
 //!   DynamoDB's transaction latency, which DynamoDB Local does not have). The hold does not last
 //!   while DynamoDB Local queues the transaction behind others: it runs transactions one at a
 //!   time, on every item alike, which real DynamoDB does not, so that wait is the emulator's, not
-//!   the item's. Another transaction that touches a held item meanwhile is cancelled
+//!   the item's. (The window starts when the client sends, as on AWS; what the emulator's queue
+//!   does change is that clients waiting in it send less often than they would on AWS, so at
+//!   high C the offered load, and with it the conflicts, are lower than there: BENCHMARKS.md
+//!   section 5 says so.) Another transaction that touches a held item meanwhile is cancelled
 //!   (`TransactionCanceledException`, reason `TransactionConflict` at that item, `None` at the
 //!   others) at once and is not sent on. A single-item write (`PutItem`, `UpdateItem`, `DeleteItem`) on a
 //!   held item gets `TransactionConflictException`. Reads are not affected.

@@ -132,6 +132,55 @@ async fn stock_routes() {
     assert_eq!(all.status, 200);
     assert_eq!(all.body["locations"][0]["locationId"], "w1");
     assert_eq!((all.body["totalOnHand"].as_i64(), all.body["totalAvailable"].as_i64()), (Some(13), Some(13)));
+    // Sharded: the item shows its shards summed, every listing too; bad counts are 400, unchanged.
+    for bad in [json!(0), json!(33), json!(null), json!("4")] {
+        let refused =
+            call(s, Method::PUT, "/v1/stock/SKU-S/w5", Some(json!({"onHand": 10, "shards": bad}))).await;
+        assert_eq!(
+            (refused.status, refused.body["error"]["code"].as_str()),
+            (400, Some("VALIDATION_ERROR")),
+            "{bad}"
+        );
+    }
+    assert_error(&call(s, Method::GET, "/v1/stock/SKU-S/w5", None).await, 404, "NOT_FOUND");
+    let sharded = call(s, Method::PUT, "/v1/stock/SKU-S/w5", Some(json!({"onHand": 10, "shards": 4}))).await;
+    assert_eq!(
+        (sharded.status, sharded.body["shards"].as_i64(), sharded.body["onHand"].as_i64()),
+        (201, Some(4), Some(10))
+    );
+    let held = call(
+        s,
+        Method::POST,
+        "/v1/reservations",
+        Some(json!({"orderId": "sharded-1", "lines": [{"sku": "SKU-S", "locationId": "w5", "quantity": 2}]})),
+    )
+    .await;
+    assert_eq!(held.status, 201);
+    let listed = call(s, Method::GET, "/v1/locations/w5/stock", None).await;
+    assert_eq!(
+        (listed.body["items"][0]["reserved"].as_i64(), listed.body["items"][0]["shards"].as_i64()),
+        (Some(2), Some(4))
+    );
+    let movements = call(s, Method::GET, "/v1/stock/SKU-S/w5/movements?limit=2", None).await;
+    let next = movements.body["nextCursor"].as_str().expect("more than one page").to_owned();
+    let page =
+        call(s, Method::GET, &format!("/v1/stock/SKU-S/w5/movements?limit=100&cursor={next}"), None).await;
+    assert_eq!(page.status, 200, "a cursor of a sharded ledger pages on: {}", page.body);
+    assert_eq!(call(s, Method::GET, "/v1/stock/SKU-S/w5/movements?cursor=5s99", None).await.status, 400);
+    let back = call(
+        s,
+        Method::POST,
+        &format!("/v1/reservations/{}/release", held.body["reservationId"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(back.status, 200);
+    let one_shard =
+        call(s, Method::PUT, "/v1/stock/SKU-S/w5", Some(json!({"onHand": 10, "shards": 1}))).await;
+    assert_eq!(
+        (one_shard.body["shards"].as_i64(), one_shard.body["available"].as_i64()),
+        (Some(1), Some(10))
+    );
     // Timestamps: RFC 3339 UTC with milliseconds.
     let ts = one.body["updatedAt"].as_str().unwrap();
     assert!(ts.ends_with('Z') && ts.len() == 24, "{ts}");

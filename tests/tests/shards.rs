@@ -47,7 +47,7 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
 
     // Holds stay on their shards; a PUT spreads what is available around them.
     let r = reserve(&t.store, "o-1", "S", 3).await.unwrap().reservation;
-    assert_eq!(r.shard_holds.iter().map(|h| h.quantity).sum::<i64>(), 3, "{:?}", r.shard_holds);
+    assert_eq!(r.units().values().sum::<i64>(), 3, "{:?}", r.shard_holds);
     let before = t.store.get_stock("S", "w1").await.unwrap();
     let adjusted =
         t.store.write_stock("S", "w1", StockChange::Adjust { delta: 5 }, None, None, None).await.unwrap();
@@ -86,7 +86,11 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
     t.store.release(&r.reservation_id, None).await.unwrap();
     let after = shards(&t, "S").await;
     assert!(after.values().all(|s| s.reserved == 0), "released to the shards they came from: {held:?}");
-    assert_eq!(after[&0].available, 12, "only shard 0 takes holds now");
+    let elsewhere: i64 = r.units().iter().filter(|((_, _, k), _)| *k != 0).map(|(_, q)| q).sum();
+    assert_eq!(after[&0].available, 15 - elsewhere, "only shard 0 takes holds now");
+    // The units given back to the shards beyond the count are sold all the same.
+    reserve(&t.store, "o-all", "S", 15).await.expect("every unit of the item");
+    assert_eq!(t.store.get_stock("S", "w1").await.unwrap().available, 0);
     no_violations(&t).await;
 }
 
@@ -99,7 +103,7 @@ async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_
         ids.push(reserve(&t.store, &format!("o-{i}"), "S", 2).await.unwrap().reservation);
     }
     let used: std::collections::BTreeSet<u32> =
-        ids.iter().flat_map(|r| r.shard_holds.iter().map(|h| h.shard)).collect();
+        ids.iter().flat_map(|r| r.units().into_keys().map(|(_, _, shard)| shard)).collect();
     assert!(used.len() > 1, "6 reserves on 8 shards all on one shard: {used:?}");
     no_violations(&t).await;
     t.store.confirm(&ids[0].reservation_id, None).await.unwrap();
@@ -108,13 +112,14 @@ async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_
     let cart =
         inventory::domain::Cart::from(vec![Line { sku: "S".into(), location_id: "w1".into(), quantity: 5 }]);
     let modified = t.store.put_order_reservation("o-2", &cart, None, None).await.unwrap().reservation;
-    assert_eq!(modified.shard_holds.iter().map(|h| h.quantity).sum::<i64>(), 5);
+    assert_eq!(modified.units().values().sum::<i64>(), 5);
     no_violations(&t).await;
     let item = t.store.get_stock("S", "w1").await.unwrap();
     assert_eq!((item.on_hand, item.reserved), (30, 5 + 2 * 3));
-    let sold = &ids[0].shard_holds[0];
-    let sold_shard = &shards(&t, "S").await[&sold.shard];
-    assert!(sold_shard.on_hand < 4, "the confirmed units left shard {}: {sold_shard:?}", sold.shard);
+    // Shard k started with 4 units: the confirmed ones left the shard they were held on.
+    let (_, _, sold) = ids[0].units().into_keys().next().expect("a unit");
+    let sold_shard = &shards(&t, "S").await[&sold];
+    assert_eq!(sold_shard.on_hand, 2, "the confirmed units left shard {sold}: {sold_shard:?}");
 }
 
 #[tokio::test]
@@ -129,9 +134,27 @@ async fn a_line_no_shard_covers_alone_is_split_and_only_a_real_shortfall_is_refu
         Error::InsufficientStock { lines } => assert_eq!((lines[0].requested, lines[0].available), (12, 11)),
         other => panic!("expected INSUFFICIENT_STOCK, got {other:?}"),
     }
-    reserve(&t.store, "o-3", "S", 11).await.expect("the shards together have 11");
+    let last = reserve(&t.store, "o-3", "S", 11).await.expect("the shards together have 11");
     assert_eq!(t.store.get_stock("S", "w1").await.unwrap().available, 0);
+    // The same request again, sold out now, from a store that has never seen the item: the
+    // reservation it made, not INSUFFICIENT_STOCK.
+    let fresh = t.store_via(SharedHttpClient::new(t.faults.clone()));
+    let again = reserve(&fresh, "o-3", "S", 11).await.expect("a retry");
+    assert_eq!((again.created, again.reservation.reservation_id), (false, last.reservation.reservation_id));
     no_violations(&t).await;
+}
+
+#[tokio::test]
+async fn a_reservation_its_confirm_could_not_write_in_one_transaction_is_refused() {
+    let t = TestTable::new().await;
+    for sku in ["A", "B"] {
+        t.store.write_stock(sku, "w1", put(64, 32), None, None, None).await.unwrap();
+    }
+    let lines =
+        ["A", "B"].map(|sku| Line { sku: sku.into(), location_id: "w1".into(), quantity: 60 }).to_vec();
+    let refused = t.store.reserve("o-big", lines, 900, None).await.unwrap_err();
+    assert_eq!(refused.code(), "VALIDATION_ERROR", "{refused:?}");
+    assert_eq!(t.store.get_stock("A", "w1").await.unwrap().reserved, 0, "nothing held");
 }
 
 #[tokio::test]

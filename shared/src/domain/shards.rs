@@ -9,7 +9,9 @@
 //!   release and expiry give the units back to (or take them from) those shards ([`units_of`]).
 //! - A PUT or an adjustment rewrites every shard in one transaction, spreading the available
 //!   units evenly ([`balance`]). When the shard count goes down, the shards beyond it keep their
-//!   reserved units (and nothing available) until those holds end.
+//!   reserved units (and nothing available) until those holds end; units given back there are
+//!   available again (a reserve that reads the shards places on them), and the next PUT or
+//!   adjustment moves them to the shards that take holds.
 
 use std::collections::BTreeMap;
 

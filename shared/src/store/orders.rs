@@ -158,17 +158,14 @@ impl Store {
                 current.reservation_id
             ))));
         }
-        // Lines the service places: the stock the plan was made on moved; plan again.
-        if cart.fixed().is_none() {
-            return Err(Failure::Stale);
-        }
         let failed: Vec<_> = failed_items()
             .filter_map(|(i, ((sku, location_id, shard), _))| {
                 Some((sku, location_id, *shard, cancelled.old_item(1 + i)?))
             })
             .collect();
-        // A shard ran short, or the item was resharded: read it again and place again.
-        if self.any_sharded(failed.iter().copied()) {
+        // A shard ran short, or the item was resharded: read it again and place again. Lines the
+        // service places: the stock the plan was made on moved; plan again.
+        if self.any_sharded(failed.iter().copied()) || cart.fixed().is_none() {
             return Err(Failure::Stale);
         }
         let held = |sku: &str, location_id: &str| quantity_of(&current.lines, sku, location_id);

@@ -229,7 +229,9 @@ impl Store {
         Ok(split_page(out.items.unwrap_or_default(), limit, SK))
     }
 
-    /// A page of an item's on-hand ledger, newest first. `cursor` is a page's `nextCursor`.
+    /// A page of an item's on-hand ledger, newest first (by version; on a sharded item, each
+    /// shard's chain by its own versions, interleaved by version number). `cursor` is a page's
+    /// `nextCursor`.
     pub async fn list_movements(
         &self,
         sku: &str,

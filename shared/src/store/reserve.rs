@@ -1,10 +1,13 @@
 //! Reserve: one transaction. Action 0 takes the order key (the idempotency of reserve), action
-//! `1 + i` takes line `i`'s units (`reserved += q, available -= q IF available >= q`), then the
+//! `1 + i` takes the units of the `i`-th shard item the lines are placed on (`reserved += q,
+//! available -= q IF available >= q`; an unsharded item is its own shard 0), then the
 //! reservation, the order's reservation item and the outbox record. Lines that each name their
-//! location need no read first, and a rejection means the stock really was short at that instant.
-//! Lines that let the service pick the location are planned on a strongly consistent read of
-//! their skus; should a condition fail, the stock moved since: read and plan again (bounded, inside
-//! the request's deadline), so INSUFFICIENT_STOCK only ever comes from a fresh read.
+//! location need no read first (a sharded item's shards are read when its count is not known, or
+//! after one of them was short), and on an unsharded item a rejection means the stock really was
+//! short at that instant. Lines that let the service pick the location are planned on a strongly
+//! consistent read of their skus; should a condition fail, the stock moved since: read and plan
+//! again (bounded, inside the request's deadline), so INSUFFICIENT_STOCK only ever comes from a
+//! fresh read (for a sharded item, a snapshot of its shards).
 
 use std::collections::BTreeSet;
 
@@ -18,7 +21,7 @@ use super::items::{
 };
 use super::retry::Failure;
 use super::transact::TxOutcome;
-use super::{Reserved, Store};
+use super::{Reserved, Store, MAX_TRANSACTION_ITEMS};
 use crate::domain::{shard_holds_of, timestamp, Cart, Line, Reservation, Units};
 use crate::error::{Error, Result, Shortfall};
 use crate::events::{DetailType, OutboxEvent};
@@ -77,11 +80,10 @@ impl Store {
             match self.create(order_id, cart, ttl_seconds, correlation_id, &OrderSlot::Free).await {
                 Ok(Created::Done(reservation)) => Ok(Reserved { reservation, created: true }),
                 Ok(Created::OrderTaken(order)) => Ok(self.existing_order_reservation(cart, &order).await?),
-                // A plan refused on a read: the order may have its reservation already (a retry
-                // after the stock ran out answers as the first request did).
-                Err(Failure::Fatal(e @ (Error::InsufficientStock { .. } | Error::NotFound { .. })))
-                    if cart.fixed().is_none() =>
-                {
+                // A refusal (on a plan's read, the shards' snapshot or a condition): the order may
+                // have its reservation already (a retry after the stock ran out answers as the
+                // first request did).
+                Err(Failure::Fatal(e @ (Error::InsufficientStock { .. } | Error::NotFound { .. }))) => {
                     match self.get_item(order_key(order_id)).await? {
                         Some(order) => Ok(self.existing_order_reservation(cart, &order).await?),
                         None => Err(Failure::Fatal(e)),
@@ -106,6 +108,7 @@ impl Store {
         let lines = self.plan(cart, &[]).await?;
         // Shards found busy by this attempt: the next placement avoids them.
         let mut busy = BTreeSet::new();
+        let mut hops = 0;
         let (reservation, units, cancelled) = loop {
             let units = self.place_units(&lines, &Units::new(), cart.fixed().is_some(), &busy).await?;
             let now = self.now();
@@ -121,6 +124,17 @@ impl Store {
                     self.put(order, "reservationId = :latest", vec![(":latest", s(id))])?
                 }
             });
+            // Its confirm writes two actions per shard item and one per line, besides the
+            // reservation, the outbox record and an idempotency record: all in one transaction.
+            if 2 * units.len() + reservation.lines.len() + 3 > MAX_TRANSACTION_ITEMS {
+                return Err(Failure::Fatal(Error::invalid_field(
+                    "lines",
+                    format!(
+                        "these lines would hold units on {} stock and shard items: too many for one transaction",
+                        units.len()
+                    ),
+                )));
+            }
             for ((sku, location_id, shard), quantity) in &units {
                 actions.push(self.take_units(sku, location_id, *shard, *quantity, &now)?);
             }
@@ -139,7 +153,9 @@ impl Store {
                 .filter(|(sku, location_id, shard)| *shard > 0 || self.known_sharded(sku, location_id))
                 .cloned()
                 .collect();
-            let give_way = !sharded.is_empty() && busy.len() < MAX_SHARD_HOPS;
+            // At most MAX_SHARD_HOPS moves, and never more than the item has other shards.
+            let shards = sharded.iter().map(|(sku, location_id, _)| self.shard_count(sku, location_id)).max();
+            let give_way = shards.is_some_and(|n| hops < MAX_SHARD_HOPS.min((n as usize).saturating_sub(1)));
             let marker = outbox_key(&event);
             match self.commit_or_conflict("reserve", actions, marker, Some(&answer), give_way).await? {
                 Some(TxOutcome::Committed) => return Ok(Created::Done(reservation)),
@@ -147,14 +163,12 @@ impl Store {
                 None => {
                     self.count_retry("reserve", "conflict");
                     busy.extend(sharded);
+                    hops += 1;
                 }
             }
         };
         if let Some(order) = cancelled.old_item(ORDER_KEY_ACTION) {
             return Ok(Created::OrderTaken(order.clone()));
-        }
-        if cart.fixed().is_none() {
-            return Err(Failure::Stale);
         }
         let failed: Vec<_> = units
             .keys()
@@ -162,10 +176,12 @@ impl Store {
             .filter_map(|(i, key)| Some((key, cancelled.old_item(line_action(i))?)))
             .collect();
         // A shard of a sharded item ran short (or the item was resharded since its count was
-        // read): read it again and place again.
-        if self.any_sharded(
+        // read): read it again and place again. Lines the service places: the stock the plan was
+        // made on moved; plan again.
+        let sharded = self.any_sharded(
             failed.iter().map(|((sku, location_id, shard), old)| (sku, location_id, *shard, *old)),
-        ) {
+        );
+        if sharded || cart.fixed().is_none() {
             return Err(Failure::Stale);
         }
         let failed = failed.into_iter().filter_map(|((sku, location_id, _), old)| {

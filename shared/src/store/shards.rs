@@ -18,23 +18,32 @@ use crate::error::{Error, Shortfall};
 /// fails on a sharded item forgets the count, so the next placement reads the shards.
 const SHARD_COUNT_TTL: Duration = Duration::from_secs(10);
 
-/// Shard counts as last read, per `(sku, locationId)`.
+/// An item's shards as last read: `count` take new holds; `items` shard items exist (more than
+/// `count` after the count was lowered: the shards beyond it still hold, or were given back,
+/// units).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub count: u32,
+    pub items: u32,
+}
+
+/// Shard layouts as last read, per `(sku, locationId)`.
 #[derive(Debug, Default)]
-pub(crate) struct ShardCounts(Mutex<HashMap<(String, String), (u32, Instant)>>);
+pub(crate) struct ShardCounts(Mutex<HashMap<(String, String), (Layout, Instant)>>);
 
 impl ShardCounts {
-    fn get(&self, sku: &str, location_id: &str) -> Option<u32> {
+    fn get(&self, sku: &str, location_id: &str) -> Option<Layout> {
         let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, at) = counts.get(&(sku.to_owned(), location_id.to_owned()))?;
-        (at.elapsed() < SHARD_COUNT_TTL).then_some(*count)
+        let (layout, at) = counts.get(&(sku.to_owned(), location_id.to_owned()))?;
+        (at.elapsed() < SHARD_COUNT_TTL).then_some(*layout)
     }
 
-    fn set(&self, sku: &str, location_id: &str, count: u32) {
+    fn set(&self, sku: &str, location_id: &str, layout: Layout) {
         let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if counts.len() > 10_000 {
             counts.clear();
         }
-        counts.insert((sku.to_owned(), location_id.to_owned()), (count, Instant::now()));
+        counts.insert((sku.to_owned(), location_id.to_owned()), (layout, Instant::now()));
     }
 
     fn forget(&self, sku: &str, location_id: &str) {
@@ -44,8 +53,8 @@ impl ShardCounts {
 }
 
 impl Store {
-    pub(crate) fn remember_shards(&self, sku: &str, location_id: &str, count: u32) {
-        self.shard_counts.set(sku, location_id, count);
+    pub(crate) fn remember_shards(&self, sku: &str, location_id: &str, count: u32, items: u32) {
+        self.shard_counts.set(sku, location_id, Layout { count, items: items.max(count) });
     }
 
     /// The item may have been resharded: read its shard count again next time.
@@ -53,9 +62,14 @@ impl Store {
         self.shard_counts.forget(sku, location_id);
     }
 
-    /// Whether `(sku, location_id)` is known to have more than one shard.
+    /// Whether `(sku, location_id)` is known to have more than one shard item.
     pub(crate) fn known_sharded(&self, sku: &str, location_id: &str) -> bool {
-        self.shard_counts.get(sku, location_id).is_some_and(|n| n > 1)
+        self.shard_counts.get(sku, location_id).is_some_and(|l| l.items > 1)
+    }
+
+    /// How many shards of `(sku, location_id)` take new holds, as last read (1 if unknown).
+    pub(crate) fn shard_count(&self, sku: &str, location_id: &str) -> u32 {
+        self.shard_counts.get(sku, location_id).map_or(1, |l| l.count)
     }
 
     /// Where the units of `lines` are to be held, given the units `held` already (a hold being
@@ -109,11 +123,13 @@ impl Store {
     ) -> Result<Vec<(u32, i64)>, Failure> {
         let (sku, location_id) = (line.sku.as_str(), line.location_id.as_str());
         match self.shard_counts.get(sku, location_id) {
-            Some(1) => return Ok(vec![(0, quantity)]),
+            // Unsharded (or shards left over from a count since lowered to 1: shard 0 first,
+            // and should it be short the shards are read).
+            Some(Layout { count: 1, .. }) => return Ok(vec![(0, quantity)]),
             // Sharded, as read lately: a random shard (not one just found busy), unread (one
             // request per reserve, as for an unsharded item). Should it be short, its condition
             // fails, and the item is read before placing again.
-            Some(count) => {
+            Some(Layout { count, .. }) => {
                 let free: Vec<u32> = (0..count)
                     .filter(|k| !busy.contains(&(sku.to_owned(), location_id.to_owned(), *k)))
                     .collect();
@@ -132,11 +148,14 @@ impl Store {
             return Ok(vec![(0, quantity)]);
         };
         let count = item.shards;
-        self.remember_shards(sku, location_id, count);
-        if count <= 1 {
+        let items = shards.last().map_or(1, |(k, _)| k + 1);
+        self.remember_shards(sku, location_id, count, items);
+        if count <= 1 && items <= 1 {
             return Ok(vec![(0, quantity)]);
         }
-        let available: Vec<i64> = (0..count)
+        // Every shard item with units available, those beyond the count too (units given back
+        // there after the count was lowered).
+        let available: Vec<i64> = (0..items.max(count))
             .map(|k| shards.iter().find(|(n, _)| *n == k).map_or(0, |(_, s)| s.available))
             .collect();
         if let Some(placed) = place(quantity, &available) {

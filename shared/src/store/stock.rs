@@ -105,7 +105,7 @@ impl Store {
             let answer = Answer::new(if update.created { 201 } else { 200 }, &update.item)?;
             match self.commit("write_stock", actions, outbox_key(&event), Some(&answer)).await? {
                 TxOutcome::Committed => {
-                    self.remember_shards(sku, location_id, update.item.shards);
+                    self.remember_shards(sku, location_id, update.item.shards, on_hands.len() as u32);
                     Ok(StockWrite { item: update.item, created: update.created })
                 }
                 // Someone wrote the item since our read: read again and decide again.
