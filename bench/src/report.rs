@@ -387,7 +387,8 @@ fn markdown(r: &Results) -> String {
              (`tests/src/contention.rs`), at the SDK's HTTP client, adds both: **{}**. C clients reserve one unit at a time \
              from one item with stock that cannot run out, split into 1, 4 or 16 shards (`PUT ... {{\"shards\": N}}`), \
              through the service's store and its own retry policy (up to 10 attempts within 5 s, then 503; on a sharded \
-             item a conflict sends the reserve to another shard at once, up to 8 shards per attempt), for {} s per row, \
+             item a conflict sends the reserve to up to 2 other shards at once, then it backs off and tries again within \
+             the deadline, these tries not counted among the 10), for {} s per row, \
              each on a fresh table. Every INSUFFICIENT_STOCK here is spurious.\n",
             m.model, m.seconds_per_cell
         );

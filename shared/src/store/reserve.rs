@@ -26,9 +26,10 @@ use crate::domain::{shard_holds_of, timestamp, Cart, Line, Reservation, Units};
 use crate::error::{Error, Result, Shortfall};
 use crate::events::{DetailType, OutboxEvent};
 
-/// How many shards one attempt of a reserve tries, one after the other, while each it tries is
-/// busy with another transaction (then it backs off like any retry).
-const MAX_SHARD_HOPS: usize = 8;
+/// How many other shards one attempt of a reserve moves to, one after the other, while each it
+/// tries is busy with another transaction; then it backs off and tries again (`Failure::Busy`:
+/// within the request's deadline, not counted among the retry policy's attempts).
+const MAX_SHARD_HOPS: usize = 2;
 
 /// The index of the order key among a reserve's actions.
 const ORDER_KEY_ACTION: usize = 0;
@@ -155,16 +156,19 @@ impl Store {
                 .collect();
             // At most MAX_SHARD_HOPS moves, and never more than the item has other shards.
             let shards = sharded.iter().map(|(sku, location_id, _)| self.shard_count(sku, location_id)).max();
-            let give_way = shards.is_some_and(|n| hops < MAX_SHARD_HOPS.min((n as usize).saturating_sub(1)));
+            let hops_left = shards.is_some_and(|n| hops < MAX_SHARD_HOPS.min((n as usize).saturating_sub(1)));
             let marker = outbox_key(&event);
+            let give_way = !sharded.is_empty();
             match self.commit_or_conflict("reserve", actions, marker, Some(&answer), give_way).await? {
                 Some(TxOutcome::Committed) => return Ok(Created::Done(reservation)),
                 Some(TxOutcome::Cancelled(cancelled)) => break (reservation, units, cancelled),
-                None => {
+                None if hops_left => {
                     self.count_retry("reserve", "conflict");
                     busy.extend(sharded);
                     hops += 1;
                 }
+                // Every shard tried was busy: back off and try again (within the deadline).
+                None => return Err(Failure::Busy),
             }
         };
         if let Some(order) = cancelled.old_item(ORDER_KEY_ACTION) {

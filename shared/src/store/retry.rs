@@ -50,6 +50,11 @@ pub(crate) enum Failure {
     NoReply(&'static str),
     /// A conditional write found the item changed since it was read: read again and redecide.
     Stale,
+    /// Every shard of a sharded item the attempt tried was busy with another transaction (a
+    /// burst of buyers): tried again, with backoff, until the deadline, not counted among the
+    /// policy's attempts (a buyer who keeps missing in a burst would otherwise run out of them
+    /// long before the burst is served).
+    Busy,
     /// The answer: return it.
     Fatal(Error),
 }
@@ -117,6 +122,7 @@ where
 {
     let deadline = super::deadline::call_deadline(policy.deadline);
     let mut n = 0;
+    let mut busy = 0;
     loop {
         // An attempt still running at the deadline is cut off: it may have been applied.
         let left = deadline.saturating_duration_since(Instant::now());
@@ -124,6 +130,22 @@ where
         match outcome {
             Ok(value) => return Ok(value),
             Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Busy) => {
+                busy += 1;
+                let delay = policy.delay(busy);
+                if Instant::now() + delay >= deadline {
+                    tracing::warn!(
+                        operation,
+                        busy,
+                        reason = "conflict",
+                        "giving up: every shard stayed busy"
+                    );
+                    crate::metrics::store_gave_up(operation);
+                    return Err(Error::Unavailable { retry_after_secs: 1 });
+                }
+                on_retry("conflict");
+                tokio::time::sleep(delay).await;
+            }
             Err(failure @ (Failure::Retry(_) | Failure::NoReply(_) | Failure::Stale)) => {
                 let why = match failure {
                     Failure::Retry(why) | Failure::NoReply(why) => why,
@@ -186,6 +208,22 @@ mod tests {
         let (out, calls) = run(&policy, |_| Err::<(), _>(Failure::Fatal(Error::validation("no")))).await;
         assert_eq!(out.unwrap_err().code(), "VALIDATION_ERROR");
         assert_eq!(calls, 1);
+    }
+
+    #[tokio::test]
+    async fn busy_shards_are_tried_until_the_deadline_not_the_attempts() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            deadline: Duration::from_millis(300),
+        };
+        let (out, calls) = run(&policy, |n| if n < 20 { Err(Failure::Busy) } else { Ok(n) }).await;
+        assert_eq!((out.unwrap(), calls), (20, 21), "more than max_attempts, within the deadline");
+        let started = Instant::now();
+        let (out, _) = run(&policy, |_| Err::<(), _>(Failure::Busy)).await;
+        assert_eq!(out.unwrap_err().code(), "SERVICE_UNAVAILABLE");
+        assert!(started.elapsed() < Duration::from_millis(400), "bounded by the deadline");
     }
 
     #[tokio::test]
