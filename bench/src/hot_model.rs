@@ -32,6 +32,11 @@ pub struct ModelCell {
     pub spurious_rejections: u64,
     /// 503 SERVICE_UNAVAILABLE: the store gave up within its deadline.
     pub unavailable: u64,
+    /// Of those, the ones that were applied all the same (an attempt cut off at the deadline
+    /// after DynamoDB took it: retrying the same orderId returns the reservation), found by
+    /// reading each such order afterwards.
+    #[serde(default)]
+    pub unavailable_applied: u64,
     pub unavailable_pct: f64,
     /// Transactions the model cancelled with TransactionConflict, and throttled.
     pub conflicts: u64,
@@ -82,6 +87,8 @@ struct Tally {
     unavailable: u64,
     errors: u64,
     latencies_ms: Vec<f64>,
+    /// Orders answered 503.
+    unavailable_orders: Vec<String>,
 }
 
 async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duration: Duration) -> ModelCell {
@@ -113,14 +120,18 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
                 while Instant::now() < stop_at {
                     let line = Line { sku: SKU.into(), location_id: LOCATION.into(), quantity: 1 };
                     let t0 = Instant::now();
-                    let answer = store.reserve(&format!("o-{c}-{i}"), vec![line], 900, None).await;
+                    let order = format!("o-{c}-{i}");
+                    let answer = store.reserve(&order, vec![line], 900, None).await;
                     tally.latencies_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
                     tally.requests += 1;
                     i += 1;
                     match answer {
                         Ok(_) => tally.successes += 1,
                         Err(Error::InsufficientStock { .. }) => tally.rejections += 1,
-                        Err(Error::Unavailable { .. }) => tally.unavailable += 1,
+                        Err(Error::Unavailable { .. }) => {
+                            tally.unavailable += 1;
+                            tally.unavailable_orders.push(order);
+                        }
                         Err(e) => {
                             tally.errors += 1;
                             eprintln!("  model C={clients} shards={shards}: {e}");
@@ -140,11 +151,20 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
         total.unavailable += tally.unavailable;
         total.errors += tally.errors;
         total.latencies_ms.extend(tally.latencies_ms);
+        total.unavailable_orders.extend(tally.unavailable_orders);
     }
     let elapsed = started.elapsed().as_secs_f64();
     let counts: ModelCounts = model.counts();
     let retries = store.stats().retries() - retries_before;
     let item = t.store.get_stock(SKU, LOCATION).await.expect("final stock");
+    let mut unavailable_applied = 0;
+    for order in &total.unavailable_orders {
+        match t.store.get_order_reservation(order).await {
+            Ok(_) => unavailable_applied += 1,
+            Err(Error::NotFound { .. }) => {}
+            Err(e) => panic!("reading order {order}: {e}"),
+        }
+    }
     let successes = total.successes.max(1) as f64;
     ModelCell {
         clients,
@@ -154,6 +174,7 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
         successes_per_s: round(total.successes as f64 / elapsed),
         spurious_rejections: total.rejections,
         unavailable: total.unavailable,
+        unavailable_applied,
         unavailable_pct: round(100.0 * total.unavailable as f64 / total.requests.max(1) as f64),
         conflicts: counts.conflicts,
         throttles: counts.throttles,
@@ -161,7 +182,7 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
         retries_per_success: round(retries as f64 / successes),
         latency: Latency::of(total.latencies_ms),
         oversells: (item.reserved - item.on_hand).max(0),
-        consistent: item.reserved as u64 == total.successes
+        consistent: item.reserved as u64 == total.successes + unavailable_applied
             && item.available == item.on_hand - item.reserved
             && total.errors == 0,
     }
