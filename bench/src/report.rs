@@ -583,10 +583,12 @@ fn shards_chart(m: &crate::hot_model::ModelRun) -> String {
     }
     let _ = writeln!(
         svg,
-        r##"<text x="{}" y="{}" text-anchor="middle" font-size="11">{}; DynamoDB Local's own rate caps the measured bars</text>"##,
+        r##"<text x="{}" y="{}" text-anchor="middle" font-size="10">{}</text><text x="{}" y="{}" text-anchor="middle" font-size="10">DynamoDB Local's own rate (one transaction at a time) caps the measured bars</text>"##,
         width / 2.0,
-        height - 20.0,
-        m.model
+        height - 26.0,
+        m.model,
+        width / 2.0,
+        height - 12.0
     );
     svg.push_str("</svg>\n");
     svg

@@ -12,6 +12,15 @@ use super::{Hold, Page, Store};
 use crate::domain::{combine, timestamp, Movement, Reservation, SkuStock, StockItem, MAX_SHARDS};
 use crate::error::{Error, Result};
 
+/// Which sort keys of a partition a query reads.
+#[derive(Clone, Copy)]
+enum SortKeys<'a> {
+    All,
+    Prefix(&'a str),
+    /// From one to the other, both included.
+    Between(&'a str, &'a str),
+}
+
 impl Store {
     pub(crate) async fn get_item(&self, key: Item) -> Result<Option<Item>, Failure> {
         let out = self
@@ -51,7 +60,7 @@ impl Store {
         location_id: &str,
     ) -> Result<Vec<(u32, StockItem)>, Failure> {
         let (from, to) = item_range(location_id);
-        let items = self.query_between(stock_pk(sku), &from, &to).await?;
+        let items = self.query_partition(stock_pk(sku), SortKeys::Between(&from, &to), false).await?;
         let mut shards = items
             .into_iter()
             .map(|item| Ok((shard_of(&item), from_item::<StockItem>(item)?)))
@@ -104,7 +113,7 @@ impl Store {
     pub(crate) async fn read_sku_shards(&self, sku: &str) -> Result<Vec<Vec<StockItem>>, Failure> {
         let mut locations: Vec<Vec<(u32, StockItem)>> = Vec::new();
         // Sort-key order: each item, then its shards (`LOC#w#01` sorts before `LOC#w0`).
-        for item in self.query_partition(stock_pk(sku), STOCK_ITEM_PREFIX, false).await? {
+        for item in self.query_partition(stock_pk(sku), SortKeys::Prefix(STOCK_ITEM_PREFIX), false).await? {
             let shard = shard_of(&item);
             let stock = from_item::<StockItem>(item)?;
             match locations.last_mut() {
@@ -122,35 +131,6 @@ impl Store {
             .collect())
     }
 
-    /// Every item of a partition whose sort key is between `from` and `to` (inclusive), strongly
-    /// consistent, every page.
-    async fn query_between(&self, pk: String, from: &str, to: &str) -> Result<Vec<Item>, Failure> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":from", s(from))
-                .expression_attribute_values(":to", s(to))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(classify)?;
-            self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
-    }
-
     /// Every stock item of the skus named, read at once.
     pub(crate) async fn read_skus(
         &self,
@@ -160,12 +140,12 @@ impl Store {
         Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
-    /// Every item of a partition whose sort key begins with `prefix`, by sort key (descending when
+    /// Every item of a partition whose sort key is in `keys`, by sort key (descending when
     /// `newest_first`), strongly consistent, every page.
     async fn query_partition(
         &self,
         pk: String,
-        prefix: &str,
+        keys: SortKeys<'_>,
         newest_first: bool,
     ) -> Result<Vec<Item>, Failure> {
         let mut items = Vec::new();
@@ -173,13 +153,16 @@ impl Store {
         loop {
             let query =
                 self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(&pk));
-            // An empty prefix: the whole partition (DynamoDB refuses an empty key value).
-            let query = if prefix.is_empty() {
-                query.key_condition_expression("pk = :pk")
-            } else {
-                query
+            let query = match keys {
+                // The whole partition (DynamoDB refuses an empty key value).
+                SortKeys::All => query.key_condition_expression("pk = :pk"),
+                SortKeys::Prefix(prefix) => query
                     .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix))
+                    .expression_attribute_values(":prefix", s(prefix)),
+                SortKeys::Between(from, to) => query
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":from", s(from))
+                    .expression_attribute_values(":to", s(to)),
             };
             let out = query
                 .consistent_read(true)
@@ -404,7 +387,9 @@ impl Store {
     /// reservation items, and the order key naming the latest), then each reservation.
     pub async fn list_order_reservations(&self, order_id: &str) -> Result<Vec<Reservation>> {
         let items = self
-            .with_retries("list_order_reservations", || self.query_partition(order_pk(order_id), "", true))
+            .with_retries("list_order_reservations", || {
+                self.query_partition(order_pk(order_id), SortKeys::All, true)
+            })
             .await?;
         let mut ids: Vec<String> = Vec::new();
         let mut latest = None;
