@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::types::{Get, ReturnConsumedCapacity, TransactGetItem};
 
 use super::items::{holds_prefix, item_range, s, stock_pk, Item};
+use super::reads::SortKeys;
 use super::retry::{classify, Failure};
 use super::Store;
 use crate::error::{Error, Result};
@@ -64,28 +65,8 @@ impl Store {
     /// key order; other locations' items in the range are the caller's to skip).
     pub async fn audit_item_range(&self, sku: &str, location_id: &str) -> Result<Vec<Item>> {
         let (pk, from, to) = (stock_pk(sku), holds_prefix(location_id), item_range(location_id).1);
-        self.every_page("audit_item", |start| {
-            let (pk, from, to) = (&pk, &from, &to);
-            async move {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                    .expression_attribute_values(":pk", s(pk))
-                    .expression_attribute_values(":from", s(from))
-                    .expression_attribute_values(":to", s(to))
-                    .consistent_read(true)
-                    .set_exclusive_start_key(start)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-                Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
-            }
-        })
-        .await
+        let keys = SortKeys::Between(&from, &to);
+        self.with_retries("audit_item", || self.query_partition(pk.clone(), keys, false)).await
     }
 
     /// The items of `keys` (at most [`MAX_TRANSACT_GET`]) as they were at one moment

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// Which sort keys of a partition a query reads.
 #[derive(Clone, Copy)]
-enum SortKeys<'a> {
+pub(crate) enum SortKeys<'a> {
     All,
     Prefix(&'a str),
     /// From one to the other, both included.
@@ -142,7 +142,7 @@ impl Store {
 
     /// Every item of a partition whose sort key is in `keys`, by sort key (descending when
     /// `newest_first`), strongly consistent, every page.
-    async fn query_partition(
+    pub(crate) async fn query_partition(
         &self,
         pk: String,
         keys: SortKeys<'_>,
