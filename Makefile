@@ -1,5 +1,5 @@
 # The two commands: `make dev` (run the service locally) and `make test` (every test and check).
-.PHONY: dev test bench soak fuzz lint lint-template package redrive audit fmt install stop clean
+.PHONY: dev test bench soak fuzz lint lint-template topology sam-env package redrive audit fmt install stop clean
 
 dev: ## install what is missing, start the local stack, seed demo data, serve the API on :3000
 	infra/dev.sh
@@ -20,10 +20,19 @@ lint: ## formatting and clippy, warnings are errors
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-lint-template: ## cfn-lint, the SAM transform, and functions/ <-> template.yaml <-> openapi.json
-	infra/install.sh tools
-	.local/tools/bin/cfn-lint template.yaml
-	.local/tools/bin/python infra/lint_template.py
+lint-template: ## cfn-lint, the SAM transform, functions/ <-> template.yaml <-> openapi.json, what the local runtime runs
+	infra/install.sh template
+	.local/template/bin/cfn-lint template.yaml
+	.local/template/bin/python infra/lint_template.py
+
+topology: ## what template.yaml deploys, resolved for the local runtime: .local/topology.json
+	infra/install.sh template
+	.local/template/bin/python infra/topology.py
+
+sam-env: ## the --env-vars file for `sam local invoke / start-api` against `make dev`'s stack: .local/sam-env.json
+	infra/install.sh template
+	.local/template/bin/python infra/topology.py
+	.local/template/bin/python infra/sam_env.py
 
 package: ## cargo lambda build --release --arm64 of every function; sizes in target/lambda/sizes.md
 	infra/package.sh

@@ -1,24 +1,24 @@
-"""Creates the LocalStack side of the local stack, idempotently: the event bus, the order-events
-queue with its dead-letter queue (maxReceiveCount 3), the rule that routes `source: "orders"`
-events from the bus to the queue, the dead-letter queue of `publish-events`, and a tap queue that
-receives every event the service publishes (local only, to watch them). The DynamoDB table is created by the service itself
-(`inventory::store::create_table`), so its schema lives in one place.
+"""Creates the LocalStack side of the local stack as template.yaml describes it, idempotently:
+the event bus, every queue (its local name, visibility timeout, retention and redrive policy with
+the template's maxReceiveCount), every rule with an event pattern and its queue targets (each
+queue's policy letting its rule send, as the template's queue policy does), and a tap queue that
+receives every event the service publishes (local only, to watch them). The DynamoDB table is
+created by the service itself (`inventory::store::create_table`), so its schema lives in one place.
 
-Usage: python infra/create_resources.py  (endpoint from AWS_ENDPOINT_URL, names from the env)
+What it creates is read from `.local/topology.json` (infra/topology.py): nothing here names a queue.
+
+Usage: python infra/create_resources.py  (endpoint from AWS_ENDPOINT_URL, the bus from EVENT_BUS_NAME)
 """
 import json
 import os
+import pathlib
 
 import boto3
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
 REGION = os.environ.get("AWS_REGION", "us-east-1")
-BUS = os.environ.get("EVENT_BUS_NAME", "inventory-events")
-QUEUE = os.environ.get("ORDER_EVENTS_QUEUE", "inventory-order-events")
-DLQ = QUEUE + "-dlq"
-RULE = "inventory-order-events"
 TAP = "inventory-events-tap"
-PUBLISH_DLQ = os.environ.get("PUBLISH_DLQ", "inventory-publish-events-dlq")
 
 
 def client(service):
@@ -31,53 +31,68 @@ def client(service):
     )
 
 
+def queue_arn(sqs, url):
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
 def main():
+    topology = json.loads((ROOT / ".local" / "topology.json").read_text())
+    resources = topology["resources"]
     events, sqs = client("events"), client("sqs")
+    buses = [r for r in resources.values() if r["type"] == "AWS::Events::EventBus"]
+    bus = os.environ.get("EVENT_BUS_NAME") or buses[0]["localName"]
     try:
-        events.create_event_bus(Name=BUS)
+        events.create_event_bus(Name=bus)
     except events.exceptions.ResourceAlreadyExistsException:
         pass
-    bus_arn = events.describe_event_bus(Name=BUS)["Arn"]
 
-    sqs.create_queue(QueueName=PUBLISH_DLQ, Attributes={"MessageRetentionPeriod": "1209600"})
-    dlq_url = sqs.create_queue(QueueName=DLQ, Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=QUEUE,
-        Attributes={
-            "VisibilityTimeout": "30",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
-        },
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    events.put_rule(Name=RULE, EventBusName=BUS, EventPattern=json.dumps({"source": ["orders"]}), State="ENABLED")
-    events.put_targets(Rule=RULE, EventBusName=BUS, Targets=[{"Id": "order-events-queue", "Arn": queue_arn}])
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={
-            "Policy": json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "events.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": queue_arn,
-                            "Condition": {"ArnEquals": {"aws:SourceArn": bus_arn}},
-                        }
-                    ],
-                }
+    urls = {}
+    queues = [(k, r) for k, r in resources.items() if r["type"] == "AWS::SQS::Queue"]
+    # Dead-letter queues first: the others name them.
+    for logical_id, queue in sorted(queues, key=lambda q: "deadLetterQueue" in q[1]):
+        attributes = {
+            "VisibilityTimeout": str(queue["visibilityTimeout"]),
+            "MessageRetentionPeriod": str(queue["messageRetentionPeriod"]),
+        }
+        if "deadLetterQueue" in queue:
+            target = queue_arn(sqs, urls[queue["deadLetterQueue"]])
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": target, "maxReceiveCount": str(queue["maxReceiveCount"])}
             )
-        },
-    )
+        urls[logical_id] = sqs.create_queue(QueueName=queue["localName"], Attributes=attributes)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=urls[logical_id], Attributes=attributes)
+
+    names = []
+    for rule in topology["rules"]:
+        name = f"inventory-{rule['name']}"
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(rule["pattern"]), State="ENABLED")
+        targets = [t for t in rule["targets"] if t in urls]
+        events.put_targets(
+            Rule=name,
+            EventBusName=bus,
+            Targets=[{"Id": t, "Arn": queue_arn(sqs, urls[t])} for t in targets],
+        )
+        rule_arn = events.describe_rule(Name=name, EventBusName=bus)["Arn"]
+        for target in targets:
+            arn = queue_arn(sqs, urls[target])
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }],
+            }
+            sqs.set_queue_attributes(QueueUrl=urls[target], Attributes={"Policy": json.dumps(policy)})
+        names.append(name)
     # A local-only tap: every event the service publishes, for `infra/tail_events.py`.
     tap_url = sqs.create_queue(QueueName=TAP, Attributes={"MessageRetentionPeriod": "3600"})["QueueUrl"]
-    tap_arn = sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=TAP, EventBusName=BUS, EventPattern=json.dumps({"source": ["inventory"]}), State="ENABLED")
-    events.put_targets(Rule=TAP, EventBusName=BUS, Targets=[{"Id": "tap", "Arn": tap_arn}])
-    print(f"LocalStack resources ready: bus {BUS}, queue {QUEUE} (DLQ {DLQ}), rule {RULE}, {PUBLISH_DLQ}")
+    events.put_rule(Name=TAP, EventBusName=bus, EventPattern=json.dumps({"source": ["inventory"]}), State="ENABLED")
+    events.put_targets(Rule=TAP, EventBusName=bus, Targets=[{"Id": "tap", "Arn": queue_arn(sqs, tap_url)}])
+    queue_names = ", ".join(resources[k]["localName"] for k, _ in queues)
+    print(f"LocalStack resources ready (template.yaml): bus {bus}, queues {queue_names}, rules {', '.join(names)}")
 
 
 if __name__ == "__main__":

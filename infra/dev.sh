@@ -18,6 +18,9 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   exit 1
 fi
 infra/install.sh
+# What runs is what template.yaml deploys: each function's routes, environment, schedule, event
+# source mapping and IAM policy (dev_server::LocalRuntime reads them from here).
+.local/template/bin/python infra/topology.py
 echo "building the local server ..."
 cargo build --quiet -p dev-server
 infra/stack.sh start "$STATE" "$DDB_PORT" "$LS_PORT"

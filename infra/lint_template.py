@@ -11,47 +11,28 @@
 5. Least privilege: no function role gets a managed policy but AWSLambdaBasicExecutionRole (its
    logs) and AWSXrayWriteOnlyAccess (its traces: SAM's for Tracing: Active; X-Ray has no resource
    to name), and no statement of the template grants an action on "*" except dynamodb:ListStreams.
+6. The local runtime can run it as it deploys (infra/topology.py): every intrinsic resolves, every
+   statement is one the IAM gate evaluates (no Condition, NotAction, NotResource, Principal, no
+   managed policy it does not know), every schedule is a rate, every filter a plain pattern.
 
-Usage: .local/tools/bin/python infra/lint_template.py   (exit 1 and a list of problems if any)
+Usage: .local/template/bin/python infra/lint_template.py   (exit 1 and a list of problems if any)
 """
-import copy
 import json
-import os
 import pathlib
 import sys
 
-from cfnlint.decode import decode
-from samtranslator.translator.transform import transform
+import topology as local_topology
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-class NoManagedPolicies:
-    """The translator asks for AWS managed policy ARNs only for policy names; we use statements."""
-
-    def load(self):
-        return {}
-
-
 def main():
-    problems = []
-    template, matches = decode(str(ROOT / "template.yaml"))
-    if matches:
-        print("\n".join(str(m) for m in matches))
+    # 1. The SAM transform, offline (CodeUri "." is what `sam build` replaces with an S3 URI).
+    template, transformed, problems = local_topology.transformed_template()
+    if template is None:
+        print("\n".join(problems))
         return 1
     resources = template["Resources"]
-
-    # 1. The SAM transform, offline: CodeUri "." is what `sam build` replaces with an S3 URI.
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    offline = copy.deepcopy(template)
-    for resource in offline["Resources"].values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/key.zip"
-    try:
-        transformed = transform(offline, {}, NoManagedPolicies())
-    except Exception as e:  # the translator reports every problem in one exception
-        problems.append(f"SAM transform: {e}")
-        transformed = None
 
     # 2. functions/ <-> template functions.
     crates = {p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists()}
@@ -116,6 +97,10 @@ def main():
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 if statement.get("Resource") == "*" and actions != ["dynamodb:ListStreams"]:
                     problems.append(f"{name} grants {actions} on every resource")
+
+    # 6. What the local runtime runs.
+    if transformed:
+        problems.extend(local_topology.topology()[1])
 
     for p in problems:
         print(f"template.yaml: {p}")

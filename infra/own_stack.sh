@@ -10,6 +10,8 @@ export TABLE_NAME="unused-by-tests" EVENT_BUS_NAME="inventory-events"
 free_port() { .local/venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 start_own_stack() {
+  # What runs is what template.yaml deploys (dev_server::LocalRuntime reads it from here).
+  .local/template/bin/python infra/topology.py
   DDB_PORT="$(free_port)"
   LS_PORT="$(free_port)"
   STATE="$(mktemp -d "$ROOT/.local/run-XXXXXX")"

@@ -9,6 +9,10 @@ echo "== building tests"
 cargo test --workspace --no-run --quiet
 
 start_own_stack
+# The IAM gate records here every grant a function's call was allowed by (tests and the fuzz).
+export IAM_USAGE_FILE="$STATE/iam-used.jsonl"
+# `make sam-env`'s files, which a test checks against the local runtime's own resolution.
+.local/template/bin/python infra/sam_env.py
 
 echo "== tests"
 LOG="$STATE/cargo-test.log"
@@ -18,9 +22,12 @@ status=${PIPESTATUS[0]}
 # The schema fuzzer against the local server (a short run; `make soak` runs a longer one).
 infra/fuzz.sh "${FUZZ_EXAMPLES:-25}" 2>&1 | tee "$STATE/fuzz.log"
 fuzz=${PIPESTATUS[0]}
+# Least privilege both ways: every grant of template.yaml was used by some call (PERMISSIONS.md).
+.local/template/bin/python infra/iam_usage.py "$IAM_USAGE_FILE" 2>&1 | tee "$STATE/iam-usage.log"
+grants=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary (cargo prints one "test result" per binary), the schema
 # fuzz counted as one test.
-awk -v fuzz="$fuzz" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-     END { if (fuzz == 0) p++; else f++; printf "%d passed, %d failed\n", p, f }' "$LOG"
-[ "$status" -eq 0 ] && [ "$fuzz" -eq 0 ]
+awk -v fuzz="$fuzz" -v grants="$grants" '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { if (fuzz == 0) p++; else f++; if (grants == 0) p++; else f++; printf "%d passed, %d failed\n", p, f }' "$LOG"
+[ "$status" -eq 0 ] && [ "$fuzz" -eq 0 ] && [ "$grants" -eq 0 ]

@@ -1,21 +1,21 @@
-//! The local runtime of `make dev`, as a library so the integration tests run the very same
-//! event source mappings: a DynamoDB-stream poller feeding `publish-events` and an SQS poller
-//! feeding `order-events`. They call the handlers of the `inventory` crate; no business logic
-//! lives here.
+//! The local runtime of `make dev`, as a library so the integration tests and the bench run the
+//! very same thing: every function of template.yaml with its routes, environment, schedule, event
+//! source mapping and IAM policy (`runtime`, `topology`, `iam`), the HTTP server, and the pollers
+//! that stand in for Lambda's event source mappings (a DynamoDB-stream poller, an SQS poller).
+//! They call the handlers of the `inventory` crate; no business logic lives here.
 
 pub mod http_server;
+pub mod iam;
 pub mod queue_poller;
+pub mod runtime;
 pub mod stream_poller;
-
-use std::sync::Arc;
-
-use inventory::publish::Publisher;
-use inventory::Store;
-use tokio::task::JoinHandle;
+pub mod topology;
 
 pub use http_server::serve_http;
 pub use queue_poller::{poll_queue, QueuePollerOptions};
+pub use runtime::{BaseClients, EventPipelines, LocalFunction, LocalRuntime};
 pub use stream_poller::{poll_stream, StreamPollerOptions};
+pub use topology::{LocalQueue, Names, Topology};
 
 /// A DynamoDB Streams client for the DynamoDB endpoint (`AWS_ENDPOINT_URL_DYNAMODB_STREAMS`, else
 /// `AWS_ENDPOINT_URL_DYNAMODB`): the SDK would otherwise send it to `AWS_ENDPOINT_URL`
@@ -30,46 +30,4 @@ pub fn streams_client(config: &aws_config::SdkConfig) -> aws_sdk_dynamodbstreams
         builder = builder.endpoint_url(endpoint);
     }
     aws_sdk_dynamodbstreams::Client::from_conf(builder.build())
-}
-
-/// The two event pipelines, running until dropped.
-pub struct EventPipelines {
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl EventPipelines {
-    /// Starts the stream -> `publish-events` and queue -> `order-events` pollers.
-    pub fn start(
-        store: Arc<Store>,
-        streams: aws_sdk_dynamodbstreams::Client,
-        publisher: Arc<Publisher>,
-        sqs: aws_sdk_sqs::Client,
-        order_queue_url: String,
-        stream_options: StreamPollerOptions,
-        queue_options: QueuePollerOptions,
-    ) -> Self {
-        let publish = tokio::spawn(poll_stream(
-            store.client().clone(),
-            streams,
-            store.table().to_owned(),
-            stream_options,
-            move |event| {
-                let publisher = publisher.clone();
-                async move { publisher.handle(event).await }
-            },
-        ));
-        let orders = tokio::spawn(poll_queue(sqs, order_queue_url, queue_options, move |event| {
-            let store = store.clone();
-            async move { inventory::order_events::handle_batch(store.as_ref(), event).await }
-        }));
-        EventPipelines { tasks: vec![publish, orders] }
-    }
-}
-
-impl Drop for EventPipelines {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
 }

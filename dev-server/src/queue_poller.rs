@@ -21,6 +21,9 @@ pub struct QueuePollerOptions {
     pub wait_time: Duration,
     /// Pause after an unreachable queue.
     pub error_backoff: Duration,
+    /// The mapping's `FunctionResponseTypes: [ReportBatchItemFailures]`: only the messages the
+    /// handler names stay on the queue. Without it, any failure leaves the whole batch.
+    pub report_batch_item_failures: bool,
 }
 
 impl Default for QueuePollerOptions {
@@ -29,6 +32,7 @@ impl Default for QueuePollerOptions {
             batch_size: 10,
             wait_time: Duration::from_secs(1),
             error_backoff: Duration::from_secs(1),
+            report_batch_item_failures: true,
         }
     }
 }
@@ -117,6 +121,10 @@ impl Queue {
         let response = handler(event).await;
         let failed: HashSet<&str> =
             response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        if !failed.is_empty() && !options.report_batch_item_failures {
+            // The batch failed as a whole: every message comes back after its visibility timeout.
+            return Ok(count);
+        }
         let entries = inventory::sqs::delete_entries(
             receipts
                 .iter()

@@ -27,6 +27,9 @@ pub struct StreamPollerOptions {
     /// Backoff bounds between retries of a failed batch or an unreachable stream.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// The mapping's filter patterns (`FilterCriteria`): a record that matches none is dropped
+    /// before batching, as Lambda drops it. None: every record.
+    pub filters: Vec<serde_json::Value>,
 }
 
 impl Default for StreamPollerOptions {
@@ -36,6 +39,7 @@ impl Default for StreamPollerOptions {
             idle_wait: Duration::from_millis(250),
             min_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
+            filters: Vec::new(),
         }
     }
 }
@@ -50,8 +54,10 @@ struct Shard {
 }
 
 /// Polls the stream of `table` until the task is dropped, calling `handler` with every batch.
+/// Every call goes through `streams`: the function's own client, as Lambda's mapping reads the
+/// stream with the function's role (ListStreams to find it, then DescribeStream,
+/// GetShardIterator and GetRecords).
 pub async fn poll_stream<H, Fut>(
-    dynamodb: aws_sdk_dynamodb::Client,
     streams: StreamsClient,
     table: String,
     options: StreamPollerOptions,
@@ -62,12 +68,12 @@ pub async fn poll_stream<H, Fut>(
 {
     let mut backoff = options.min_backoff;
     let stream_arn: String = loop {
-        match dynamodb.describe_table().table_name(&table).send().await {
-            Ok(out) => match out.table.and_then(|t| t.latest_stream_arn) {
+        match streams.list_streams().table_name(&table).send().await {
+            Ok(out) => match out.streams.unwrap_or_default().into_iter().find_map(|s| s.stream_arn) {
                 Some(arn) => break arn,
                 None => tracing::error!(%table, "table has no stream; the publisher cannot run"),
             },
-            Err(e) => tracing::warn!(%table, error = %DisplayErrorContext(&e), "cannot describe the table"),
+            Err(e) => tracing::warn!(%table, error = %DisplayErrorContext(&e), "cannot list the table's streams"),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(options.max_backoff);
@@ -186,7 +192,19 @@ where
         shard.iterator = next;
         return Ok(0);
     }
-    let batch: Vec<EventRecord> = records.into_iter().map(|r| to_lambda_record(r, stream_arn)).collect();
+    let read = records.len();
+    let last_read = records.last().and_then(|r| r.dynamodb.as_ref()?.sequence_number.clone());
+    let batch: Vec<EventRecord> = records
+        .into_iter()
+        .map(|r| to_lambda_record(r, stream_arn))
+        .filter(|r| passes_filters(&options.filters, r))
+        .collect();
+    if batch.is_empty() {
+        shard.checkpoint = last_read.or(shard.checkpoint.take());
+        shard.closed = next.is_none();
+        shard.iterator = next;
+        return Ok(read);
+    }
     let sequence_numbers: Vec<Option<String>> =
         batch.iter().map(|r| r.change.sequence_number.clone()).collect();
     let mut event = StreamEvent::default();
@@ -201,10 +219,10 @@ where
             Err("the handler reported an unknown item; retrying the batch".into())
         }
         None => {
-            shard.checkpoint = sequence_numbers.last().cloned().flatten().or(shard.checkpoint.take());
+            shard.checkpoint = last_read.or(shard.checkpoint.take());
             shard.closed = next.is_none();
             shard.iterator = next;
-            Ok(sequence_numbers.len())
+            Ok(read)
         }
         Some(i) => {
             if i > 0 {
@@ -218,6 +236,15 @@ where
             ))
         }
     }
+}
+
+/// Whether a record passes the mapping's filters (any pattern matches its event JSON).
+fn passes_filters(filters: &[serde_json::Value], record: &EventRecord) -> bool {
+    if filters.is_empty() {
+        return true;
+    }
+    let json = serde_json::to_value(record).unwrap_or_default();
+    filters.iter().any(|pattern| crate::topology::matches_filter(pattern, &json))
 }
 
 /// The record as Lambda delivers it (the `aws_lambda_events` shape).

@@ -34,6 +34,64 @@ impl Config {
     }
 }
 
+/// A function's environment: in Lambda the process's, locally exactly the variables template.yaml
+/// gives the function (`dev_server::runtime`), so a variable its template entry does not set is
+/// missing locally as it is on AWS.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionEnv {
+    /// `None`: the process's environment (a Lambda function).
+    vars: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl FunctionEnv {
+    /// The process's environment: what Lambda gives a function.
+    pub fn process() -> Self {
+        FunctionEnv { vars: None }
+    }
+
+    /// Exactly these variables.
+    pub fn from_vars(vars: std::collections::BTreeMap<String, String>) -> Self {
+        FunctionEnv { vars: Some(vars) }
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        let value = match &self.vars {
+            None => std::env::var(name).ok(),
+            Some(vars) => vars.get(name).cloned(),
+        };
+        value.filter(|v| !v.is_empty())
+    }
+
+    /// A variable the function cannot run without (its table, its bus): no default, so a template
+    /// that does not set it fails at once, locally and on AWS alike, and never reaches for a
+    /// resource of another stack.
+    pub fn require(&self, name: &str) -> Result<String, String> {
+        self.get(name).ok_or_else(|| {
+            format!("{name} is not set in this function's environment (template.yaml sets it, Globals or its own)")
+        })
+    }
+
+    /// The table (`TABLE_NAME`).
+    pub fn table_name(&self) -> Result<String, String> {
+        self.require("TABLE_NAME")
+    }
+
+    /// The event bus (`EVENT_BUS_NAME`).
+    pub fn event_bus_name(&self) -> Result<String, String> {
+        self.require("EVENT_BUS_NAME")
+    }
+
+    /// Where `publish-events` dead-letters what it can never publish (`PUBLISH_DLQ`, a URL).
+    pub fn publish_dead_letter_queue(&self) -> Result<String, String> {
+        self.require("PUBLISH_DLQ")
+    }
+
+    /// `REQUIRE_SCOPES=true`: the handlers check each route's scope (API.md, "Scopes").
+    pub fn require_scopes(&self) -> bool {
+        self.get("REQUIRE_SCOPES").is_some_and(|v| v == "true")
+    }
+}
+
 pub fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
 }

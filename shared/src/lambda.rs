@@ -8,24 +8,31 @@ use std::sync::Arc;
 
 use tower::ServiceExt;
 
-use crate::config::{aws_config, dynamodb_client, queue_url, Config};
-use crate::http::{router, Operation};
+use crate::config::{aws_config, queue_url, FunctionEnv};
+use crate::http::{router_with, Operation, RouterOptions};
 use crate::publish::Publisher;
 use crate::Store;
 
-/// Builds the store from the environment (`TABLE_NAME`, the standard AWS variables).
-pub async fn store_from_env() -> Store {
-    let config = Config::from_env();
-    Store::new(dynamodb_client().await, config.table_name)
+/// The store of a function: its DynamoDB client over the table its environment names
+/// (`TABLE_NAME`).
+pub fn store_from(env: &FunctionEnv, dynamodb: aws_sdk_dynamodb::Client) -> Result<Store, String> {
+    Ok(Store::new(dynamodb, env.table_name()?))
 }
 
-/// Builds the `publish-events` handler from the environment (`EVENT_BUS_NAME`, `PUBLISH_DLQ`)
-/// and an AWS configuration the caller has loaded already.
-pub async fn publisher_from_env(aws: &aws_config::SdkConfig) -> Result<Publisher, String> {
-    let config = Config::from_env();
-    let sqs = aws_sdk_sqs::Client::new(aws);
-    let dead_letters = queue_url(&sqs, &config.publish_dead_letter_queue).await?;
-    Ok(Publisher::new(aws_sdk_eventbridge::Client::new(aws), sqs, config.event_bus_name, dead_letters))
+/// The store of a Lambda function: the process's environment and AWS configuration.
+async fn store_from_env() -> Result<Store, String> {
+    store_from(&FunctionEnv::process(), aws_sdk_dynamodb::Client::new(&aws_config().await))
+}
+
+/// The `publish-events` handler of a function's environment (`EVENT_BUS_NAME`, `PUBLISH_DLQ`)
+/// and clients.
+pub async fn publisher_from(
+    env: &FunctionEnv,
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+) -> Result<Publisher, String> {
+    let dead_letters = queue_url(&sqs, &env.publish_dead_letter_queue()?).await?;
+    Ok(Publisher::new(events, sqs, env.event_bus_name()?, dead_letters))
 }
 
 /// Logging and the EMF recorder, once per cold start.
@@ -52,21 +59,21 @@ pub fn http_handler(
     Error = Infallible,
     Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send,
 > + Clone {
-    let router = router(store, &[operation]);
+    let router = router_with(store, &[operation], RouterOptions::from_env(&FunctionEnv::process()));
     tower::service_fn(move |request: lambda_http::Request| flushing(router.clone().oneshot(request)))
 }
 
 /// Runs the function of an HTTP operation (API Gateway HTTP API, payload 2.0).
 pub async fn run_http(operation: Operation) -> Result<(), lambda_http::Error> {
     init();
-    let store = Arc::new(store_from_env().await);
+    let store = Arc::new(store_from_env().await?);
     lambda_http::run(http_handler(store, operation)).await
 }
 
 /// Runs the `expire-reservations` function (EventBridge Scheduler, every minute).
 pub async fn run_expiry() -> Result<(), lambda_runtime::Error> {
     init();
-    let store = store_from_env().await;
+    let store = store_from_env().await?;
     let store = &store;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
         flushing(crate::expiry::handle_scheduled(store, event))
@@ -78,9 +85,9 @@ pub async fn run_expiry() -> Result<(), lambda_runtime::Error> {
 pub async fn run_audit() -> Result<(), lambda_runtime::Error> {
     init();
     let aws = aws_config().await;
-    let store = store_from_env().await;
+    let store = store_from_env().await?;
     let events = aws_sdk_eventbridge::Client::new(&aws);
-    let bus = Config::from_env().event_bus_name;
+    let bus = FunctionEnv::process().event_bus_name()?;
     let (store, events, bus) = (&store, &events, bus.as_str());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
@@ -98,7 +105,9 @@ pub async fn run_audit() -> Result<(), lambda_runtime::Error> {
 /// Runs the `publish-events` function (the table's DynamoDB stream).
 pub async fn run_publish_events() -> Result<(), lambda_runtime::Error> {
     init();
-    let publisher = publisher_from_env(&aws_config().await).await?;
+    let aws = aws_config().await;
+    let (events, sqs) = (aws_sdk_eventbridge::Client::new(&aws), aws_sdk_sqs::Client::new(&aws));
+    let publisher = publisher_from(&FunctionEnv::process(), events, sqs).await?;
     let publisher = &publisher;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<_>| {
         flushing(async move { Ok::<_, Infallible>(publisher.handle(event.payload).await) })
@@ -109,7 +118,7 @@ pub async fn run_publish_events() -> Result<(), lambda_runtime::Error> {
 /// Runs the `order-events` function (the `inventory-order-events` SQS queue).
 pub async fn run_order_events() -> Result<(), lambda_runtime::Error> {
     init();
-    let store = store_from_env().await;
+    let store = store_from_env().await?;
     let store = &store;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<_>| {
         flushing(

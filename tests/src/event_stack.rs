@@ -1,7 +1,9 @@
-//! A test's own LocalStack resources, named uniquely so tests run in parallel: an event bus, a
-//! "tap" queue subscribed to everything the service publishes on it (what a consumer would see),
-//! the order-events queue with its DLQ and rule, and the publisher's DLQ. Plus the local event
-//! pipelines (`dev_server::EventPipelines`) wired to them and to a test table.
+//! A test's own LocalStack resources, named uniquely so tests run in parallel: an event bus, the
+//! queues and rules of template.yaml (the order-events queue with its DLQ, visibility timeout and
+//! maxReceiveCount, its rule, the publisher's DLQ), and a "tap" queue subscribed to everything
+//! the service publishes on the bus (what a consumer would see). Plus the template's event source
+//! mappings (`dev_server::LocalRuntime::start_mappings`) wired to them and to a test table, each
+//! function behind its own IAM gate.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use dev_server::{EventPipelines, QueuePollerOptions, StreamPollerOptions};
+use dev_server::{BaseClients, EventPipelines, LocalQueue, LocalRuntime, QueuePollerOptions, StreamPollerOptions};
 use inventory::publish::Publisher;
 use inventory::Store;
 use serde_json::{json, Value};
 
+use crate::runtime::topology;
 use crate::{FaultInjector, TestTable};
 
 /// LocalStack's endpoint in the test stack (set by `make test`).
@@ -54,12 +57,28 @@ pub struct EventStack {
     pub order_queue_url: String,
     pub order_dlq_url: String,
     pub publish_dlq_url: String,
-    pub publisher: Arc<Publisher>,
+    publisher: Option<Arc<Publisher>>,
+    /// By the template's logical id, and `tap`.
+    queues: HashMap<String, LocalQueue>,
+    /// The clients the functions' EventBridge and SQS clients are made from (through
+    /// `publish_faults`).
+    publisher_clients: (aws_sdk_eventbridge::Client, aws_sdk_sqs::Client),
 }
 
-/// Visibility timeout of the test order queue: short, so a failing message reaches the DLQ
-/// (after 3 receives) in seconds.
+/// The visibility timeout of the tests' queues, in place of the template's (180 s for the order
+/// queue): short, so a failing message reaches its DLQ (after the template's maxReceiveCount
+/// receives) in seconds. The one thing of the template the tests run faster.
 pub const ORDER_QUEUE_VISIBILITY_SECS: i32 = 1;
+
+/// A DynamoDB client for runtimes that make no DynamoDB call (the stack's publisher).
+fn dummy_dynamodb() -> aws_sdk_dynamodb::Client {
+    let config = sdk_config(&localstack_endpoint());
+    aws_sdk_dynamodb::Client::new(&config)
+}
+
+fn dummy_streams() -> aws_sdk_dynamodbstreams::Client {
+    aws_sdk_dynamodbstreams::Client::new(&sdk_config(&localstack_endpoint()))
+}
 
 impl EventStack {
     /// Fresh resources on the test stack's LocalStack.
@@ -89,24 +108,39 @@ impl EventStack {
         let faulty_sqs = aws_sdk_sqs::config::Builder::from(&publisher_config)
             .http_client(SharedHttpClient::new(publish_faults.clone()))
             .build();
-        let publisher = Publisher::new(
-            aws_sdk_eventbridge::Client::from_conf(faulty),
-            aws_sdk_sqs::Client::from_conf(faulty_sqs),
-            name.clone(),
-            queues.publish_dlq.clone(),
-        );
-        EventStack {
+        let url = |id: &str| queues.get(id).unwrap_or_else(|| panic!("template.yaml has no queue {id}")).url.clone();
+        let mut stack = EventStack {
             endpoint: endpoint.to_owned(),
             sqs,
             events,
             publish_faults,
-            bus: name,
-            tap_queue_url: queues.tap,
-            order_queue_url: queues.orders,
-            order_dlq_url: queues.orders_dlq,
-            publish_dlq_url: queues.publish_dlq,
-            publisher: Arc::new(publisher),
-        }
+            bus: name.clone(),
+            tap_queue_url: queues["tap"].url.clone(),
+            order_queue_url: url("OrderEventsQueue"),
+            order_dlq_url: url("OrderEventsDeadLetterQueue"),
+            publish_dlq_url: url("PublishEventsDeadLetterQueue"),
+            publisher: None,
+            queues,
+            publisher_clients: (aws_sdk_eventbridge::Client::from_conf(faulty), aws_sdk_sqs::Client::from_conf(faulty_sqs)),
+        };
+        // The publish-events function of the template, behind its gate (on no table: it has none).
+        let runtime = stack.runtime_over(&Store::new(dummy_dynamodb(), "no-table"), dummy_streams());
+        stack.publisher = Some(Arc::new(runtime.publisher().await.unwrap_or_else(|e| panic!("publisher: {e}"))));
+        stack
+    }
+
+    /// The publish-events handler the stack's mappings run (its counters are the tests').
+    pub fn publisher(&self) -> &Arc<Publisher> {
+        self.publisher.as_ref().expect("built with the stack")
+    }
+
+    /// Every function of the template over `store`'s table and this stack's bus and queues.
+    pub fn runtime_over(&self, store: &Store, streams: aws_sdk_dynamodbstreams::Client) -> LocalRuntime {
+        let queues = self.queues.iter().filter(|(id, _)| *id != "tap").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let names = crate::runtime::names(store.table(), &self.bus, queues);
+        let (events, sqs) = self.publisher_clients.clone();
+        let base = BaseClients { dynamodb: store.client().clone(), streams, sqs, events };
+        LocalRuntime::new(topology().clone(), names, &base, store).unwrap_or_else(|e| panic!("local runtime: {e}"))
     }
 
     /// An SQS client of this stack whose requests go through `faults`.
@@ -120,33 +154,32 @@ impl EventStack {
     /// Creates the resources again (after a LocalStack restart lost them): same names, same URLs.
     pub async fn recreate_resources(&self) {
         let queues = create_resources(&self.sqs, &self.events, &self.bus).await;
-        assert_eq!(queues.tap, self.tap_queue_url);
+        assert_eq!(queues["tap"].url, self.tap_queue_url);
     }
 
-    /// The local event source mappings, fed by `table`'s stream and this stack's order queue.
-    pub fn start_pipelines(&self, table: &TestTable) -> EventPipelines {
-        self.start_pipelines_with(Arc::new(table.store.clone()), table.streams_client())
+    /// The template's event source mappings, fed by `table`'s stream and this stack's order queue.
+    pub async fn start_pipelines(&self, table: &TestTable) -> EventPipelines {
+        self.start_pipelines_with(Arc::new(table.store.clone()), table.streams_client()).await
     }
 
-    /// The same, with the store the order-events consumer uses and the stream client given.
-    pub fn start_pipelines_with(
+    /// The same, over the store given (its table, client, clock and retry policy) and the stream
+    /// client given.
+    pub async fn start_pipelines_with(
         &self,
         store: Arc<Store>,
         streams: aws_sdk_dynamodbstreams::Client,
     ) -> EventPipelines {
-        EventPipelines::start(
-            store,
-            streams,
-            self.publisher.clone(),
-            self.sqs.clone(),
-            self.order_queue_url.clone(),
-            StreamPollerOptions {
-                idle_wait: Duration::from_millis(100),
-                max_backoff: Duration::from_millis(500),
-                ..Default::default()
-            },
-            QueuePollerOptions { wait_time: Duration::from_secs(1), ..Default::default() },
-        )
+        let runtime = self.runtime_over(&store, streams);
+        let stream = StreamPollerOptions {
+            idle_wait: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+            ..Default::default()
+        };
+        let queue = QueuePollerOptions { wait_time: Duration::from_secs(1), ..Default::default() };
+        runtime
+            .start_mappings(stream, queue, Some(self.publisher().clone()))
+            .await
+            .unwrap_or_else(|e| panic!("event source mappings: {e}"))
     }
 
     /// Puts an order service event (`source: "orders"`) on the bus.
@@ -258,55 +291,48 @@ pub fn event_ids(events: &[Value]) -> Vec<String> {
     events.iter().map(|e| e["detail"]["eventId"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
-struct Queues {
-    tap: String,
-    orders: String,
-    orders_dlq: String,
-    publish_dlq: String,
-}
-
-/// The bus `name`, its tap queue and rule, the order queue (+ DLQ, maxReceiveCount 3) and rule,
-/// and the publisher's DLQ. Idempotent.
+/// The bus `name`, the template's queues (as `{name}-{local name}`, the template's redrive
+/// policy and the tests' visibility timeout) and rules, and a tap queue with a rule for every
+/// event the service publishes. Idempotent. The queues by logical id, and `tap`.
 async fn create_resources(
     sqs: &aws_sdk_sqs::Client,
     events: &aws_sdk_eventbridge::Client,
     name: &str,
-) -> Queues {
+) -> HashMap<String, LocalQueue> {
     match events.create_event_bus().name(name).send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_already_exists_exception()) => {}
         Err(e) => panic!("create bus: {e:?}"),
     }
-    let publish_dlq = create_queue(sqs, &format!("{name}-publish-dlq"), HashMap::new()).await;
+    let topology = topology();
+    let mut queues = HashMap::new();
+    // Dead-letter queues first: the others name them.
+    let mut ordered: Vec<_> = topology.resources.iter().filter(|(_, r)| r.kind == "AWS::SQS::Queue").collect();
+    ordered.sort_by_key(|(_, r)| r.dead_letter_queue.is_some());
+    for (id, resource) in ordered {
+        let queue_name = format!("{name}-{}", resource.local_name);
+        let mut attributes = HashMap::new();
+        if let (Some(dlq), Some(count)) = (&resource.dead_letter_queue, resource.max_receive_count) {
+            let dlq: &LocalQueue = queues.get(dlq).unwrap_or_else(|| panic!("{id}: no dead-letter queue {dlq}"));
+            let redrive = json!({"deadLetterTargetArn": queue_arn(sqs, &dlq.url).await, "maxReceiveCount": count.to_string()});
+            attributes.insert(QueueAttributeName::RedrivePolicy, redrive.to_string());
+            attributes.insert(QueueAttributeName::VisibilityTimeout, ORDER_QUEUE_VISIBILITY_SECS.to_string());
+        }
+        let url = create_queue(sqs, &queue_name, attributes).await;
+        queues.insert(id.clone(), LocalQueue { name: queue_name, url });
+    }
+    for rule in &topology.rules {
+        for target in rule.targets.iter().flatten() {
+            let queue = queues.get(target).unwrap_or_else(|| panic!("rule {}: target {target} is not a queue", rule.name));
+            let arn = queue_arn(sqs, &queue.url).await;
+            put_rule(events, name, &format!("{name}-{}", rule.name), rule.pattern.clone(), &arn).await;
+        }
+    }
     let tap = create_queue(sqs, &format!("{name}-tap"), HashMap::new()).await;
-    let orders_dlq = create_queue(sqs, &format!("{name}-orders-dlq"), HashMap::new()).await;
-    let redrive = json!({"deadLetterTargetArn": queue_arn(sqs, &orders_dlq).await, "maxReceiveCount": "3"});
-    let orders = create_queue(
-        sqs,
-        &format!("{name}-orders"),
-        HashMap::from([
-            (QueueAttributeName::VisibilityTimeout, ORDER_QUEUE_VISIBILITY_SECS.to_string()),
-            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
-        ]),
-    )
-    .await;
-    put_rule(
-        events,
-        name,
-        &format!("{name}-tap"),
-        json!({"source": ["inventory"]}),
-        &queue_arn(sqs, &tap).await,
-    )
-    .await;
-    put_rule(
-        events,
-        name,
-        &format!("{name}-orders"),
-        json!({"source": ["orders"]}),
-        &queue_arn(sqs, &orders).await,
-    )
-    .await;
-    Queues { tap, orders, orders_dlq, publish_dlq }
+    put_rule(events, name, &format!("{name}-tap"), json!({"source": ["inventory"]}), &queue_arn(sqs, &tap).await)
+        .await;
+    queues.insert("tap".into(), LocalQueue { name: format!("{name}-tap"), url: tap });
+    queues
 }
 
 async fn create_queue(

@@ -6,16 +6,20 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use inventory::http::RouterOptions;
 use inventory::Store;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 
-/// Starts the local HTTP server (the one `make dev` runs) on a free port, serving `store` until
-/// the test's runtime ends.
+/// Starts the local HTTP server (the one `make dev` runs: template.yaml's routes, each function
+/// behind its IAM gate) on a free port, over `store`'s table, until the test's runtime ends.
+/// `GET /metrics` serves the process's Prometheus recorder.
 pub async fn start_local_api(store: Arc<Store>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("address").port();
-    tokio::spawn(dev_server::serve_http(listener, store, std::future::pending()));
+    let options = RouterOptions { metrics: inventory::metrics::install_prometheus(), ..RouterOptions::default() };
+    let app = crate::runtime::app_with(&store, options);
+    tokio::spawn(dev_server::serve_http(listener, app, std::future::pending()));
     port
 }
 

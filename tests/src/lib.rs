@@ -13,6 +13,7 @@ pub mod http_client;
 pub mod invariants;
 pub mod openapi;
 pub mod outage;
+pub mod runtime;
 pub mod table;
 
 pub use clock::TestClock;

@@ -67,7 +67,7 @@ fn order_event(id: &str, detail_type: &str, order_id: &str) -> String {
 async fn every_change_is_published_exactly_once_with_the_contract_envelope() {
     let t = TestTable::new().await;
     let stack = EventStack::new().await;
-    let _pipelines = stack.start_pipelines(&t);
+    let _pipelines = stack.start_pipelines(&t).await;
     let s = &t.store;
 
     set_stock(s, "A", "w1", 5).await;
@@ -104,11 +104,11 @@ async fn every_change_is_published_exactly_once_with_the_contract_envelope() {
         .await;
     // Wait until the publisher has sent all it will send, then make sure nothing else comes.
     eventually("the publisher to settle", WAIT, || async {
-        (stack.publisher.stats().published() >= expected_total as u64).then_some(())
+        (stack.publisher().stats().published() >= expected_total as u64).then_some(())
     })
     .await;
     got.extend(drain(&stack).await);
-    assert_eq!(stack.publisher.stats().published(), expected_total as u64);
+    assert_eq!(stack.publisher().stats().published(), expected_total as u64);
     assert_eq!(got.len(), expected_total, "one event per change, no duplicate: {got:#?}");
     let mut seen = event_ids(&got);
     seen.sort();
@@ -147,20 +147,20 @@ async fn a_failed_publish_is_retried_and_arrives_later_with_the_same_event_id() 
     // Two PutEvents calls fail outright, then one comes back with every entry throttled.
     stack.publish_faults.plan("PutEvents", Fault::InternalServerError, 2);
     stack.publish_faults.plan("PutEvents", Fault::EntriesThrottled, 1);
-    let _pipelines = stack.start_pipelines(&t);
+    let _pipelines = stack.start_pipelines(&t).await;
     set_stock(&t.store, "A", "w1", 5).await;
     let (ids, _) = outbox(&t).await;
     assert_eq!(ids.len(), 1);
 
     let mut got = stack.receive_until(&stack.tap_queue_url, WAIT, |events| !events.is_empty()).await;
     eventually("the publisher to settle", WAIT, || async {
-        (stack.publisher.stats().published() >= 1).then_some(())
+        (stack.publisher().stats().published() >= 1).then_some(())
     })
     .await;
     got.extend(drain(&stack).await);
     assert_eq!(stack.publish_faults.injected(), 3, "every planned fault was hit");
     assert_eq!(stack.publish_faults.seen("PutEvents"), 4, "3 failed calls, then the one that went through");
-    assert!(stack.publisher.stats().failed() >= 3, "each failure was reported for retry");
+    assert!(stack.publisher().stats().failed() >= 3, "each failure was reported for retry");
     assert_eq!(event_ids(&got), ids, "arrived once, with the outbox record's event id");
 }
 
@@ -178,7 +178,7 @@ async fn a_record_that_can_never_be_published_goes_to_the_publish_dlq_and_does_n
     let mut item = inventory::store::items::outbox_item(&event);
     item.insert("detail".into(), inventory::store::items::s("{not json"));
     t.store.client().put_item().table_name(t.store.table()).set_item(Some(item)).send().await.unwrap();
-    let _pipelines = stack.start_pipelines(&t);
+    let _pipelines = stack.start_pipelines(&t).await;
     set_stock(&t.store, "A", "w1", 5).await;
 
     let got = stack.receive_until(&stack.tap_queue_url, WAIT, |events| !events.is_empty()).await;
@@ -187,7 +187,7 @@ async fn a_record_that_can_never_be_published_goes_to_the_publish_dlq_and_does_n
         (stack.depth(&stack.publish_dlq_url).await == 1).then_some(())
     })
     .await;
-    assert_eq!(stack.publisher.stats().dead_lettered(), 1);
+    assert_eq!(stack.publisher().stats().dead_lettered(), 1);
 
     // The dry run lists it and leaves it where it is.
     let target = Target::Bus(stack.bus.clone());
@@ -204,7 +204,7 @@ async fn a_record_that_can_never_be_published_goes_to_the_publish_dlq_and_does_n
 async fn order_events_on_the_bus_release_and_confirm_holds_or_report_why_not() {
     let t = TestTable::new().await;
     let stack = EventStack::new().await;
-    let _pipelines = stack.start_pipelines(&t);
+    let _pipelines = stack.start_pipelines(&t).await;
     set_stock(&t.store, "A", "w1", 10).await;
     let cancelled = hold(&t.store, "o-cancel", "A", 2, 60).await;
     let completed = hold(&t.store, "o-complete", "A", 3, 60).await;
@@ -321,7 +321,8 @@ async fn a_bad_message_fails_alone_and_the_rest_of_its_batch_is_applied() {
         ),
         sqs_message("good-2", &order_event("e2", "OrderCompleted", "o2")),
     ];
-    let response = handle_batch(&t.store, event).await;
+    let store = integration_tests::runtime::runtime_over(&t.store).store("order-events").unwrap();
+    let response = handle_batch(store.as_ref(), event).await;
     let mut failed: Vec<_> =
         response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     failed.sort();
@@ -336,7 +337,7 @@ async fn a_poison_message_ends_in_the_dlq_and_redrive_moves_it_back() {
     let stack = EventStack::new().await;
     set_stock(&t.store, "A", "w1", 10).await;
     let r = hold(&t.store, "o1", "A", 2, 60).await;
-    let pipelines = stack.start_pipelines(&t);
+    let pipelines = stack.start_pipelines(&t).await;
 
     let entries = inventory::sqs::send_entries([
         ("{this is not json".to_owned(), None),
@@ -388,7 +389,7 @@ async fn the_sample_events_replay_through_their_handlers() {
     // publish-events: an outbox insert and a stock item going to 0 available.
     let stack = EventStack::new().await;
     let stream_event = serde_json::from_str(&read("publish-events.json")).expect("a DynamoDB stream event");
-    let response = stack.publisher.handle(stream_event).await;
+    let response = stack.publisher().handle(stream_event).await;
     assert!(response.batch_item_failures.is_empty());
     let got = stack.receive_until(&stack.tap_queue_url, WAIT, |events| events.len() >= 2).await;
     let mut types: Vec<_> = got.iter().map(|e| e["detail-type"].as_str().unwrap().to_owned()).collect();
@@ -400,7 +401,8 @@ async fn the_sample_events_replay_through_their_handlers() {
     set_stock(&t.store, "A", "w1", 5).await;
     let r = hold(&t.store, "order-1001", "A", 2, 60).await;
     let sqs_event: SqsEvent = serde_json::from_str(&read("order-events.json")).expect("an SQS event");
-    let response = handle_batch(&t.store, sqs_event).await;
+    let store = integration_tests::runtime::runtime_over(&t.store).store("order-events").unwrap();
+    let response = handle_batch(store.as_ref(), sqs_event).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(t.store.get_reservation(&r.reservation_id).await.unwrap().status, Status::Released);
 }
@@ -409,7 +411,7 @@ async fn the_sample_events_replay_through_their_handlers() {
 async fn an_extension_and_a_change_of_lines_are_published_with_their_contract_data() {
     let t = TestTable::new().await;
     let stack = EventStack::new().await;
-    let _pipelines = stack.start_pipelines(&t);
+    let _pipelines = stack.start_pipelines(&t).await;
     set_stock(&t.store, "X", "w1", 5).await;
     let r = hold(&t.store, "o-x", "X", 1, 60).await;
     let extended = t.store.extend(&r.reservation_id, 3600, Some("corr-extend")).await.unwrap().reservation;
@@ -447,7 +449,7 @@ async fn an_extension_and_a_change_of_lines_are_published_with_their_contract_da
 async fn a_threshold_crossed_down_up_and_down_is_published_once_per_crossing() {
     let t = TestTable::new().await;
     let stack = EventStack::new().await;
-    let _pipelines = stack.start_pipelines(&t);
+    let _pipelines = stack.start_pipelines(&t).await;
     let s = &t.store;
     let with_threshold = StockChange::SetWithThreshold { on_hand: 10, low_stock_threshold: Some(5) };
     s.write_stock("A", "w1", with_threshold, None, None, None).await.unwrap();
@@ -464,7 +466,7 @@ async fn a_threshold_crossed_down_up_and_down_is_published_once_per_crossing() {
         .receive_until(&stack.tap_queue_url, WAIT, |events| of_type(events, "StockLow").len() >= 2)
         .await;
     eventually("the publisher to settle", WAIT, || async {
-        (stack.publisher.stats().published() >= expected_total as u64).then_some(())
+        (stack.publisher().stats().published() >= expected_total as u64).then_some(())
     })
     .await;
     got.extend(drain(&stack).await);

@@ -22,7 +22,7 @@ async fn no_event_is_lost_while_localstack_is_stopped_during_writes() {
     let proxy = GatedProxy::start(localstack.port).await;
     let stack = EventStack::with_publisher_via(&localstack.endpoint(), &proxy.endpoint()).await;
     let t = TestTable::new().await;
-    let _pipelines = stack.start_pipelines(&t);
+    let _pipelines = stack.start_pipelines(&t).await;
 
     // Before: published as usual.
     for i in 0..5 {
@@ -41,17 +41,17 @@ async fn no_event_is_lost_while_localstack_is_stopped_during_writes() {
     // During: LocalStack is stopped; the writes succeed (DynamoDB is up), publishing fails.
     localstack.down();
     proxy.set_open(false);
-    let failed_before = stack.publisher.stats().failed();
+    let failed_before = stack.publisher().stats().failed();
     for i in 0..20 {
         set_stock(&t.store, &format!("DURING-{i}"), "w1", 10).await;
     }
     eventually("the publisher to fail several times", WAIT, || async {
-        (stack.publisher.stats().failed() >= failed_before + 3).then_some(())
+        (stack.publisher().stats().failed() >= failed_before + 3).then_some(())
     })
     .await;
     let during: HashSet<String> = outbox_ids(&t).await.difference(&before).cloned().collect();
     assert_eq!(during.len(), 20);
-    let published_during_outage = stack.publisher.stats().published();
+    let published_during_outage = stack.publisher().stats().published();
 
     // Back: LocalStack starts empty; once the bus and queues exist again, the publisher gets in.
     localstack.up();
@@ -71,5 +71,5 @@ async fn no_event_is_lost_while_localstack_is_stopped_during_writes() {
     seen.extend(event_ids(&got));
     assert_eq!(seen, all, "every change, before, during and after the outage, was published");
     assert_eq!(published_during_outage, before.len() as u64, "nothing got through while it was down");
-    assert!(stack.publisher.stats().published() >= all.len() as u64);
+    assert!(stack.publisher().stats().published() >= all.len() as u64);
 }

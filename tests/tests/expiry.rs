@@ -97,7 +97,9 @@ async fn the_sample_scheduled_event_runs_a_sweep() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/expire-reservations.json");
     let payload = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("a scheduled event");
     let event = lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default());
-    let report = handle_scheduled(&t.store, event).await.expect("sweep");
+    // The expire-reservations function's store, behind its IAM gate.
+    let store = integration_tests::runtime::runtime_over(&t.store).store("expire-reservations").unwrap();
+    let report = handle_scheduled(&store, event).await.expect("sweep");
     assert_eq!(report.expired, 1);
     assert_eq!(t.store.get_stock("EV", "w1").await.unwrap().reserved, 0);
 }

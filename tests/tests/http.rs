@@ -1,5 +1,6 @@
 //! The HTTP contract of API.md, through the real handlers against DynamoDB Local: requests go
-//! through the router the Lambdas and the local server run (`inventory::http::router`), in-process.
+//! through the router the local runtime builds from template.yaml (each route's function with its
+//! own store behind its IAM gate), in-process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +33,8 @@ async fn call_with(
         .body(Body::from(body.unwrap_or_default().to_vec()))
         .expect("request");
     *request.headers_mut() = headers;
-    let response =
-        router(Arc::new(store.clone()), &Operation::ALL).oneshot(request).await.expect("infallible");
+    // The HTTP API as template.yaml routes it, each function behind its IAM gate.
+    let response = integration_tests::runtime::app(store).oneshot(request).await.expect("infallible");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("response body");
@@ -477,8 +478,9 @@ async fn every_sample_event_replays_through_its_handler() {
         }
         let request =
             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
-        // The function's own router, as its Lambda runs it.
-        let response = router(Arc::new(t.store.clone()), &[op]).oneshot(request).await.expect("infallible");
+        // The function's own router, as its Lambda runs it, with its own store behind its IAM gate.
+        let store = integration_tests::runtime::runtime_over(&t.store).store(op.function()).unwrap();
+        let response = router(store, &[op]).oneshot(request).await.expect("infallible");
         assert!(response.status().is_success(), "events/{name}.json: {}", response.status());
         assert_eq!(response.headers()["x-correlation-id"], format!("sample-{name}").as_str());
         replayed += 1;

@@ -9,6 +9,7 @@ mod expiry;
 mod expiry_scale_due;
 mod expiry_scale_not_due;
 mod http;
+mod iam;
 mod lost_replies;
 mod observability;
 mod orders;

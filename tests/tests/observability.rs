@@ -305,7 +305,7 @@ fn emf_child() {
 async fn the_trace_header_of_a_request_is_kept_with_its_event() {
     let t = TestTable::new().await;
     set_stock(&t.store, "T", "w1", 5).await;
-    let app = inventory::http::router(Arc::new(t.store.clone()), &Operation::ALL);
+    let app = integration_tests::runtime::app(&t.store);
     let trace = "Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8;Sampled=1";
     assert_eq!(app.clone().oneshot(reserve_request("o-trace", Some(trace))).await.unwrap().status(), 201);
 
@@ -358,7 +358,7 @@ async fn busy_table(t: &TestTable) {
     for (sku, loc, qty) in [("A", "w1", 10), ("B", "w1", 5), ("C", "w2", 3)] {
         set_stock(&t.store, sku, loc, qty).await;
     }
-    let app = inventory::http::router(Arc::new(t.store.clone()), &Operation::ALL);
+    let app = integration_tests::runtime::app(&t.store);
     let lines = |a: i64, b: i64| json!([{"sku": "A", "locationId": "w1", "quantity": a}, {"sku": "B", "locationId": "w1", "quantity": b}]);
     let mut ids = Vec::new();
     for (i, (a, b)) in [(2, 1), (1, 1), (3, 2)].into_iter().enumerate() {
@@ -414,7 +414,10 @@ async fn the_audit_reports_exactly_the_item_changed_behind_its_back() {
     let event: aws_lambda_events::event::cloudwatch_events::CloudWatchEvent =
         serde_json::from_str(&sample).unwrap();
     assert_eq!(event.source.as_deref(), Some("aws.scheduler"));
-    let report = handle_scheduled(&t.store, &stack.events, &stack.bus).await.expect("audit");
+    // As the local runtime runs it: its own store and EventBridge client, behind its IAM gate.
+    let runtime = stack.runtime_over(&t.store, t.streams_client());
+    let (store, function) = (runtime.store("audit-stock").unwrap(), runtime.function("audit-stock").unwrap());
+    let report = handle_scheduled(&store, &function.events, &stack.bus).await.expect("audit");
     assert_eq!(report.drift_count(), 1, "{}", report.render());
     let drift = &report.drift[0];
     assert_eq!((drift.sku.as_str(), drift.location_id.as_str()), ("B", "w1"));
@@ -461,7 +464,7 @@ async fn an_audit_during_writes_reports_no_drift() {
     for w in 0..6 {
         let (store, stop, writes) = (t.store.clone(), stop.clone(), writes.clone());
         writers.push(tokio::spawn(async move {
-            let app = inventory::http::router(Arc::new(store), &Operation::ALL);
+            let app = integration_tests::runtime::app(&store);
             let lines = |a: i64, c: i64| {
                 json!({"lines": [{"sku": "A", "locationId": "w1", "quantity": a}, {"sku": "C", "locationId": "w2", "quantity": c}]})
             };

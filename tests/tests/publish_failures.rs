@@ -37,7 +37,7 @@ fn redelivered(records: &[EventRecord], response: &DynamoDbEventResponse) -> Vec
 async fn handle(stack: &EventStack, records: Vec<EventRecord>) -> DynamoDbEventResponse {
     let mut event = StreamEvent::default();
     event.records = records;
-    stack.publisher.handle(event).await
+    stack.publisher().handle(event).await
 }
 
 #[tokio::test]
@@ -48,11 +48,11 @@ async fn dead_letters_after_a_failed_chunk_are_sent_once_on_the_retry() {
     stack.publish_faults.plan("SendMessageBatch", Fault::InternalServerError, 1);
     let first = handle(&stack, records.clone()).await;
     assert_eq!(first.batch_item_failures.len(), 15, "nothing after the failed chunk is sent");
-    assert_eq!(stack.publisher.stats().dead_lettered(), 0);
+    assert_eq!(stack.publisher().stats().dead_lettered(), 0);
 
     let retry = handle(&stack, redelivered(&records, &first)).await;
     assert!(retry.batch_item_failures.is_empty());
-    assert_eq!(stack.publisher.stats().dead_lettered(), 15);
+    assert_eq!(stack.publisher().stats().dead_lettered(), 15);
     assert_eq!(stack.depth(&stack.publish_dlq_url).await, 15, "each record dead-lettered once");
 }
 
@@ -67,8 +67,8 @@ async fn a_record_after_a_failed_publish_is_not_dead_lettered_until_its_turn() {
 
     let retry = handle(&stack, redelivered(&records, &first)).await;
     assert!(retry.batch_item_failures.is_empty());
-    assert_eq!(stack.publisher.stats().published(), 1);
-    assert_eq!(stack.publisher.stats().dead_lettered(), 1);
+    assert_eq!(stack.publisher().stats().published(), 1);
+    assert_eq!(stack.publisher().stats().dead_lettered(), 1);
     assert_eq!(stack.depth(&stack.publish_dlq_url).await, 1, "dead-lettered once");
 }
 

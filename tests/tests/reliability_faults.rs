@@ -194,7 +194,7 @@ async fn dynamodb_killed_and_localstack_stopped_mid_run_lose_nothing() {
     let t = TestTable::at(&dynamodb.endpoint()).await;
     // The service's own retry policy: it gives up (503) after 5 s.
     let store = Arc::new(Store::new(t.store.client().clone(), t.store.table()));
-    let _pipelines = stack.start_pipelines_with(store.clone(), t.streams_client());
+    let _pipelines = stack.start_pipelines_with(store.clone(), t.streams_client()).await;
     let port = start_local_api(store.clone()).await;
     step("stack up");
     let mut setup = Connection::open(port).await;

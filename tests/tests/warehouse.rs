@@ -30,8 +30,7 @@ async fn call(
     }
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let request = request.body(Body::from(body)).expect("request");
-    let response =
-        router(Arc::new(store.clone()), &Operation::ALL).oneshot(request).await.expect("infallible");
+    let response = integration_tests::runtime::app(store).oneshot(request).await.expect("infallible");
     let status = response.status().as_u16();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
@@ -420,8 +419,8 @@ async fn the_callers_jwt_sub_is_the_actor_of_its_movements() {
     // As API Gateway passes a request its JWT authorizer let through.
     event["requestContext"]["authorizer"] = json!({"jwt": {"claims": {"sub": "warehouse-bot-7", "scope": "inventory/stock.write"}, "scopes": null}});
     let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
-    let response =
-        router(Arc::new(t.store.clone()), &[Operation::AdjustStock]).oneshot(request).await.unwrap();
+    let store = integration_tests::runtime::runtime_over(&t.store).store("adjust-stock").unwrap();
+    let response = router(store, &[Operation::AdjustStock]).oneshot(request).await.unwrap();
     assert_eq!(response.status(), 200);
     let page = t.store.list_movements("SNEAKER-42", "berlin", 10, None).await.unwrap();
     assert_eq!(page.items[0].actor.as_deref(), Some("warehouse-bot-7"));

@@ -6,7 +6,7 @@
 
 use inventory::audit::{announce, audit, AuditOptions};
 use inventory::config::{aws_config, Config};
-use inventory::lambda::store_from_env;
+use inventory::Store;
 
 const USAGE: &str = "usage: audit [--json] [--no-events]";
 
@@ -36,7 +36,7 @@ async fn run() -> Result<bool, String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    let store = store_from_env().await;
+    let store = Store::new(inventory::config::dynamodb_client().await, Config::from_env().table_name);
     let report = audit(&store, &AuditOptions::default()).await.map_err(|e| format!("audit failed: {e}"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());

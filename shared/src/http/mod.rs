@@ -188,40 +188,78 @@ pub struct RouterOptions {
 }
 
 impl RouterOptions {
-    /// [`LOCAL_REQUEST_BUDGET`], and `REQUIRE_SCOPES=true` from the environment.
-    pub fn from_env() -> Self {
-        let require_scopes = std::env::var("REQUIRE_SCOPES").is_ok_and(|v| v == "true");
-        RouterOptions { local_budget: LOCAL_REQUEST_BUDGET, require_scopes, metrics: None }
+    /// [`LOCAL_REQUEST_BUDGET`], and `REQUIRE_SCOPES=true` from a function's environment.
+    pub fn from_env(env: &crate::config::FunctionEnv) -> Self {
+        RouterOptions { local_budget: LOCAL_REQUEST_BUDGET, require_scopes: env.require_scopes(), metrics: None }
     }
 }
 
+impl Default for RouterOptions {
+    fn default() -> Self {
+        RouterOptions { local_budget: LOCAL_REQUEST_BUDGET, require_scopes: false, metrics: None }
+    }
+}
+
+/// How one function serves its routes (the local runtime's, from template.yaml).
+#[derive(Debug, Clone, Default)]
+pub struct FunctionOptions {
+    /// Check each route's scope in the caller's token (the function's `REQUIRE_SCOPES`).
+    pub require_scopes: bool,
+    /// A request's time when no Lambda invocation gives one: the function's timeout less
+    /// [`LAMBDA_MARGIN`]. `None`: the router's local budget.
+    pub budget: Option<Duration>,
+}
+
 /// The router of `operations`' routes over `store`: one operation for a Lambda, all of them
-/// ([`Operation::ALL`]) for the local server, with [`RouterOptions::from_env`]. A request's
-/// deadline is its Lambda invocation's less [`LAMBDA_MARGIN`], or the local budget from its start.
+/// ([`Operation::ALL`]) for tests, with the default options. A request's deadline is its Lambda
+/// invocation's less [`LAMBDA_MARGIN`], or the local budget from its start.
 pub fn router(store: AppState, operations: &[Operation]) -> Router {
-    router_with(store, operations, RouterOptions::from_env())
+    router_with(store, operations, RouterOptions::default())
 }
 
 /// [`router`], with `local_budget` for the requests no Lambda invocation gives a deadline.
 pub fn router_with_budget(store: AppState, operations: &[Operation], local_budget: Duration) -> Router {
-    router_with(store, operations, RouterOptions { local_budget, require_scopes: false, metrics: None })
+    router_with(store, operations, RouterOptions { local_budget, ..RouterOptions::default() })
 }
 
 /// [`router`] with the options given.
 pub fn router_with(store: AppState, operations: &[Operation], options: RouterOptions) -> Router {
-    let mut router = Router::new();
-    for (method, path, operation) in ROUTES.iter().filter(|(_, _, op)| operations.contains(op)) {
-        let method = Method::from_bytes(method.as_bytes()).ok().and_then(|m| MethodFilter::try_from(m).ok());
-        let method = method.unwrap_or_else(|| unreachable!("ROUTES names only standard methods"));
-        // On the method's handler only: a method the path does not have is 405 whatever its key.
-        let idempotent = middleware::from_fn_with_state(store.clone(), idempotency::idempotency);
-        let mut endpoint = operation.endpoint(method).route_layer(idempotent);
-        if let (true, Some(scope)) = (options.require_scopes, operation.scope()) {
-            // Outside the idempotency layer: a refused request touches no key.
-            endpoint = endpoint.route_layer(middleware::from_fn_with_state(scope, scopes::require_scope));
-        }
-        router = router.route(path, endpoint);
+    let function = FunctionOptions { require_scopes: options.require_scopes, budget: None };
+    let routes = ROUTES.iter().filter(|(_, _, op)| operations.contains(op));
+    let router = routes.fold(Router::new(), |router, (method, path, operation)| {
+        with_route(router, store.clone(), (method, path, *operation), &function)
+    });
+    serve(router, options)
+}
+
+/// `router` with one more route, `(method, path, operation)` of [`ROUTES`], served by `store`
+/// (the store of the function the route invokes). Routes on one path with other methods may be
+/// other functions'.
+pub fn with_route(
+    router: Router,
+    store: AppState,
+    (method, path, operation): (&str, &str, Operation),
+    options: &FunctionOptions,
+) -> Router {
+    let method = Method::from_bytes(method.as_bytes()).ok().and_then(|m| MethodFilter::try_from(m).ok());
+    let method = method.unwrap_or_else(|| unreachable!("ROUTES names only standard methods"));
+    // On the method's handler only: a method the path does not have is 405 whatever its key.
+    let idempotent = middleware::from_fn_with_state(store.clone(), idempotency::idempotency);
+    let mut endpoint = operation.endpoint(method).route_layer(idempotent);
+    if let (true, Some(scope)) = (options.require_scopes, operation.scope()) {
+        // Outside the idempotency layer: a refused request touches no key.
+        endpoint = endpoint.route_layer(middleware::from_fn_with_state(scope, scopes::require_scope));
     }
+    if let Some(budget) = options.budget {
+        endpoint = endpoint.route_layer(middleware::from_fn_with_state(budget, function_deadline));
+    }
+    router.route(path, endpoint.with_state(store))
+}
+
+/// A router of routes ([`with_route`]) as the service serves it: 404 for any other path, the
+/// contract's error bodies, the request deadline, metrics and logs (and `GET /metrics` when
+/// `options.metrics` is set).
+pub fn serve(mut router: Router, options: RouterOptions) -> Router {
     if let Some(handle) = options.metrics {
         router = router
             .route("/metrics", axum::routing::get(move || std::future::ready(prometheus_text(&handle))));
@@ -230,7 +268,14 @@ pub fn router_with(store: AppState, operations: &[Operation], options: RouterOpt
         .fallback(unknown_route)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(options.local_budget, observe))
-        .with_state(store)
+}
+
+/// The deadline of a request no Lambda invocation gives one, from its function's timeout.
+async fn function_deadline(State(budget): State<Duration>, request: Request, next: Next) -> Response {
+    if request.extensions().get::<lambda_runtime::Context>().is_some() {
+        return next.run(request).await;
+    }
+    with_deadline(Instant::now() + budget, next.run(request)).await
 }
 
 /// `GET /metrics` of the local server: the Prometheus text exposition format.

@@ -138,6 +138,12 @@ impl Store {
         }
     }
 
+    /// The same store (retry policy, clock, counters) through another client over `table`: the
+    /// local runtime gives each function its own client, gated by the function's IAM policy.
+    pub fn with_client(&self, client: Client, table: impl Into<String>) -> Self {
+        Store { client, table: table.into(), ..self.clone() }
+    }
+
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self

@@ -1,0 +1,396 @@
+//! The IAM gate: every AWS call a function makes locally is checked against that function's
+//! policy statements from template.yaml, as AWS would check them against its execution role.
+//!
+//! It sits at the SDK's HTTP client ([`GatedHttpClient`]), in front of whatever client the
+//! function would use (the real one, or a test's fault injector): a call its policy does not
+//! allow never leaves the process and is answered with AWS's own `AccessDeniedException`
+//! (HTTP 400, the service's error shape), so the SDK and the function see exactly what they would
+//! see on AWS. At that level the request is the wire request: the operation from `X-Amz-Target`
+//! (DynamoDB, DynamoDB Streams, EventBridge and SQS all speak AWS JSON) and the resources from
+//! its JSON body, which also names every item of a transaction (an interceptor's typed input
+//! would give the same, one type per operation).
+//!
+//! The evaluator ([`evaluate`]) is a pure function: explicit Deny wins, then any Allow, else the
+//! call is not allowed. Actions match case-insensitively with `*` and `?` wildcards; resources
+//! case-sensitively with the same wildcards. What a call is, in IAM terms ([`calls_of`]):
+//! each DynamoDB operation by its action on the table (a Query or Scan with `IndexName` on
+//! `table/NAME/index/INDEX`); a TransactWriteItems item by item (PutItem, UpdateItem, DeleteItem,
+//! ConditionCheckItem); a TransactGetItems as one GetItem per item; DynamoDB Streams on the
+//! stream; PutEvents per entry on its bus; SQS on the queue (a batch call as its single action).
+//!
+//! Every call is recorded: which grants (action and resource as the template writes them) an
+//! allowed one used, or the action and resource of a denied one. `IAM_USAGE_FILE` (set by `make
+//! test`) receives one JSON line for each the first time the process sees it, and
+//! `infra/iam_usage.py` fails on a denied call (naming the function and the action) and on a grant
+//! no call used.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::{Response, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use serde_json::Value;
+
+/// The local account and region every ARN is written in.
+pub const LOCAL_ACCOUNT: &str = "000000000000";
+pub const LOCAL_REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// One statement of a function's policy: its actions and resources as the template writes them
+/// (`written`, for reports) and resolved to local ARNs (`resources`, what calls are matched to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub effect: Effect,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    pub written_resources: Vec<String>,
+}
+
+/// What a function's policy says of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed by these (statement, action, resource) grants (indexes into the policy).
+    Allow(Vec<(usize, usize, usize)>),
+    /// Denied by this statement's explicit Deny.
+    ExplicitDeny(usize),
+    /// No statement allows it.
+    NotAllowed,
+}
+
+/// One call in IAM terms: an action on a resource.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Call {
+    pub action: String,
+    pub resource: String,
+}
+
+impl Call {
+    fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
+        Call { action: action.into(), resource: resource.into() }
+    }
+}
+
+/// `*` any run of characters, `?` any one.
+pub fn wildcard_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    let fold = |s: &str| if ignore_case { s.to_ascii_lowercase() } else { s.to_owned() };
+    let (p, t): (Vec<char>, Vec<char>) = (fold(pattern).chars().collect(), fold(text).chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// IAM's evaluation within one identity-based policy: an explicit Deny wins, then an Allow.
+pub fn evaluate(statements: &[Statement], call: &Call) -> Decision {
+    let mut allowed = Vec::new();
+    for (s, statement) in statements.iter().enumerate() {
+        let actions: Vec<usize> = (0..statement.actions.len())
+            .filter(|&a| wildcard_match(&statement.actions[a], &call.action, true))
+            .collect();
+        let resources: Vec<usize> = (0..statement.resources.len())
+            .filter(|&r| wildcard_match(&statement.resources[r], &call.resource, false))
+            .collect();
+        if actions.is_empty() || resources.is_empty() {
+            continue;
+        }
+        match statement.effect {
+            Effect::Deny => return Decision::ExplicitDeny(s),
+            Effect::Allow => {
+                allowed.extend(actions.iter().flat_map(|&a| resources.iter().map(move |&r| (s, a, r))))
+            }
+        }
+    }
+    if allowed.is_empty() {
+        Decision::NotAllowed
+    } else {
+        Decision::Allow(allowed)
+    }
+}
+
+fn table_arn(table: &str) -> String {
+    if table.starts_with("arn:") {
+        return table.to_owned();
+    }
+    format!("arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{table}")
+}
+
+/// A stream ARN in the local account and region (DynamoDB Local writes `ddblocal` as its region).
+fn local_stream_arn(arn: &str) -> String {
+    match arn.split_once(":table/") {
+        Some((_, rest)) => format!("arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{rest}"),
+        None => arn.to_owned(),
+    }
+}
+
+fn queue_arn_of_url(url: &str) -> String {
+    let mut parts = url.trim_end_matches('/').rsplit('/');
+    let name = parts.next().unwrap_or_default();
+    let account = parts.next().filter(|a| a.len() == 12).unwrap_or(LOCAL_ACCOUNT);
+    format!("arn:aws:sqs:{LOCAL_REGION}:{account}:{name}")
+}
+
+fn bus_arn(bus: Option<&str>) -> String {
+    match bus {
+        Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
+        name => format!("arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:event-bus/{}", name.unwrap_or("default")),
+    }
+}
+
+fn str_field<'a>(body: &'a Value, field: &str) -> &'a str {
+    body[field].as_str().unwrap_or_default()
+}
+
+/// The calls, in IAM terms, of one request to `target` (its `X-Amz-Target`: `Service.Operation`)
+/// with JSON `body`. `Err` for a request the gate cannot read (never sent on).
+pub fn calls_of(target: &str, body: &Value) -> Result<Vec<Call>, String> {
+    let (service, operation) = target.split_once('.').ok_or_else(|| format!("no operation in {target:?}"))?;
+    let calls = match service {
+        s if s.starts_with("DynamoDBStreams") => {
+            let action = format!("dynamodb:{operation}");
+            match operation {
+                "ListStreams" => vec![Call::new(action, "*")],
+                "GetRecords" => {
+                    // DynamoDB's shard iterators carry their stream; DynamoDB Local's say it in
+                    // clear, after the shard's id.
+                    let iterator = str_field(body, "ShardIterator");
+                    let arn = iterator
+                        .find("arn:aws:dynamodb:")
+                        .map(|at| iterator[at..].split('|').next().unwrap_or_default())
+                        .ok_or("a shard iterator that names no stream")?;
+                    vec![Call::new(action, local_stream_arn(arn))]
+                }
+                _ => vec![Call::new(action, local_stream_arn(str_field(body, "StreamArn")))],
+            }
+        }
+        s if s.starts_with("DynamoDB_") => match operation {
+            "TransactWriteItems" => {
+                let items = body["TransactItems"].as_array().ok_or("TransactItems missing")?;
+                let mut calls = Vec::with_capacity(items.len());
+                for item in items {
+                    let (kind, part) = item
+                        .as_object()
+                        .and_then(|o| o.iter().next())
+                        .ok_or("an empty transaction item")?;
+                    let action = match kind.as_str() {
+                        "Put" => "dynamodb:PutItem",
+                        "Update" => "dynamodb:UpdateItem",
+                        "Delete" => "dynamodb:DeleteItem",
+                        "ConditionCheck" => "dynamodb:ConditionCheckItem",
+                        other => return Err(format!("a transaction item {other}")),
+                    };
+                    calls.push(Call::new(action, table_arn(str_field(part, "TableName"))));
+                }
+                calls
+            }
+            "TransactGetItems" => body["TransactItems"]
+                .as_array()
+                .ok_or("TransactItems missing")?
+                .iter()
+                .map(|item| Call::new("dynamodb:GetItem", table_arn(str_field(&item["Get"], "TableName"))))
+                .collect(),
+            "BatchGetItem" | "BatchWriteItem" => body["RequestItems"]
+                .as_object()
+                .ok_or("RequestItems missing")?
+                .keys()
+                .map(|table| Call::new(format!("dynamodb:{operation}"), table_arn(table)))
+                .collect(),
+            "ListTables" => vec![Call::new("dynamodb:ListTables", "*")],
+            _ => {
+                let mut resource = table_arn(str_field(body, "TableName"));
+                if let Some(index) = body["IndexName"].as_str() {
+                    resource = format!("{resource}/index/{index}");
+                }
+                vec![Call::new(format!("dynamodb:{operation}"), resource)]
+            }
+        },
+        "AWSEvents" => match operation {
+            "PutEvents" => body["Entries"]
+                .as_array()
+                .ok_or("Entries missing")?
+                .iter()
+                .map(|entry| Call::new("events:PutEvents", bus_arn(entry["EventBusName"].as_str())))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            _ => {
+                let bus = body["EventBusName"].as_str().or(body["Name"].as_str());
+                vec![Call::new(format!("events:{operation}"), bus_arn(bus))]
+            }
+        },
+        "AmazonSQS" => {
+            let action = match operation {
+                "SendMessageBatch" => "SendMessage",
+                "DeleteMessageBatch" => "DeleteMessage",
+                "ChangeMessageVisibilityBatch" => "ChangeMessageVisibility",
+                other => other,
+            };
+            let resource = match operation {
+                "GetQueueUrl" => format!("arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{}", str_field(body, "QueueName")),
+                "ListQueues" => "*".to_owned(),
+                _ => queue_arn_of_url(str_field(body, "QueueUrl")),
+            };
+            vec![Call::new(format!("sqs:{action}"), resource)]
+        }
+        other => return Err(format!("a call to {other}, which the gate does not know")),
+    };
+    Ok(calls)
+}
+
+/// One function's policy, as the gate applies it.
+#[derive(Debug)]
+pub struct FunctionPolicy {
+    pub function: String,
+    pub statements: Vec<Statement>,
+    /// The template's own statements (recorded in `IAM_USAGE_FILE`), not a test's stand-ins.
+    pub from_template: bool,
+}
+
+impl FunctionPolicy {
+    /// `Ok` if every call of the request is allowed (and records the grants used), else the
+    /// AccessDenied message AWS would give for the first call that is not.
+    pub fn check(&self, target: &str, body: &Value) -> Result<(), String> {
+        let calls = calls_of(target, body)
+            .map_err(|why| format!("{} made a call the IAM gate cannot read ({target}): {why}", self.function))?;
+        let mut used = Vec::new();
+        for call in &calls {
+            let why = match evaluate(&self.statements, call) {
+                Decision::Allow(grants) => {
+                    used.extend(grants);
+                    continue;
+                }
+                Decision::ExplicitDeny(_) => "with an explicit deny in an identity-based policy".to_owned(),
+                Decision::NotAllowed => format!("because no identity-based policy allows the {} action", call.action),
+            };
+            if self.from_template {
+                record(&self.function, &call.action, &call.resource, true);
+            }
+            return Err(self.denied(call, &why));
+        }
+        if self.from_template {
+            for (s, a, r) in used {
+                let statement = &self.statements[s];
+                record(&self.function, &statement.actions[a], &statement.written_resources[r], false);
+            }
+        }
+        Ok(())
+    }
+
+    fn denied(&self, call: &Call, why: &str) -> String {
+        format!(
+            "User: arn:aws:sts::{LOCAL_ACCOUNT}:assumed-role/{}-role/local is not authorized to perform: {} on resource: {} {why}",
+            self.function, call.action, call.resource
+        )
+    }
+}
+
+/// A grant used (as the template writes it), or a call denied, the first time this process sees
+/// it: appended to `IAM_USAGE_FILE` when set (`make test`, for `infra/iam_usage.py`).
+fn record(function: &str, action: &str, resource: &str, denied: bool) {
+    static SEEN: OnceLock<Mutex<BTreeSet<(String, String, String, bool)>>> = OnceLock::new();
+    let key = (function.to_owned(), action.to_owned(), resource.to_owned(), denied);
+    let new = SEEN.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner()).insert(key);
+    if !new {
+        return;
+    }
+    let Some(path) = std::env::var_os("IAM_USAGE_FILE") else { return };
+    let line = serde_json::json!({"function": function, "action": action, "resource": resource, "denied": denied});
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| writeln!(f, "{line}"));
+    if let Err(e) = written {
+        tracing::error!(error = %e, "cannot record IAM usage");
+    }
+}
+
+/// An SDK HTTP client that lets through only what `policy` allows.
+#[derive(Debug, Clone)]
+pub struct GatedHttpClient {
+    policy: Arc<FunctionPolicy>,
+    inner: SharedHttpClient,
+}
+
+impl GatedHttpClient {
+    pub fn new(policy: Arc<FunctionPolicy>, inner: SharedHttpClient) -> Self {
+        GatedHttpClient { policy, inner }
+    }
+}
+
+impl HttpClient for GatedHttpClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(GatedConnector {
+            policy: self.policy.clone(),
+            inner: self.inner.http_connector(settings, components),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct GatedConnector {
+    policy: Arc<FunctionPolicy>,
+    inner: SharedHttpConnector,
+}
+
+impl HttpConnector for GatedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let target = request.headers().get("x-amz-target").unwrap_or_default().to_owned();
+        let body = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
+        match self.policy.check(&target, &body) {
+            Ok(()) => self.inner.call(request),
+            Err(message) => {
+                tracing::error!(function = %self.policy.function, %message, "IAM gate: AccessDenied");
+                HttpConnectorFuture::ready(Ok(access_denied(&target, &message)))
+            }
+        }
+    }
+}
+
+/// The answer AWS gives a call its policy does not allow, in the service's JSON protocol.
+fn access_denied(target: &str, message: &str) -> Response<SdkBody> {
+    let (content_type, kind) = if target.starts_with("AWSEvents") {
+        ("application/x-amz-json-1.1", "AccessDeniedException")
+    } else {
+        ("application/x-amz-json-1.0", "com.amazon.coral.service#AccessDeniedException")
+    };
+    let body = serde_json::json!({"__type": kind, "message": message, "Message": message});
+    let mut response = Response::new(StatusCode::try_from(400).expect("400"), SdkBody::from(body.to_string()));
+    response.headers_mut().insert("content-type", content_type);
+    if target.starts_with("AmazonSQS") {
+        response.headers_mut().insert("x-amzn-query-error", "AccessDenied;Sender");
+    }
+    response
+}

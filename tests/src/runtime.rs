@@ -1,0 +1,78 @@
+//! The local runtime of template.yaml (`dev_server::LocalRuntime`) over a test's own table and
+//! LocalStack resources: every function with its routes, environment and IAM policy, the gate on
+//! every AWS call. Tests reach the service's HTTP API, schedules and event source mappings
+//! through it, so a grant the template lacks fails them as it would fail on AWS.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use dev_server::{BaseClients, LocalQueue, LocalRuntime, Names, Topology};
+use inventory::http::RouterOptions;
+use inventory::Store;
+
+/// The topology of the repository's template.yaml (`make test` writes it first).
+pub fn topology() -> &'static Topology {
+    static TOPOLOGY: OnceLock<Topology> = OnceLock::new();
+    TOPOLOGY.get_or_init(|| Topology::load().unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn localstack() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:4566".into())
+}
+
+/// Clients of LocalStack that no test resource answers to: for runtimes of HTTP functions only.
+fn unused_localstack() -> (aws_sdk_sqs::Client, aws_sdk_eventbridge::Client) {
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "tests"),
+        ))
+        .endpoint_url(localstack())
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    (aws_sdk_sqs::Client::new(&config), aws_sdk_eventbridge::Client::new(&config))
+}
+
+/// A streams client no test's stream answers to (a runtime over a store alone runs no mapping:
+/// `EventStack::start_pipelines` gives its runtime the test table's own streams client).
+fn unused_streams(store: &Store) -> aws_sdk_dynamodbstreams::Client {
+    let builder = aws_sdk_dynamodbstreams::config::Builder::new()
+        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .region(store.client().config().region().cloned())
+        .endpoint_url(localstack());
+    aws_sdk_dynamodbstreams::Client::from_conf(builder.build())
+}
+
+/// Names for a runtime over `table` whose bus and queues are `stack`'s, or names no test
+/// resource has (HTTP functions never call them).
+pub fn names(table: &str, bus: &str, queues: BTreeMap<String, LocalQueue>) -> Names {
+    let mut queues = queues;
+    for (id, resource) in topology().resources.iter().filter(|(_, r)| r.kind == "AWS::SQS::Queue") {
+        queues.entry(id.clone()).or_insert_with(|| {
+            let name = format!("{table}-{}", resource.local_name);
+            LocalQueue { url: format!("{}/000000000000/{name}", localstack()), name }
+        });
+    }
+    Names { table: table.to_owned(), bus: bus.to_owned(), queues, stage: "test".into() }
+}
+
+/// Every function of the template over `store`'s table, through `store`'s DynamoDB client (a
+/// test's fault injector, say) and with its clock and retry policy, each behind its own IAM
+/// gate. Its LocalStack resources are none: for the HTTP API and the schedules.
+pub fn runtime_over(store: &Store) -> LocalRuntime {
+    let (sqs, events) = unused_localstack();
+    let base = BaseClients { dynamodb: store.client().clone(), streams: unused_streams(store), sqs, events };
+    let names = names(store.table(), &format!("{}-bus", store.table()), BTreeMap::new());
+    LocalRuntime::new(topology().clone(), names, &base, store).unwrap_or_else(|e| panic!("local runtime: {e}"))
+}
+
+/// The HTTP API as the template routes it, over `store` ([`runtime_over`]).
+pub fn app(store: &Store) -> axum::Router {
+    app_with(store, RouterOptions::default())
+}
+
+/// The same, with the router's options (a metrics handle, a local budget).
+pub fn app_with(store: &Store, options: RouterOptions) -> axum::Router {
+    runtime_over(store).router(options).unwrap_or_else(|e| panic!("local runtime: {e}"))
+}

@@ -1,0 +1,286 @@
+//! What deploys is what runs: the IAM gate's evaluator (pure), what a call is in IAM terms, and
+//! the local runtime built from template.yaml (routes, environment, policies) refusing what the
+//! template does not give a function, as AWS would.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use dev_server::iam::{calls_of, evaluate, wildcard_match, Call, Decision, Effect, Statement};
+use dev_server::topology::matches_filter;
+use dev_server::{BaseClients, LocalRuntime};
+use http::Method;
+use integration_tests::runtime::{names, runtime_over, topology};
+use integration_tests::TestTable;
+use inventory::http::RouterOptions;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const TABLE: &str = "arn:aws:dynamodb:us-east-1:000000000000:table/inventory";
+
+fn statement(effect: Effect, actions: &[&str], resources: &[&str]) -> Statement {
+    Statement {
+        effect,
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+        resources: resources.iter().map(|r| r.to_string()).collect(),
+        written_resources: resources.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+fn call(action: &str, resource: &str) -> Call {
+    Call { action: action.into(), resource: resource.into() }
+}
+
+fn allowed(statements: &[Statement], action: &str, resource: &str) -> bool {
+    matches!(evaluate(statements, &call(action, resource)), Decision::Allow(_))
+}
+
+#[test]
+fn an_explicit_deny_wins_over_any_allow() {
+    let policy = [
+        statement(Effect::Allow, &["dynamodb:*"], &[TABLE]),
+        statement(Effect::Deny, &["dynamodb:DeleteItem"], &["*"]),
+    ];
+    assert!(allowed(&policy, "dynamodb:PutItem", TABLE));
+    assert_eq!(evaluate(&policy, &call("dynamodb:DeleteItem", TABLE)), Decision::ExplicitDeny(1));
+    // Nothing at all: not allowed, without any Deny.
+    assert_eq!(evaluate(&[], &call("dynamodb:GetItem", TABLE)), Decision::NotAllowed);
+}
+
+#[test]
+fn actions_match_with_wildcards_and_without_case_resources_with_wildcards_and_case() {
+    let policy = [statement(Effect::Allow, &["dynamodb:Get*", "sqs:?eceiveMessage"], &[TABLE, "arn:aws:sqs:*:*:q-*"])];
+    assert!(allowed(&policy, "dynamodb:GetItem", TABLE));
+    assert!(allowed(&policy, "DynamoDB:getitem", TABLE), "actions ignore case");
+    assert!(allowed(&policy, "dynamodb:GetRecords", TABLE));
+    assert!(!allowed(&policy, "dynamodb:PutItem", TABLE));
+    assert!(allowed(&policy, "sqs:ReceiveMessage", "arn:aws:sqs:us-east-1:000000000000:q-orders"));
+    assert!(!allowed(&policy, "sqs:ReceiveMessage", "arn:aws:sqs:us-east-1:000000000000:Q-orders"), "resources keep case");
+    assert!(!allowed(&policy, "dynamodb:GetItem", &TABLE.replace("inventory", "other")));
+    assert!(wildcard_match("a*b*c", "aXXbYc", false) && !wildcard_match("a*b*c", "aXXbY", false));
+}
+
+#[test]
+fn an_index_the_policy_does_not_name_is_not_granted_by_its_table() {
+    let policy = [
+        statement(Effect::Allow, &["dynamodb:Query"], &[&format!("{TABLE}/index/gsi2")]),
+        statement(Effect::Allow, &["dynamodb:GetItem"], &[TABLE]),
+    ];
+    let query = |index: Option<&str>| {
+        let mut body = json!({"TableName": "inventory", "KeyConditionExpression": "pk = :p"});
+        if let Some(index) = index {
+            body["IndexName"] = json!(index);
+        }
+        calls_of("DynamoDB_20120810.Query", &body).unwrap()
+    };
+    assert_eq!(query(Some("gsi2")), vec![call("dynamodb:Query", &format!("{TABLE}/index/gsi2"))]);
+    assert!(allowed(&policy, "dynamodb:Query", &query(Some("gsi2"))[0].resource));
+    assert!(!allowed(&policy, "dynamodb:Query", &query(Some("gsi1"))[0].resource), "another index");
+    assert!(!allowed(&policy, "dynamodb:Query", &query(None)[0].resource), "the table itself");
+}
+
+#[test]
+fn a_transaction_is_judged_item_by_item_and_one_item_not_granted_denies_it_all() {
+    let body = json!({"TransactItems": [
+        {"Update": {"TableName": "inventory", "Key": {}, "UpdateExpression": "SET a = :a"}},
+        {"Put": {"TableName": "inventory", "Item": {}}},
+        {"ConditionCheck": {"TableName": "inventory", "Key": {}, "ConditionExpression": "x"}},
+        {"Delete": {"TableName": "inventory", "Key": {}}},
+    ]});
+    let calls = calls_of("DynamoDB_20120810.TransactWriteItems", &body).unwrap();
+    let actions: Vec<&str> = calls.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(actions, ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"]);
+    let policy = dev_server::iam::FunctionPolicy {
+        function: "reserve".into(),
+        statements: vec![statement(
+            Effect::Allow,
+            &["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"],
+            &[TABLE],
+        )],
+        from_template: false,
+    };
+    let denied = policy.check("DynamoDB_20120810.TransactWriteItems", &body).unwrap_err();
+    assert!(denied.contains("reserve") && denied.contains("dynamodb:DeleteItem"), "{denied}");
+    let gets = json!({"TransactItems": [{"Get": {"TableName": "inventory", "Key": {}}}, {"Get": {"TableName": "inventory", "Key": {}}}]});
+    let calls = calls_of("DynamoDB_20120810.TransactGetItems", &gets).unwrap();
+    assert_eq!(calls, vec![call("dynamodb:GetItem", TABLE), call("dynamodb:GetItem", TABLE)]);
+}
+
+#[test]
+fn events_queues_and_streams_are_judged_on_their_own_resources() {
+    let put = json!({"Entries": [{"EventBusName": "bus-a", "Source": "inventory"}, {"Source": "x"}]});
+    let calls = calls_of("AWSEvents.PutEvents", &put).unwrap();
+    assert_eq!(
+        calls,
+        vec![
+            call("events:PutEvents", "arn:aws:events:us-east-1:000000000000:event-bus/bus-a"),
+            call("events:PutEvents", "arn:aws:events:us-east-1:000000000000:event-bus/default"),
+        ]
+    );
+    let delete = json!({"QueueUrl": "http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/q1", "Entries": []});
+    assert_eq!(
+        calls_of("AmazonSQS.DeleteMessageBatch", &delete).unwrap(),
+        vec![call("sqs:DeleteMessage", "arn:aws:sqs:us-east-1:000000000000:q1")]
+    );
+    let describe = json!({"StreamArn": "arn:aws:dynamodb:ddblocal:000000000000:table/t1/stream/2026-12-06T00:00:00.000"});
+    assert_eq!(
+        calls_of("DynamoDBStreams_20120810.DescribeStream", &describe).unwrap(),
+        vec![call("dynamodb:DescribeStream", "arn:aws:dynamodb:us-east-1:000000000000:table/t1/stream/2026-12-06T00:00:00.000")]
+    );
+    let stream_grant = [statement(Effect::Allow, &["dynamodb:DescribeStream"], &["arn:aws:dynamodb:us-east-1:000000000000:table/t1/stream/*"])];
+    assert!(allowed(&stream_grant, "dynamodb:DescribeStream", &calls_of("DynamoDBStreams_20120810.DescribeStream", &describe).unwrap()[0].resource));
+    assert!(calls_of("AmazonS3.PutObject", &json!({})).is_err(), "a service the gate does not know is never let through");
+}
+
+#[test]
+fn the_stream_filters_of_the_template_match_the_records_the_publisher_needs_and_no_other() {
+    let mapping = &topology().function("publish-events").unwrap().mappings[0];
+    let record = |event: &str, entity: &str| {
+        json!({"eventName": event, "dynamodb": {"NewImage": {"entity": {"S": entity}, "pk": {"S": "x"}}}})
+    };
+    let passes = |r: &Value| mapping.filters.iter().any(|p| matches_filter(p, r));
+    assert!(passes(&record("INSERT", "OUTBOX")));
+    assert!(passes(&record("MODIFY", "STOCK")) && passes(&record("INSERT", "STOCK")));
+    assert!(!passes(&record("MODIFY", "OUTBOX")), "an outbox record is only ever inserted");
+    assert!(!passes(&record("INSERT", "RESERVATION")));
+    assert!(!passes(&record("REMOVE", "STOCK")));
+}
+
+/// A request to an app, its status and JSON body.
+async fn send(app: &axum::Router, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// The runtime over `t`, with `function`'s statements replaced.
+fn runtime_with(t: &TestTable, function: &str, statements: Vec<Statement>) -> LocalRuntime {
+    let base = runtime_over(&t.store);
+    let f = base.function("health").unwrap();
+    let clients = BaseClients {
+        dynamodb: t.store.client().clone(),
+        streams: t.streams_client(),
+        sqs: f.sqs.clone(),
+        events: f.events.clone(),
+    };
+    let replaced = BTreeMap::from([(function.to_owned(), statements)]);
+    let names = names(t.store.table(), "unused-bus", BTreeMap::new());
+    LocalRuntime::with_statements(topology().clone(), names, &clients, &t.store, &replaced).unwrap()
+}
+
+#[tokio::test]
+async fn a_function_whose_policy_lacks_an_action_it_calls_fails_as_on_aws_and_the_others_work() {
+    let t = TestTable::new().await;
+    let app = runtime_over(&t.store).router(RouterOptions::default()).unwrap();
+    assert_eq!(send(&app, Method::PUT, "/v1/stock/G/w1", Some(json!({"onHand": 5}))).await.0, 201);
+
+    // put-stock's template grants, less dynamodb:Query (resolved for this table).
+    let runtime = runtime_over(&t.store);
+    let mut statements = runtime.function("put-stock").unwrap().policy.statements.clone();
+    for s in &mut statements {
+        s.actions.retain(|a| a != "dynamodb:Query");
+    }
+    let app = runtime_with(&t, "put-stock", statements).router(RouterOptions::default()).unwrap();
+    let (status, body) = send(&app, Method::PUT, "/v1/stock/G/w1", Some(json!({"onHand": 6}))).await;
+    assert_eq!(status, 500, "AccessDenied is a fault of the deployment: {body}");
+    assert_eq!(body["error"]["code"], "INTERNAL");
+    assert!(!body.to_string().contains("AccessDenied"), "no internals leak: {body}");
+    assert_eq!(t.store.get_stock("G", "w1").await.unwrap().on_hand, 5, "nothing written");
+    // Every other route still works: their functions' policies are their own.
+    assert_eq!(send(&app, Method::GET, "/v1/stock/G/w1", None).await.0, 200);
+    let adjust = send(&app, Method::POST, "/v1/stock/G/w1/adjustments", Some(json!({"delta": 1}))).await;
+    assert_eq!(adjust.0, 200, "{}", adjust.1);
+    let reserve = json!({"orderId": "o-1", "lines": [{"sku": "G", "locationId": "w1", "quantity": 1}]});
+    assert_eq!(send(&app, Method::POST, "/v1/reservations", Some(reserve)).await.0, 201);
+
+    // The gate's answer, as the SDK sees it: AWS's AccessDeniedException, naming the function
+    // and the action.
+    let denied_policy = runtime_with(&t, "put-stock", vec![]);
+    let client = &denied_policy.function("put-stock").unwrap().dynamodb;
+    let err = client
+        .query()
+        .table_name(t.store.table())
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S("STOCK#G".into()))
+        .send()
+        .await
+        .unwrap_err();
+    let service = err.as_service_error().expect("a service error, as AWS answers");
+    assert_eq!(aws_sdk_dynamodb::error::ProvideErrorMetadata::code(service), Some("AccessDeniedException"));
+    let message = aws_sdk_dynamodb::error::ProvideErrorMetadata::message(service).unwrap_or_default();
+    assert!(message.contains("put-stock") && message.contains("dynamodb:Query"), "{message}");
+}
+
+#[tokio::test]
+async fn a_route_the_template_does_not_have_is_not_served() {
+    let t = TestTable::new().await;
+    let mut without = topology().clone();
+    without.functions.get_mut("list-holds").unwrap().routes.clear();
+    let runtime_of = |topology: dev_server::Topology| {
+        let base = runtime_over(&t.store);
+        let f = base.function("health").unwrap();
+        let clients = BaseClients {
+            dynamodb: t.store.client().clone(),
+            streams: t.streams_client(),
+            sqs: f.sqs.clone(),
+            events: f.events.clone(),
+        };
+        LocalRuntime::new(topology, names(t.store.table(), "unused-bus", BTreeMap::new()), &clients, &t.store).unwrap()
+    };
+    let app = runtime_of(topology().clone()).router(RouterOptions::default()).unwrap();
+    send(&app, Method::PUT, "/v1/stock/R/w1", Some(json!({"onHand": 1}))).await;
+    assert_eq!(send(&app, Method::GET, "/v1/stock/R/w1/holds", None).await.0, 200);
+    let app = runtime_of(without.clone()).router(RouterOptions::default()).unwrap();
+    let (status, body) = send(&app, Method::GET, "/v1/stock/R/w1/holds", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
+    assert_eq!(send(&app, Method::GET, "/v1/stock/R/w1", None).await.0, 200, "the other routes stay");
+
+    // A function whose template entry does not set a variable it reads does not start.
+    let mut unset = topology().clone();
+    unset.functions.get_mut("get-reservation").unwrap().environment.remove("TABLE_NAME");
+    let err = runtime_of(unset).router(RouterOptions::default()).unwrap_err();
+    assert!(err.contains("get-reservation") && err.contains("TABLE_NAME"), "{err}");
+}
+
+#[test]
+fn every_function_runs_with_exactly_the_environment_its_template_entry_gives_it() {
+    let topology = topology();
+    let names = names("inventory", "inventory-events", BTreeMap::new());
+    for (name, spec) in &topology.functions {
+        let env = names.environment(topology, spec).unwrap();
+        // Globals and its own, nothing else: the process's environment does not leak in.
+        assert_eq!(env.keys().collect::<Vec<_>>(), spec.environment.keys().collect::<Vec<_>>(), "{name}");
+        assert_eq!(env["TABLE_NAME"], "inventory", "{name}");
+        assert!(!env.values().any(|v| v.contains("${")), "{name}: {env:?}");
+    }
+    let publish = names.environment(topology, topology.function("publish-events").unwrap()).unwrap();
+    assert!(publish["PUBLISH_DLQ"].ends_with("-publish-events-dlq"), "{publish:?}");
+    assert_eq!(topology.function("expire-reservations").unwrap().timeout_seconds, 120);
+    assert_eq!(topology.function("expire-reservations").unwrap().schedules[0].rate_seconds, 60);
+}
+
+/// `make sam-env`'s file (written by `make test` before the tests) points every function of the
+/// template, and every variable of each, at the names the local runtime resolves them to.
+#[test]
+fn the_sam_env_file_covers_every_function_and_variable_with_the_local_names() {
+    let path = dev_server::topology::repository_root().join(".local/sam-env.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{} ({e}): run `make sam-env`", path.display()));
+    let file: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&text).unwrap();
+    let topology = topology();
+    let mut queues = BTreeMap::new();
+    for (id, resource) in topology.resources.iter().filter(|(_, r)| r.kind == "AWS::SQS::Queue") {
+        let url = format!("http://127.0.0.1:4566/000000000000/{}", resource.local_name);
+        queues.insert(id.clone(), dev_server::LocalQueue { name: resource.local_name.clone(), url });
+    }
+    let names = names("inventory", "inventory-events", queues);
+    assert_eq!(file.len(), topology.functions.len(), "one entry per function");
+    for (name, spec) in &topology.functions {
+        let entry = file.get(&spec.logical_id).unwrap_or_else(|| panic!("{name} ({}) missing", spec.logical_id));
+        assert_eq!(entry, &names.environment(topology, spec).unwrap(), "{name}");
+    }
+}
