@@ -8,7 +8,11 @@ use tokio::net::TcpListener;
 
 /// Serves every connection `listener` accepts until `shutdown` completes (then lets the requests
 /// in flight finish).
-pub async fn serve_http(listener: TcpListener, app: axum::Router, shutdown: impl Future<Output = ()> + Send + 'static) {
+pub async fn serve_http(
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "the local HTTP server stopped");
     }

@@ -161,7 +161,9 @@ fn queue_arn_of_url(url: &str) -> String {
 fn bus_arn(bus: Option<&str>) -> String {
     match bus {
         Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
-        name => format!("arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:event-bus/{}", name.unwrap_or("default")),
+        name => {
+            format!("arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT}:event-bus/{}", name.unwrap_or("default"))
+        }
     }
 }
 
@@ -196,10 +198,8 @@ pub fn calls_of(target: &str, body: &Value) -> Result<Vec<Call>, String> {
                 let items = body["TransactItems"].as_array().ok_or("TransactItems missing")?;
                 let mut calls = Vec::with_capacity(items.len());
                 for item in items {
-                    let (kind, part) = item
-                        .as_object()
-                        .and_then(|o| o.iter().next())
-                        .ok_or("an empty transaction item")?;
+                    let (kind, part) =
+                        item.as_object().and_then(|o| o.iter().next()).ok_or("an empty transaction item")?;
                     let action = match kind.as_str() {
                         "Put" => "dynamodb:PutItem",
                         "Update" => "dynamodb:UpdateItem",
@@ -254,7 +254,9 @@ pub fn calls_of(target: &str, body: &Value) -> Result<Vec<Call>, String> {
                 other => other,
             };
             let resource = match operation {
-                "GetQueueUrl" => format!("arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{}", str_field(body, "QueueName")),
+                "GetQueueUrl" => {
+                    format!("arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{}", str_field(body, "QueueName"))
+                }
                 "ListQueues" => "*".to_owned(),
                 _ => queue_arn_of_url(str_field(body, "QueueUrl")),
             };
@@ -278,8 +280,9 @@ impl FunctionPolicy {
     /// `Ok` if every call of the request is allowed (and records the grants used), else the
     /// AccessDenied message AWS would give for the first call that is not.
     pub fn check(&self, target: &str, body: &Value) -> Result<(), String> {
-        let calls = calls_of(target, body)
-            .map_err(|why| format!("{} made a call the IAM gate cannot read ({target}): {why}", self.function))?;
+        let calls = calls_of(target, body).map_err(|why| {
+            format!("{} made a call the IAM gate cannot read ({target}): {why}", self.function)
+        })?;
         let mut used = Vec::new();
         for call in &calls {
             let why = match evaluate(&self.statements, call) {
@@ -288,7 +291,9 @@ impl FunctionPolicy {
                     continue;
                 }
                 Decision::ExplicitDeny(_) => "with an explicit deny in an identity-based policy".to_owned(),
-                Decision::NotAllowed => format!("because no identity-based policy allows the {} action", call.action),
+                Decision::NotAllowed => {
+                    format!("because no identity-based policy allows the {} action", call.action)
+                }
             };
             if self.from_template {
                 record(&self.function, &call.action, &call.resource, true);
@@ -315,14 +320,17 @@ impl FunctionPolicy {
 /// A grant used (as the template writes it), or a call denied, the first time this process sees
 /// it: appended to `IAM_USAGE_FILE` when set (`make test`, for `infra/iam_usage.py`).
 fn record(function: &str, action: &str, resource: &str, denied: bool) {
-    static SEEN: OnceLock<Mutex<BTreeSet<(String, String, String, bool)>>> = OnceLock::new();
+    /// (function, action, resource, denied)
+    type Seen = BTreeSet<(String, String, String, bool)>;
+    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
     let key = (function.to_owned(), action.to_owned(), resource.to_owned(), denied);
     let new = SEEN.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner()).insert(key);
     if !new {
         return;
     }
     let Some(path) = std::env::var_os("IAM_USAGE_FILE") else { return };
-    let line = serde_json::json!({"function": function, "action": action, "resource": resource, "denied": denied});
+    let line =
+        serde_json::json!({"function": function, "action": action, "resource": resource, "denied": denied});
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -387,7 +395,8 @@ fn access_denied(target: &str, message: &str) -> Response<SdkBody> {
         ("application/x-amz-json-1.0", "com.amazon.coral.service#AccessDeniedException")
     };
     let body = serde_json::json!({"__type": kind, "message": message, "Message": message});
-    let mut response = Response::new(StatusCode::try_from(400).expect("400"), SdkBody::from(body.to_string()));
+    let mut response =
+        Response::new(StatusCode::try_from(400).expect("400"), SdkBody::from(body.to_string()));
     response.headers_mut().insert("content-type", content_type);
     if target.starts_with("AmazonSQS") {
         response.headers_mut().insert("x-amzn-query-error", "AccessDenied;Sender");

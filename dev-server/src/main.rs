@@ -66,7 +66,9 @@ async fn run() -> Result<(), String> {
     })?;
     let _mappings = runtime.start_mappings(Default::default(), Default::default(), None).await?;
     let mut periods = BTreeMap::new();
-    for (variable, function) in [("SWEEP_INTERVAL_SECONDS", "expire-reservations"), ("AUDIT_INTERVAL_SECONDS", "audit-stock")] {
+    for (variable, function) in
+        [("SWEEP_INTERVAL_SECONDS", "expire-reservations"), ("AUDIT_INTERVAL_SECONDS", "audit-stock")]
+    {
         if let Ok(value) = std::env::var(variable) {
             let seconds = value.parse::<u64>().ok().filter(|s| *s > 0);
             let seconds = seconds.ok_or(format!("{variable} must be a positive number of seconds"))?;
@@ -74,7 +76,8 @@ async fn run() -> Result<(), String> {
         }
     }
     let _schedules = runtime.start_schedules(&periods)?;
-    let options = RouterOptions { metrics: inventory::metrics::install_prometheus(), ..RouterOptions::default() };
+    let options =
+        RouterOptions { metrics: inventory::metrics::install_prometheus(), ..RouterOptions::default() };
     let app = runtime.router(options)?;
     let functions = runtime.functions().count();
     tracing::info!(%addr, functions, "local HTTP API ready");
@@ -92,7 +95,9 @@ async fn run() -> Result<(), String> {
 /// `make dev`'s names: the template's resources without their stage suffix (API.md, "Names"),
 /// `TABLE_NAME` and `EVENT_BUS_NAME` if set; the queues' URLs from LocalStack.
 async fn local_names(topology: &Topology, base: &BaseClients) -> Result<Names, String> {
-    let local = |kind: &str| -> Result<String, String> { Ok(topology.resources[topology.only(kind)?].local_name.clone()) };
+    let local = |kind: &str| -> Result<String, String> {
+        Ok(topology.resources[topology.only(kind)?].local_name.clone())
+    };
     let table = env_or("TABLE_NAME", &local("AWS::DynamoDB::Table")?);
     let bus = env_or("EVENT_BUS_NAME", &local("AWS::Events::EventBus")?);
     let mut queues = BTreeMap::new();

@@ -77,7 +77,10 @@ impl LocalFunction {
     ) -> Self {
         let policy = Arc::new(FunctionPolicy { function: name.to_owned(), statements, from_template });
         let gate = |inner: Option<SharedHttpClient>| {
-            SharedHttpClient::new(GatedHttpClient::new(policy.clone(), inner.unwrap_or_else(default_http_client)))
+            SharedHttpClient::new(GatedHttpClient::new(
+                policy.clone(),
+                inner.unwrap_or_else(default_http_client),
+            ))
         };
         let dynamodb = base.dynamodb.config();
         let dynamodb = dynamodb.to_builder().http_client(gate(dynamodb.http_client())).build();
@@ -123,7 +126,12 @@ pub struct LocalRuntime {
 impl LocalRuntime {
     /// Every function of `topology` over the local stack `names` and `base` name. `base_store`
     /// gives the stores their clock, retry policy and counters (a test's clock, say).
-    pub fn new(topology: Topology, names: Names, base: &BaseClients, base_store: &Store) -> Result<Self, String> {
+    pub fn new(
+        topology: Topology,
+        names: Names,
+        base: &BaseClients,
+        base_store: &Store,
+    ) -> Result<Self, String> {
         Self::with_statements(topology, names, base, base_store, &BTreeMap::new())
     }
 
@@ -139,14 +147,17 @@ impl LocalRuntime {
         let mut functions = BTreeMap::new();
         let mut stores = BTreeMap::new();
         for (name, spec) in &topology.functions {
-            let env = FunctionEnv::from_vars(names.environment(&topology, spec).map_err(|e| format!("{name}: {e}"))?);
+            let env = FunctionEnv::from_vars(
+                names.environment(&topology, spec).map_err(|e| format!("{name}: {e}"))?,
+            );
             let granted = match statements.get(name) {
                 Some(replaced) => (replaced.clone(), false),
                 None => (names.statements(&topology, spec).map_err(|e| format!("{name}: {e}"))?, true),
             };
             let function = LocalFunction::new(name, spec, env, granted, base);
             if let Ok(table) = function.env.table_name() {
-                stores.insert(name.clone(), Arc::new(base_store.with_client(function.dynamodb.clone(), table)));
+                stores
+                    .insert(name.clone(), Arc::new(base_store.with_client(function.dynamodb.clone(), table)));
             }
             functions.insert(name.clone(), function);
         }
@@ -177,10 +188,10 @@ impl LocalRuntime {
         for function in self.functions.values() {
             for key in &function.spec.routes {
                 let (method, path) = key.split_once(' ').ok_or_else(|| format!("route key {key:?}"))?;
-                let &(m, p, operation) = ROUTES
-                    .iter()
-                    .find(|(m, p, _)| *m == method && *p == path)
-                    .ok_or_else(|| format!("template.yaml routes {key}, which the service has no handler for"))?;
+                let &(m, p, operation) =
+                    ROUTES.iter().find(|(m, p, _)| *m == method && *p == path).ok_or_else(|| {
+                        format!("template.yaml routes {key}, which the service has no handler for")
+                    })?;
                 if operation.function() != function.name {
                     return Err(format!(
                         "template.yaml routes {key} to {}, but its handler is {}'s",
@@ -189,8 +200,10 @@ impl LocalRuntime {
                     ));
                 }
                 let store = self.store(&function.name).map_err(|e| format!("{}: {e}", function.name))?;
-                let options =
-                    FunctionOptions { require_scopes: function.env.require_scopes(), budget: Some(function.request_budget()) };
+                let options = FunctionOptions {
+                    require_scopes: function.env.require_scopes(),
+                    budget: Some(function.request_budget()),
+                };
                 router = inventory::http::with_route(router, store, (m, p, operation), &options);
             }
         }
@@ -200,7 +213,11 @@ impl LocalRuntime {
     /// The operations the template routes (for tests that list them).
     pub fn routed_operations(&self) -> Vec<Operation> {
         let keys: Vec<&String> = self.functions.values().flat_map(|f| &f.spec.routes).collect();
-        ROUTES.iter().filter(|(m, p, _)| keys.iter().any(|k| **k == format!("{m} {p}"))).map(|r| r.2).collect()
+        ROUTES
+            .iter()
+            .filter(|(m, p, _)| keys.iter().any(|k| **k == format!("{m} {p}")))
+            .map(|r| r.2)
+            .collect()
     }
 
     /// The `publish-events` handler, with its function's clients and environment.
@@ -239,7 +256,10 @@ impl LocalRuntime {
         publisher: Option<Arc<Publisher>>,
     ) -> Result<JoinHandle<()>, String> {
         let unsupported = |what: &str| {
-            Err(format!("{}: {what} is not run by the local event source mapping (dev-server/src/runtime.rs)", mapping.name))
+            Err(format!(
+                "{}: {what} is not run by the local event source mapping (dev-server/src/runtime.rs)",
+                mapping.name
+            ))
         };
         match (function.name.as_str(), &mapping.kind) {
             ("publish-events", MappingKind::Stream) => {
@@ -290,7 +310,9 @@ impl LocalRuntime {
                     async move { inventory::order_events::handle_batch(store.as_ref(), event).await }
                 })))
             }
-            (name, kind) => Err(format!("{}: the local runtime has no {kind:?} handler for {name}", mapping.name)),
+            (name, kind) => {
+                Err(format!("{}: the local runtime has no {kind:?} handler for {name}", mapping.name))
+            }
         }
     }
 
@@ -315,7 +337,10 @@ impl LocalRuntime {
             "audit-stock" => {
                 let store = self.store(name)?;
                 let bus = function.env.event_bus_name()?;
-                inventory::audit::handle_scheduled(&store, &function.events, &bus).await.map(drop).map_err(|e| e.to_string())
+                inventory::audit::handle_scheduled(&store, &function.events, &bus)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
             }
             other => Err(format!("the local runtime has no scheduled handler for {other}")),
         }
@@ -323,15 +348,23 @@ impl LocalRuntime {
 
     /// Every schedule of the template, each at its rate, or at `periods[function]` where given
     /// (`SWEEP_INTERVAL_SECONDS`, `AUDIT_INTERVAL_SECONDS` locally). The first run is at once.
-    pub fn start_schedules(self: &Arc<Self>, periods: &BTreeMap<String, Duration>) -> Result<EventPipelines, String> {
+    pub fn start_schedules(
+        self: &Arc<Self>,
+        periods: &BTreeMap<String, Duration>,
+    ) -> Result<EventPipelines, String> {
         let mut tasks = Vec::new();
         for function in self.functions.values() {
             for schedule in &function.spec.schedules {
                 if !matches!(function.name.as_str(), "expire-reservations" | "audit-stock") {
-                    return Err(format!("{}: the local runtime has no scheduled handler for {}", schedule.name, function.name));
+                    return Err(format!(
+                        "{}: the local runtime has no scheduled handler for {}",
+                        schedule.name, function.name
+                    ));
                 }
-                let period =
-                    periods.get(&function.name).copied().unwrap_or(Duration::from_secs(schedule.rate_seconds));
+                let period = periods
+                    .get(&function.name)
+                    .copied()
+                    .unwrap_or(Duration::from_secs(schedule.rate_seconds));
                 let (runtime, name) = (self.clone(), function.name.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut ticks = tokio::time::interval(period);

@@ -73,7 +73,9 @@ pub async fn poll_stream<H, Fut>(
                 Some(arn) => break arn,
                 None => tracing::error!(%table, "table has no stream; the publisher cannot run"),
             },
-            Err(e) => tracing::warn!(%table, error = %DisplayErrorContext(&e), "cannot list the table's streams"),
+            Err(e) => {
+                tracing::warn!(%table, error = %DisplayErrorContext(&e), "cannot list the table's streams")
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(options.max_backoff);

@@ -176,7 +176,8 @@ impl Names {
         let mut rest = text;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
-            let end = rest[start..].find('}').ok_or_else(|| format!("unterminated placeholder in {text:?}"))?;
+            let end =
+                rest[start..].find('}').ok_or_else(|| format!("unterminated placeholder in {text:?}"))?;
             out.push_str(&self.value(topology, &rest[start + 2..start + end])?);
             rest = &rest[start + end + 1..];
         }
@@ -222,10 +223,9 @@ impl Names {
                 Ok(format!("arn:aws:events:{region}:{account}:event-bus/{}", self.bus))
             }
             ("AWS::SQS::Queue", attribute) => {
-                let queue = self
-                    .queues
-                    .get(id)
-                    .ok_or_else(|| format!("no local queue for {id} (its local name: {})", resource.local_name))?;
+                let queue = self.queues.get(id).ok_or_else(|| {
+                    format!("no local queue for {id} (its local name: {})", resource.local_name)
+                })?;
                 match attribute {
                     None | Some("QueueUrl") => Ok(queue.url.clone()),
                     Some("QueueName") => Ok(queue.name.clone()),
@@ -266,11 +266,7 @@ impl Names {
         topology: &Topology,
         function: &FunctionSpec,
     ) -> Result<BTreeMap<String, String>, String> {
-        function
-            .environment
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), self.resolve(topology, v)?)))
-            .collect()
+        function.environment.iter().map(|(k, v)| Ok((k.clone(), self.resolve(topology, v)?))).collect()
     }
 }
 
@@ -279,7 +275,9 @@ impl Names {
 /// of them (the only pattern form the template uses; `infra/topology.py` reads any).
 pub fn matches_filter(pattern: &Value, record: &Value) -> bool {
     match pattern {
-        Value::Object(fields) => fields.iter().all(|(k, p)| record.get(k).is_some_and(|r| matches_filter(p, r))),
+        Value::Object(fields) => {
+            fields.iter().all(|(k, p)| record.get(k).is_some_and(|r| matches_filter(p, r)))
+        }
         Value::Array(values) => values.iter().any(|v| match v {
             Value::Object(_) => false,
             scalar => scalar == record,

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use dev_server::{BaseClients, EventPipelines, LocalQueue, LocalRuntime, QueuePollerOptions, StreamPollerOptions};
+use dev_server::{
+    BaseClients, EventPipelines, LocalQueue, LocalRuntime, QueuePollerOptions, StreamPollerOptions,
+};
 use inventory::publish::Publisher;
 use inventory::Store;
 use serde_json::{json, Value};
@@ -108,7 +110,9 @@ impl EventStack {
         let faulty_sqs = aws_sdk_sqs::config::Builder::from(&publisher_config)
             .http_client(SharedHttpClient::new(publish_faults.clone()))
             .build();
-        let url = |id: &str| queues.get(id).unwrap_or_else(|| panic!("template.yaml has no queue {id}")).url.clone();
+        let url = |id: &str| {
+            queues.get(id).unwrap_or_else(|| panic!("template.yaml has no queue {id}")).url.clone()
+        };
         let mut stack = EventStack {
             endpoint: endpoint.to_owned(),
             sqs,
@@ -121,11 +125,15 @@ impl EventStack {
             publish_dlq_url: url("PublishEventsDeadLetterQueue"),
             publisher: None,
             queues,
-            publisher_clients: (aws_sdk_eventbridge::Client::from_conf(faulty), aws_sdk_sqs::Client::from_conf(faulty_sqs)),
+            publisher_clients: (
+                aws_sdk_eventbridge::Client::from_conf(faulty),
+                aws_sdk_sqs::Client::from_conf(faulty_sqs),
+            ),
         };
         // The publish-events function of the template, behind its gate (on no table: it has none).
         let runtime = stack.runtime_over(&Store::new(dummy_dynamodb(), "no-table"), dummy_streams());
-        stack.publisher = Some(Arc::new(runtime.publisher().await.unwrap_or_else(|e| panic!("publisher: {e}"))));
+        stack.publisher =
+            Some(Arc::new(runtime.publisher().await.unwrap_or_else(|e| panic!("publisher: {e}"))));
         stack
     }
 
@@ -136,11 +144,13 @@ impl EventStack {
 
     /// Every function of the template over `store`'s table and this stack's bus and queues.
     pub fn runtime_over(&self, store: &Store, streams: aws_sdk_dynamodbstreams::Client) -> LocalRuntime {
-        let queues = self.queues.iter().filter(|(id, _)| *id != "tap").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let queues =
+            self.queues.iter().filter(|(id, _)| *id != "tap").map(|(k, v)| (k.clone(), v.clone())).collect();
         let names = crate::runtime::names(store.table(), &self.bus, queues);
         let (events, sqs) = self.publisher_clients.clone();
         let base = BaseClients { dynamodb: store.client().clone(), streams, sqs, events };
-        LocalRuntime::new(topology().clone(), names, &base, store).unwrap_or_else(|e| panic!("local runtime: {e}"))
+        LocalRuntime::new(topology().clone(), names, &base, store)
+            .unwrap_or_else(|e| panic!("local runtime: {e}"))
     }
 
     /// An SQS client of this stack whose requests go through `faults`.
@@ -307,13 +317,15 @@ async fn create_resources(
     let topology = topology();
     let mut queues = HashMap::new();
     // Dead-letter queues first: the others name them.
-    let mut ordered: Vec<_> = topology.resources.iter().filter(|(_, r)| r.kind == "AWS::SQS::Queue").collect();
+    let mut ordered: Vec<_> =
+        topology.resources.iter().filter(|(_, r)| r.kind == "AWS::SQS::Queue").collect();
     ordered.sort_by_key(|(_, r)| r.dead_letter_queue.is_some());
     for (id, resource) in ordered {
         let queue_name = format!("{name}-{}", resource.local_name);
         let mut attributes = HashMap::new();
         if let (Some(dlq), Some(count)) = (&resource.dead_letter_queue, resource.max_receive_count) {
-            let dlq: &LocalQueue = queues.get(dlq).unwrap_or_else(|| panic!("{id}: no dead-letter queue {dlq}"));
+            let dlq: &LocalQueue =
+                queues.get(dlq).unwrap_or_else(|| panic!("{id}: no dead-letter queue {dlq}"));
             let redrive = json!({"deadLetterTargetArn": queue_arn(sqs, &dlq.url).await, "maxReceiveCount": count.to_string()});
             attributes.insert(QueueAttributeName::RedrivePolicy, redrive.to_string());
             attributes.insert(QueueAttributeName::VisibilityTimeout, ORDER_QUEUE_VISIBILITY_SECS.to_string());
@@ -323,14 +335,22 @@ async fn create_resources(
     }
     for rule in &topology.rules {
         for target in rule.targets.iter().flatten() {
-            let queue = queues.get(target).unwrap_or_else(|| panic!("rule {}: target {target} is not a queue", rule.name));
+            let queue = queues
+                .get(target)
+                .unwrap_or_else(|| panic!("rule {}: target {target} is not a queue", rule.name));
             let arn = queue_arn(sqs, &queue.url).await;
             put_rule(events, name, &format!("{name}-{}", rule.name), rule.pattern.clone(), &arn).await;
         }
     }
     let tap = create_queue(sqs, &format!("{name}-tap"), HashMap::new()).await;
-    put_rule(events, name, &format!("{name}-tap"), json!({"source": ["inventory"]}), &queue_arn(sqs, &tap).await)
-        .await;
+    put_rule(
+        events,
+        name,
+        &format!("{name}-tap"),
+        json!({"source": ["inventory"]}),
+        &queue_arn(sqs, &tap).await,
+    )
+    .await;
     queues.insert("tap".into(), LocalQueue { name: format!("{name}-tap"), url: tap });
     queues
 }

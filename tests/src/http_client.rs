@@ -17,7 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub async fn start_local_api(store: Arc<Store>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("address").port();
-    let options = RouterOptions { metrics: inventory::metrics::install_prometheus(), ..RouterOptions::default() };
+    let options =
+        RouterOptions { metrics: inventory::metrics::install_prometheus(), ..RouterOptions::default() };
     let app = crate::runtime::app_with(&store, options);
     tokio::spawn(dev_server::serve_http(listener, app, std::future::pending()));
     port

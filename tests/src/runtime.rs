@@ -64,7 +64,8 @@ pub fn runtime_over(store: &Store) -> LocalRuntime {
     let (sqs, events) = unused_localstack();
     let base = BaseClients { dynamodb: store.client().clone(), streams: unused_streams(store), sqs, events };
     let names = names(store.table(), &format!("{}-bus", store.table()), BTreeMap::new());
-    LocalRuntime::new(topology().clone(), names, &base, store).unwrap_or_else(|e| panic!("local runtime: {e}"))
+    LocalRuntime::new(topology().clone(), names, &base, store)
+        .unwrap_or_else(|e| panic!("local runtime: {e}"))
 }
 
 /// The HTTP API as the template routes it, over `store` ([`runtime_over`]).

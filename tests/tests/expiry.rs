@@ -133,3 +133,23 @@ async fn a_slow_page_stops_at_the_time_budget_and_the_next_run_finishes_it() {
     assert_eq!(report.expired + rest.expired, 80, "every due hold expired once");
     assert_eq!(t.store.get_stock("SLOW", "w1").await.unwrap().reserved, 0);
 }
+
+/// The sweep writes a due hold straight from the index's copy; a hold changed since (here
+/// extended, and due again) is read afresh and expired as it is now. The sweep runs as the
+/// expire-reservations function, behind its IAM gate: that read is its GetItem.
+#[tokio::test]
+async fn a_hold_changed_since_the_sweep_read_it_is_read_again_and_expired_once() {
+    let t = TestTable::new().await;
+    set_stock(&t.store, "STALE", "w1", 5).await;
+    let seen_by_the_sweep = hold(&t.store, "stale-1", "STALE", 2, 1).await;
+    let extended = t.store.extend(&seen_by_the_sweep.reservation_id, 1, None).await.unwrap().reservation;
+    assert_eq!(extended.version, seen_by_the_sweep.version + 1);
+    t.clock.advance(Duration::from_secs(3));
+    let sweep = integration_tests::runtime::runtime_over(&t.store).store("expire-reservations").unwrap();
+    assert!(sweep.expire_due(&seen_by_the_sweep, None).await.unwrap(), "expired after a fresh read");
+    let now = t.store.get_reservation(&seen_by_the_sweep.reservation_id).await.unwrap();
+    assert_eq!((now.status, now.version), (Status::Expired, extended.version + 1));
+    assert_eq!(t.store.get_stock("STALE", "w1").await.unwrap().reserved, 0);
+    assert!(!sweep.expire_due(&seen_by_the_sweep, None).await.unwrap(), "never twice");
+    assert_eq!(t.count_events("ReservationExpired").await, 1);
+}

@@ -48,13 +48,17 @@ fn an_explicit_deny_wins_over_any_allow() {
 
 #[test]
 fn actions_match_with_wildcards_and_without_case_resources_with_wildcards_and_case() {
-    let policy = [statement(Effect::Allow, &["dynamodb:Get*", "sqs:?eceiveMessage"], &[TABLE, "arn:aws:sqs:*:*:q-*"])];
+    let policy =
+        [statement(Effect::Allow, &["dynamodb:Get*", "sqs:?eceiveMessage"], &[TABLE, "arn:aws:sqs:*:*:q-*"])];
     assert!(allowed(&policy, "dynamodb:GetItem", TABLE));
     assert!(allowed(&policy, "DynamoDB:getitem", TABLE), "actions ignore case");
     assert!(allowed(&policy, "dynamodb:GetRecords", TABLE));
     assert!(!allowed(&policy, "dynamodb:PutItem", TABLE));
     assert!(allowed(&policy, "sqs:ReceiveMessage", "arn:aws:sqs:us-east-1:000000000000:q-orders"));
-    assert!(!allowed(&policy, "sqs:ReceiveMessage", "arn:aws:sqs:us-east-1:000000000000:Q-orders"), "resources keep case");
+    assert!(
+        !allowed(&policy, "sqs:ReceiveMessage", "arn:aws:sqs:us-east-1:000000000000:Q-orders"),
+        "resources keep case"
+    );
     assert!(!allowed(&policy, "dynamodb:GetItem", &TABLE.replace("inventory", "other")));
     assert!(wildcard_match("a*b*c", "aXXbYc", false) && !wildcard_match("a*b*c", "aXXbY", false));
 }
@@ -88,7 +92,10 @@ fn a_transaction_is_judged_item_by_item_and_one_item_not_granted_denies_it_all()
     ]});
     let calls = calls_of("DynamoDB_20120810.TransactWriteItems", &body).unwrap();
     let actions: Vec<&str> = calls.iter().map(|c| c.action.as_str()).collect();
-    assert_eq!(actions, ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"]);
+    assert_eq!(
+        actions,
+        ["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"]
+    );
     let policy = dev_server::iam::FunctionPolicy {
         function: "reserve".into(),
         statements: vec![statement(
@@ -124,19 +131,31 @@ fn events_queues_and_streams_are_judged_on_their_own_resources() {
     let describe = json!({"StreamArn": "arn:aws:dynamodb:ddblocal:000000000000:table/t1/stream/2026-12-06T00:00:00.000"});
     assert_eq!(
         calls_of("DynamoDBStreams_20120810.DescribeStream", &describe).unwrap(),
-        vec![call("dynamodb:DescribeStream", "arn:aws:dynamodb:us-east-1:000000000000:table/t1/stream/2026-12-06T00:00:00.000")]
+        vec![call(
+            "dynamodb:DescribeStream",
+            "arn:aws:dynamodb:us-east-1:000000000000:table/t1/stream/2026-12-06T00:00:00.000"
+        )]
     );
-    let stream_grant = [statement(Effect::Allow, &["dynamodb:DescribeStream"], &["arn:aws:dynamodb:us-east-1:000000000000:table/t1/stream/*"])];
-    assert!(allowed(&stream_grant, "dynamodb:DescribeStream", &calls_of("DynamoDBStreams_20120810.DescribeStream", &describe).unwrap()[0].resource));
-    assert!(calls_of("AmazonS3.PutObject", &json!({})).is_err(), "a service the gate does not know is never let through");
+    let stream_grant = [statement(
+        Effect::Allow,
+        &["dynamodb:DescribeStream"],
+        &["arn:aws:dynamodb:us-east-1:000000000000:table/t1/stream/*"],
+    )];
+    assert!(allowed(
+        &stream_grant,
+        "dynamodb:DescribeStream",
+        &calls_of("DynamoDBStreams_20120810.DescribeStream", &describe).unwrap()[0].resource
+    ));
+    assert!(
+        calls_of("AmazonS3.PutObject", &json!({})).is_err(),
+        "a service the gate does not know is never let through"
+    );
 }
 
 #[test]
 fn the_stream_filters_of_the_template_match_the_records_the_publisher_needs_and_no_other() {
     let mapping = &topology().function("publish-events").unwrap().mappings[0];
-    let record = |event: &str, entity: &str| {
-        json!({"eventName": event, "dynamodb": {"NewImage": {"entity": {"S": entity}, "pk": {"S": "x"}}}})
-    };
+    let record = |event: &str, entity: &str| json!({"eventName": event, "dynamodb": {"NewImage": {"entity": {"S": entity}, "pk": {"S": "x"}}}});
     let passes = |r: &Value| mapping.filters.iter().any(|p| matches_filter(p, r));
     assert!(passes(&record("INSERT", "OUTBOX")));
     assert!(passes(&record("MODIFY", "STOCK")) && passes(&record("INSERT", "STOCK")));
@@ -230,7 +249,8 @@ async fn a_route_the_template_does_not_have_is_not_served() {
             sqs: f.sqs.clone(),
             events: f.events.clone(),
         };
-        LocalRuntime::new(topology, names(t.store.table(), "unused-bus", BTreeMap::new()), &clients, &t.store).unwrap()
+        LocalRuntime::new(topology, names(t.store.table(), "unused-bus", BTreeMap::new()), &clients, &t.store)
+            .unwrap()
     };
     let app = runtime_of(topology().clone()).router(RouterOptions::default()).unwrap();
     send(&app, Method::PUT, "/v1/stock/R/w1", Some(json!({"onHand": 1}))).await;
@@ -269,7 +289,8 @@ fn every_function_runs_with_exactly_the_environment_its_template_entry_gives_it(
 #[test]
 fn the_sam_env_file_covers_every_function_and_variable_with_the_local_names() {
     let path = dev_server::topology::repository_root().join(".local/sam-env.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{} ({e}): run `make sam-env`", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} ({e}): run `make sam-env`", path.display()));
     let file: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&text).unwrap();
     let topology = topology();
     let mut queues = BTreeMap::new();
@@ -280,7 +301,8 @@ fn the_sam_env_file_covers_every_function_and_variable_with_the_local_names() {
     let names = names("inventory", "inventory-events", queues);
     assert_eq!(file.len(), topology.functions.len(), "one entry per function");
     for (name, spec) in &topology.functions {
-        let entry = file.get(&spec.logical_id).unwrap_or_else(|| panic!("{name} ({}) missing", spec.logical_id));
+        let entry =
+            file.get(&spec.logical_id).unwrap_or_else(|| panic!("{name} ({}) missing", spec.logical_id));
         assert_eq!(entry, &names.environment(topology, spec).unwrap(), "{name}");
     }
 }

@@ -1,11 +1,23 @@
 //! A write whose reply is lost after DynamoDB applied it (injected at the SDK's HTTP client: the
 //! request is forwarded to DynamoDB Local, then the client sees a timeout) is never applied twice
 //! by the store's own retries: for every write, the stock, the reservation and the events show it
-//! exactly once, and the caller gets the answer of the write that was applied.
+//! exactly once, and the caller gets the answer of the write that was applied. Each write is made
+//! by the store of the function that makes it, behind its IAM gate: a resend that finds its first
+//! attempt applied reads the transaction's outbox record (GetItem), which its policy must allow.
 
-use integration_tests::{set_stock, Fault, TestTable};
+use std::time::Duration;
+
+use integration_tests::runtime::runtime_over;
+use integration_tests::{hold, set_stock, Fault, TestTable};
 use inventory::domain::{merge_lines, Line, LineRequest, Status};
+use inventory::expiry::ExpirySweep;
 use inventory::store::StockChange;
+use inventory::Store;
+
+/// The store of `function` of the template over the test's table (its client behind its gate).
+fn function_store(t: &TestTable, function: &str) -> Store {
+    runtime_over(&t.store).store(function).unwrap().as_ref().clone()
+}
 
 /// The next transaction is applied, and its reply lost.
 fn lose_the_next_reply(t: &TestTable) {
@@ -28,14 +40,16 @@ async fn a_put_or_an_adjustment_whose_reply_was_lost_is_applied_once() {
     let t = TestTable::new().await;
     lose_the_next_reply(&t);
     let put = StockChange::Set { on_hand: 10 };
-    let created = t.store.write_stock("L", "w1", put, Some(0), None, None).await.expect("put");
+    let created =
+        function_store(&t, "put-stock").write_stock("L", "w1", put, Some(0), None, None).await.expect("put");
     assert_eq!((created.created, created.item.version, created.item.on_hand), (true, 1, 10));
     assert_lost_and_resent(&t);
 
     lose_the_next_reply(&t);
     let adjust = StockChange::Adjust { delta: 5 };
+    let adjust_stock = function_store(&t, "adjust-stock");
     let adjusted =
-        t.store.write_stock("L", "w1", adjust, Some(1), Some("delivery"), None).await.expect("adjust");
+        adjust_stock.write_stock("L", "w1", adjust, Some(1), Some("delivery"), None).await.expect("adjust");
     assert_eq!((adjusted.item.on_hand, adjusted.item.version), (15, 2));
     assert_lost_and_resent(&t);
 
@@ -49,7 +63,8 @@ async fn a_reserve_whose_reply_was_lost_is_applied_once() {
     let t = TestTable::new().await;
     set_stock(&t.store, "L", "w1", 5).await;
     lose_the_next_reply(&t);
-    let reserved = t.store.reserve("o-lost", lines("L", 2), 900, None).await.expect("reserve");
+    let reserved =
+        function_store(&t, "reserve").reserve("o-lost", lines("L", 2), 900, None).await.expect("reserve");
     assert!(reserved.created, "the first answer of a new reservation is 201");
     assert_lost_and_resent(&t);
     let item = t.store.get_stock("L", "w1").await.unwrap();
@@ -67,19 +82,22 @@ async fn a_confirm_release_or_extend_whose_reply_was_lost_is_applied_once() {
     let to_release = t.store.reserve("o-2", lines("L", 3), 900, None).await.unwrap().reservation;
 
     lose_the_next_reply(&t);
-    let confirmed = t.store.confirm(&to_confirm.reservation_id, None).await.expect("confirm");
+    let confirmed =
+        function_store(&t, "confirm").confirm(&to_confirm.reservation_id, None).await.expect("confirm");
     assert!(confirmed.applied);
     assert_eq!((confirmed.reservation.status, confirmed.reservation.version), (Status::Confirmed, 2));
     assert_lost_and_resent(&t);
 
     lose_the_next_reply(&t);
-    let extended = t.store.extend(&to_release.reservation_id, 3600, None).await.expect("extend");
+    let extended =
+        function_store(&t, "extend").extend(&to_release.reservation_id, 3600, None).await.expect("extend");
     assert_eq!((extended.reservation.status, extended.reservation.version), (Status::Pending, 2));
     assert_lost_and_resent(&t);
     assert_eq!(t.store.get_reservation(&to_release.reservation_id).await.unwrap(), extended.reservation);
 
     lose_the_next_reply(&t);
-    let released = t.store.release(&to_release.reservation_id, None).await.expect("release");
+    let released =
+        function_store(&t, "release").release(&to_release.reservation_id, None).await.expect("release");
     assert!(released.applied);
     assert_eq!((released.reservation.status, released.reservation.version), (Status::Released, 3));
     assert_lost_and_resent(&t);
@@ -89,4 +107,20 @@ async fn a_confirm_release_or_extend_whose_reply_was_lost_is_applied_once() {
     for event in ["ReservationConfirmed", "ReservationExtended", "ReservationReleased"] {
         assert_eq!(t.count_events(event).await, 1, "{event}");
     }
+}
+
+#[tokio::test]
+async fn an_expiry_whose_reply_was_lost_is_applied_once() {
+    let t = TestTable::new().await;
+    set_stock(&t.store, "L", "w1", 10).await;
+    hold(&t.store, "o-expiring", "L", 4, 1).await;
+    t.clock.advance(Duration::from_secs(2));
+    lose_the_next_reply(&t);
+    let sweep = function_store(&t, "expire-reservations");
+    let report = ExpirySweep::default().run(&sweep, inventory::expiry::RUN_TIMEOUT).await;
+    assert_eq!((report.found, report.expired, report.failed), (1, 1, 0), "{report:?}");
+    assert_lost_and_resent(&t);
+    let item = t.store.get_stock("L", "w1").await.unwrap();
+    assert_eq!((item.on_hand, item.reserved, item.available), (10, 0, 10), "the units came back once");
+    assert_eq!(t.count_events("ReservationExpired").await, 1);
 }

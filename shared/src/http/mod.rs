@@ -190,7 +190,11 @@ pub struct RouterOptions {
 impl RouterOptions {
     /// [`LOCAL_REQUEST_BUDGET`], and `REQUIRE_SCOPES=true` from a function's environment.
     pub fn from_env(env: &crate::config::FunctionEnv) -> Self {
-        RouterOptions { local_budget: LOCAL_REQUEST_BUDGET, require_scopes: env.require_scopes(), metrics: None }
+        RouterOptions {
+            local_budget: LOCAL_REQUEST_BUDGET,
+            require_scopes: env.require_scopes(),
+            metrics: None,
+        }
     }
 }
 
