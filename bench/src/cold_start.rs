@@ -157,16 +157,17 @@ pub fn functions_dir(root: &Path) -> Vec<String> {
     names
 }
 
-/// Measures every function whose release binary is in `bin_dir`.
+/// Measures every function whose release binary is in `bin_dir`, each with the environment
+/// `service_env` gives it (its template entry's, resolved to the bench's stack).
 pub async fn run(
     root: &Path,
     bin_dir: &Path,
     runs: usize,
-    service_env: &[(String, String)],
+    service_env: impl Fn(&str) -> Vec<(String, String)>,
 ) -> Vec<ColdStart> {
-    let env = lambda_env(service_env);
     let mut results = Vec::new();
     for function in functions_dir(root) {
+        let env = lambda_env(&service_env(&function));
         let binary: PathBuf = bin_dir.join(&function);
         let Ok(meta) = std::fs::metadata(&binary) else {
             eprintln!("  {function}: no release binary at {} (make bench builds it)", binary.display());

@@ -77,9 +77,26 @@ impl Recorder {
     }
 }
 
+/// How the server under measure serves the routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// The local runtime of template.yaml (`make dev`'s): each route's function with its own
+    /// store, every AWS call through its IAM gate.
+    Runtime,
+    /// One router of every operation over one ungated store (the local server before the
+    /// runtime was built from the template): the gate's cost is the difference.
+    Ungated,
+}
+
 /// `n` reserves, then `n / 2` confirms and `n / 2` releases of them, and `n` stock reads; then
-/// `n / 4` of each other route (the batch: `n / 10` batches of 10 items).
+/// `n / 4` of each other route (the batch: `n / 10` batches of 10 items), through `make dev`'s
+/// server.
 pub async fn run(n: usize) -> Vec<OperationCost> {
+    run_on(Server::Runtime, n).await
+}
+
+/// [`run`], through the server given.
+pub async fn run_on(server: Server, n: usize) -> Vec<OperationCost> {
     let t = TestTable::new().await;
     let store = Arc::new(Store::new(t.store.client().clone(), t.store.table()));
     for location in ["w1", "w2"] {
@@ -88,7 +105,16 @@ pub async fn run(n: usize) -> Vec<OperationCost> {
             .await
             .expect("stock");
     }
-    let port = start_local_api(store.clone()).await;
+    let port = match server {
+        Server::Runtime => start_local_api(store.clone()).await,
+        Server::Ungated => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let port = listener.local_addr().expect("address").port();
+            let app = inventory::http::router(store.clone(), &inventory::http::Operation::ALL);
+            tokio::spawn(dev_server::serve_http(listener, app, std::future::pending()));
+            port
+        }
+    };
     let mut conn = Connection::open(port).await;
     // Warm the connection and the server's paths once.
     conn.send("GET", "/v1/stock/OPS-SKU", None).await;

@@ -144,6 +144,10 @@ async fn main() {
         println!("wrote section 5 into bench/results.json and BENCHMARKS.md");
         return;
     }
+    if std::env::args().any(|a| a == "--gate-overhead") {
+        gate_overhead(if quick { 40 } else { 400 }).await;
+        return;
+    }
     let machine = machine();
     println!("bench on {} ({} cores), commit {}", machine.cpu, machine.cores, machine.commit);
 
@@ -213,19 +217,36 @@ async fn main() {
 
     // 4. Cold-start proxies.
     let table = integration_tests::TestTable::new().await;
-    let mut service_env = vec![
-        ("TABLE_NAME".to_owned(), table.store.table().to_owned()),
+    // Each function with the variables its template entry gives it (resolved to this stack's
+    // table, bus and queues), as Lambda would start it, plus the stack's endpoints.
+    let topology = integration_tests::runtime::topology();
+    let localstack = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    let mut queues = std::collections::BTreeMap::new();
+    for (id, resource) in topology.resources.iter().filter(|(_, r)| r.kind == "AWS::SQS::Queue") {
+        let url = format!("{localstack}/000000000000/{}", resource.local_name);
+        queues.insert(id.clone(), dev_server::LocalQueue { name: resource.local_name.clone(), url });
+    }
+    let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "inventory-events".into());
+    let names = integration_tests::runtime::names(table.store.table(), &bus, queues);
+    let mut stack_env = vec![
         ("AWS_ACCESS_KEY_ID".to_owned(), table.access_key.clone()),
         ("AWS_SECRET_ACCESS_KEY".to_owned(), "test".to_owned()),
     ];
-    for name in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "EVENT_BUS_NAME"] {
+    for name in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"] {
         if let Ok(value) = std::env::var(name) {
-            service_env.push((name.to_owned(), value));
+            stack_env.push((name.to_owned(), value));
         }
     }
+    let service_env = |function: &str| {
+        let spec = topology.function(function).expect("a function of the template");
+        let mut env: Vec<(String, String)> =
+            names.environment(topology, spec).expect("its environment resolves").into_iter().collect();
+        env.extend(stack_env.iter().cloned());
+        env
+    };
     let bin_dir =
         std::env::var("BENCH_BIN_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target/release"));
-    let cold_starts = cold_start::run(&root, &bin_dir, if quick { 3 } else { 7 }, &service_env).await;
+    let cold_starts = cold_start::run(&root, &bin_dir, if quick { 3 } else { 7 }, service_env).await;
     for c in &cold_starts {
         println!(
             "cold start {}: {} bytes, ready {} ms, first response {} ms, ok {}",
@@ -278,4 +299,30 @@ async fn run_model(rows: &[(usize, u32)], per_cell: Duration) -> hot_model::Mode
         );
     }
     run
+}
+
+/// Section 2 through the local runtime of template.yaml (every call through its function's IAM
+/// gate) and through one ungated router, alternately, twice each, in one run: the gate's cost per
+/// operation as the ratio of the p50s (each the mean of its two runs' p50).
+async fn gate_overhead(n: usize) {
+    use http_ops::Server;
+    let mut p50 = std::collections::BTreeMap::<(String, &str), Vec<f64>>::new();
+    let mut order = Vec::new();
+    for server in [Server::Ungated, Server::Runtime, Server::Ungated, Server::Runtime] {
+        let label = if server == Server::Runtime { "gated" } else { "ungated" };
+        for op in http_ops::run_on(server, n).await {
+            if !order.contains(&op.operation) {
+                order.push(op.operation.clone());
+            }
+            p50.entry((op.operation, label)).or_default().push(op.latency.p50_ms);
+        }
+    }
+    let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    println!("| operation | p50 ungated (ms) | p50 through the IAM gate (ms) | ratio |");
+    println!("|---|---:|---:|---:|");
+    for operation in order {
+        let ungated = mean(&p50[&(operation.clone(), "ungated")]);
+        let gated = mean(&p50[&(operation.clone(), "gated")]);
+        println!("| {operation} | {ungated:.2} | {gated:.2} | {:.3} |", gated / ungated);
+    }
 }
