@@ -380,7 +380,7 @@ impl HttpConnector for GatedConnector {
         match self.policy.check(&target, &body) {
             Ok(()) => self.inner.call(request),
             Err(message) => {
-                tracing::error!(function = %self.policy.function, %message, "IAM gate: AccessDenied");
+                tracing::error!(function = %self.policy.function, denied = %message, "IAM gate: AccessDenied");
                 HttpConnectorFuture::ready(Ok(access_denied(&target, &message)))
             }
         }
