@@ -68,7 +68,10 @@ async fn reserved_total(t: &TestTable, prefix: &str, skus: usize) -> i64 {
 async fn sweep(t: &TestTable, prefix: &str, due: usize, not_due: usize) -> SweepRun {
     const DUE_SKUS: usize = 50;
     bulk_holds(t, prefix, due, DUE_SKUS, 60).await;
-    let store = sweeper(t, Duration::from_secs(61));
+    // The expire-reservations function's store (behind its IAM gate), a minute ahead.
+    let store = integration_tests::runtime::runtime_over(&sweeper(t, Duration::from_secs(61)))
+        .store("expire-reservations")
+        .expect("the expire-reservations function");
     let requests = store.stats().requests();
     let started = Instant::now();
     let report = ExpirySweep::default().run(&store, Duration::from_secs(900)).await;

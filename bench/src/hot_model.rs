@@ -107,6 +107,10 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
         )
         .await
         .expect("initial stock");
+    // The buyers reserve as the reserve function does locally: its store, behind its IAM gate,
+    // in front of the model.
+    let store =
+        integration_tests::runtime::runtime_over(&store).store("reserve").expect("the reserve function");
     model.reset();
     let retries_before = store.stats().retries();
     let started = Instant::now();

@@ -57,15 +57,30 @@ pub fn names(table: &str, bus: &str, queues: BTreeMap<String, LocalQueue>) -> Na
     Names { table: table.to_owned(), bus: bus.to_owned(), queues, stage: "test".into() }
 }
 
+/// Clients for a runtime over `store`: its DynamoDB client (a test's fault injector, say), and
+/// clients of LocalStack no test resource answers to (the HTTP functions and the schedules call
+/// none of them but the audit's bus; `EventStack::runtime_over` gives a runtime its own).
+pub fn base_clients(store: &Store) -> BaseClients {
+    let (sqs, events) = unused_localstack();
+    BaseClients { dynamodb: store.client().clone(), streams: unused_streams(store), sqs, events }
+}
+
+/// `topology`'s functions over `store`'s table (clock, retry policy and client of `store`), with
+/// the policies of the functions `statements` names replaced: what another template would run.
+pub fn runtime_of(
+    store: &Store,
+    topology: Topology,
+    statements: &BTreeMap<String, Vec<dev_server::iam::Statement>>,
+) -> Result<LocalRuntime, String> {
+    let names = names(store.table(), &format!("{}-bus", store.table()), BTreeMap::new());
+    LocalRuntime::with_statements(topology, names, &base_clients(store), store, statements)
+}
+
 /// Every function of the template over `store`'s table, through `store`'s DynamoDB client (a
 /// test's fault injector, say) and with its clock and retry policy, each behind its own IAM
 /// gate. Its LocalStack resources are none: for the HTTP API and the schedules.
 pub fn runtime_over(store: &Store) -> LocalRuntime {
-    let (sqs, events) = unused_localstack();
-    let base = BaseClients { dynamodb: store.client().clone(), streams: unused_streams(store), sqs, events };
-    let names = names(store.table(), &format!("{}-bus", store.table()), BTreeMap::new());
-    LocalRuntime::new(topology().clone(), names, &base, store)
-        .unwrap_or_else(|e| panic!("local runtime: {e}"))
+    runtime_of(store, topology().clone(), &BTreeMap::new()).unwrap_or_else(|e| panic!("local runtime: {e}"))
 }
 
 /// The HTTP API as the template routes it, over `store` ([`runtime_over`]).

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use axum::body::Body;
 use dev_server::iam::{calls_of, evaluate, wildcard_match, Call, Decision, Effect, Statement};
 use dev_server::topology::matches_filter;
-use dev_server::{BaseClients, LocalRuntime};
+use dev_server::LocalRuntime;
 use http::Method;
-use integration_tests::runtime::{names, runtime_over, topology};
+use integration_tests::runtime::{names, runtime_of, runtime_over, topology};
 use integration_tests::TestTable;
 use inventory::http::RouterOptions;
 use serde_json::{json, Value};
@@ -179,17 +179,8 @@ async fn send(app: &axum::Router, method: Method, path: &str, body: Option<Value
 
 /// The runtime over `t`, with `function`'s statements replaced.
 fn runtime_with(t: &TestTable, function: &str, statements: Vec<Statement>) -> LocalRuntime {
-    let base = runtime_over(&t.store);
-    let f = base.function("health").unwrap();
-    let clients = BaseClients {
-        dynamodb: t.store.client().clone(),
-        streams: t.streams_client(),
-        sqs: f.sqs.clone(),
-        events: f.events.clone(),
-    };
     let replaced = BTreeMap::from([(function.to_owned(), statements)]);
-    let names = names(t.store.table(), "unused-bus", BTreeMap::new());
-    LocalRuntime::with_statements(topology().clone(), names, &clients, &t.store, &replaced).unwrap()
+    runtime_of(&t.store, topology().clone(), &replaced).unwrap()
 }
 
 #[tokio::test]
@@ -240,22 +231,11 @@ async fn a_route_the_template_does_not_have_is_not_served() {
     let t = TestTable::new().await;
     let mut without = topology().clone();
     without.functions.get_mut("list-holds").unwrap().routes.clear();
-    let runtime_of = |topology: dev_server::Topology| {
-        let base = runtime_over(&t.store);
-        let f = base.function("health").unwrap();
-        let clients = BaseClients {
-            dynamodb: t.store.client().clone(),
-            streams: t.streams_client(),
-            sqs: f.sqs.clone(),
-            events: f.events.clone(),
-        };
-        LocalRuntime::new(topology, names(t.store.table(), "unused-bus", BTreeMap::new()), &clients, &t.store)
-            .unwrap()
-    };
-    let app = runtime_of(topology().clone()).router(RouterOptions::default()).unwrap();
+    let runtime = |topology: dev_server::Topology| runtime_of(&t.store, topology, &BTreeMap::new()).unwrap();
+    let app = runtime(topology().clone()).router(RouterOptions::default()).unwrap();
     send(&app, Method::PUT, "/v1/stock/R/w1", Some(json!({"onHand": 1}))).await;
     assert_eq!(send(&app, Method::GET, "/v1/stock/R/w1/holds", None).await.0, 200);
-    let app = runtime_of(without.clone()).router(RouterOptions::default()).unwrap();
+    let app = runtime(without.clone()).router(RouterOptions::default()).unwrap();
     let (status, body) = send(&app, Method::GET, "/v1/stock/R/w1/holds", None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
     assert_eq!(send(&app, Method::GET, "/v1/stock/R/w1", None).await.0, 200, "the other routes stay");
@@ -263,7 +243,7 @@ async fn a_route_the_template_does_not_have_is_not_served() {
     // A function whose template entry does not set a variable it reads does not start.
     let mut unset = topology().clone();
     unset.functions.get_mut("get-reservation").unwrap().environment.remove("TABLE_NAME");
-    let err = runtime_of(unset).router(RouterOptions::default()).unwrap_err();
+    let err = runtime(unset).router(RouterOptions::default()).unwrap_err();
     assert!(err.contains("get-reservation") && err.contains("TABLE_NAME"), "{err}");
 }
 
