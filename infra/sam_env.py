@@ -34,13 +34,16 @@ def local_value(topology, text):
             return ACCOUNT
         if reference == "AWS::Partition":
             return "aws"
+        if reference == "AWS::URLSuffix":
+            return "amazonaws.com"
         resource = topology["resources"].get(logical_id)
         if resource is None:
             raise SystemExit(f"sam_env.py: cannot resolve ${{{reference}}}")
         name = resource["localName"]
         kind = resource["type"]
         if kind == "AWS::DynamoDB::Table":
-            return {"": name, "Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"}[attribute]
+            arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+            return {"": name, "Arn": arn, "StreamArn": f"{arn}/stream/*"}[attribute]
         if kind == "AWS::Events::EventBus":
             return {"": name, "Name": name, "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{name}"}[attribute]
         if kind == "AWS::SQS::Queue":

@@ -30,7 +30,8 @@ from samtranslator.translator.transform import transform
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
-PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName"}
+# The pseudo parameters the local runtime resolves (dev_server::topology::Names).
+PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix"}
 # The managed policies the gate may ignore: CloudWatch Logs and X-Ray, which the functions reach
 # through the Lambda runtime, never through their SDK clients.
 IGNORED_MANAGED = ("service-role/AWSLambdaBasicExecutionRole", ":policy/AWSXrayWriteOnlyAccess")
@@ -184,12 +185,25 @@ def local_name(name):
     return re.sub(r"-\$\{Stage\}$", "", name) if isinstance(name, str) else name
 
 
-def statements_of(role_name, role, problems):
+def statements_of(role_name, role, resources, problems):
+    """The statements of every policy of the role: its own, and those of `AWS::IAM::Policy`
+    resources naming it (SAM connectors write those). What the gate cannot evaluate is a problem."""
     out = []
     for arn in role.get("ManagedPolicyArns", []):
         if not str(arn).endswith(IGNORED_MANAGED):
             problems.append(f"{role_name}: managed policy {arn}: the IAM gate cannot evaluate it (use statements)")
-    for policy in role.get("Policies", []):
+    if "PermissionsBoundary" in role:
+        problems.append(f"{role_name}: a PermissionsBoundary, which the IAM gate does not evaluate")
+    policies = list(role.get("Policies", []))
+    for name, r in resources.items():
+        roles = r["properties"].get("Roles", [])
+        if "${" + role_name + "}" not in roles:
+            continue
+        if r["type"] == "AWS::IAM::Policy":
+            policies.append({"PolicyName": name, "PolicyDocument": r["properties"]["PolicyDocument"]})
+        else:
+            problems.append(f"{name}: a {r['type']} on {role_name}, which the IAM gate does not evaluate")
+    for policy in policies:
         for i, statement in enumerate(policy["PolicyDocument"]["Statement"]):
             where = f"{role_name} {policy.get('PolicyName')} statement {i}"
             unknown = sorted(set(statement) - {"Effect", "Action", "Resource", "Sid"})
@@ -238,11 +252,15 @@ def topology():
         functions[binary] = {
             "logicalId": name,
             "timeoutSeconds": props.get("Timeout", 3),
-            "environment": props.get("Environment", {}).get("Variables", {}),
+            # Lambda's variables are strings (a YAML number or boolean deploys as its text).
+            "environment": {
+                k: (str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in props.get("Environment", {}).get("Variables", {}).items()
+            },
             "routes": [],
             "schedules": [],
             "mappings": [],
-            "statements": statements_of(role, resources[role]["properties"], problems),
+            "statements": statements_of(role, resources[role]["properties"], resources, problems),
         }
     by_logical = {f["logicalId"]: binary for binary, f in functions.items()}
 
@@ -288,6 +306,10 @@ def topology():
             if kind not in ("AWS::DynamoDB::Table", "AWS::SQS::Queue"):
                 problems.append(f"{name}: event source {props.get('EventSourceArn')!r}: the local runtime polls a table's stream or a queue")
                 continue
+            if kind == "AWS::SQS::Queue" and props.get("BatchSize", 10) > 10:
+                problems.append(f"{name}: a BatchSize over 10 (it needs a batching window), which the local queue mapping does not run")
+            if kind == "AWS::DynamoDB::Table" and props.get("StartingPosition") != "TRIM_HORIZON":
+                problems.append(f"{name}: StartingPosition {props.get('StartingPosition')!r}: the local stream mapping reads from TRIM_HORIZON")
             patterns = [json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])]
             for pattern in patterns:
                 if not plain_pattern(pattern):
@@ -331,15 +353,19 @@ def topology():
             problems.append(f"{name}: its name must be a Fn::Sub ending in -${{Stage}} (the local name drops it)")
         local[name] = entry
     rules = []
+    buses = [k for k, r in local.items() if r["type"] == "AWS::Events::EventBus"]
     for name, r in resources.items():
         props = r["properties"]
         if r["type"] == "AWS::Events::Rule" and "EventPattern" in props:
-            rules.append({
-                "name": name,
-                "bus": placeholder_target(props.get("EventBusName")),
-                "pattern": props["EventPattern"],
-                "targets": [placeholder_target(t.get("Arn")) for t in props.get("Targets", [])],
-            })
+            targets = [placeholder_target(t.get("Arn")) for t in props.get("Targets", [])]
+            for target, written in zip(targets, props.get("Targets", [])):
+                if local.get(target, {}).get("type") != "AWS::SQS::Queue":
+                    problems.append(f"{name}: target {written.get('Arn')!r}: the local stack routes rules to queues only")
+            if placeholder_target(props.get("EventBusName")) not in buses:
+                problems.append(f"{name}: on {props.get('EventBusName')!r}, not the template's bus")
+            rules.append({"name": name, "bus": placeholder_target(props.get("EventBusName")), "pattern": props["EventPattern"], "targets": targets})
+        if r["type"] == "AWS::ApiGatewayV2::Api" and ("Body" in props or "BodyS3Location" in props):
+            problems.append(f"{name}: routes in an OpenAPI body, which the local runtime does not read (use Route resources)")
 
     digest = hashlib.sha256(TEMPLATE.read_bytes()).hexdigest()
     return {

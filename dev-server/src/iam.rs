@@ -12,7 +12,8 @@
 //!
 //! The evaluator ([`evaluate`]) is a pure function: explicit Deny wins, then any Allow, else the
 //! call is not allowed. Actions match case-insensitively with `*` and `?` wildcards; resources
-//! case-sensitively with the same wildcards. What a call is, in IAM terms ([`calls_of`]):
+//! case-sensitively with the same wildcards, each within its ARN segment (a `*` ending a segment
+//! may run on past colons), as IAM matches them. What a call is, in IAM terms ([`calls_of`]):
 //! each DynamoDB operation by its action on the table (a Query or Scan with `IndexName` on
 //! `table/NAME/index/INDEX`); a TransactWriteItems item by item (PutItem, UpdateItem, DeleteItem,
 //! ConditionCheckItem); a TransactGetItems as one GetItem per item; DynamoDB Streams on the
@@ -82,31 +83,43 @@ impl Call {
     }
 }
 
-/// `*` any run of characters, `?` any one.
+/// `*` any run of characters, `?` any one (actions: `dynamodb:Get*`).
 pub fn wildcard_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
     let fold = |s: &str| if ignore_case { s.to_ascii_lowercase() } else { s.to_owned() };
     let (p, t): (Vec<char>, Vec<char>) = (fold(pattern).chars().collect(), fold(text).chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
+    glob(&p, 0, &t, 0, false)
+}
+
+/// A resource ARN against a pattern, as IAM matches them: case-sensitive, `*` and `?` within an
+/// ARN segment (between colons), except that a `*` ending a segment may run past its colons.
+pub fn resource_match(pattern: &str, arn: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), arn.chars().collect());
+    glob(&p, 0, &t, 0, true)
+}
+
+/// Wildcard matching by backtracking; with `segments`, `?` never matches a `:`, and a `*` does
+/// only when it ends its segment (the pattern's next character is a `:`, or there is none).
+fn glob(p: &[char], pi: usize, t: &[char], ti: usize, segments: bool) -> bool {
+    if pi == p.len() {
+        return ti == t.len();
+    }
+    match p[pi] {
+        '*' => {
+            let crosses = !segments || p.get(pi + 1).is_none_or(|next| *next == ':');
+            let mut end = ti;
+            loop {
+                if glob(p, pi + 1, t, end, segments) {
+                    return true;
+                }
+                if end == t.len() || (t[end] == ':' && !crosses) {
+                    return false;
+                }
+                end += 1;
+            }
         }
+        '?' => ti < t.len() && !(segments && t[ti] == ':') && glob(p, pi + 1, t, ti + 1, segments),
+        c => ti < t.len() && t[ti] == c && glob(p, pi + 1, t, ti + 1, segments),
     }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 /// IAM's evaluation within one identity-based policy: an explicit Deny wins, then an Allow.
@@ -117,7 +130,7 @@ pub fn evaluate(statements: &[Statement], call: &Call) -> Decision {
             .filter(|&a| wildcard_match(&statement.actions[a], &call.action, true))
             .collect();
         let resources: Vec<usize> = (0..statement.resources.len())
-            .filter(|&r| wildcard_match(&statement.resources[r], &call.resource, false))
+            .filter(|&r| resource_match(&statement.resources[r], &call.resource))
             .collect();
         if actions.is_empty() || resources.is_empty() {
             continue;
@@ -139,6 +152,10 @@ pub fn evaluate(statements: &[Statement], call: &Call) -> Decision {
 fn table_arn(table: &str) -> String {
     if table.starts_with("arn:") {
         return table.to_owned();
+    }
+    if table.is_empty() {
+        // An operation on no table (DescribeLimits...): IAM names no resource.
+        return "*".to_owned();
     }
     format!("arn:aws:dynamodb:{LOCAL_REGION}:{LOCAL_ACCOUNT}:table/{table}")
 }
@@ -241,10 +258,8 @@ pub fn calls_of(target: &str, body: &Value) -> Result<Vec<Call>, String> {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),
-            _ => {
-                let bus = body["EventBusName"].as_str().or(body["Name"].as_str());
-                vec![Call::new(format!("events:{operation}"), bus_arn(bus))]
-            }
+            // Rules, targets, archives...: their resources are not the bus; no function calls them.
+            other => return Err(format!("events:{other}, which the gate does not judge")),
         },
         "AmazonSQS" => {
             let action = match operation {

@@ -64,6 +64,9 @@ async fn run() -> Result<(), String> {
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         format!("cannot listen on {addr}: {e} (is another `make dev` running? set PORT to use another port)")
     })?;
+    // The metrics recorder first: the mappings and schedules record from their first run.
+    let options =
+        RouterOptions { metrics: inventory::metrics::install_prometheus(), ..RouterOptions::default() };
     let _mappings = runtime.start_mappings(Default::default(), Default::default(), None).await?;
     let mut periods = BTreeMap::new();
     for (variable, function) in
@@ -76,8 +79,6 @@ async fn run() -> Result<(), String> {
         }
     }
     let _schedules = runtime.start_schedules(&periods)?;
-    let options =
-        RouterOptions { metrics: inventory::metrics::install_prometheus(), ..RouterOptions::default() };
     let app = runtime.router(options)?;
     let functions = runtime.functions().count();
     tracing::info!(%addr, functions, "local HTTP API ready");

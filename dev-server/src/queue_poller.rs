@@ -22,7 +22,8 @@ pub struct QueuePollerOptions {
     /// Pause after an unreachable queue.
     pub error_backoff: Duration,
     /// The mapping's `FunctionResponseTypes: [ReportBatchItemFailures]`: only the messages the
-    /// handler names stay on the queue. Without it, any failure leaves the whole batch.
+    /// handler names stay on the queue. Without it, Lambda deletes the whole batch of an
+    /// invocation that returned, whatever it answered.
     pub report_batch_item_failures: bool,
 }
 
@@ -121,15 +122,11 @@ impl Queue {
         let response = handler(event).await;
         let failed: HashSet<&str> =
             response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        if !failed.is_empty() && !options.report_batch_item_failures {
-            // The batch failed as a whole: every message comes back after its visibility timeout.
-            return Ok(count);
-        }
+        // Without ReportBatchItemFailures Lambda does not read the answer: an invocation that
+        // returns deletes its whole batch (the handler's failures are lost, as on AWS).
+        let kept = |id: &str| options.report_batch_item_failures && failed.contains(id);
         let entries = inventory::sqs::delete_entries(
-            receipts
-                .iter()
-                .filter(|(id, _)| !failed.contains(id.as_str()))
-                .map(|(_, receipt)| receipt.as_str()),
+            receipts.iter().filter(|(id, _)| !kept(id)).map(|(_, receipt)| receipt.as_str()),
         );
         if !entries.is_empty() {
             let out = sqs

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use inventory::config::FunctionEnv;
-use inventory::http::{FunctionOptions, Operation, RouterOptions, LAMBDA_MARGIN, ROUTES};
+use inventory::http::{FunctionOptions, RouterOptions, LAMBDA_MARGIN, ROUTES};
 use inventory::publish::Publisher;
 use inventory::Store;
 use lambda_runtime::LambdaEvent;
@@ -49,8 +51,12 @@ impl BaseClients {
     }
 }
 
+/// The SDK's own HTTP client (TLS too), for base clients that name none.
 fn default_http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new().build_http()
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .build_https()
 }
 
 /// A function of the template, as it runs locally.
@@ -210,16 +216,6 @@ impl LocalRuntime {
         Ok(inventory::http::serve(router, options))
     }
 
-    /// The operations the template routes (for tests that list them).
-    pub fn routed_operations(&self) -> Vec<Operation> {
-        let keys: Vec<&String> = self.functions.values().flat_map(|f| &f.spec.routes).collect();
-        ROUTES
-            .iter()
-            .filter(|(m, p, _)| keys.iter().any(|k| **k == format!("{m} {p}")))
-            .map(|r| r.2)
-            .collect()
-    }
-
     /// The `publish-events` handler, with its function's clients and environment.
     pub async fn publisher(&self) -> Result<Publisher, String> {
         let function = self.function("publish-events")?;
@@ -282,15 +278,35 @@ impl LocalRuntime {
                     filters: mapping.filters.clone(),
                     ..stream.clone()
                 };
-                let table = self.names.table.clone();
+                let (table, timeout) = (self.names.table.clone(), function.timeout());
                 Ok(tokio::spawn(poll_stream(function.streams.clone(), table, options, move |event| {
                     let publisher = publisher.clone();
-                    async move { publisher.handle(event).await }
+                    async move {
+                        let first = event.records.first().and_then(|r| r.change.sequence_number.clone());
+                        match tokio::time::timeout(timeout, publisher.handle(event)).await {
+                            Ok(response) => response,
+                            // Lambda ended the invocation at its timeout: the batch is retried whole.
+                            Err(_) => {
+                                tracing::error!(
+                                    function = "publish-events",
+                                    ?timeout,
+                                    "invocation timed out"
+                                );
+                                let mut response = DynamoDbEventResponse::default();
+                                response.batch_item_failures.push(failure_at(first));
+                                response
+                            }
+                        }
+                    }
                 })))
             }
             ("order-events", MappingKind::Queue) => {
                 if !mapping.filters.is_empty() {
                     return unsupported("a queue mapping's FilterCriteria");
+                }
+                // SQS gives at most 10 messages a receive; more needs a batching window.
+                if !(1..=10).contains(&mapping.batch_size) {
+                    return unsupported("a queue mapping's BatchSize outside 1-10");
                 }
                 let store = self.store(&function.name)?;
                 let url = self
@@ -305,9 +321,28 @@ impl LocalRuntime {
                     report_batch_item_failures: mapping.report_batch_item_failures,
                     ..queue.clone()
                 };
+                let timeout = function.timeout();
                 Ok(tokio::spawn(poll_queue(function.sqs.clone(), url, options, move |event| {
                     let store = store.clone();
-                    async move { inventory::order_events::handle_batch(store.as_ref(), event).await }
+                    async move {
+                        let ids: Vec<String> =
+                            event.records.iter().filter_map(|m| m.message_id.clone()).collect();
+                        let handled = inventory::order_events::handle_batch(store.as_ref(), event);
+                        match tokio::time::timeout(timeout, handled).await {
+                            Ok(response) => response,
+                            // Lambda ended the invocation at its timeout: every message comes back.
+                            Err(_) => {
+                                tracing::error!(function = "order-events", ?timeout, "invocation timed out");
+                                let mut response = SqsBatchResponse::default();
+                                for id in ids {
+                                    let mut failure = BatchItemFailure::default();
+                                    failure.item_identifier = id;
+                                    response.batch_item_failures.push(failure);
+                                }
+                                response
+                            }
+                        }
+                    }
                 })))
             }
             (name, kind) => {
@@ -319,6 +354,15 @@ impl LocalRuntime {
     /// One invocation of a scheduled function, as EventBridge Scheduler makes it: a scheduled
     /// event, and the function's timeout as its deadline.
     pub async fn invoke_scheduled(&self, name: &str) -> Result<(), String> {
+        let timeout = self.function(name)?.timeout();
+        match tokio::time::timeout(timeout, self.run_scheduled(name)).await {
+            Ok(result) => result,
+            // As Lambda ends an invocation at the function's timeout.
+            Err(_) => Err(format!("{name}: timed out after {timeout:?}")),
+        }
+    }
+
+    async fn run_scheduled(&self, name: &str) -> Result<(), String> {
         let function = self.function(name)?;
         match name {
             "expire-reservations" => {
@@ -387,20 +431,18 @@ pub struct EventPipelines {
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl EventPipelines {
-    pub fn len(&self) -> usize {
-        self.tasks.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
-    }
-}
-
 impl Drop for EventPipelines {
     fn drop(&mut self) {
         for task in &self.tasks {
             task.abort();
         }
     }
+}
+
+/// A stream batch failure at the record with this sequence number (the whole batch when it is
+/// the first).
+fn failure_at(sequence_number: Option<String>) -> DynamoDbBatchItemFailure {
+    let mut failure = DynamoDbBatchItemFailure::default();
+    failure.item_identifier = sequence_number;
+    failure
 }

@@ -69,7 +69,16 @@ pub async fn poll_stream<H, Fut>(
     let mut backoff = options.min_backoff;
     let stream_arn: String = loop {
         match streams.list_streams().table_name(&table).send().await {
-            Ok(out) => match out.streams.unwrap_or_default().into_iter().find_map(|s| s.stream_arn) {
+            // The table's current stream: the one with the latest label (a table's stream may
+            // have been replaced; ListStreams promises no order).
+            Ok(out) => match out
+                .streams
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|s| Some((s.stream_label?, s.stream_arn?)))
+                .max()
+                .map(|(_, arn)| arn)
+            {
                 Some(arn) => break arn,
                 None => tracing::error!(%table, "table has no stream; the publisher cannot run"),
             },

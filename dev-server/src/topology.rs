@@ -88,10 +88,7 @@ pub struct ResourceSpec {
     pub kind: String,
     /// The name it has on the local stack (the deployed name without its stage suffix).
     pub local_name: String,
-    #[serde(default)]
-    pub visibility_timeout: Option<i64>,
-    #[serde(default)]
-    pub message_retention_period: Option<i64>,
+    /// A queue's dead-letter queue (by logical id) and after how many receives.
     #[serde(default)]
     pub dead_letter_queue: Option<String>,
     #[serde(default)]
@@ -102,7 +99,6 @@ pub struct ResourceSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RuleSpec {
     pub name: String,
-    pub bus: Option<String>,
     pub pattern: Value,
     pub targets: Vec<Option<String>>,
 }

@@ -15,7 +15,7 @@ use crate::Store;
 
 /// The store of a function: its DynamoDB client over the table its environment names
 /// (`TABLE_NAME`).
-pub fn store_from(env: &FunctionEnv, dynamodb: aws_sdk_dynamodb::Client) -> Result<Store, String> {
+fn store_from(env: &FunctionEnv, dynamodb: aws_sdk_dynamodb::Client) -> Result<Store, String> {
     Ok(Store::new(dynamodb, env.table_name()?))
 }
 

@@ -88,7 +88,8 @@ pub fn app(store: &Store) -> axum::Router {
     app_with(store, RouterOptions::default())
 }
 
-/// The same, with the router's options (a metrics handle, a local budget).
+/// The same, with the router's options (a metrics handle; its local budget bounds only what no
+/// function serves, such as a 404: each route's deadline is its function's template timeout).
 pub fn app_with(store: &Store, options: RouterOptions) -> axum::Router {
     runtime_over(store).router(options).unwrap_or_else(|e| panic!("local runtime: {e}"))
 }

@@ -61,6 +61,16 @@ fn actions_match_with_wildcards_and_without_case_resources_with_wildcards_and_ca
     );
     assert!(!allowed(&policy, "dynamodb:GetItem", &TABLE.replace("inventory", "other")));
     assert!(wildcard_match("a*b*c", "aXXbYc", false) && !wildcard_match("a*b*c", "aXXbY", false));
+    // Within an ARN segment: a `*` inside one does not run past a colon; one ending it does.
+    let inside = [statement(Effect::Allow, &["dynamodb:GetItem"], &[&format!("{TABLE}-*-x")])];
+    assert!(allowed(&inside, "dynamodb:GetItem", &format!("{TABLE}-a-x")));
+    assert!(
+        !allowed(&inside, "dynamodb:GetItem", &format!("{TABLE}-a:b-x")),
+        "a `*` inside a segment stops at `:`"
+    );
+    let ending = [statement(Effect::Allow, &["dynamodb:GetItem"], &[&format!("{TABLE}/stream/*")])];
+    assert!(allowed(&ending, "dynamodb:GetItem", &format!("{TABLE}/stream/2026-12-06T04:16:16.686")));
+    assert!(!allowed(&ending, "dynamodb:GetItem", &format!("{TABLE}-2/stream/x")));
 }
 
 #[test]
@@ -285,4 +295,23 @@ fn the_sam_env_file_covers_every_function_and_variable_with_the_local_names() {
             file.get(&spec.logical_id).unwrap_or_else(|| panic!("{name} ({}) missing", spec.logical_id));
         assert_eq!(entry, &names.environment(topology, spec).unwrap(), "{name}");
     }
+}
+
+/// A function's `Timeout` in the template sets its requests' deadline locally (less Lambda's
+/// margin): a PUT whose reads hang answers 503 when put-stock's time is up, not the router's.
+#[tokio::test]
+async fn a_functions_template_timeout_is_its_requests_deadline() {
+    let t = TestTable::new().await;
+    let mut short = topology().clone();
+    short.functions.get_mut("put-stock").unwrap().timeout_seconds = 2;
+    let app =
+        runtime_of(&t.store, short, &BTreeMap::new()).unwrap().router(RouterOptions::default()).unwrap();
+    t.faults.plan("Query", integration_tests::Fault::Delay(std::time::Duration::from_secs(60)), 100);
+    let started = std::time::Instant::now();
+    let (status, body) = send(&app, Method::PUT, "/v1/stock/SLOW/w1", Some(json!({"onHand": 1}))).await;
+    let took = started.elapsed();
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("SERVICE_UNAVAILABLE")));
+    let budget = std::time::Duration::from_secs(2) - inventory::http::LAMBDA_MARGIN;
+    assert!(took >= budget - std::time::Duration::from_millis(100), "gave up early, after {took:?}");
+    assert!(took < budget + std::time::Duration::from_millis(500), "answered after {took:?}");
 }
