@@ -83,6 +83,16 @@ pub fn runtime_over(store: &Store) -> LocalRuntime {
     runtime_of(store, topology().clone(), &BTreeMap::new()).unwrap_or_else(|e| panic!("local runtime: {e}"))
 }
 
+/// The store `function` of the template has over `store`'s table: `store`'s client (and fault
+/// injector), clock, retry policy and counters, behind the function's IAM gate. Tests make each
+/// write as the function that makes it in the service.
+pub fn function_store(store: &Store, function: &str) -> Store {
+    let mut only = topology().clone();
+    only.functions.retain(|name, _| name == function);
+    let runtime = runtime_of(store, only, &BTreeMap::new()).unwrap_or_else(|e| panic!("local runtime: {e}"));
+    runtime.store(function).unwrap_or_else(|e| panic!("{function}: {e}")).as_ref().clone()
+}
+
 /// The HTTP API as the template routes it, over `store` ([`runtime_over`]).
 pub fn app(store: &Store) -> axum::Router {
     app_with(store, RouterOptions::default())

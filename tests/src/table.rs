@@ -42,6 +42,12 @@ pub struct TestTable {
 }
 
 impl TestTable {
+    /// The store `function` of the template has over this table (this test's client, faults,
+    /// clock and retry policy), behind the function's IAM gate.
+    pub fn function(&self, function: &str) -> Store {
+        crate::runtime::function_store(&self.store, function)
+    }
+
     /// A fresh, uniquely named table with the service's schema, in a database of its own.
     pub async fn new() -> Self {
         Self::at(&dynamodb_endpoint()).await
@@ -190,13 +196,16 @@ impl TestTable {
     }
 }
 
-/// Sets the on-hand count of `(sku, location_id)`.
+/// Sets the on-hand count of `(sku, location_id)`, as the put-stock function does (behind its
+/// IAM gate).
 pub async fn set_stock(store: &Store, sku: &str, location_id: &str, on_hand: i64) {
     let change = inventory::store::StockChange::Set { on_hand };
-    store.write_stock(sku, location_id, change, None, Some("test"), None).await.expect("set stock");
+    let put_stock = crate::runtime::function_store(store, "put-stock");
+    put_stock.write_stock(sku, location_id, change, None, Some("test"), None).await.expect("set stock");
 }
 
-/// Reserves `quantity` of `(sku, "w1")` for `order`, held for `ttl` seconds.
+/// Reserves `quantity` of `(sku, "w1")` for `order`, held for `ttl` seconds, as the reserve
+/// function does (behind its IAM gate).
 pub async fn hold(
     store: &Store,
     order: &str,
@@ -206,15 +215,18 @@ pub async fn hold(
 ) -> inventory::domain::Reservation {
     use inventory::domain::{merge_lines, LineRequest};
     let lines = merge_lines(&[LineRequest { sku: sku.into(), location_id: "w1".into(), quantity }]).unwrap();
-    store.reserve(order, lines, ttl, None).await.expect("reserve").reservation
+    let reserve = crate::runtime::function_store(store, "reserve");
+    reserve.reserve(order, lines, ttl, None).await.expect("reserve").reservation
 }
 
-/// A second view of the same table whose clock runs `ahead` of the test's: the expiry sweep as
-/// it would run after that much time, while the API side still sees holds as live.
+/// A second view of the same table whose clock runs `ahead` of the test's: the expiry sweep (the
+/// expire-reservations function) as it would run after that much time, while the API side still
+/// sees holds as live.
 pub fn sweeper(t: &TestTable, ahead: Duration) -> Store {
     let clock = TestClock::default();
     clock.advance(ahead);
-    t.store.clone().with_clock(clock.as_clock())
+    // The expire-reservations function's store, behind its IAM gate.
+    crate::runtime::function_store(&t.store.clone().with_clock(clock.as_clock()), "expire-reservations")
 }
 
 /// Held by the tests that load DynamoDB Local the most (the expiry-at-scale tests), so that no two

@@ -293,7 +293,8 @@ async fn order_events_are_idempotent_when_redelivered() {
         location_id: "w1".into(),
         quantity: 3,
     }]);
-    let again = t.store.put_order_reservation("o1", &cart, None, None).await.unwrap();
+    let again =
+        t.function("put-order-reservation").put_order_reservation("o1", &cart, None, None).await.unwrap();
     assert!(again.created && again.reservation.reservation_id != r.reservation_id);
     let complete = sqs_message("m5", &order_event("evt-complete-2", "OrderCompleted", "o1"));
     assert_eq!(handle_message(&t.store, &complete).await.unwrap(), OrderOutcome::Confirmed);
@@ -414,7 +415,8 @@ async fn an_extension_and_a_change_of_lines_are_published_with_their_contract_da
     let _pipelines = stack.start_pipelines(&t).await;
     set_stock(&t.store, "X", "w1", 5).await;
     let r = hold(&t.store, "o-x", "X", 1, 60).await;
-    let extended = t.store.extend(&r.reservation_id, 3600, Some("corr-extend")).await.unwrap().reservation;
+    let extended =
+        t.function("extend").extend(&r.reservation_id, 3600, Some("corr-extend")).await.unwrap().reservation;
     let got = stack
         .receive_until(&stack.tap_queue_url, WAIT, |events| {
             !of_type(events, "ReservationExtended").is_empty()
@@ -431,7 +433,11 @@ async fn an_extension_and_a_change_of_lines_are_published_with_their_contract_da
         location_id: "w1".into(),
         quantity: 3,
     }]);
-    let modified = t.store.put_order_reservation("o-x", &cart, None, Some("corr-modify")).await.unwrap();
+    let modified = t
+        .function("put-order-reservation")
+        .put_order_reservation("o-x", &cart, None, Some("corr-modify"))
+        .await
+        .unwrap();
     let got = stack
         .receive_until(&stack.tap_queue_url, WAIT, |events| {
             !of_type(events, "ReservationModified").is_empty()

@@ -22,14 +22,14 @@ async fn holds_with_a_one_second_ttl_all_expire_in_one_sweep_exactly_once() {
     assert_eq!(t.store.get_stock("TTL", "w1").await.unwrap().reserved, 21);
     t.clock.advance(Duration::from_millis(1500));
 
-    let report = ExpirySweep::default().run(&t.store, BUDGET).await;
+    let report = ExpirySweep::default().run(&t.function("expire-reservations"), BUDGET).await;
     assert_eq!((report.found, report.expired, report.skipped, report.failed), (10, 10, 0, 0), "{report:?}");
     assert!(!report.stopped_early);
     let stock = t.store.get_stock("TTL", "w1").await.unwrap();
     assert_eq!((stock.on_hand, stock.reserved, stock.available), (30, 1, 29));
     assert_eq!(t.store.get_reservation(&live.reservation_id).await.unwrap().status, Status::Pending);
 
-    let again = ExpirySweep::default().run(&t.store, BUDGET).await;
+    let again = ExpirySweep::default().run(&t.function("expire-reservations"), BUDGET).await;
     assert_eq!((again.found, again.expired), (0, 0), "{again:?}");
     assert_eq!(t.store.get_stock("TTL", "w1").await.unwrap().reserved, 1, "units returned exactly once");
     assert_eq!(t.count_events("ReservationExpired").await, 10);
@@ -54,9 +54,9 @@ async fn expiry_racing_confirm_release_or_extend_has_exactly_one_winner() {
             let id = h.reservation_id.clone();
             let api = async {
                 match rival {
-                    Rival::Confirm => t.store.confirm(&id, None).await,
-                    Rival::Release => t.store.release(&id, None).await,
-                    Rival::Extend => t.store.extend(&id, 3600, None).await,
+                    Rival::Confirm => t.function("confirm").confirm(&id, None).await,
+                    Rival::Release => t.function("release").release(&id, None).await,
+                    Rival::Extend => t.function("extend").extend(&id, 3600, None).await,
                 }
             };
             let (expired, other) = tokio::join!(sweep_view.expire_due(&h, None), api);
@@ -81,7 +81,7 @@ async fn expiry_racing_confirm_release_or_extend_has_exactly_one_winner() {
     assert_eq!(t.count_events("ReservationExpired").await, expired_total);
     // Units: confirmed ones left stock, extended ones are still held, the rest came back.
     let confirmed = t.count_events("ReservationConfirmed").await as i64;
-    let extended_pending = ExpirySweep::default().run(&t.store, BUDGET).await; // nothing due yet
+    let extended_pending = ExpirySweep::default().run(&t.function("expire-reservations"), BUDGET).await; // nothing due yet
     assert_eq!(extended_pending.expired, 0);
     let stock = t.store.get_stock("RACE", "w1").await.unwrap();
     assert_eq!(stock.on_hand, 100_000 - confirmed);
@@ -142,7 +142,8 @@ async fn a_hold_changed_since_the_sweep_read_it_is_read_again_and_expired_once()
     let t = TestTable::new().await;
     set_stock(&t.store, "STALE", "w1", 5).await;
     let seen_by_the_sweep = hold(&t.store, "stale-1", "STALE", 2, 1).await;
-    let extended = t.store.extend(&seen_by_the_sweep.reservation_id, 1, None).await.unwrap().reservation;
+    let extended =
+        t.function("extend").extend(&seen_by_the_sweep.reservation_id, 1, None).await.unwrap().reservation;
     assert_eq!(extended.version, seen_by_the_sweep.version + 1);
     t.clock.advance(Duration::from_secs(3));
     let sweep = integration_tests::runtime::runtime_over(&t.store).store("expire-reservations").unwrap();

@@ -635,6 +635,20 @@ fn replayed(reply: &Reply) -> bool {
     reply.headers.get("idempotent-replayed").is_some_and(|v| v == "true")
 }
 
+/// API.md: the path is compared decoded, so `a%3Ab` and `a:b` with one key are one request.
+#[tokio::test]
+async fn a_keyed_request_is_the_same_whether_its_path_is_percent_encoded_or_not() {
+    let t = TestTable::new().await;
+    put_stock(&t.store, "K", "w1", 5).await;
+    let cart = json!({"lines": [{"sku": "K", "locationId": "w1", "quantity": 2}]});
+    let first = keyed(&t.store, Method::PUT, "/v1/orders/a%3Ab/reservation", cart.clone(), "cart-1").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = keyed(&t.store, Method::PUT, "/v1/orders/a:b/reservation", cart, "cart-1").await;
+    assert_eq!((again.status, &again.body), (201, &first.body), "the kept answer");
+    assert!(replayed(&again));
+    assert_eq!(call(&t.store, Method::GET, "/v1/stock/K/w1", None).await.body["reserved"], 2, "held once");
+}
+
 #[tokio::test]
 async fn the_same_idempotency_key_replays_the_kept_answer_and_writes_nothing() {
     let t = TestTable::new().await;

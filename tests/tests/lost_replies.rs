@@ -7,17 +7,10 @@
 
 use std::time::Duration;
 
-use integration_tests::runtime::runtime_over;
 use integration_tests::{hold, set_stock, Fault, TestTable};
 use inventory::domain::{merge_lines, Line, LineRequest, Status};
 use inventory::expiry::ExpirySweep;
 use inventory::store::StockChange;
-use inventory::Store;
-
-/// The store of `function` of the template over the test's table (its client behind its gate).
-fn function_store(t: &TestTable, function: &str) -> Store {
-    runtime_over(&t.store).store(function).unwrap().as_ref().clone()
-}
 
 /// The next transaction is applied, and its reply lost.
 fn lose_the_next_reply(t: &TestTable) {
@@ -41,13 +34,13 @@ async fn a_put_or_an_adjustment_whose_reply_was_lost_is_applied_once() {
     lose_the_next_reply(&t);
     let put = StockChange::Set { on_hand: 10 };
     let created =
-        function_store(&t, "put-stock").write_stock("L", "w1", put, Some(0), None, None).await.expect("put");
+        t.function("put-stock").write_stock("L", "w1", put, Some(0), None, None).await.expect("put");
     assert_eq!((created.created, created.item.version, created.item.on_hand), (true, 1, 10));
     assert_lost_and_resent(&t);
 
     lose_the_next_reply(&t);
     let adjust = StockChange::Adjust { delta: 5 };
-    let adjust_stock = function_store(&t, "adjust-stock");
+    let adjust_stock = t.function("adjust-stock");
     let adjusted =
         adjust_stock.write_stock("L", "w1", adjust, Some(1), Some("delivery"), None).await.expect("adjust");
     assert_eq!((adjusted.item.on_hand, adjusted.item.version), (15, 2));
@@ -63,8 +56,7 @@ async fn a_reserve_whose_reply_was_lost_is_applied_once() {
     let t = TestTable::new().await;
     set_stock(&t.store, "L", "w1", 5).await;
     lose_the_next_reply(&t);
-    let reserved =
-        function_store(&t, "reserve").reserve("o-lost", lines("L", 2), 900, None).await.expect("reserve");
+    let reserved = t.function("reserve").reserve("o-lost", lines("L", 2), 900, None).await.expect("reserve");
     assert!(reserved.created, "the first answer of a new reservation is 201");
     assert_lost_and_resent(&t);
     let item = t.store.get_stock("L", "w1").await.unwrap();
@@ -82,22 +74,19 @@ async fn a_confirm_release_or_extend_whose_reply_was_lost_is_applied_once() {
     let to_release = t.store.reserve("o-2", lines("L", 3), 900, None).await.unwrap().reservation;
 
     lose_the_next_reply(&t);
-    let confirmed =
-        function_store(&t, "confirm").confirm(&to_confirm.reservation_id, None).await.expect("confirm");
+    let confirmed = t.function("confirm").confirm(&to_confirm.reservation_id, None).await.expect("confirm");
     assert!(confirmed.applied);
     assert_eq!((confirmed.reservation.status, confirmed.reservation.version), (Status::Confirmed, 2));
     assert_lost_and_resent(&t);
 
     lose_the_next_reply(&t);
-    let extended =
-        function_store(&t, "extend").extend(&to_release.reservation_id, 3600, None).await.expect("extend");
+    let extended = t.function("extend").extend(&to_release.reservation_id, 3600, None).await.expect("extend");
     assert_eq!((extended.reservation.status, extended.reservation.version), (Status::Pending, 2));
     assert_lost_and_resent(&t);
     assert_eq!(t.store.get_reservation(&to_release.reservation_id).await.unwrap(), extended.reservation);
 
     lose_the_next_reply(&t);
-    let released =
-        function_store(&t, "release").release(&to_release.reservation_id, None).await.expect("release");
+    let released = t.function("release").release(&to_release.reservation_id, None).await.expect("release");
     assert!(released.applied);
     assert_eq!((released.reservation.status, released.reservation.version), (Status::Released, 3));
     assert_lost_and_resent(&t);
@@ -116,7 +105,7 @@ async fn an_expiry_whose_reply_was_lost_is_applied_once() {
     hold(&t.store, "o-expiring", "L", 4, 1).await;
     t.clock.advance(Duration::from_secs(2));
     lose_the_next_reply(&t);
-    let sweep = function_store(&t, "expire-reservations");
+    let sweep = t.function("expire-reservations");
     let report = ExpirySweep::default().run(&sweep, inventory::expiry::RUN_TIMEOUT).await;
     assert_eq!((report.found, report.expired, report.failed), (1, 1, 0), "{report:?}");
     assert_lost_and_resent(&t);

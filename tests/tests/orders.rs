@@ -195,8 +195,8 @@ async fn a_change_racing_confirm_release_or_expiry_is_applied_in_one_order_or_no
                 put(&t.store, &order, json!([{"sku": sku, "locationId": "w1", "quantity": 5}]), None);
             let other = async {
                 match rival {
-                    Rival::Confirm => t.store.confirm(&hold.reservation_id, None).await,
-                    Rival::Release => t.store.release(&hold.reservation_id, None).await,
+                    Rival::Confirm => t.function("confirm").confirm(&hold.reservation_id, None).await,
+                    Rival::Release => t.function("release").release(&hold.reservation_id, None).await,
                     Rival::Expire => sweep.expire(&hold.reservation_id, None).await,
                 }
             };
@@ -261,7 +261,7 @@ async fn after_release_or_expiry_a_put_makes_a_new_reservation_and_the_history_l
     set_stock(&t.store, "H", "w1", 10).await;
     let a = json!([{"sku": "H", "locationId": "w1", "quantity": 2}]);
     let first = t.store.reserve_cart("o-h", &cart(a.clone()), 900, None).await.unwrap().reservation;
-    t.store.release(&first.reservation_id, None).await.unwrap();
+    t.function("release").release(&first.reservation_id, None).await.unwrap();
 
     // Re-checkout after a failed payment: a new hold, not the released one.
     let second =
@@ -297,7 +297,7 @@ async fn after_release_or_expiry_a_put_makes_a_new_reservation_and_the_history_l
     assert_eq!(numbers(&t.store, "H", "w1").await, (10, 1, 9));
 
     // A confirmed order cannot be changed.
-    t.store.confirm(&third.reservation_id, None).await.unwrap();
+    t.function("confirm").confirm(&third.reservation_id, None).await.unwrap();
     let late = put(&t.store, "o-h", json!([{"sku": "H", "locationId": "w1", "quantity": 1}]), None).await;
     assert!(matches!(late, Err(Error::InvalidState { status: Status::Confirmed })), "{late:?}");
     assert_eq!(t.store.list_order_reservations("nobody").await.unwrap_err().code(), "NOT_FOUND");

@@ -428,7 +428,7 @@ async fn random_concurrent_operations_keep_every_invariant() {
             let shards = if key.0 == "HOT-C" { 1 } else { [1, 2, 4, 16][rng.usize(..4)] };
             sharded += usize::from(shards > 1);
             let change = StockChange::Put { on_hand, low_stock_threshold: None, shards: Some(shards) };
-            let w = t.store.write_stock(&key.0, &key.1, change, None, None, None).await;
+            let w = t.function("put-stock").write_stock(&key.0, &key.1, change, None, None, None).await;
             let w = w.expect("put stock");
             base.insert(key.clone(), on_hand);
             let mut l = ledger.lock().unwrap();

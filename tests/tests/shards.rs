@@ -38,7 +38,8 @@ async fn no_violations(t: &TestTable) {
 #[tokio::test]
 async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_evenly() {
     let t = TestTable::new().await;
-    let created = t.store.write_stock("S", "w1", put(10, 4), Some(0), None, None).await.unwrap();
+    let created =
+        t.function("put-stock").write_stock("S", "w1", put(10, 4), Some(0), None, None).await.unwrap();
     assert!(created.created);
     let item = created.item;
     assert_eq!((item.on_hand, item.available, item.shards, item.version), (10, 10, 4, 4));
@@ -49,14 +50,18 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
     let r = reserve(&t.store, "o-1", "S", 3).await.unwrap().reservation;
     assert_eq!(r.units().values().sum::<i64>(), 3, "{:?}", r.shard_holds);
     let before = t.store.get_stock("S", "w1").await.unwrap();
-    let adjusted =
-        t.store.write_stock("S", "w1", StockChange::Adjust { delta: 5 }, None, None, None).await.unwrap();
+    let adjusted = t
+        .function("adjust-stock")
+        .write_stock("S", "w1", StockChange::Adjust { delta: 5 }, None, None, None)
+        .await
+        .unwrap();
     assert_eq!((adjusted.item.on_hand, adjusted.item.reserved, adjusted.item.available), (15, 3, 12));
     assert!(adjusted.item.version > before.version, "a write moves the version");
     let after = shards(&t, "S").await;
     assert_eq!(after.values().map(|s| s.available).collect::<Vec<_>>(), [3, 3, 3, 3]);
     // An expectedVersion is the item's version as the API shows it.
-    let stale = t.store.write_stock("S", "w1", put(20, 4), Some(before.version), None, None).await;
+    let stale =
+        t.function("put-stock").write_stock("S", "w1", put(20, 4), Some(before.version), None, None).await;
     assert_eq!(stale.unwrap_err().code(), "VERSION_CONFLICT");
 
     // The ledger: one chain per shard, each ending at its shard's onHand.
@@ -79,11 +84,12 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
     }
 
     // Back to one shard: the units held elsewhere stay there until their hold ends.
-    let one = t.store.write_stock("S", "w1", put(15, 1), None, None, None).await.unwrap().item;
+    let one =
+        t.function("put-stock").write_stock("S", "w1", put(15, 1), None, None, None).await.unwrap().item;
     assert_eq!((one.shards, one.on_hand, one.reserved), (1, 15, 3));
     let held: Vec<(u32, i64)> = shards(&t, "S").await.iter().map(|(k, s)| (*k, s.reserved)).collect();
     no_violations(&t).await;
-    t.store.release(&r.reservation_id, None).await.unwrap();
+    t.function("release").release(&r.reservation_id, None).await.unwrap();
     let after = shards(&t, "S").await;
     assert!(after.values().all(|s| s.reserved == 0), "released to the shards they came from: {held:?}");
     let elsewhere: i64 = r.units().iter().filter(|((_, _, k), _)| *k != 0).map(|(_, q)| q).sum();
@@ -97,7 +103,7 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
 #[tokio::test]
 async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_from() {
     let t = TestTable::new().await;
-    t.store.write_stock("S", "w1", put(32, 8), None, None, None).await.unwrap();
+    t.function("put-stock").write_stock("S", "w1", put(32, 8), None, None, None).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..6 {
         ids.push(reserve(&t.store, &format!("o-{i}"), "S", 2).await.unwrap().reservation);
@@ -106,12 +112,17 @@ async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_
         ids.iter().flat_map(|r| r.units().into_keys().map(|(_, _, shard)| shard)).collect();
     assert!(used.len() > 1, "6 reserves on 8 shards all on one shard: {used:?}");
     no_violations(&t).await;
-    t.store.confirm(&ids[0].reservation_id, None).await.unwrap();
-    t.store.release(&ids[1].reservation_id, None).await.unwrap();
+    t.function("confirm").confirm(&ids[0].reservation_id, None).await.unwrap();
+    t.function("release").release(&ids[1].reservation_id, None).await.unwrap();
     // A changed cart moves units on and off shards.
     let cart =
         inventory::domain::Cart::from(vec![Line { sku: "S".into(), location_id: "w1".into(), quantity: 5 }]);
-    let modified = t.store.put_order_reservation("o-2", &cart, None, None).await.unwrap().reservation;
+    let modified = t
+        .function("put-order-reservation")
+        .put_order_reservation("o-2", &cart, None, None)
+        .await
+        .unwrap()
+        .reservation;
     assert_eq!(modified.units().values().sum::<i64>(), 5);
     no_violations(&t).await;
     let item = t.store.get_stock("S", "w1").await.unwrap();
@@ -125,7 +136,7 @@ async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_
 #[tokio::test]
 async fn a_line_no_shard_covers_alone_is_split_and_only_a_real_shortfall_is_refused() {
     let t = TestTable::new().await;
-    t.store.write_stock("S", "w1", put(16, 16), None, None, None).await.unwrap();
+    t.function("put-stock").write_stock("S", "w1", put(16, 16), None, None, None).await.unwrap();
     assert!(shards(&t, "S").await.values().all(|s| s.available == 1));
     let split = reserve(&t.store, "o-1", "S", 5).await.unwrap().reservation;
     assert_eq!(split.shard_holds.len(), 5, "one unit from each of 5 shards: {:?}", split.shard_holds);
@@ -148,11 +159,11 @@ async fn a_line_no_shard_covers_alone_is_split_and_only_a_real_shortfall_is_refu
 async fn a_reservation_its_confirm_could_not_write_in_one_transaction_is_refused() {
     let t = TestTable::new().await;
     for sku in ["A", "B"] {
-        t.store.write_stock(sku, "w1", put(64, 32), None, None, None).await.unwrap();
+        t.function("put-stock").write_stock(sku, "w1", put(64, 32), None, None, None).await.unwrap();
     }
     let lines =
         ["A", "B"].map(|sku| Line { sku: sku.into(), location_id: "w1".into(), quantity: 60 }).to_vec();
-    let refused = t.store.reserve("o-big", lines, 900, None).await.unwrap_err();
+    let refused = t.function("reserve").reserve("o-big", lines, 900, None).await.unwrap_err();
     assert_eq!(refused.code(), "VALIDATION_ERROR", "{refused:?}");
     assert_eq!(t.store.get_stock("A", "w1").await.unwrap().reserved, 0, "nothing held");
 }
@@ -160,7 +171,7 @@ async fn a_reservation_its_confirm_could_not_write_in_one_transaction_is_refused
 #[tokio::test]
 async fn a_hundred_buyers_of_the_last_unit_over_16_shards_under_the_model_exactly_one_wins() {
     let t = TestTable::new().await;
-    t.store.write_stock("LAST", "w1", put(16, 16), None, None, None).await.unwrap();
+    t.function("put-stock").write_stock("LAST", "w1", put(16, 16), None, None, None).await.unwrap();
     for i in 0..15 {
         reserve(&t.store, &format!("early-{i}"), "LAST", 1).await.unwrap();
     }

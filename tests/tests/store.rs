@@ -155,10 +155,11 @@ async fn confirm_and_release_racing_on_one_hold_have_exactly_one_winner() {
     let t = TestTable::new().await;
     set_stock(&t.store, "RACE", "w1", 1000).await;
     let mut confirmed = 0;
+    let (confirm, release) = (t.function("confirm"), t.function("release"));
     for round in 0..40 {
         let held = reserve(&t.store, &format!("race-{round}"), &[("RACE", "w1", 2)]).await.unwrap();
         let id = held.reservation.reservation_id.clone();
-        let (c, r) = tokio::join!(t.store.confirm(&id, None), t.store.release(&id, None));
+        let (c, r) = tokio::join!(confirm.confirm(&id, None), release.release(&id, None));
         let winners = [c.as_ref().is_ok_and(|x| x.applied), r.as_ref().is_ok_and(|x| x.applied)];
         assert_eq!(winners.iter().filter(|w| **w).count(), 1, "round {round}: {c:?} / {r:?}");
         let loser = if winners[0] { &r } else { &c };
@@ -182,27 +183,27 @@ async fn transitions_follow_the_contract() {
     let t = TestTable::new().await;
     set_stock(&t.store, "T", "w1", 10).await;
     let r = reserve(&t.store, "t-1", &[("T", "w1", 4)]).await.unwrap().reservation;
-    let confirmed = t.store.confirm(&r.reservation_id, None).await.unwrap();
+    let confirmed = t.function("confirm").confirm(&r.reservation_id, None).await.unwrap();
     assert!(confirmed.applied);
     assert_eq!(confirmed.reservation.status, Status::Confirmed);
     assert_eq!(confirmed.reservation.version, 2);
     // A retried confirm is a no-op; release of a confirmed hold is refused.
-    assert!(!t.store.confirm(&r.reservation_id, None).await.unwrap().applied);
+    assert!(!t.function("confirm").confirm(&r.reservation_id, None).await.unwrap().applied);
     assert!(matches!(
-        t.store.release(&r.reservation_id, None).await,
+        t.function("release").release(&r.reservation_id, None).await,
         Err(Error::InvalidState { status: Status::Confirmed })
     ));
     let s = t.store.get_stock("T", "w1").await.unwrap();
     assert_eq!((s.on_hand, s.reserved, s.available), (6, 0, 6));
 
     let r2 = reserve(&t.store, "t-2", &[("T", "w1", 1)]).await.unwrap().reservation;
-    let extended = t.store.extend(&r2.reservation_id, 3600, None).await.unwrap().reservation;
+    let extended = t.function("extend").extend(&r2.reservation_id, 3600, None).await.unwrap().reservation;
     assert!(extended.expires_at > r2.expires_at);
     assert_eq!(extended.status, Status::Pending);
-    assert!(t.store.release(&r2.reservation_id, None).await.unwrap().applied);
-    assert!(!t.store.release(&r2.reservation_id, None).await.unwrap().applied);
+    assert!(t.function("release").release(&r2.reservation_id, None).await.unwrap().applied);
+    assert!(!t.function("release").release(&r2.reservation_id, None).await.unwrap().applied);
     assert!(matches!(
-        t.store.confirm(&r2.reservation_id, None).await,
+        t.function("confirm").confirm(&r2.reservation_id, None).await,
         Err(Error::InvalidState { status: Status::Released })
     ));
     assert!(matches!(
@@ -218,41 +219,63 @@ async fn transitions_follow_the_contract() {
 async fn confirm_after_expiry_expires_on_the_spot_and_returns_the_units() {
     let t = TestTable::new().await;
     set_stock(&t.store, "EXP", "w1", 5).await;
-    let r = t.store.reserve("late", lines(&[("EXP", "w1", 3)]), 60, None).await.unwrap().reservation;
+    let r = t
+        .function("reserve")
+        .reserve("late", lines(&[("EXP", "w1", 3)]), 60, None)
+        .await
+        .unwrap()
+        .reservation;
     t.clock.advance(Duration::from_secs(61));
-    assert!(matches!(t.store.confirm(&r.reservation_id, None).await, Err(Error::ReservationExpired { .. })));
+    assert!(matches!(
+        t.function("confirm").confirm(&r.reservation_id, None).await,
+        Err(Error::ReservationExpired { .. })
+    ));
     let stored = t.store.get_reservation(&r.reservation_id).await.unwrap();
     assert_eq!(stored.status, Status::Expired);
     let s = t.store.get_stock("EXP", "w1").await.unwrap();
     assert_eq!((s.on_hand, s.reserved, s.available), (5, 0, 5));
     // Extend of an expired hold is 410 too, and releasing it is a no-op answering EXPIRED.
     assert!(matches!(
-        t.store.extend(&r.reservation_id, 60, None).await,
+        t.function("extend").extend(&r.reservation_id, 60, None).await,
         Err(Error::ReservationExpired { .. })
     ));
-    let released = t.store.release(&r.reservation_id, None).await.unwrap();
+    let released = t.function("release").release(&r.reservation_id, None).await.unwrap();
     assert_eq!((released.applied, released.reservation.status), (false, Status::Expired));
 }
 
 #[tokio::test]
 async fn expected_version_mismatch_is_a_version_conflict_with_the_current_version() {
     let t = TestTable::new().await;
-    let created =
-        t.store.write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, None).await.unwrap();
+    let created = t
+        .function("put-stock")
+        .write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, None)
+        .await
+        .unwrap();
     assert!(created.created);
     assert_eq!(created.item.version, 1);
     // expectedVersion 0 means "must not exist yet".
-    match t.store.write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, None).await {
+    match t
+        .function("put-stock")
+        .write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, None)
+        .await
+    {
         Err(Error::VersionConflict { current_version }) => assert_eq!(current_version, 1),
         other => panic!("{other:?}"),
     }
     reserve(&t.store, "v-1", &[("V", "w1", 2)]).await.unwrap();
-    match t.store.write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(1), None, None).await {
+    match t
+        .function("adjust-stock")
+        .write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(1), None, None)
+        .await
+    {
         Err(Error::VersionConflict { current_version }) => assert_eq!(current_version, 2),
         other => panic!("{other:?}"),
     }
-    let adjusted =
-        t.store.write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(2), None, None).await.unwrap();
+    let adjusted = t
+        .function("adjust-stock")
+        .write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(2), None, None)
+        .await
+        .unwrap();
     assert_eq!(
         (adjusted.item.on_hand, adjusted.item.reserved, adjusted.item.available, adjusted.item.version),
         (15, 2, 13, 3)
@@ -267,19 +290,28 @@ async fn stock_cannot_drop_below_what_is_reserved() {
     set_stock(&t.store, "B", "w1", 5).await;
     reserve(&t.store, "b-1", &[("B", "w1", 4)]).await.unwrap();
     assert!(matches!(
-        t.store.write_stock("B", "w1", StockChange::Set { on_hand: 3 }, None, None, None).await,
+        t.function("put-stock")
+            .write_stock("B", "w1", StockChange::Set { on_hand: 3 }, None, None, None)
+            .await,
         Err(Error::StockBelowReserved { on_hand: 3, reserved: 4 })
     ));
     assert!(matches!(
-        t.store.write_stock("B", "w1", StockChange::Adjust { delta: -2 }, None, None, None).await,
+        t.function("adjust-stock")
+            .write_stock("B", "w1", StockChange::Adjust { delta: -2 }, None, None, None)
+            .await,
         Err(Error::StockBelowReserved { .. })
     ));
     assert!(matches!(
-        t.store.write_stock("NOPE", "w1", StockChange::Adjust { delta: 1 }, None, None, None).await,
+        t.function("adjust-stock")
+            .write_stock("NOPE", "w1", StockChange::Adjust { delta: 1 }, None, None, None)
+            .await,
         Err(Error::NotFound { .. })
     ));
-    let ok =
-        t.store.write_stock("B", "w1", StockChange::Adjust { delta: -1 }, None, None, None).await.unwrap();
+    let ok = t
+        .function("adjust-stock")
+        .write_stock("B", "w1", StockChange::Adjust { delta: -1 }, None, None, None)
+        .await
+        .unwrap();
     assert_eq!((ok.item.on_hand, ok.item.available), (4, 0));
 }
 
@@ -343,7 +375,7 @@ async fn injected_conflicts_and_throttling_are_retried() {
     // Transitions: a conflicted confirm is retried and applied once.
     t.faults.clear();
     t.faults.plan("TransactWriteItems", Fault::TransactionConflict, 1);
-    let c = t.store.confirm(&r.reservation.reservation_id, None).await.unwrap();
+    let c = t.function("confirm").confirm(&r.reservation.reservation_id, None).await.unwrap();
     assert!(c.applied);
     let s = t.store.get_stock("F", "w1").await.unwrap();
     assert_eq!((s.on_hand, s.reserved), (7, 0));

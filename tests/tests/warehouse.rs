@@ -346,7 +346,7 @@ async fn movements_and_holds_are_listed_page_by_page() {
     }))
     .await;
     let confirmed = &holds[0];
-    t.store.confirm(&confirmed.reservation_id, Some("corr-sold")).await.unwrap();
+    t.function("confirm").confirm(&confirmed.reservation_id, Some("corr-sold")).await.unwrap();
 
     let (status, first) = call(&t.store, Method::GET, "/v1/stock/M/w1/movements?limit=3", None, None).await;
     assert_eq!(status, 200, "{first}");

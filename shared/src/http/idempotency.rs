@@ -31,13 +31,14 @@ fn valid_key(key: &str) -> bool {
         && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
 }
 
-/// What makes two requests the same: method, path and body, the body compared as a JSON value
-/// (key order and spacing do not matter) when it is JSON.
+/// What makes two requests the same: method, path and body, the path compared decoded (`a%3Ab`
+/// is `a:b`, as the handlers see it) and the body as a JSON value (key order and spacing do not
+/// matter) when it is JSON.
 pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
     let mut hash = Sha256::new();
     hash.update(method.as_str());
     hash.update(b"\n");
-    hash.update(path);
+    hash.update(percent_encoding::percent_decode_str(path).collect::<Vec<u8>>());
     hash.update(b"\n");
     match serde_json::from_slice::<Value>(body) {
         Ok(value) => hash.update(canonical(&value)),
@@ -150,6 +151,11 @@ mod tests {
             )
         );
         assert_ne!(fingerprint(&Method::POST, "/p", b"[1,2]"), fingerprint(&Method::POST, "/p", b"[2,1]"));
+        // The path is compared decoded (API.md): `a%3Ab` is `a:b`.
+        assert_eq!(
+            fingerprint(&Method::PUT, "/v1/orders/a%3Ab/reservation", b"{}"),
+            fingerprint(&Method::PUT, "/v1/orders/a:b/reservation", b"{}")
+        );
         assert_eq!(fingerprint(&Method::POST, "/p", b""), fingerprint(&Method::POST, "/p", b""));
     }
 
