@@ -302,13 +302,16 @@ async fn run_model(rows: &[(usize, u32)], per_cell: Duration) -> hot_model::Mode
 }
 
 /// Section 2 through the local runtime of template.yaml (every call through its function's IAM
-/// gate) and through one ungated router, alternately, twice each, in one run: the gate's cost per
-/// operation as the ratio of the p50s (each the mean of its two runs' p50).
+/// gate) and through one ungated router, in one run: a warm-up run (not counted), then gated,
+/// ungated, ungated, gated (so a drift of the machine or of DynamoDB Local weighs on both
+/// alike); the gate's cost per operation as the ratio of the p50s (each the mean of two runs').
 async fn gate_overhead(n: usize) {
     use http_ops::Server;
+    http_ops::run_on(Server::Ungated, n).await;
     let mut p50 = std::collections::BTreeMap::<(String, &str), Vec<f64>>::new();
     let mut order = Vec::new();
-    for server in [Server::Ungated, Server::Runtime, Server::Ungated, Server::Runtime] {
+    let (r, u) = (Server::Runtime, Server::Ungated);
+    for server in [r, u, u, r, u, r, r, u] {
         let label = if server == Server::Runtime { "gated" } else { "ungated" };
         for op in http_ops::run_on(server, n).await {
             if !order.contains(&op.operation) {
@@ -317,12 +320,43 @@ async fn gate_overhead(n: usize) {
             p50.entry((op.operation, label)).or_default().push(op.latency.p50_ms);
         }
     }
-    let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let median = |v: &Vec<f64>| {
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+    };
     println!("| operation | p50 ungated (ms) | p50 through the IAM gate (ms) | ratio |");
     println!("|---|---:|---:|---:|");
     for operation in order {
-        let ungated = mean(&p50[&(operation.clone(), "ungated")]);
-        let gated = mean(&p50[&(operation.clone(), "gated")]);
+        let ungated = median(&p50[&(operation.clone(), "ungated")]);
+        let gated = median(&p50[&(operation.clone(), "gated")]);
         println!("| {operation} | {ungated:.2} | {gated:.2} | {:.3} |", gated / ungated);
     }
+    gate_cost();
+}
+
+/// The gate's own cost: one check of a reserve's transaction (5 items) and of a Query, against
+/// the reserve function's policy, timed over many rounds (no I/O).
+fn gate_cost() {
+    let topology = integration_tests::runtime::topology();
+    let names = integration_tests::runtime::names("bench", "bench-bus", Default::default());
+    let spec = topology.function("reserve").expect("reserve");
+    let policy = dev_server::iam::FunctionPolicy {
+        function: "reserve".into(),
+        statements: names.statements(topology, spec).expect("statements"),
+        from_template: false,
+    };
+    let item = |kind: &str| serde_json::json!({kind: {"TableName": "bench", "Key": {"pk": {"S": "STOCK#A"}, "sk": {"S": "LOC#w1"}}, "ConditionExpression": "available >= :q"}});
+    let transaction = serde_json::json!({"TransactItems": [item("Update"), item("Put"), item("Put"), item("Put"), item("Put")]});
+    let query = serde_json::json!({"TableName": "bench", "KeyConditionExpression": "pk = :p"});
+    let (bytes_tx, bytes_q) = (transaction.to_string(), query.to_string());
+    let rounds = 20_000;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        // What the gate does per call: read the body, map it to IAM calls, evaluate them.
+        policy.check("DynamoDB_20120810.TransactWriteItems", bytes_tx.as_bytes()).expect("allowed");
+        policy.check("DynamoDB_20120810.Query", bytes_q.as_bytes()).expect("allowed");
+    }
+    let per_pair = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+    println!("gate: {per_pair:.1} us for one TransactWriteItems (5 items) and one Query, parse included ({rounds} rounds, this build)");
 }

@@ -25,7 +25,7 @@
 //! `infra/iam_usage.py` fails on a denied call (naming the function and the action) and on a grant
 //! no call used.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -37,7 +37,6 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
-use serde_json::Value;
 
 /// The local account and region every ARN is written in.
 pub const LOCAL_ACCOUNT: &str = "000000000000";
@@ -85,40 +84,46 @@ impl Call {
 
 /// `*` any run of characters, `?` any one (actions: `dynamodb:Get*`).
 pub fn wildcard_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let fold = |s: &str| if ignore_case { s.to_ascii_lowercase() } else { s.to_owned() };
-    let (p, t): (Vec<char>, Vec<char>) = (fold(pattern).chars().collect(), fold(text).chars().collect());
-    glob(&p, 0, &t, 0, false)
+    glob(pattern.as_bytes(), 0, text.as_bytes(), 0, Glob { segments: false, ignore_case })
 }
 
 /// A resource ARN against a pattern, as IAM matches them: case-sensitive, `*` and `?` within an
 /// ARN segment (between colons), except that a `*` ending a segment may run past its colons.
 pub fn resource_match(pattern: &str, arn: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), arn.chars().collect());
-    glob(&p, 0, &t, 0, true)
+    glob(pattern.as_bytes(), 0, arn.as_bytes(), 0, Glob { segments: true, ignore_case: false })
 }
 
-/// Wildcard matching by backtracking; with `segments`, `?` never matches a `:`, and a `*` does
-/// only when it ends its segment (the pattern's next character is a `:`, or there is none).
-fn glob(p: &[char], pi: usize, t: &[char], ti: usize, segments: bool) -> bool {
+#[derive(Clone, Copy)]
+struct Glob {
+    /// `?` never matches a `:`, and a `*` does only when it ends its segment (the pattern's next
+    /// character is a `:`, or there is none).
+    segments: bool,
+    ignore_case: bool,
+}
+
+/// Wildcard matching by backtracking, on bytes (wildcards are ASCII; so are IAM actions and the
+/// ARNs here).
+fn glob(p: &[u8], pi: usize, t: &[u8], ti: usize, how: Glob) -> bool {
     if pi == p.len() {
         return ti == t.len();
     }
+    let same = |a: u8, b: u8| if how.ignore_case { a.eq_ignore_ascii_case(&b) } else { a == b };
     match p[pi] {
-        '*' => {
-            let crosses = !segments || p.get(pi + 1).is_none_or(|next| *next == ':');
+        b'*' => {
+            let crosses = !how.segments || p.get(pi + 1).is_none_or(|next| *next == b':');
             let mut end = ti;
             loop {
-                if glob(p, pi + 1, t, end, segments) {
+                if glob(p, pi + 1, t, end, how) {
                     return true;
                 }
-                if end == t.len() || (t[end] == ':' && !crosses) {
+                if end == t.len() || (t[end] == b':' && !crosses) {
                     return false;
                 }
                 end += 1;
             }
         }
-        '?' => ti < t.len() && !(segments && t[ti] == ':') && glob(p, pi + 1, t, ti + 1, segments),
-        c => ti < t.len() && t[ti] == c && glob(p, pi + 1, t, ti + 1, segments),
+        b'?' => ti < t.len() && !(how.segments && t[ti] == b':') && glob(p, pi + 1, t, ti + 1, how),
+        c => ti < t.len() && same(t[ti], c) && glob(p, pi + 1, t, ti + 1, how),
     }
 }
 
@@ -184,14 +189,44 @@ fn bus_arn(bus: Option<&str>) -> String {
     }
 }
 
-fn str_field<'a>(body: &'a Value, field: &str) -> &'a str {
-    body[field].as_str().unwrap_or_default()
+/// What the gate reads of a request's JSON body: the fields that name resources. serde skips the
+/// rest (items, expressions, values) without building them.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Wire {
+    table_name: Option<String>,
+    index_name: Option<String>,
+    transact_items: Option<Vec<BTreeMap<String, WirePart>>>,
+    request_items: Option<BTreeMap<String, serde::de::IgnoredAny>>,
+    stream_arn: Option<String>,
+    shard_iterator: Option<String>,
+    entries: Option<Vec<WireEntry>>,
+    queue_url: Option<String>,
+    queue_name: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct WirePart {
+    table_name: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct WireEntry {
+    event_bus_name: Option<String>,
 }
 
 /// The calls, in IAM terms, of one request to `target` (its `X-Amz-Target`: `Service.Operation`)
 /// with JSON `body`. `Err` for a request the gate cannot read (never sent on).
-pub fn calls_of(target: &str, body: &Value) -> Result<Vec<Call>, String> {
+pub fn calls_of(target: &str, body: &[u8]) -> Result<Vec<Call>, String> {
     let (service, operation) = target.split_once('.').ok_or_else(|| format!("no operation in {target:?}"))?;
+    let body: Wire = if body.is_empty() {
+        Wire::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| format!("a body the gate cannot read: {e}"))?
+    };
+    let text = |field: &Option<String>| field.clone().unwrap_or_default();
     let calls = match service {
         s if s.starts_with("DynamoDBStreams") => {
             let action = format!("dynamodb:{operation}");
@@ -200,61 +235,55 @@ pub fn calls_of(target: &str, body: &Value) -> Result<Vec<Call>, String> {
                 "GetRecords" => {
                     // DynamoDB's shard iterators carry their stream; DynamoDB Local's say it in
                     // clear, after the shard's id.
-                    let iterator = str_field(body, "ShardIterator");
+                    let iterator = text(&body.shard_iterator);
                     let arn = iterator
                         .find("arn:aws:dynamodb:")
                         .map(|at| iterator[at..].split('|').next().unwrap_or_default())
                         .ok_or("a shard iterator that names no stream")?;
                     vec![Call::new(action, local_stream_arn(arn))]
                 }
-                _ => vec![Call::new(action, local_stream_arn(str_field(body, "StreamArn")))],
+                _ => vec![Call::new(action, local_stream_arn(&text(&body.stream_arn)))],
             }
         }
         s if s.starts_with("DynamoDB_") => match operation {
-            "TransactWriteItems" => {
-                let items = body["TransactItems"].as_array().ok_or("TransactItems missing")?;
+            "TransactWriteItems" | "TransactGetItems" => {
+                let items = body.transact_items.ok_or("TransactItems missing")?;
                 let mut calls = Vec::with_capacity(items.len());
-                for item in items {
-                    let (kind, part) =
-                        item.as_object().and_then(|o| o.iter().next()).ok_or("an empty transaction item")?;
+                for item in &items {
+                    let (kind, part) = item.iter().next().ok_or("an empty transaction item")?;
                     let action = match kind.as_str() {
                         "Put" => "dynamodb:PutItem",
                         "Update" => "dynamodb:UpdateItem",
                         "Delete" => "dynamodb:DeleteItem",
                         "ConditionCheck" => "dynamodb:ConditionCheckItem",
+                        "Get" => "dynamodb:GetItem",
                         other => return Err(format!("a transaction item {other}")),
                     };
-                    calls.push(Call::new(action, table_arn(str_field(part, "TableName"))));
+                    calls.push(Call::new(action, table_arn(&text(&part.table_name))));
                 }
                 calls
             }
-            "TransactGetItems" => body["TransactItems"]
-                .as_array()
-                .ok_or("TransactItems missing")?
-                .iter()
-                .map(|item| Call::new("dynamodb:GetItem", table_arn(str_field(&item["Get"], "TableName"))))
-                .collect(),
-            "BatchGetItem" | "BatchWriteItem" => body["RequestItems"]
-                .as_object()
+            "BatchGetItem" | "BatchWriteItem" => body
+                .request_items
                 .ok_or("RequestItems missing")?
                 .keys()
                 .map(|table| Call::new(format!("dynamodb:{operation}"), table_arn(table)))
                 .collect(),
             "ListTables" => vec![Call::new("dynamodb:ListTables", "*")],
             _ => {
-                let mut resource = table_arn(str_field(body, "TableName"));
-                if let Some(index) = body["IndexName"].as_str() {
+                let mut resource = table_arn(&text(&body.table_name));
+                if let Some(index) = &body.index_name {
                     resource = format!("{resource}/index/{index}");
                 }
                 vec![Call::new(format!("dynamodb:{operation}"), resource)]
             }
         },
         "AWSEvents" => match operation {
-            "PutEvents" => body["Entries"]
-                .as_array()
+            "PutEvents" => body
+                .entries
                 .ok_or("Entries missing")?
                 .iter()
-                .map(|entry| Call::new("events:PutEvents", bus_arn(entry["EventBusName"].as_str())))
+                .map(|entry| Call::new("events:PutEvents", bus_arn(entry.event_bus_name.as_deref())))
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),
@@ -270,10 +299,10 @@ pub fn calls_of(target: &str, body: &Value) -> Result<Vec<Call>, String> {
             };
             let resource = match operation {
                 "GetQueueUrl" => {
-                    format!("arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{}", str_field(body, "QueueName"))
+                    format!("arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{}", text(&body.queue_name))
                 }
                 "ListQueues" => "*".to_owned(),
-                _ => queue_arn_of_url(str_field(body, "QueueUrl")),
+                _ => queue_arn_of_url(&text(&body.queue_url)),
             };
             vec![Call::new(format!("sqs:{action}"), resource)]
         }
@@ -294,7 +323,7 @@ pub struct FunctionPolicy {
 impl FunctionPolicy {
     /// `Ok` if every call of the request is allowed (and records the grants used), else the
     /// AccessDenied message AWS would give for the first call that is not.
-    pub fn check(&self, target: &str, body: &Value) -> Result<(), String> {
+    pub fn check(&self, target: &str, body: &[u8]) -> Result<(), String> {
         let calls = calls_of(target, body).map_err(|why| {
             format!("{} made a call the IAM gate cannot read ({target}): {why}", self.function)
         })?;
@@ -391,8 +420,8 @@ struct GatedConnector {
 impl HttpConnector for GatedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let target = request.headers().get("x-amz-target").unwrap_or_default().to_owned();
-        let body = request.body().bytes().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
-        match self.policy.check(&target, &body) {
+        let body = request.body().bytes().unwrap_or_default();
+        match self.policy.check(&target, body) {
             Ok(()) => self.inner.call(request),
             Err(message) => {
                 tracing::error!(function = %self.policy.function, denied = %message, "IAM gate: AccessDenied");

@@ -84,7 +84,7 @@ fn an_index_the_policy_does_not_name_is_not_granted_by_its_table() {
         if let Some(index) = index {
             body["IndexName"] = json!(index);
         }
-        calls_of("DynamoDB_20120810.Query", &body).unwrap()
+        calls_of("DynamoDB_20120810.Query", body.to_string().as_bytes()).unwrap()
     };
     assert_eq!(query(Some("gsi2")), vec![call("dynamodb:Query", &format!("{TABLE}/index/gsi2"))]);
     assert!(allowed(&policy, "dynamodb:Query", &query(Some("gsi2"))[0].resource));
@@ -100,7 +100,7 @@ fn a_transaction_is_judged_item_by_item_and_one_item_not_granted_denies_it_all()
         {"ConditionCheck": {"TableName": "inventory", "Key": {}, "ConditionExpression": "x"}},
         {"Delete": {"TableName": "inventory", "Key": {}}},
     ]});
-    let calls = calls_of("DynamoDB_20120810.TransactWriteItems", &body).unwrap();
+    let calls = calls_of("DynamoDB_20120810.TransactWriteItems", body.to_string().as_bytes()).unwrap();
     let actions: Vec<&str> = calls.iter().map(|c| c.action.as_str()).collect();
     assert_eq!(
         actions,
@@ -115,17 +115,18 @@ fn a_transaction_is_judged_item_by_item_and_one_item_not_granted_denies_it_all()
         )],
         from_template: false,
     };
-    let denied = policy.check("DynamoDB_20120810.TransactWriteItems", &body).unwrap_err();
+    let denied =
+        policy.check("DynamoDB_20120810.TransactWriteItems", body.to_string().as_bytes()).unwrap_err();
     assert!(denied.contains("reserve") && denied.contains("dynamodb:DeleteItem"), "{denied}");
     let gets = json!({"TransactItems": [{"Get": {"TableName": "inventory", "Key": {}}}, {"Get": {"TableName": "inventory", "Key": {}}}]});
-    let calls = calls_of("DynamoDB_20120810.TransactGetItems", &gets).unwrap();
+    let calls = calls_of("DynamoDB_20120810.TransactGetItems", gets.to_string().as_bytes()).unwrap();
     assert_eq!(calls, vec![call("dynamodb:GetItem", TABLE), call("dynamodb:GetItem", TABLE)]);
 }
 
 #[test]
 fn events_queues_and_streams_are_judged_on_their_own_resources() {
     let put = json!({"Entries": [{"EventBusName": "bus-a", "Source": "inventory"}, {"Source": "x"}]});
-    let calls = calls_of("AWSEvents.PutEvents", &put).unwrap();
+    let calls = calls_of("AWSEvents.PutEvents", put.to_string().as_bytes()).unwrap();
     assert_eq!(
         calls,
         vec![
@@ -135,12 +136,12 @@ fn events_queues_and_streams_are_judged_on_their_own_resources() {
     );
     let delete = json!({"QueueUrl": "http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/q1", "Entries": []});
     assert_eq!(
-        calls_of("AmazonSQS.DeleteMessageBatch", &delete).unwrap(),
+        calls_of("AmazonSQS.DeleteMessageBatch", delete.to_string().as_bytes()).unwrap(),
         vec![call("sqs:DeleteMessage", "arn:aws:sqs:us-east-1:000000000000:q1")]
     );
     let describe = json!({"StreamArn": "arn:aws:dynamodb:ddblocal:000000000000:table/t1/stream/2026-12-06T00:00:00.000"});
     assert_eq!(
-        calls_of("DynamoDBStreams_20120810.DescribeStream", &describe).unwrap(),
+        calls_of("DynamoDBStreams_20120810.DescribeStream", describe.to_string().as_bytes()).unwrap(),
         vec![call(
             "dynamodb:DescribeStream",
             "arn:aws:dynamodb:us-east-1:000000000000:table/t1/stream/2026-12-06T00:00:00.000"
@@ -154,10 +155,11 @@ fn events_queues_and_streams_are_judged_on_their_own_resources() {
     assert!(allowed(
         &stream_grant,
         "dynamodb:DescribeStream",
-        &calls_of("DynamoDBStreams_20120810.DescribeStream", &describe).unwrap()[0].resource
+        &calls_of("DynamoDBStreams_20120810.DescribeStream", describe.to_string().as_bytes()).unwrap()[0]
+            .resource
     ));
     assert!(
-        calls_of("AmazonS3.PutObject", &json!({})).is_err(),
+        calls_of("AmazonS3.PutObject", json!({}).to_string().as_bytes()).is_err(),
         "a service the gate does not know is never let through"
     );
 }
