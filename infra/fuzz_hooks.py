@@ -1,29 +1,135 @@
-"""Schemathesis hooks of `infra/fuzz.sh` (loaded through `hooks` in schemathesis.toml).
+"""Schemathesis hooks of `infra/fuzz.sh` (loaded through `hooks` in schemathesis.toml): they make
+the generated requests reach the service's logic, not only its validation.
 
-Hypothesis shrinks the Idempotency-Key it generates toward the same few minimal strings ("0",
-"00"...), so most writes carried a key some earlier request had used with another body, and the
-server answered 422 IDEMPOTENCY_KEY_REUSED before any of its logic ran: Schemathesis warned that
-the writes "mostly rejected generated data". A valid generated key is made unique here on three
-requests in four (a counter, so the run stays deterministic); the fourth keeps the generated key,
-so replays and reuse (200 with `Idempotent-Replayed`, 422) are still exercised. A key that is not
-valid (negative data) is left as generated.
+Left alone, almost every schema-valid write was refused before any logic ran, and Schemathesis
+warned that they "mostly rejected generated data":
+- Hypothesis shrinks the Idempotency-Key toward the same few minimal strings, so most keyed writes
+  reused a key some earlier request had used with another body (422 IDEMPOTENCY_KEY_REUSED);
+- random skus and locations name no stock item (404), so no reservation was ever made, and the
+  stateful phase had no reservation to confirm, extend or release through its links.
+
+So, on positive cases only (negative data is left exactly as generated), and deterministically (a
+counter; `--generation-deterministic` and one worker keep the run reproducible):
+- a valid Idempotency-Key is made unique on seven requests in eight; the eighth keeps its key, so
+  replays and reuse are still exercised;
+- every other reservation request or adjustment names the stock `dev-server --seed` creates (one
+  unit a line, held at least ten minutes), and a stock batch names distinct items with exactly one
+  of onHand / delta;
+- every other request on a reservation names a PENDING one the run has made (`after_call` keeps
+  their ids, and forgets one once confirmed or released),
+  and every other read of an item's lists names a seeded item, without a made-up `cursor` (a
+  cursor the server did not give is 400 by contract).
 """
 import itertools
 import re
 
 import schemathesis
+from schemathesis.generation import GenerationMode
 
 VALID_KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-COUNTER = itertools.count()
+# dev-server --seed's demo stock (dev-server/src/main.rs, DEMO_STOCK), the items with units.
+SEEDED = [("MUG-LOGO", "berlin"), ("MUG-LOGO", "paris"), ("TSHIRT-RED-M", "berlin"), ("TSHIRT-RED-M", "paris")]
+KEYS = itertools.count()
+STEER = itertools.count()
+RESERVATION_ROUTES = {"POST /v1/reservations", "PUT /v1/orders/{orderId}/reservation"}
+ON_A_RESERVATION = {
+    "GET /v1/reservations/{reservationId}",
+    "POST /v1/reservations/{reservationId}/confirm",
+    "POST /v1/reservations/{reservationId}/extend",
+    "POST /v1/reservations/{reservationId}/release",
+}
+ITEM_LISTS = {"GET /v1/stock/{sku}/{locationId}/holds", "GET /v1/stock/{sku}/{locationId}/movements"}
+MADE = []
 
 
-@schemathesis.hook
-def before_call(context, case, kwargs):
+def positive(case):
+    meta = getattr(case, "_meta", None)
+    return meta is not None and meta.generation.mode == GenerationMode.POSITIVE
+
+
+def unique_keys(case):
     headers = case.headers or {}
     for name in list(headers):
         if name.lower() != "idempotency-key":
             continue
-        value = headers[name]
-        n = next(COUNTER)
-        if isinstance(value, str) and VALID_KEY.fullmatch(value) and n % 4 != 3:
+        value, n = headers[name], next(KEYS)
+        if isinstance(value, str) and VALID_KEY.fullmatch(value) and n % 8 != 7:
             headers[name] = f"fuzz-{n}-{value}"[:128]
+
+
+def seeded_lines(body):
+    lines = body.get("lines") if isinstance(body, dict) else None
+    if not isinstance(lines, list):
+        return
+    if isinstance(body.get("ttlSeconds"), int) and body["ttlSeconds"] < 600:
+        body["ttlSeconds"] = 600
+    for i, line in enumerate(lines):
+        if not isinstance(line, dict):
+            continue
+        sku, location = SEEDED[i % len(SEEDED)]
+        line["sku"] = sku
+        line["quantity"] = 1
+        if "locationId" in line:
+            line["locationId"] = location
+            line.pop("locations", None)
+        elif "locations" in line:
+            line["locations"] = ["berlin", "paris"]
+
+
+def seeded_batch(body):
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        item["sku"], item["locationId"] = (SEEDED[i] if i < len(SEEDED) else (f"FUZZ-{i}", "berlin"))
+        if "onHand" in item and "delta" in item:
+            del item["delta"]
+        elif "onHand" not in item and "delta" not in item:
+            item["delta"] = 1
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if not positive(case):
+        return
+    unique_keys(case)
+    if next(STEER) % 2:
+        return
+    route = f"{case.method.upper()} {case.operation.path}"
+    if route in RESERVATION_ROUTES:
+        seeded_lines(case.body)
+        if case.path_parameters and "orderId" in case.path_parameters:
+            case.path_parameters["orderId"] = f"fuzz-order-{next(STEER)}"
+    elif route == "POST /v1/stock/batch":
+        seeded_batch(case.body)
+    elif route in ON_A_RESERVATION and MADE and case.path_parameters:
+        case.path_parameters["reservationId"] = MADE[next(STEER) % len(MADE)]
+    elif route in ITEM_LISTS and case.path_parameters:
+        case.path_parameters["sku"], case.path_parameters["locationId"] = SEEDED[0]
+        if case.query:
+            case.query.pop("cursor", None)
+    elif route == "GET /v1/locations/{locationId}/stock" and case.query:
+        case.query.pop("cursor", None)
+    elif route == "POST /v1/stock/{sku}/{locationId}/adjustments" and case.path_parameters:
+        case.path_parameters["sku"], case.path_parameters["locationId"] = SEEDED[0]
+        if isinstance(case.body, dict) and isinstance(case.body.get("delta"), int) and abs(case.body["delta"]) > 5:
+            case.body["delta"] = 5
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    if response.status_code not in (200, 201):
+        return
+    try:
+        answer = response.json()
+    except Exception:  # not JSON: nothing to keep
+        return
+    made = answer.get("reservationId") if isinstance(answer, dict) else None
+    if not isinstance(made, str):
+        return
+    if answer.get("status") == "PENDING" and made not in MADE:
+        MADE.append(made)
+    elif answer.get("status") != "PENDING" and made in MADE:
+        MADE.remove(made)
