@@ -945,3 +945,27 @@ async fn a_deep_health_check_asks_dynamodb() {
     assert!(reply.headers.contains_key("retry-after"));
     assert_eq!(call(&gone, Method::GET, "/health", None).await.status, 200, "shallow: no DynamoDB call");
 }
+
+/// API Gateway picks a route among those of the request's method: `GET /v1/stock/batch` is the
+/// sku "batch" (`GET /v1/stock/{sku}`), though `POST /v1/stock/batch` is a route of its own.
+#[tokio::test]
+async fn a_sku_named_batch_is_a_sku_like_any_other() {
+    let t = TestTable::new().await;
+    let s = &t.store;
+    assert_error(&call(s, Method::GET, "/v1/stock/batch", None).await, 404, "NOT_FOUND");
+    let created = call(s, Method::PUT, "/v1/stock/batch/w1", Some(json!({"onHand": 4}))).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let sku = call(s, Method::GET, "/v1/stock/batch", None).await;
+    assert_eq!((sku.status, &sku.body["sku"], &sku.body["totalOnHand"]), (200, &json!("batch"), &json!(4)));
+    assert_eq!(call(s, Method::GET, "/v1/stock/batch/w1", None).await.body["onHand"], 4);
+    let adjusted = call(s, Method::POST, "/v1/stock/batch/w1/adjustments", Some(json!({"delta": 1}))).await;
+    assert_eq!(adjusted.status, 200, "{}", adjusted.body);
+    // The batch route is still the batch route, and a method neither has is still 405.
+    let one = json!({"items": [{"sku": "batch", "locationId": "w1", "delta": 1}]});
+    let batch = call(s, Method::POST, "/v1/stock/batch", Some(one)).await;
+    assert_eq!((batch.status, &batch.body["results"][0]["item"]["onHand"]), (200, &json!(6)));
+    let other = call(s, Method::DELETE, "/v1/stock/batch", None).await;
+    assert_error(&other, 405, "METHOD_NOT_ALLOWED");
+    // Its `Allow` is the path's own (OpenAPI's path item), not what `/v1/stock/{sku}` lends it.
+    assert_eq!(other.headers["allow"], "POST");
+}

@@ -245,19 +245,50 @@ pub fn with_route(
     (method, path, operation): (&str, &str, Operation),
     options: &FunctionOptions,
 ) -> Router {
-    let method = Method::from_bytes(method.as_bytes()).ok().and_then(|m| MethodFilter::try_from(m).ok());
-    let method = method.unwrap_or_else(|| unreachable!("ROUTES names only standard methods"));
-    // On the method's handler only: a method the path does not have is 405 whatever its key.
-    let idempotent = middleware::from_fn_with_state(store.clone(), idempotency::idempotency);
-    let mut endpoint = operation.endpoint(method).route_layer(idempotent);
-    if let (true, Some(scope)) = (options.require_scopes, operation.scope()) {
-        // Outside the idempotency layer: a refused request touches no key.
-        endpoint = endpoint.route_layer(middleware::from_fn_with_state(scope, scopes::require_scope));
+    let filter = Method::from_bytes(method.as_bytes()).ok().and_then(|m| MethodFilter::try_from(m).ok());
+    let filter = filter.unwrap_or_else(|| unreachable!("ROUTES names only standard methods"));
+    let endpoint = || {
+        // On the method's handler only: a method the path does not have is 405 whatever its key.
+        let idempotent = middleware::from_fn_with_state(store.clone(), idempotency::idempotency);
+        let mut endpoint = operation.endpoint(filter).route_layer(idempotent);
+        if let (true, Some(scope)) = (options.require_scopes, operation.scope()) {
+            // Outside the idempotency layer: a refused request touches no key.
+            endpoint = endpoint.route_layer(middleware::from_fn_with_state(scope, scopes::require_scope));
+        }
+        if let Some(budget) = options.budget {
+            endpoint = endpoint.route_layer(middleware::from_fn_with_state(budget, function_deadline));
+        }
+        endpoint.with_state(store.clone())
+    };
+    let mut router = router.route(path, endpoint());
+    // API Gateway picks among the routes of the request's method: a literal path of another
+    // method's route that this route's pattern matches (`POST /v1/stock/batch` for
+    // `GET /v1/stock/{sku}`) is, for this method, this route. The router would answer 405 there.
+    for literal in shadowed_by(method, path) {
+        let this_route = Router::new().route(path, endpoint());
+        router = router.route(literal, axum::routing::on_service(filter, this_route));
     }
-    if let Some(budget) = options.budget {
-        endpoint = endpoint.route_layer(middleware::from_fn_with_state(budget, function_deadline));
-    }
-    router.route(path, endpoint.with_state(store))
+    router
+}
+
+/// The literal paths of [`ROUTES`] that `pattern` matches and that have no route of `method`.
+fn shadowed_by(method: &str, pattern: &str) -> std::collections::BTreeSet<&'static str> {
+    ROUTES
+        .iter()
+        .map(|(_, literal, _)| *literal)
+        .filter(|literal| *literal != pattern && matches_pattern(pattern, literal))
+        .filter(|literal| !ROUTES.iter().any(|(m, l, _)| *m == method && l == literal))
+        .collect()
+}
+
+/// Whether a route template matches a literal path (`{name}` matches any one segment that is not
+/// a template's parameter).
+fn matches_pattern(pattern: &str, literal: &str) -> bool {
+    let (p, l): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), literal.split('/').collect());
+    p.len() == l.len()
+        && p.iter()
+            .zip(&l)
+            .all(|(p, l)| p == l || (p.starts_with('{') && !l.starts_with('{') && !l.is_empty()))
 }
 
 /// A router of routes ([`with_route`]) as the service serves it: 404 for any other path, the
@@ -268,10 +299,40 @@ pub fn serve(mut router: Router, options: RouterOptions) -> Router {
         router = router
             .route("/metrics", axum::routing::get(move || std::future::ready(prometheus_text(&handle))));
     }
-    router
+    let routed = router
         .fallback(unknown_route)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(options.local_budget, observe))
+        .layer(middleware::from_fn_with_state(options.local_budget, observe));
+    // Around the whole router: axum writes a 405's `Allow` inside it, after its layers.
+    let with_allow =
+        tower::ServiceBuilder::new().layer(middleware::from_fn(allow_of_the_path)).service(routed);
+    Router::new().fallback_service(with_allow)
+}
+
+/// A 405's `Allow`: the methods of the path's own routes (the most specific route template of
+/// [`ROUTES`] the path matches, as OpenAPI picks a path item), not those another template lends
+/// it ([`with_route`]: `GET /v1/stock/batch` is the sku "batch", yet `/v1/stock/batch` is POST).
+async fn allow_of_the_path(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let mut response = next.run(request).await;
+    if response.status() != http::StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let literal: Vec<&str> = ROUTES.iter().filter(|(_, p, _)| *p == path).map(|(m, _, _)| *m).collect();
+    let methods = if literal.is_empty() {
+        let template = ROUTES.iter().find(|(_, p, _)| matches_pattern(p, &path)).map(|(_, p, _)| *p);
+        ROUTES.iter().filter(|(_, p, _)| Some(*p) == template).map(|(m, _, _)| *m).collect()
+    } else {
+        literal
+    };
+    let mut allow: Vec<&str> = methods;
+    if allow.contains(&"GET") {
+        allow.push("HEAD");
+    }
+    if let (false, Ok(value)) = (allow.is_empty(), HeaderValue::from_str(&allow.join(","))) {
+        response.headers_mut().insert(http::header::ALLOW, value);
+    }
+    response
 }
 
 /// The deadline of a request no Lambda invocation gives one, from its function's timeout.
@@ -293,7 +354,12 @@ fn prometheus_text(handle: &crate::metrics::PrometheusHandle) -> Response {
 fn operation_of(method: &Method, route: Option<&MatchedPath>) -> Option<Operation> {
     let route = route?.as_str();
     let on_path = || ROUTES.iter().filter(move |(_, path, _)| *path == route);
-    on_path().find(|(m, _, _)| *m == method.as_str()).or_else(|| on_path().next()).map(|(_, _, op)| *op)
+    on_path()
+        .find(|(m, _, _)| *m == method.as_str())
+        // A literal path another method's route shadows ([`with_route`]).
+        .or_else(|| ROUTES.iter().find(|(m, p, _)| *m == method.as_str() && matches_pattern(p, route)))
+        .or_else(|| on_path().next())
+        .map(|(_, _, op)| *op)
 }
 
 async fn unknown_route(request: Request) -> Error {
