@@ -412,3 +412,40 @@ async fn persistent_throttling_ends_as_unavailable_without_a_change() {
     assert_eq!(t.store.get_stock("H", "w1").await.unwrap().reserved, 0);
     assert_eq!(t.count_items("RES#").await, 0);
 }
+
+/// A clock that reads `t`'s time on its first call and `late` later on every call after: the
+/// moment of a write comes after the moment of the read that decided it.
+fn late_after_the_first_read(t: &TestTable, late: Duration) -> inventory::store::Clock {
+    let (clock, calls) = (t.clock.as_clock(), Arc::new(std::sync::atomic::AtomicUsize::new(0)));
+    Arc::new(move || {
+        let first = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        if first {
+            clock()
+        } else {
+            clock() + chrono::Duration::from_std(late).unwrap()
+        }
+    })
+}
+
+/// API.md: confirm and extend check `expiresAt` at the moment they write, not only when they
+/// read. A hold read live and written past its expiresAt is expired on the spot (410), its units
+/// back: never CONFIRMED or extended.
+#[tokio::test]
+async fn confirm_and_extend_written_after_expiry_answer_410_never_confirmed_or_extended() {
+    let t = TestTable::new().await;
+    set_stock(&t.store, "LATE", "w1", 10).await;
+    for action in ["confirm", "extend"] {
+        let held = reserve(&t.store, &format!("late-{action}"), &[("LATE", "w1", 2)]).await.unwrap();
+        let id = held.reservation.reservation_id;
+        let late = t.function(action).with_clock(late_after_the_first_read(&t, Duration::from_secs(901)));
+        let answer = match action {
+            "confirm" => late.confirm(&id, None).await,
+            _ => late.extend(&id, 600, None).await,
+        };
+        assert!(matches!(answer, Err(Error::ReservationExpired { .. })), "{action}: {answer:?}");
+        let after = t.store.get_reservation(&id).await.unwrap();
+        assert_eq!(after.status, Status::Expired, "{action}");
+    }
+    let stock = t.store.get_stock("LATE", "w1").await.unwrap();
+    assert_eq!((stock.on_hand, stock.reserved), (10, 0), "no unit sold, every unit back");
+}

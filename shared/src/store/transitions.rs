@@ -101,7 +101,11 @@ impl Store {
     ) -> Result<(), Failure> {
         let (event, marker) = self.transition_event(next, transition, correlation_id)?;
         let deltas = stock_deltas([current], transition);
-        let mut actions = vec![self.reservation_guard(current, next, None)?];
+        // Confirm and extend hold only while the hold lives: checked at the moment of the write
+        // (API.md), not only at the read that decided it. A hold found expired by then is read
+        // again, and the decision (expiry on the spot, 410) is made anew.
+        let live_at = matches!(transition, Transition::Confirm | Transition::Extend).then(|| self.now());
+        let mut actions = vec![self.reservation_guard(current, next, live_at.as_ref())?];
         if transition == Transition::Confirm {
             actions.extend(self.sold(current, &deltas, &next.updated_at, correlation_id, actor).await?);
         } else {
@@ -111,7 +115,15 @@ impl Store {
         if transition != Transition::Extend {
             actions.extend(self.holds(current, released_holds(current))?);
         }
-        match self.commit("transition", actions, marker, answer).await? {
+        let outcome = if live_at.is_some() {
+            // A conflict is a definite "not applied": decide again, and write at a new moment,
+            // rather than send the same write later.
+            let outcome = self.commit_or_conflict("transition", actions, marker, answer, true).await?;
+            outcome.ok_or(Failure::Retry("conflict"))?
+        } else {
+            self.commit("transition", actions, marker, answer).await?
+        };
+        match outcome {
             TxOutcome::Committed => Ok(()),
             TxOutcome::Cancelled(c) if c.failed(0) => Err(Failure::Stale),
             // A confirm is keyed on the items' versions too (its ledger entries name them): an
