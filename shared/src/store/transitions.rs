@@ -101,16 +101,18 @@ impl Store {
     ) -> Result<(), Failure> {
         let (event, marker) = self.transition_event(next, transition, correlation_id)?;
         let deltas = stock_deltas([current], transition);
+        let stock = if transition == Transition::Confirm {
+            self.sold(current, &deltas, &next.updated_at, correlation_id, actor).await?
+        } else {
+            self.stock_updates(&deltas, &next.updated_at)?
+        };
         // Confirm and extend hold only while the hold lives: checked at the moment of the write
-        // (API.md), not only at the read that decided it. A hold found expired by then is read
-        // again, and the decision (expiry on the spot, 410) is made anew.
+        // (API.md), taken after the reads the confirm makes, not only at the read that decided
+        // it. A hold found expired by then is read again, and the decision (expiry on the spot,
+        // 410) is made anew. The guard stays the transaction's first item.
         let live_at = matches!(transition, Transition::Confirm | Transition::Extend).then(|| self.now());
         let mut actions = vec![self.reservation_guard(current, next, live_at.as_ref())?];
-        if transition == Transition::Confirm {
-            actions.extend(self.sold(current, &deltas, &next.updated_at, correlation_id, actor).await?);
-        } else {
-            actions.extend(self.stock_updates(&deltas, &next.updated_at)?);
-        }
+        actions.extend(stock);
         actions.push(event);
         if transition != Transition::Extend {
             actions.extend(self.holds(current, released_holds(current))?);
