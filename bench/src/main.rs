@@ -221,11 +221,7 @@ async fn main() {
     // table, bus and queues), as Lambda would start it, plus the stack's endpoints.
     let topology = integration_tests::runtime::topology();
     let localstack = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
-    let mut queues = std::collections::BTreeMap::new();
-    for (id, resource) in topology.resources.iter().filter(|(_, r)| r.kind == "AWS::SQS::Queue") {
-        let url = format!("{localstack}/000000000000/{}", resource.local_name);
-        queues.insert(id.clone(), dev_server::LocalQueue { name: resource.local_name.clone(), url });
-    }
+    let queues = integration_tests::runtime::local_queues(&localstack);
     let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "inventory-events".into());
     let names = integration_tests::runtime::names(table.store.table(), &bus, queues);
     let mut stack_env = vec![

@@ -44,6 +44,17 @@ fn unused_streams(store: &Store) -> aws_sdk_dynamodbstreams::Client {
     aws_sdk_dynamodbstreams::Client::from_conf(builder.build())
 }
 
+/// The template's queues under their local names (as `make dev` makes them), at `base_url`.
+pub fn local_queues(base_url: &str) -> BTreeMap<String, LocalQueue> {
+    let queues = topology().resources.iter().filter(|(_, r)| r.kind == "AWS::SQS::Queue");
+    queues
+        .map(|(id, r)| {
+            let url = format!("{base_url}/000000000000/{}", r.local_name);
+            (id.clone(), LocalQueue { name: r.local_name.clone(), url })
+        })
+        .collect()
+}
+
 /// Names for a runtime over `table` whose bus and queues are `stack`'s, or names no test
 /// resource has (HTTP functions never call them).
 pub fn names(table: &str, bus: &str, queues: BTreeMap<String, LocalQueue>) -> Names {

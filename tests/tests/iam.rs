@@ -285,11 +285,7 @@ fn the_sam_env_file_covers_every_function_and_variable_with_the_local_names() {
         .unwrap_or_else(|e| panic!("{} ({e}): run `make sam-env`", path.display()));
     let file: BTreeMap<String, BTreeMap<String, String>> = serde_json::from_str(&text).unwrap();
     let topology = topology();
-    let mut queues = BTreeMap::new();
-    for (id, resource) in topology.resources.iter().filter(|(_, r)| r.kind == "AWS::SQS::Queue") {
-        let url = format!("http://127.0.0.1:4566/000000000000/{}", resource.local_name);
-        queues.insert(id.clone(), dev_server::LocalQueue { name: resource.local_name.clone(), url });
-    }
+    let queues = integration_tests::runtime::local_queues("http://127.0.0.1:4566");
     let names = names("inventory", "inventory-events", queues);
     assert_eq!(file.len(), topology.functions.len(), "one entry per function");
     for (name, spec) in &topology.functions {
