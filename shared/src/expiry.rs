@@ -191,7 +191,7 @@ pub async fn handle_scheduled(
 mod tests {
     use super::*;
     use crate::domain::Line;
-    use crate::store::MAX_TRANSACTION_ITEMS;
+    use crate::domain::MAX_ACTIONS as MAX_TRANSACTION_ITEMS;
 
     fn hold(skus: &[&str]) -> Reservation {
         let lines =

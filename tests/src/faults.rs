@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::http::{Response as SmithyResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 
 /// A fault to answer one DynamoDB request with, instead of sending it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Fault {
     /// `TransactionCanceledException` whose reasons say `TransactionConflict` (as real DynamoDB
     /// answers when two transactions touch one item at once).
@@ -34,6 +34,10 @@ pub enum Fault {
     /// A PutEvents answer in which every entry failed with `ThrottlingException` (EventBridge's
     /// partial failure: HTTP 200, `FailedEntryCount` > 0).
     EntriesThrottled,
+    /// The request is sent on and applied; its JSON answer is changed by this function before
+    /// the client sees it (a view DynamoDB Local never gives, such as a Query torn by a
+    /// transaction that committed while it read).
+    Rewrite(fn(&mut serde_json::Value)),
 }
 
 impl Fault {
@@ -73,7 +77,9 @@ impl Fault {
                     "message": "The level of configured provisioned throughput for the table was exceeded",
                 }),
             ),
-            Fault::LoseReply | Fault::Delay(_) => unreachable!("forwarded, not answered here"),
+            Fault::LoseReply | Fault::Delay(_) | Fault::Rewrite(_) => {
+                unreachable!("forwarded, not answered here")
+            }
             Fault::InternalServerError => (
                 500,
                 serde_json::json!({
@@ -198,6 +204,11 @@ impl HttpConnector for FaultConnector {
                     inner.call(request).await
                 })
             }
+            Some(Fault::Rewrite(rewrite)) => {
+                self.state.injected.fetch_add(1, Ordering::SeqCst);
+                let sent = self.inner.call(request);
+                HttpConnectorFuture::new(async move { rewritten(sent.await?, rewrite).await })
+            }
             Some(fault) => {
                 self.state.injected.fetch_add(1, Ordering::SeqCst);
                 let items = request
@@ -213,4 +224,24 @@ impl HttpConnector for FaultConnector {
             None => self.inner.call(request),
         }
     }
+}
+
+/// `response` with its JSON body changed by `rewrite` (and without the headers that described
+/// the old body).
+async fn rewritten(
+    response: SmithyResponse<SdkBody>,
+    rewrite: fn(&mut serde_json::Value),
+) -> Result<SmithyResponse<SdkBody>, ConnectorError> {
+    use http_body_util::BodyExt;
+    let status = response.status();
+    let mut headers = response.headers().clone();
+    let body = response.into_body().collect().await.map_err(|e| ConnectorError::other(e, None))?.to_bytes();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ConnectorError::other(e.into(), None))?;
+    rewrite(&mut json);
+    headers.remove("content-length");
+    headers.remove("x-amz-crc32");
+    let mut out = SmithyResponse::new(status, SdkBody::from(json.to_string()));
+    *out.headers_mut() = headers;
+    Ok(out)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use integration_tests::invariants::Snapshot;
-use integration_tests::{ContentionModel, ContentionParams, TestTable};
+use integration_tests::{ContentionModel, ContentionParams, Fault, TestTable};
 use inventory::domain::{replay_break, Line, Movement, StockChange, StockItem};
 use inventory::store::Reserved;
 use inventory::{Error, Store};
@@ -166,6 +166,91 @@ async fn a_reservation_its_confirm_could_not_write_in_one_transaction_is_refused
     let refused = t.function("reserve").reserve("o-big", lines, 900, None).await.unwrap_err();
     assert_eq!(refused.code(), "VALIDATION_ERROR", "{refused:?}");
     assert_eq!(t.store.get_stock("A", "w1").await.unwrap().reserved, 0, "nothing held");
+}
+
+/// Issue 26, bug 1: a PUT could grow a hold past what its confirm can write in one transaction.
+#[tokio::test]
+async fn a_change_of_a_hold_its_confirm_could_not_write_in_one_transaction_is_refused() {
+    let t = TestTable::new().await;
+    for sku in ["A", "B"] {
+        t.function("put-stock").write_stock(sku, "w1", put(32, 32), None, None, None).await.unwrap();
+    }
+    let cart = |q: i64| {
+        inventory::domain::Cart::from(
+            ["A", "B"].map(|sku| Line { sku: sku.into(), location_id: "w1".into(), quantity: q }).to_vec(),
+        )
+    };
+    let put_order = t.function("put-order-reservation");
+    let held = put_order.put_order_reservation("o-1", &cart(1), None, None).await.unwrap().reservation;
+    // 32 units of each, one per shard: its confirm would write 2 actions on each of 64 shard items.
+    let refused = put_order.put_order_reservation("o-1", &cart(32), None, None).await.unwrap_err();
+    assert_eq!(refused.code(), "VALIDATION_ERROR", "{refused:?}");
+    let kept = t.store.get_reservation(&held.reservation_id).await.unwrap();
+    assert_eq!(kept, held, "the hold is as it was");
+    assert_eq!(t.store.get_stock("A", "w1").await.unwrap().reserved, 1);
+    // What is held can always be confirmed.
+    t.function("confirm").confirm(&held.reservation_id, None).await.unwrap();
+    no_violations(&t).await;
+}
+
+/// Issue 26, bug 3: every short line of a cart is reported, sharded or not.
+#[tokio::test]
+async fn every_short_line_of_a_cart_is_reported_sharded_or_not() {
+    let t = TestTable::new().await;
+    let put_stock = t.function("put-stock");
+    put_stock.write_stock("S1", "w1", put(4, 4), None, None, None).await.unwrap();
+    put_stock.write_stock("S2", "w1", put(4, 4), None, None, None).await.unwrap();
+    put_stock.write_stock("U", "w1", put(2, 1), None, None, None).await.unwrap();
+    put_stock.write_stock("OK", "w1", put(9, 1), None, None, None).await.unwrap();
+    let line = |sku: &str, quantity| Line { sku: sku.into(), location_id: "w1".into(), quantity };
+    let lines = vec![line("OK", 1), line("S1", 5), line("S2", 6), line("U", 3)];
+    let short = t.function("reserve").reserve("o-short", lines, 900, None).await.unwrap_err();
+    let Error::InsufficientStock { lines } = short else {
+        panic!("expected INSUFFICIENT_STOCK, got {short:?}")
+    };
+    let mut seen: Vec<_> = lines.iter().map(|l| (l.sku.as_str(), l.requested, l.available)).collect();
+    seen.sort();
+    assert_eq!(seen, [("S1", 5, 4), ("S2", 6, 4), ("U", 3, 2)]);
+    assert_eq!(t.store.get_stock("OK", "w1").await.unwrap().reserved, 0, "nothing held");
+}
+
+/// A Query of a sharded item's shards torn by a PUT that moved units between them: the first
+/// shard with units is seen empty (read before the units came), the others as after.
+fn torn_shards(answer: &mut serde_json::Value) {
+    let items = answer["Items"].as_array_mut().expect("a Query answer");
+    if let Some(first) = items.iter_mut().find(|i| i["available"]["N"].as_str().is_some_and(|n| n != "0")) {
+        first["available"]["N"] = "0".into();
+    }
+}
+
+/// Issue 26, bug 4: lines the service places on sharded items are judged on a snapshot, not on
+/// a Query a concurrent PUT can tear.
+#[tokio::test]
+async fn a_line_the_service_places_is_not_refused_on_a_torn_read_of_a_sharded_item() {
+    let t = TestTable::new().await;
+    t.function("put-stock").write_stock("T", "w1", put(8, 4), None, None, None).await.unwrap();
+    let line = |quantity| inventory::domain::CartLine {
+        sku: "T".into(),
+        location_id: None,
+        locations: None,
+        quantity,
+        split: None,
+    };
+    let reserve = t.function("reserve");
+    t.faults.plan("Query", Fault::Rewrite(torn_shards), 1);
+    let cart = inventory::domain::Cart::parse(&[line(8)]).unwrap();
+    let held = reserve.reserve_cart("o-all", &cart, 900, None).await.expect("the shards have 8 units");
+    assert_eq!(held.reservation.lines[0].quantity, 8);
+    assert_eq!(t.faults.injected(), 1, "the torn read was seen");
+    // A real shortfall is still one, on a snapshot.
+    t.faults.plan("Query", Fault::Rewrite(torn_shards), 1);
+    let one = inventory::domain::Cart::parse(&[line(1)]).unwrap();
+    let short = reserve.reserve_cart("o-more", &one, 900, None).await.unwrap_err();
+    let Error::InsufficientStock { lines } = short else {
+        panic!("expected INSUFFICIENT_STOCK, got {short:?}")
+    };
+    assert_eq!((lines[0].requested, lines[0].available), (1, 0));
+    no_violations(&t).await;
 }
 
 #[tokio::test]

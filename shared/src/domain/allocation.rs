@@ -44,6 +44,16 @@ pub struct CartLine {
     pub split: Option<bool>,
 }
 
+/// Who chose where a cart's units are held ([`Cart::chosen`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chosen {
+    /// Every line names its location: its shortfall is final once read on a snapshot.
+    ByCaller,
+    /// The service resolved the lines on a read: a shortfall found later means the stock moved
+    /// since, and the lines are resolved again.
+    ByService,
+}
+
 /// What an order asks to hold: its request lines validated, merged (same sku, placement and
 /// `split`: quantities summed) and sorted, so two requests asking the same compare equal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +151,16 @@ impl Cart {
             .collect()
     }
 
+    /// Who chose the locations of the lines: the caller (every line names its location) or the
+    /// service (resolved on a read of the stock).
+    pub fn chosen(&self) -> Chosen {
+        if self.lines.iter().all(|l| matches!(l.placement, Placement::At(_))) {
+            Chosen::ByCaller
+        } else {
+            Chosen::ByService
+        }
+    }
+
     /// The skus the lines name.
     pub fn skus(&self) -> BTreeSet<&str> {
         self.lines.iter().map(|l| l.sku.as_str()).collect()
@@ -172,7 +192,7 @@ impl Cart {
     /// units of `held` (the hold being changed) as available where they are. 404 when a line's
     /// location, or for a line without one its sku, has no stock item; 409 INSUFFICIENT_STOCK
     /// with the planner's shortfalls; 400 when the lines resolve to too many stock items.
-    pub fn plan(&self, stock: &[StockItem], held: &[Line]) -> Result<Vec<Line>, Error> {
+    pub fn resolve(&self, stock: &[StockItem], held: &[Line]) -> Result<Vec<Line>, Error> {
         for line in &self.lines {
             match &line.placement {
                 Placement::At(location_id)
@@ -201,8 +221,7 @@ impl Cart {
                 s
             })
             .collect();
-        let lines =
-            plan_allocation(&self.lines, &with_held).map_err(|lines| Error::InsufficientStock { lines })?;
+        let lines = allocate(&self.lines, &with_held).map_err(|lines| Error::InsufficientStock { lines })?;
         if lines.len() > MAX_RESOLVED_LINES {
             return Err(Error::invalid_field(
                 "lines",
@@ -284,7 +303,7 @@ impl Available {
 
 /// Resolves `lines` against `stock` (every stock item of the skus named, as read): the concrete
 /// lines, merged by `(sku, locationId)` and sorted, or every line that cannot be covered.
-pub fn plan_allocation(lines: &[FlexibleLine], stock: &[StockItem]) -> Result<Vec<Line>, Vec<Shortfall>> {
+pub fn allocate(lines: &[FlexibleLine], stock: &[StockItem]) -> Result<Vec<Line>, Vec<Shortfall>> {
     let mut available =
         Available(stock.iter().map(|s| ((s.sku.clone(), s.location_id.clone()), s.available)).collect());
     let mut placed: BTreeMap<(String, String), i64> = BTreeMap::new();
@@ -392,37 +411,37 @@ mod tests {
     #[test]
     fn a_preference_list_is_tried_in_order_for_a_location_that_covers_the_whole_line() {
         let stock = [item("A", "w1", 2), item("A", "w2", 5), item("A", "w3", 9)];
-        let plan = plan_allocation(&[line("A", preferred(&["w1", "w2", "w3"]), 3, false)], &stock);
+        let plan = allocate(&[line("A", preferred(&["w1", "w2", "w3"]), 3, false)], &stock);
         assert_eq!(plan.unwrap(), resolved(&[("A", "w2", 3)]), "w1 cannot cover 3, w2 can");
     }
 
     #[test]
     fn without_a_list_the_location_with_most_available_wins_ties_by_location_id() {
         let stock = [item("A", "w3", 4), item("A", "w1", 7), item("A", "w2", 7)];
-        let plan = plan_allocation(&[line("A", Placement::Anywhere, 1, false)], &stock);
+        let plan = allocate(&[line("A", Placement::Anywhere, 1, false)], &stock);
         assert_eq!(plan.unwrap(), resolved(&[("A", "w1", 1)]));
     }
 
     #[test]
     fn split_fills_from_the_allowed_locations_in_order() {
         let stock = [item("A", "w1", 2), item("A", "w2", 5), item("A", "w3", 9)];
-        let plan = plan_allocation(&[line("A", preferred(&["w2", "w1", "w3"]), 8, true)], &stock);
+        let plan = allocate(&[line("A", preferred(&["w2", "w1", "w3"]), 8, true)], &stock);
         assert_eq!(plan.unwrap(), resolved(&[("A", "w1", 2), ("A", "w2", 5), ("A", "w3", 1)]));
-        let anywhere = plan_allocation(&[line("A", Placement::Anywhere, 12, true)], &stock);
+        let anywhere = allocate(&[line("A", Placement::Anywhere, 12, true)], &stock);
         assert_eq!(anywhere.unwrap(), resolved(&[("A", "w2", 3), ("A", "w3", 9)]));
     }
 
     #[test]
     fn shortfalls_report_the_best_single_location_or_with_split_the_sum() {
         let stock = [item("A", "w1", 2), item("A", "w2", 5)];
-        let whole = plan_allocation(&[line("A", preferred(&["w1", "w2"]), 6, false)], &stock);
+        let whole = allocate(&[line("A", preferred(&["w1", "w2"]), 6, false)], &stock);
         assert_eq!(whole.unwrap_err(), [short("A", None, 6, 5)]);
-        let split = plan_allocation(&[line("A", preferred(&["w1", "w2"]), 8, true)], &stock);
+        let split = allocate(&[line("A", preferred(&["w1", "w2"]), 8, true)], &stock);
         assert_eq!(split.unwrap_err(), [short("A", None, 8, 7)]);
         // A listed location with no stock item has nothing; so does a sku with none anywhere.
-        let unknown = plan_allocation(&[line("A", preferred(&["w9"]), 1, false)], &stock);
+        let unknown = allocate(&[line("A", preferred(&["w9"]), 1, false)], &stock);
         assert_eq!(unknown.unwrap_err(), [short("A", None, 1, 0)]);
-        let none = plan_allocation(&[line("B", Placement::Anywhere, 1, true)], &stock);
+        let none = allocate(&[line("B", Placement::Anywhere, 1, true)], &stock);
         assert_eq!(none.unwrap_err(), [short("B", None, 1, 0)]);
     }
 
@@ -435,20 +454,20 @@ mod tests {
             line("A", Placement::Anywhere, 3, false),
         ];
         // w1 2 (fixed), then 4 from w1 (3 left there: no; w2 has 3: no) -> short of the best, 3.
-        let plan = plan_allocation(&lines, &stock);
+        let plan = allocate(&lines, &stock);
         assert_eq!(plan.unwrap_err(), [short("A", None, 4, 3)]);
         let fits = [
             line("A", Placement::At("w1".into()), 2, false),
             line("A", Placement::Anywhere, 3, false),
             line("A", Placement::Anywhere, 3, false),
         ];
-        assert_eq!(plan_allocation(&fits, &stock).unwrap(), resolved(&[("A", "w1", 5), ("A", "w2", 3)]));
+        assert_eq!(allocate(&fits, &stock).unwrap(), resolved(&[("A", "w1", 5), ("A", "w2", 3)]));
     }
 
     #[test]
     fn a_fixed_line_that_cannot_be_met_names_its_location() {
         let stock = [item("A", "w1", 1)];
-        let plan = plan_allocation(&[line("A", Placement::At("w1".into()), 2, false)], &stock);
+        let plan = allocate(&[line("A", Placement::At("w1".into()), 2, false)], &stock);
         assert_eq!(plan.unwrap_err(), [short("A", Some("w1"), 2, 1)]);
     }
 
@@ -525,13 +544,13 @@ mod tests {
     fn a_plan_counts_the_changed_hold_as_available_and_names_what_does_not_exist() {
         let stock = [item("A", "w1", 0), item("A", "w2", 1)];
         let cart = Cart::parse(&[cart_line("A", None, Some(&["w1", "w2"]), 3, None)]).unwrap();
-        assert_eq!(cart.plan(&stock, &[]).unwrap_err().code(), "INSUFFICIENT_STOCK");
+        assert_eq!(cart.resolve(&stock, &[]).unwrap_err().code(), "INSUFFICIENT_STOCK");
         let held = resolved(&[("A", "w1", 3)]);
-        assert_eq!(cart.plan(&stock, &held).unwrap(), held, "the hold keeps its own units");
+        assert_eq!(cart.resolve(&stock, &held).unwrap(), held, "the hold keeps its own units");
         let unknown = Cart::parse(&[cart_line("B", None, None, 1, None)]).unwrap();
-        assert_eq!(unknown.plan(&stock, &[]).unwrap_err().code(), "NOT_FOUND");
+        assert_eq!(unknown.resolve(&stock, &[]).unwrap_err().code(), "NOT_FOUND");
         let missing = Cart::parse(&[cart_line("A", Some("w9"), None, 1, None)]).unwrap();
-        assert_eq!(missing.plan(&stock, &[]).unwrap_err().code(), "NOT_FOUND");
+        assert_eq!(missing.resolve(&stock, &[]).unwrap_err().code(), "NOT_FOUND");
     }
 
     #[test]
@@ -541,12 +560,12 @@ mod tests {
         let lines: Vec<CartLine> =
             [("S0", 20), ("S1", 13)].iter().map(|(s, q)| cart_line(s, None, None, *q, Some(true))).collect();
         let cart = Cart::parse(&lines).unwrap();
-        assert_eq!(cart.plan(&stock, &[]).unwrap_err().code(), "VALIDATION_ERROR");
+        assert_eq!(cart.resolve(&stock, &[]).unwrap_err().code(), "VALIDATION_ERROR");
         let fits = Cart::parse(&[
             cart_line("S0", None, None, 20, Some(true)),
             cart_line("S1", None, None, 12, Some(true)),
         ])
         .unwrap();
-        assert_eq!(fits.plan(&stock, &[]).unwrap().len(), 32);
+        assert_eq!(fits.resolve(&stock, &[]).unwrap().len(), 32);
     }
 }

@@ -1,9 +1,23 @@
 //! The domain: stock items, reservations, the state machine, the decisions every write makes and
-//! the validation rules of API.md. Pure code: no AWS types, no I/O, and nothing of this crate but
+//! the validation rules of API.md. What is where:
+//!
+//! - `validate`: the limits and validation rules of request fields, and merged lines;
+//! - `allocation`: carts, and lines without a location resolved over the stock read;
+//! - `reservation`: the reservation, its state machine (`decide`) and what a transition does to
+//!   stock;
+//! - `orders`: what an order holds (the decisions of reserve and of a PUT of the cart);
+//! - `actions`: what each write costs in DynamoDB actions, against the limit of one transaction;
+//! - `shards`: sharded stock (where units are placed and given back, PUTs spreading them);
+//! - `stock`: stock items and the decision of a stock write;
+//! - `ledger`: movements and the replay of a chain.
+//!
+//! Pure code: no AWS types, no I/O, and nothing of this crate but
 //! the leaf modules `error`, `status`, `timestamp` and `events` (the event types a decision names).
 
+mod actions;
 mod allocation;
 mod ledger;
+mod orders;
 mod reservation;
 mod shards;
 mod stock;
@@ -12,15 +26,21 @@ mod validate;
 pub use crate::status::Status;
 pub use crate::timestamp;
 pub use crate::timestamp::truncate_to_millis;
+pub use actions::{check_reservation, Keyed, Write, MAX_ACTIONS};
 pub use allocation::{
-    plan_allocation, Cart, CartLine, FlexibleLine, Placement, MAX_LOCATIONS, MAX_RESOLVED_LINES,
+    allocate, Cart, CartLine, Chosen, FlexibleLine, Placement, MAX_LOCATIONS, MAX_RESOLVED_LINES,
 };
 pub use ledger::{replay_break, Movement, MovementKind, Provenance};
+pub use orders::{
+    answer_to_taken_order, decide_put, hold_change, may_be_a_retry, HoldChange, LinesFrom, OrderSlot,
+    PutDecision,
+};
 pub use reservation::{
     decide, line_changes, stock_deltas, stock_effect, Action, Decision, Reservation, StockDeltas, Transition,
 };
 pub use shards::{
-    balance, combine, place, shard_holds_of, units_of, unplace, validate_shards, ShardHold, Units, MAX_SHARDS,
+    balance, combine, place, shard_holds_of, units_of, unplace, validate_shards, ShardHold, ShardKey, Units,
+    MAX_SHARDS,
 };
-pub use stock::{plan_stock_write, SkuStock, StockChange, StockItem, StockUpdate};
+pub use stock::{decide_stock_write, SkuStock, StockChange, StockItem, StockUpdate};
 pub use validate::*;

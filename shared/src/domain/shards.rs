@@ -35,8 +35,11 @@ pub struct ShardHold {
     pub quantity: i64,
 }
 
-/// Units per `(sku, locationId, shard)`.
-pub type Units = BTreeMap<(String, String, u32), i64>;
+/// A shard item: `(sku, locationId, shard)`; shard 0 is the stock item itself.
+pub type ShardKey = (String, String, u32);
+
+/// Units per shard item.
+pub type Units = BTreeMap<ShardKey, i64>;
 
 /// Where the units of `lines` are: as `shard_holds` says for the items it names, else on shard 0.
 pub fn units_of(lines: &[Line], shard_holds: &[ShardHold]) -> Units {

@@ -92,7 +92,7 @@ pub struct StockUpdate {
 /// Decides a stock write against the item as read (`None`: it does not exist). The
 /// `expected_version` (0: "must not exist yet") must equal the version read; an adjustment needs
 /// an item; onHand stays within `reserved..=MAX_ON_HAND`.
-pub fn plan_stock_write(
+pub fn decide_stock_write(
     sku: &str,
     location_id: &str,
     current: Option<&StockItem>,
@@ -163,7 +163,7 @@ mod tests {
     }
 
     fn plan(current: Option<&StockItem>, change: StockChange, expected: Option<u64>) -> Result<StockUpdate> {
-        plan_stock_write("A", "w", current, change, expected, Utc::now())
+        decide_stock_write("A", "w", current, change, expected, Utc::now())
     }
 
     #[test]

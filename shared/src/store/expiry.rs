@@ -8,14 +8,13 @@ use chrono::{DateTime, Utc};
 
 use super::items::{due_sort_key, from_item, pending_shard_pk, s, Item, GSI1};
 use super::retry::{classify, Failure};
-use super::transact::TxOutcome;
+use super::transact::{OnConflict, Tx, TxOutcome};
 use super::transitions::released_holds;
 use super::Store;
-use crate::domain::{decide, stock_deltas, Action, Decision, Reservation, Transition};
+use crate::domain::{
+    decide, stock_deltas, Action, Decision, Keyed, Reservation, ShardKey, Transition, Write,
+};
 use crate::error::Result;
-
-/// The most actions one `TransactWriteItems` may carry.
-pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// One page of due holds.
 #[derive(Debug, Clone)]
@@ -29,26 +28,26 @@ pub struct DuePage {
 }
 
 /// Packs holds, in order, into batches for `Store::expire_due_batch`: at most `max_holds` each,
-/// and at most [`MAX_TRANSACTION_ITEMS`] actions (per hold its reservation, its outbox record and
-/// the deletes of its hold items, one per line, plus each stock (shard) item the batch touches,
-/// once).
+/// and each a transaction that fits ([`Write::ExpireBatch`]: per hold its reservation, its
+/// outbox record and the deletes of its hold items, plus each shard item the batch touches, once).
 pub fn pack_expiry_batches(holds: Vec<Reservation>, max_holds: usize) -> Vec<Vec<Reservation>> {
     let mut batches = Vec::new();
     let mut batch: Vec<Reservation> = Vec::new();
-    let mut stock_keys: BTreeSet<(String, String, u32)> = BTreeSet::new();
+    let mut shard_items: BTreeSet<ShardKey> = BTreeSet::new();
     let mut hold_items = 0;
     for hold in holds {
-        // The shard items its units are on.
-        let keys: BTreeSet<(String, String, u32)> = hold.units().into_keys().collect();
-        let added = keys.difference(&stock_keys).count();
-        let items = 2 * batch.len() + stock_keys.len() + hold_items;
-        let adds = 2 + added + hold.lines.len();
-        if !batch.is_empty() && (batch.len() >= max_holds.max(1) || items + adds > MAX_TRANSACTION_ITEMS) {
+        let keys: BTreeSet<ShardKey> = hold.units().into_keys().collect();
+        let with_it = Write::ExpireBatch {
+            reservations: batch.len() + 1,
+            shard_items: shard_items.union(&keys).count(),
+            holds: hold_items + hold.lines.len(),
+        };
+        if !batch.is_empty() && (batch.len() >= max_holds.max(1) || !with_it.fits(Keyed::No)) {
             batches.push(std::mem::take(&mut batch));
-            stock_keys.clear();
+            shard_items.clear();
             hold_items = 0;
         }
-        stock_keys.extend(keys);
+        shard_items.extend(keys);
         hold_items += hold.lines.len();
         batch.push(hold);
     }
@@ -147,26 +146,31 @@ impl Store {
         if due.len() <= 1 {
             return self.expire_one_by_one(&due, correlation_id).await;
         }
-        let mut guards = Vec::with_capacity(due.len());
+        let deltas = stock_deltas(due.iter().copied(), Transition::Expire);
+        let holds = due.iter().map(|r| r.lines.len()).sum();
+        let mut tx =
+            Tx::new(Write::ExpireBatch { reservations: due.len(), shard_items: deltas.len(), holds });
         let mut events = Vec::with_capacity(due.len());
         let mut marker = None;
         for current in &due {
             let next = current.after(Transition::Expire, None, now);
-            guards.push(self.reservation_guard(current, &next, None)?);
+            tx.push(self.reservation_guard(current, &next, None)?);
             let (event, key) = self.transition_event(&next, Transition::Expire, correlation_id)?;
             events.push(event);
             marker = Some(key);
         }
-        let mut actions = guards;
-        actions.extend(self.stock_updates(&stock_deltas(due.iter().copied(), Transition::Expire), &now)?);
-        actions.extend(events);
+        tx.extend(self.stock_updates(&deltas, &now)?);
+        tx.extend(events);
         for current in &due {
-            actions.extend(self.holds(current, released_holds(current))?);
+            tx.extend(self.holds(current, released_holds(current))?);
         }
         let marker = marker.unwrap_or_default();
-        match self.commit("expire_batch", actions, marker, None).await? {
+        match self.commit("expire_batch", tx, marker, None, OnConflict::Retry).await? {
             TxOutcome::Committed => Ok(due.len()),
-            TxOutcome::Cancelled(_) => self.expire_one_by_one(&due, correlation_id).await,
+            // A hold moved on since the index was read (or the batch met another transaction).
+            TxOutcome::Cancelled(_) | TxOutcome::GaveWay => {
+                self.expire_one_by_one(&due, correlation_id).await
+            }
         }
     }
 

@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 pub use crate::domain::StockChange;
 pub use audit::MAX_TRANSACT_GET;
 pub use deadline::{remaining_before, with_deadline};
-pub use expiry::{pack_expiry_batches, DuePage, MAX_TRANSACTION_ITEMS};
+pub use expiry::{pack_expiry_batches, DuePage};
 pub use idempotency::{current_claim, with_claim, Answer, Claim, Kept, KEPT_FOR_HOURS};
 pub use items::{Item, PENDING_SHARDS};
 pub use retry::RetryPolicy;

@@ -131,12 +131,12 @@ impl Store {
             .collect())
     }
 
-    /// Every stock item of the skus named, read at once.
-    pub(crate) async fn read_skus(
+    /// Every stock item of the skus named, as its shard items (shard 0 first), read at once.
+    pub(crate) async fn read_skus_shards(
         &self,
         skus: impl IntoIterator<Item = &str>,
-    ) -> Result<Vec<StockItem>, Failure> {
-        let reads = skus.into_iter().map(|sku| self.read_sku_stock(sku));
+    ) -> Result<Vec<Vec<StockItem>>, Failure> {
+        let reads = skus.into_iter().map(|sku| self.read_sku_shards(sku));
         Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
 

@@ -1,13 +1,11 @@
-//! Reserve: one transaction. Action 0 takes the order key (the idempotency of reserve), action
-//! `1 + i` takes the units of the `i`-th shard item the lines are placed on (`reserved += q,
-//! available -= q IF available >= q`; an unsharded item is its own shard 0), then the
-//! reservation, the order's reservation item and the outbox record. Lines that each name their
-//! location need no read first (a sharded item's shards are read when its count is not known, or
-//! after one of them was short), and on an unsharded item a rejection means the stock really was
-//! short at that instant. Lines that let the service pick the location are planned on a strongly
-//! consistent read of their skus; should a condition fail, the stock moved since: read and plan
-//! again (bounded, inside the request's deadline), so INSUFFICIENT_STOCK only ever comes from a
-//! fresh read (for a sharded item, a snapshot of its shards).
+//! Reserve: one transaction. It takes the order key (the idempotency of reserve), the units of
+//! each shard item the lines are placed on (`reserved += q, available -= q IF available >= q`;
+//! an unsharded item is its own shard 0), and puts the reservation, the order's reservation item,
+//! the outbox record and a hold item per line. Lines that each name their location need no read
+//! first; lines the service places are resolved on a strongly consistent read of their skus
+//! (`resolve_lines`). Should a condition fail, the stock moved since: read and decide again
+//! (bounded, inside the request's deadline), so INSUFFICIENT_STOCK only ever comes from a fresh
+//! read (for a sharded item, a snapshot of its shards).
 
 use std::collections::BTreeSet;
 
@@ -16,13 +14,16 @@ use chrono::{DateTime, Utc};
 
 use super::idempotency::Answer;
 use super::items::{
-    n, number_attr, order_item, order_key, order_reservation_item, outbox_key, reservation_item, s,
-    shard_key, string_attr, Item,
+    from_item, n, number_attr, order_item, order_key, order_reservation_item, outbox_key, reservation_item,
+    s, shard_key, string_attr, Item,
 };
 use super::retry::Failure;
-use super::transact::TxOutcome;
-use super::{Reserved, Store, MAX_TRANSACTION_ITEMS};
-use crate::domain::{shard_holds_of, timestamp, Cart, Line, Reservation, Units};
+use super::transact::{OnConflict, Tx, TxOutcome};
+use super::{Reserved, Store};
+use crate::domain::{
+    answer_to_taken_order, check_reservation, combine, may_be_a_retry, shard_holds_of, timestamp, Cart,
+    Chosen, Line, OrderSlot, Reservation, ShardKey, StockItem, Units, Write,
+};
 use crate::error::{Error, Result, Shortfall};
 use crate::events::{DetailType, OutboxEvent};
 
@@ -30,23 +31,6 @@ use crate::events::{DetailType, OutboxEvent};
 /// tries is busy with another transaction; then it backs off and tries again (`Failure::Busy`:
 /// within the request's deadline, not counted among the retry policy's attempts).
 const MAX_SHARD_HOPS: usize = 2;
-
-/// The index of the order key among a reserve's actions.
-const ORDER_KEY_ACTION: usize = 0;
-
-/// The index of line `i`'s stock update among a reserve's actions.
-fn line_action(i: usize) -> usize {
-    ORDER_KEY_ACTION + 1 + i
-}
-
-/// Whose the order key is when a new reservation takes it.
-#[derive(Debug, Clone)]
-pub(crate) enum OrderSlot {
-    /// The order has no reservation yet.
-    Free,
-    /// The order's latest reservation is this one (final): the new one replaces it as latest.
-    Replacing(String),
-}
 
 /// What one attempt at creating a reservation came to.
 pub(crate) enum Created {
@@ -69,7 +53,7 @@ impl Store {
 
     /// `POST /v1/reservations`: a new reservation of the cart for an order that has none; for an
     /// order that has one, the same request is a safe retry (its latest reservation), another a
-    /// conflict.
+    /// conflict (`domain::answer_to_taken_order`).
     pub async fn reserve_cart(
         &self,
         order_id: &str,
@@ -78,26 +62,31 @@ impl Store {
         correlation_id: Option<&str>,
     ) -> Result<Reserved> {
         self.with_retries("reserve", || async {
-            match self.create(order_id, cart, ttl_seconds, correlation_id, &OrderSlot::Free).await {
-                Ok(Created::Done(reservation)) => Ok(Reserved { reservation, created: true }),
-                Ok(Created::OrderTaken(order)) => Ok(self.existing_order_reservation(cart, &order).await?),
-                // A refusal (on a plan's read, the shards' snapshot or a condition): the order may
-                // have its reservation already (a retry after the stock ran out answers as the
-                // first request did).
-                Err(Failure::Fatal(e @ (Error::InsufficientStock { .. } | Error::NotFound { .. }))) => {
+            let order = match self.create(order_id, cart, ttl_seconds, correlation_id, &OrderSlot::Free).await
+            {
+                Ok(Created::Done(reservation)) => return Ok(Reserved { reservation, created: true }),
+                Ok(Created::OrderTaken(order)) => order,
+                Err(Failure::Fatal(refusal)) if may_be_a_retry(&refusal) => {
                     match self.get_item(order_key(order_id)).await? {
-                        Some(order) => Ok(self.existing_order_reservation(cart, &order).await?),
-                        None => Err(Failure::Fatal(e)),
+                        Some(order) => order,
+                        None => return Err(Failure::Fatal(refusal)),
                     }
                 }
-                Err(e) => Err(e),
-            }
+                Err(e) => return Err(e),
+            };
+            let existing = match string_attr(&order, "reservationId") {
+                Some(id) => self.read_reservation(&id).await?,
+                None => self.get_order_reservation(order_id).await?,
+            };
+            let order_cart = string_attr(&order, "cartKey");
+            let reservation = answer_to_taken_order(cart, order_cart.as_deref(), existing)?;
+            Ok(Reserved { reservation, created: false })
         })
         .await
     }
 
     /// One attempt at a new reservation of `cart` taking the order key from `slot`.
-    /// `Err(Stale)` when the stock a plan was made on changed: plan again.
+    /// `Err(Stale)` when the stock it was decided on changed: decide again.
     pub(crate) async fn create(
         &self,
         order_id: &str,
@@ -106,102 +95,158 @@ impl Store {
         correlation_id: Option<&str>,
         slot: &OrderSlot,
     ) -> Result<Created, Failure> {
-        let lines = self.plan(cart, &[]).await?;
+        let lines = self.resolve_lines(cart, &[]).await?;
         // Shards found busy by this attempt: the next placement avoids them.
         let mut busy = BTreeSet::new();
         let mut hops = 0;
-        let (reservation, units, cancelled) = loop {
-            let units = self.place_units(&lines, &Units::new(), cart.fixed().is_some(), &busy).await?;
+        loop {
+            let units = self.place_units(&lines, &Units::new(), cart.chosen(), &busy).await?;
             let now = self.now();
             let mut reservation = Reservation::new(order_id.to_owned(), lines.clone(), ttl_seconds, now);
             reservation.shard_holds = shard_holds_of(&units);
+            check_reservation(&reservation)?;
             let data = serde_json::to_value(&reservation).map_err(Error::internal)?;
             let event = OutboxEvent::new(DetailType::ReservationCreated, data, now, correlation_id);
             let order = order_item(order_id, &reservation.reservation_id, &cart.key());
-            let mut actions = Vec::with_capacity(units.len() + reservation.lines.len() + 4);
-            actions.push(match slot {
+
+            let mut tx = Tx::new(Write::Reserve { shard_items: units.len(), holds: reservation.lines.len() });
+            let order_slot = tx.push(match slot {
                 OrderSlot::Free => self.put(order, "attribute_not_exists(pk)", vec![])?,
                 OrderSlot::Replacing(id) => {
                     self.put(order, "reservationId = :latest", vec![(":latest", s(id))])?
                 }
             });
-            // Its confirm writes two actions per shard item and one per line, besides the
-            // reservation, the outbox record and an idempotency record: all in one transaction.
-            if 2 * units.len() + reservation.lines.len() + 3 > MAX_TRANSACTION_ITEMS {
-                return Err(Failure::Fatal(Error::invalid_field(
-                    "lines",
-                    format!(
-                        "these lines would hold units on {} stock and shard items: too many for one transaction",
-                        units.len()
-                    ),
-                )));
-            }
-            for ((sku, location_id, shard), quantity) in &units {
-                actions.push(self.take_units(sku, location_id, *shard, *quantity, &now)?);
-            }
-            actions.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
-            actions.push(self.put(order_reservation_item(&reservation), "", vec![])?);
-            actions.push(self.outbox(&event)?);
+            let takes = units
+                .iter()
+                .map(|((sku, location_id, shard), quantity)| {
+                    let take = self.take_units(sku, location_id, *shard, *quantity, &now)?;
+                    Ok(tx.push_for((sku.clone(), location_id.clone(), *shard), take))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            tx.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
+            tx.push(self.put(order_reservation_item(&reservation), "", vec![])?);
+            tx.push(self.outbox(&event)?);
             let holds =
                 reservation.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), Some(l.quantity)));
-            actions.extend(self.holds(&reservation, holds)?);
+            tx.extend(self.holds(&reservation, holds)?);
 
             let answer = Answer::new(201, &reservation)?;
             // On a sharded item a conflict is another buyer on that shard: go to another shard
             // at once (a conflict is a definite "not applied") rather than wait for this one.
-            let sharded: Vec<_> = units
+            let sharded: Vec<ShardKey> = units
                 .keys()
                 .filter(|(sku, location_id, shard)| *shard > 0 || self.known_sharded(sku, location_id))
                 .cloned()
                 .collect();
-            // At most MAX_SHARD_HOPS moves, and never more than the item has other shards.
-            let shards = sharded.iter().map(|(sku, location_id, _)| self.shard_count(sku, location_id)).max();
-            let hops_left = shards.is_some_and(|n| hops < MAX_SHARD_HOPS.min((n as usize).saturating_sub(1)));
-            let marker = outbox_key(&event);
-            let give_way = !sharded.is_empty();
-            match self.commit_or_conflict("reserve", actions, marker, Some(&answer), give_way).await? {
-                Some(TxOutcome::Committed) => return Ok(Created::Done(reservation)),
-                Some(TxOutcome::Cancelled(cancelled)) => break (reservation, units, cancelled),
-                None if hops_left => {
+            let on_conflict = if sharded.is_empty() { OnConflict::Retry } else { OnConflict::GiveWay };
+            match self.commit("reserve", tx, outbox_key(&event), Some(&answer), on_conflict).await? {
+                TxOutcome::Committed => return Ok(Created::Done(reservation)),
+                TxOutcome::Cancelled(cancelled) => {
+                    if let Some(order) = cancelled.old_item(&order_slot) {
+                        return Ok(Created::OrderTaken(order.clone()));
+                    }
+                    let failed = cancelled.failures(&takes);
+                    return Err(self.short_takes(failed, cart.chosen(), &reservation.lines, |_, _| 0));
+                }
+                TxOutcome::GaveWay => {
+                    // At most MAX_SHARD_HOPS moves, and never more than the item has other shards.
+                    let shards =
+                        sharded.iter().map(|(sku, location_id, _)| self.shard_count(sku, location_id));
+                    let others = shards.max().map_or(0, |n| (n as usize).saturating_sub(1));
+                    if hops >= MAX_SHARD_HOPS.min(others) {
+                        // Every shard tried was busy: back off and try again (within the deadline).
+                        return Err(Failure::Busy);
+                    }
                     self.count_retry("reserve", "conflict");
                     busy.extend(sharded);
                     hops += 1;
                 }
-                // Every shard tried was busy: back off and try again (within the deadline).
-                None => return Err(Failure::Busy),
             }
-        };
-        if let Some(order) = cancelled.old_item(ORDER_KEY_ACTION) {
-            return Ok(Created::OrderTaken(order.clone()));
         }
-        let failed: Vec<_> = units
-            .keys()
-            .enumerate()
-            .filter_map(|(i, key)| Some((key, cancelled.old_item(line_action(i))?)))
-            .collect();
-        // A shard of a sharded item ran short (or the item was resharded since its count was
-        // read): read it again and place again. Lines the service places: the stock the plan was
-        // made on moved; plan again.
-        let sharded = self.any_sharded(
-            failed.iter().map(|((sku, location_id, shard), old)| (sku, location_id, *shard, *old)),
-        );
-        if sharded || cart.fixed().is_none() {
-            return Err(Failure::Stale);
-        }
-        let failed = failed.into_iter().filter_map(|((sku, location_id, _), old)| {
-            let line = reservation.lines.iter().find(|l| l.sku == *sku && l.location_id == *location_id)?;
-            Some((line, old, line.quantity, 0))
-        });
-        Err(Failure::Fatal(shortfalls(failed)))
     }
 
-    /// The concrete lines of `cart`: as they are when each names its location, else planned on a
-    /// strongly consistent read of its skus, counting the units of `held` as available.
-    pub(crate) async fn plan(&self, cart: &Cart, held: &[Line]) -> Result<Vec<Line>, Failure> {
-        match cart.fixed() {
-            Some(lines) => Ok(lines),
-            None => Ok(cart.plan(&self.read_skus(cart.skus()).await?, held)?),
+    /// What the takes of units whose conditions failed mean: on a sharded item (or one that may
+    /// have been resharded since), or for lines the service chose, the stock moved since it was
+    /// read: `Stale`, read and decide again. Else (the caller's lines on unsharded items) the
+    /// shortfall of each such line of `lines`, its item as it was at the write, counting the
+    /// units `held` of it already (by the hold being changed).
+    pub(crate) fn short_takes<'a>(
+        &self,
+        failed: impl Iterator<Item = (&'a ShardKey, &'a Item)>,
+        chosen: Chosen,
+        lines: &[Line],
+        held: impl Fn(&str, &str) -> i64,
+    ) -> Failure {
+        let failed: Vec<_> = failed.collect();
+        let mut sharded = false;
+        for ((sku, location_id, shard), old) in &failed {
+            let resharded = number_attr(old, "shards").is_some_and(|n| n > 1);
+            if *shard > 0 || resharded || self.known_sharded(sku, location_id) {
+                self.forget_shards(sku, location_id);
+                sharded = true;
+            }
         }
+        if sharded || chosen == Chosen::ByService {
+            return Failure::Stale;
+        }
+        let mut short = Vec::new();
+        for ((sku, location_id, _), old) in failed {
+            let Some(available) = number_attr(old, "available") else {
+                let id = format!("{sku}/{location_id}");
+                return Failure::Fatal(Error::NotFound { what: "stock item", id });
+            };
+            let Some(line) = lines.iter().find(|l| l.sku == *sku && l.location_id == *location_id) else {
+                continue;
+            };
+            short.push(Shortfall {
+                sku: sku.clone(),
+                location_id: Some(location_id.clone()),
+                requested: line.quantity,
+                available: available + held(sku, location_id),
+            });
+        }
+        if short.is_empty() {
+            return Failure::Fatal(Error::internal(
+                "a transaction was cancelled by a condition on no known item",
+            ));
+        }
+        Failure::Fatal(Error::InsufficientStock { lines: short })
+    }
+
+    /// The concrete lines of `cart`: as they are when each names its location, else resolved on
+    /// a strongly consistent read of its skus, counting the units of `held` as available. A
+    /// Query is not a snapshot (a PUT moving units between an item's shards while it reads can
+    /// show them short), so a shortfall on sharded items is decided again on a snapshot of each.
+    pub(crate) async fn resolve_lines(&self, cart: &Cart, held: &[Line]) -> Result<Vec<Line>, Failure> {
+        if let Some(lines) = cart.fixed() {
+            return Ok(lines);
+        }
+        let items = self.read_skus_shards(cart.skus()).await?;
+        let stock: Vec<StockItem> = items.iter().filter_map(|shards| combine(shards)).collect();
+        match cart.resolve(&stock, held) {
+            Err(Error::InsufficientStock { .. }) if items.iter().any(|shards| shards.len() > 1) => {
+                let stock = self.snapshots(&items).await?;
+                Ok(cart.resolve(&stock, held)?)
+            }
+            resolved => Ok(resolved?),
+        }
+    }
+
+    /// Each of `items` (an item as its shard items) read again at one moment when it has several
+    /// shard items, and summed.
+    async fn snapshots(&self, items: &[Vec<StockItem>]) -> Result<Vec<StockItem>, Failure> {
+        let reads = items.iter().map(|shards| async move {
+            if shards.len() <= 1 {
+                return Ok(combine(shards));
+            }
+            let keys: Vec<_> = (0..shards.len() as u32)
+                .map(|k| shard_key(&shards[0].sku, &shards[0].location_id, k))
+                .collect();
+            let read = self.audit_snapshot(&keys).await?;
+            let read = read.into_iter().flatten().map(from_item::<StockItem>).collect::<Result<Vec<_>>>()?;
+            Ok::<_, Failure>(combine(&read))
+        });
+        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
     /// Takes `quantity` units of an item's shard into holds, if it has them available.
@@ -220,62 +265,4 @@ impl Store {
             vec![(":q", n(quantity)), (":one", n(1)), (":now", s(timestamp::format(now)))],
         )
     }
-
-    /// Whether any of these failed takes `(sku, locationId, shard, the item as it was)` was on a
-    /// sharded item (or one that may have been resharded since): those are read and placed again.
-    /// The shard counts of those items are forgotten.
-    pub(crate) fn any_sharded<'a>(
-        &self,
-        failed: impl Iterator<Item = (&'a String, &'a String, u32, &'a Item)>,
-    ) -> bool {
-        let mut any = false;
-        for (sku, location_id, shard, old) in failed {
-            let sharded = shard > 0
-                || self.known_sharded(sku, location_id)
-                || number_attr(old, "shards").is_some_and(|n| n > 1);
-            if sharded {
-                self.forget_shards(sku, location_id);
-                any = true;
-            }
-        }
-        any
-    }
-
-    /// A reserve found the order key taken: the same request (or, for lines that each name their
-    /// location, the same merged lines) is a safe retry of the order's latest reservation, another
-    /// one a conflict.
-    async fn existing_order_reservation(&self, cart: &Cart, order: &Item) -> Result<Reserved> {
-        let order_id = string_attr(order, "orderId").unwrap_or_default();
-        let existing = match string_attr(order, "reservationId") {
-            Some(id) => self.get_reservation(&id).await?,
-            None => self.get_order_reservation(&order_id).await?,
-        };
-        let same_request = string_attr(order, "cartKey").is_some_and(|r| r == cart.key());
-        if same_request || cart.fixed().is_some_and(|lines| lines == existing.lines) {
-            Ok(Reserved { reservation: existing, created: false })
-        } else {
-            Err(Error::OrderAlreadyReserved { reservation_id: existing.reservation_id })
-        }
-    }
-}
-
-/// The answer to a transaction whose stock conditions failed: each `(line, item as it was,
-/// units asked, units of the item the hold already had)`. An item that does not exist is 404.
-pub(crate) fn shortfalls<'a>(failed: impl Iterator<Item = (&'a Line, &'a Item, i64, i64)>) -> Error {
-    let mut lines = Vec::new();
-    for (line, old, requested, held) in failed {
-        let Some(available) = number_attr(old, "available") else {
-            return Error::NotFound { what: "stock item", id: format!("{}/{}", line.sku, line.location_id) };
-        };
-        lines.push(Shortfall {
-            sku: line.sku.clone(),
-            location_id: Some(line.location_id.clone()),
-            requested,
-            available: available + held,
-        });
-    }
-    if lines.is_empty() {
-        return Error::internal("a transaction was cancelled by a condition on no known item");
-    }
-    Error::InsufficientStock { lines }
 }

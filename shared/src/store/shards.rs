@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::items::{number_attr, shard_key};
 use super::retry::Failure;
 use super::Store;
-use crate::domain::{place, unplace, Line, Units};
+use crate::domain::{place, unplace, Chosen, Line, ShardKey, Units};
 use crate::error::{Error, Shortfall};
 
 /// How long a shard count read is used before it is read again. A stale count is harmless: a
@@ -75,32 +75,33 @@ impl Store {
     /// Where the units of `lines` are to be held, given the units `held` already (a hold being
     /// changed; empty for a new one): an item's units that stay, stay where they are; fewer units
     /// come off the largest holds; more units go to one random shard of the item that has them
-    /// available (as just read), or several when none has them alone. On an unsharded item every
-    /// unit is on shard 0, read or not (its condition decides). `Err(Stale)` when the shards
-    /// together (as read) had too few units for lines the service placed (`fixed == false`):
-    /// plan again; for fixed lines, the shortfall, checked on a snapshot of the shards.
-    /// Shards in `busy` (found busy with another transaction just now) are not picked blind while
-    /// others are left.
+    /// available (as just read), or several when none has them alone (`domain::place`). On an
+    /// unsharded item every unit is on shard 0, read or not (its condition decides). When the
+    /// shards together (as read) have too few units: for lines the service chose, `Err(Stale)`
+    /// (resolve them again); for the caller's, the shortfall of every line of the cart, judged
+    /// on a snapshot of each line's item. Shards in `busy` (found busy with another transaction
+    /// just now) are not picked blind while others are left.
     pub(crate) async fn place_units(
         &self,
         lines: &[Line],
         held: &Units,
-        fixed: bool,
-        busy: &BTreeSet<(String, String, u32)>,
+        chosen: Chosen,
+        busy: &BTreeSet<ShardKey>,
     ) -> Result<Units, Failure> {
         let mut next = Units::new();
+        let mut short = false;
         for line in lines {
-            let mine: BTreeMap<u32, i64> = held
-                .iter()
-                .filter(|((sku, location_id, _), _)| *sku == line.sku && *location_id == line.location_id)
-                .map(|((_, _, k), q)| (*k, *q))
-                .collect();
+            let mine = held_on(held, &line.sku, &line.location_id);
             let old: i64 = mine.values().sum();
             let entries = if line.quantity <= old {
                 unplace(&mine, old - line.quantity)
             } else {
+                let Some(placed) = self.place_more(line, line.quantity - old, busy).await? else {
+                    short = true;
+                    continue;
+                };
                 let mut entries = mine;
-                for (k, q) in self.place_more(line, line.quantity - old, old, fixed, busy).await? {
+                for (k, q) in placed {
                     *entries.entry(k).or_default() += q;
                 }
                 entries
@@ -109,23 +110,26 @@ impl Store {
                 next.insert((line.sku.clone(), line.location_id.clone(), k), q);
             }
         }
-        Ok(next)
+        match (short, chosen) {
+            (false, _) => Ok(next),
+            (true, Chosen::ByService) => Err(Failure::Stale),
+            (true, Chosen::ByCaller) => Err(self.shortfalls_on_snapshots(lines, held).await?),
+        }
     }
 
-    /// Where `quantity` more units of `line`'s item go (`held`: the units it has already).
+    /// Where `quantity` more units of `line`'s item go; `None` when its shards, as read, do not
+    /// have them.
     async fn place_more(
         &self,
         line: &Line,
         quantity: i64,
-        held: i64,
-        fixed: bool,
-        busy: &BTreeSet<(String, String, u32)>,
-    ) -> Result<Vec<(u32, i64)>, Failure> {
+        busy: &BTreeSet<ShardKey>,
+    ) -> Result<Option<Vec<(u32, i64)>>, Failure> {
         let (sku, location_id) = (line.sku.as_str(), line.location_id.as_str());
         match self.shard_counts.get(sku, location_id) {
             // Unsharded (or shards left over from a count since lowered to 1: shard 0 first,
             // and should it be short the shards are read).
-            Some(Layout { count: 1, .. }) => return Ok(vec![(0, quantity)]),
+            Some(Layout { count: 1, .. }) => return Ok(Some(vec![(0, quantity)])),
             // Sharded, as read lately: a random shard (not one just found busy), unread (one
             // request per reserve, as for an unsharded item). Should it be short, its condition
             // fails, and the item is read before placing again.
@@ -138,47 +142,67 @@ impl Store {
                 } else {
                     free[fastrand::usize(..free.len())]
                 };
-                return Ok(vec![(k, quantity)]);
+                return Ok(Some(vec![(k, quantity)]));
             }
             None => {}
         }
         let shards = self.read_shards(sku, location_id).await?;
         let Some((_, item)) = shards.first() else {
             // No such item: shard 0's condition answers 404, as for an unsharded item.
-            return Ok(vec![(0, quantity)]);
+            return Ok(Some(vec![(0, quantity)]));
         };
         let count = item.shards;
         let items = shards.last().map_or(1, |(k, _)| k + 1);
         self.remember_shards(sku, location_id, count, items);
         if count <= 1 && items <= 1 {
-            return Ok(vec![(0, quantity)]);
+            return Ok(Some(vec![(0, quantity)]));
         }
         // Every shard item with units available, those beyond the count too (units given back
         // there after the count was lowered).
         let available: Vec<i64> = (0..items.max(count))
             .map(|k| shards.iter().find(|(n, _)| *n == k).map_or(0, |(_, s)| s.available))
             .collect();
-        if let Some(placed) = place(quantity, &available) {
-            return Ok(placed);
-        }
-        if !fixed {
-            return Err(Failure::Stale);
-        }
-        // Too few units as read. A Query is not a snapshot (a PUT may have moved units between
-        // shards while it read): the shortfall is answered only on a snapshot of every shard.
-        let keys: Vec<_> = shards.iter().map(|(k, _)| shard_key(sku, location_id, *k)).collect();
-        let snapshot = self.audit_snapshot(&keys).await?;
-        let total: i64 = snapshot.iter().flatten().filter_map(|item| number_attr(item, "available")).sum();
-        if total >= quantity {
-            return Err(Failure::Stale);
-        }
-        Err(Failure::Fatal(Error::InsufficientStock {
-            lines: vec![Shortfall {
-                sku: sku.to_owned(),
-                location_id: Some(location_id.to_owned()),
-                requested: line.quantity,
-                available: total.max(0) + held,
-            }],
-        }))
+        Ok(place(quantity, &available))
     }
+
+    /// The answer to a cart of the caller's lines some of which looked short: every line short
+    /// on a snapshot of its item (its shard items read at one moment: a Query is not one, a PUT
+    /// may have moved units between shards while it read), counting the units `held` already;
+    /// `Stale` when none is short after all. An item that does not exist is 404.
+    async fn shortfalls_on_snapshots(&self, lines: &[Line], held: &Units) -> Result<Failure, Failure> {
+        let reads = lines.iter().map(|line| async move {
+            let shards = self.read_shards(&line.sku, &line.location_id).await?;
+            let keys: Vec<_> =
+                shards.iter().map(|(k, _)| shard_key(&line.sku, &line.location_id, *k)).collect();
+            let snapshot = if keys.is_empty() { Vec::new() } else { self.audit_snapshot(&keys).await? };
+            Ok::<_, Failure>((line, snapshot))
+        });
+        let mut short = Vec::new();
+        for (line, snapshot) in futures::future::try_join_all(reads).await? {
+            if snapshot.first().is_none_or(Option::is_none) {
+                let id = format!("{}/{}", line.sku, line.location_id);
+                return Ok(Failure::Fatal(Error::NotFound { what: "stock item", id }));
+            }
+            let total: i64 =
+                snapshot.iter().flatten().filter_map(|item| number_attr(item, "available")).sum();
+            let mine: i64 = held_on(held, &line.sku, &line.location_id).values().sum();
+            if total + mine < line.quantity {
+                short.push(Shortfall {
+                    sku: line.sku.clone(),
+                    location_id: Some(line.location_id.clone()),
+                    requested: line.quantity,
+                    available: total.max(0) + mine,
+                });
+            }
+        }
+        if short.is_empty() {
+            return Ok(Failure::Stale);
+        }
+        Ok(Failure::Fatal(Error::InsufficientStock { lines: short }))
+    }
+}
+
+/// The units of `held` on the shards of one item, by shard.
+fn held_on(held: &Units, sku: &str, location_id: &str) -> BTreeMap<u32, i64> {
+    held.iter().filter(|((s, l, _), _)| s == sku && l == location_id).map(|((_, _, k), q)| (*k, *q)).collect()
 }

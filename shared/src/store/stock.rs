@@ -8,10 +8,10 @@ use serde_json::json;
 use super::idempotency::Answer;
 use super::items::{movement_item, n, outbox_key, shard_item};
 use super::retry::Failure;
-use super::transact::TxOutcome;
+use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{StockWrite, Store};
 use crate::domain::{
-    balance, combine, plan_stock_write, Movement, MovementKind, Provenance, StockChange, StockItem,
+    balance, combine, decide_stock_write, Movement, MovementKind, Provenance, StockChange, StockItem, Write,
 };
 use crate::error::{Error, Result};
 use crate::events::{DetailType, OutboxEvent};
@@ -52,7 +52,7 @@ impl Store {
             let current = combine(&parts);
             let now = self.now();
             let mut update =
-                plan_stock_write(sku, location_id, current.as_ref(), change, expected_version, now)?;
+                decide_stock_write(sku, location_id, current.as_ref(), change, expected_version, now)?;
             // Every shard is rewritten, keyed on its version as read: each keeps its reserved
             // units and the available ones are spread evenly over the shards that take holds.
             let count = shards.last().map_or(1, |(k, _)| *k as usize + 1);
@@ -65,7 +65,13 @@ impl Store {
                 StockChange::Adjust { .. } => MovementKind::Adjust,
                 _ => MovementKind::Set,
             };
-            let mut actions = Vec::with_capacity(2 * on_hands.len() + 2);
+            // A movement per shard whose onHand changes (and the item's first count).
+            let moves = |k: usize| {
+                let read = shards.iter().find(|(n, _)| *n as usize == k).map(|(_, s)| s);
+                on_hands[k] != read.map_or(0, |s| s.on_hand) || (update.created && k == 0)
+            };
+            let movements = (0..on_hands.len()).filter(|k| moves(*k)).count();
+            let mut tx = Tx::new(Write::Stock { shard_items: on_hands.len(), movements });
             let mut written = Vec::with_capacity(on_hands.len());
             for (k, on_hand) in on_hands.iter().enumerate() {
                 let k = k as u32;
@@ -81,14 +87,13 @@ impl Store {
                         self.put(shard_item(&shard, k)?, "version = :v", vec![(":v", n(read.version))])?
                     }
                 };
-                actions.push(guard);
-                // The ledger: every change of a shard's onHand (and the item's first count).
-                let delta = on_hand - read.map_or(0, |s| s.on_hand);
-                if delta != 0 || (update.created && k == 0) {
+                tx.push(guard);
+                if moves(k as usize) {
+                    let delta = on_hand - read.map_or(0, |s| s.on_hand);
                     let movement = Movement::new(kind, shard.version, delta, *on_hand, now, provenance)
                         .on_shard(k, on_hands.len());
                     let put = movement_item(sku, location_id, &movement)?;
-                    actions.push(self.put(put, "attribute_not_exists(pk)", vec![])?);
+                    tx.push(self.put(put, "attribute_not_exists(pk)", vec![])?);
                 }
                 written.push(shard);
             }
@@ -101,15 +106,17 @@ impl Store {
             }
             let correlation_id = provenance.correlation_id.as_deref();
             let event = OutboxEvent::new(DetailType::StockAdjusted, data, now, correlation_id);
-            actions.push(self.outbox(&event)?);
+            tx.push(self.outbox(&event)?);
             let answer = Answer::new(if update.created { 201 } else { 200 }, &update.item)?;
-            match self.commit("write_stock", actions, outbox_key(&event), Some(&answer)).await? {
+            let marker = outbox_key(&event);
+            match self.commit("write_stock", tx, marker, Some(&answer), OnConflict::Retry).await? {
                 TxOutcome::Committed => {
                     self.remember_shards(sku, location_id, update.item.shards, on_hands.len() as u32);
                     Ok(StockWrite { item: update.item, created: update.created })
                 }
                 // Someone wrote the item since our read: read again and decide again.
                 TxOutcome::Cancelled(_) => Err(Failure::Stale),
+                TxOutcome::GaveWay => Err(Failure::Retry("conflict")),
             }
         })
         .await

@@ -14,32 +14,100 @@ use super::idempotency::Answer;
 use super::items::{hold_item, hold_key, outbox_item, Item};
 use super::retry::{classify, retryable_reason, Failure};
 use super::Store;
-use crate::domain::Reservation;
+use crate::domain::{Keyed, Reservation, Write, MAX_ACTIONS};
 use crate::error::{Error, Result};
 use crate::events::OutboxEvent;
+
+/// A transaction being built: its actions in order, and the write they were counted as
+/// ([`Write::actions`], which the built transaction must match).
+pub(crate) struct Tx {
+    write: Write,
+    actions: Vec<TransactWriteItem>,
+}
+
+/// Where an action sits in its transaction, with what it is about (`key`): a cancellation is read
+/// by slot, never by counting positions.
+#[derive(Debug, Clone)]
+pub(crate) struct Slot<K = ()> {
+    index: usize,
+    pub(crate) key: K,
+}
+
+impl Tx {
+    pub(crate) fn new(write: Write) -> Tx {
+        Tx { write, actions: Vec::with_capacity(write.actions(Keyed::Yes)) }
+    }
+
+    /// Adds an action whose condition the caller reads back by its slot.
+    pub(crate) fn push(&mut self, action: TransactWriteItem) -> Slot {
+        self.push_for((), action)
+    }
+
+    /// Adds an action about `key` (a stock item, say).
+    pub(crate) fn push_for<K>(&mut self, key: K, action: TransactWriteItem) -> Slot<K> {
+        self.actions.push(action);
+        Slot { index: self.actions.len() - 1, key }
+    }
+
+    /// Adds actions whose conditions nobody reads back (records put once, hold items).
+    pub(crate) fn extend(&mut self, actions: impl IntoIterator<Item = TransactWriteItem>) {
+        self.actions.extend(actions);
+    }
+
+    /// The actions, checked against the count of the write (with the idempotency record when
+    /// `keyed`) and against DynamoDB's limit.
+    fn finish(self, keyed: Keyed) -> Result<Vec<TransactWriteItem>> {
+        let counted = self.write.actions(keyed);
+        let built = self.actions.len() + usize::from(keyed == Keyed::Yes);
+        debug_assert_eq!(built, counted, "{:?} built {built} actions, counted {counted}", self.write);
+        if built > MAX_ACTIONS {
+            return Err(Error::internal(format!("{:?}: {built} actions in one transaction", self.write)));
+        }
+        Ok(self.actions)
+    }
+}
 
 /// What a transaction came to when DynamoDB answered it.
 pub(crate) enum TxOutcome {
     Committed,
     /// At least one condition failed; nothing was written.
     Cancelled(Cancelled),
+    /// With [`OnConflict::GiveWay`]: the first attempt met another transaction on one of its
+    /// items; nothing was written.
+    GaveWay,
 }
 
-/// Which conditions cancelled a transaction, per action index.
+/// What a transaction does when its first attempt meets another transaction (a definite "not
+/// applied").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnConflict {
+    /// Sends it again, within the retry policy.
+    Retry,
+    /// Answers [`TxOutcome::GaveWay`] at once: the caller decides again (a reserve on a sharded
+    /// item picks another shard; a confirm writes at a new moment).
+    GiveWay,
+}
+
+/// Which conditions cancelled a transaction, per action.
 pub(crate) struct Cancelled {
     /// Per action: `Some(old item, or empty if there was none)` if its condition failed.
     failed: Vec<Option<Item>>,
 }
 
 impl Cancelled {
-    /// Whether the condition of action `index` failed.
-    pub(crate) fn failed(&self, index: usize) -> bool {
-        self.old_item(index).is_some()
+    /// Whether the condition of the action in `slot` failed.
+    pub(crate) fn failed<K>(&self, slot: &Slot<K>) -> bool {
+        self.old_item(slot).is_some()
     }
 
-    /// The item as it was when the condition of action `index` failed (empty if absent).
-    pub(crate) fn old_item(&self, index: usize) -> Option<&Item> {
-        self.failed.get(index).and_then(Option::as_ref)
+    /// The item as it was when the condition of the action in `slot` failed (empty if absent).
+    pub(crate) fn old_item<K>(&self, slot: &Slot<K>) -> Option<&Item> {
+        self.failed.get(slot.index).and_then(Option::as_ref)
+    }
+
+    /// The slots among `slots` whose condition failed, with the item as it was.
+    pub(crate) fn failures<'a, K>(&'a self, slots: &'a [Slot<K>]) -> impl Iterator<Item = (&'a K, &'a Item)> {
+        slots.iter().filter_map(|slot| Some((&slot.key, self.old_item(slot)?)))
     }
 }
 
@@ -89,40 +157,28 @@ impl Store {
     }
 
     /// Sends one transaction until DynamoDB answers it for sure, within the retry policy:
-    /// conflicts and throttling (not applied) are sent again, and so is a transaction whose reply
-    /// never came (it may have been applied): the identical actions with the same
-    /// `ClientRequestToken`, which DynamoDB answers without applying them twice. Should that
-    /// resend be cancelled by its own conditions all the same, the transaction's outbox record
-    /// (`marker`, a key only this transaction writes) tells whether the first attempt was applied.
-    /// So no write is ever applied twice by these retries, and only a definite answer (a
-    /// cancellation by the conditions) reaches the caller, which may then re-read.
+    /// throttling and (with [`OnConflict::Retry`]) conflicts are sent again, and so is a
+    /// transaction whose reply never came (it may have been applied): the identical actions with
+    /// the same `ClientRequestToken`, which DynamoDB answers without applying them twice. Should
+    /// that resend be cancelled by its own conditions all the same, the transaction's outbox
+    /// record (`marker`, a key only this transaction writes) tells whether the first attempt was
+    /// applied. So no write is applied twice by these retries, and only a definite answer reaches
+    /// the caller. Inside an `Idempotency-Key` request the key's record goes with the change.
+    /// RELIABILITY.md has the reasoning.
     pub(crate) async fn commit(
         &self,
         operation: &'static str,
-        actions: Vec<TransactWriteItem>,
+        tx: Tx,
         marker: Item,
         answer: Option<&Answer>,
+        on_conflict: OnConflict,
     ) -> Result<TxOutcome> {
-        let outcome = self.commit_or_conflict(operation, actions, marker, answer, false).await?;
-        Ok(outcome.expect("conflicts are retried here"))
-    }
-
-    /// [`Store::commit`], but when `give_way` and the first attempt meets a transaction conflict
-    /// (which is a definite "not applied"), `None` at once instead of sending the same actions
-    /// again: a reserve on a sharded item then picks another shard rather than waiting for the
-    /// busy one. Conflicts after an attempt without a reply are retried here as always.
-    pub(crate) async fn commit_or_conflict(
-        &self,
-        operation: &'static str,
-        mut actions: Vec<TransactWriteItem>,
-        marker: Item,
-        answer: Option<&Answer>,
-        give_way: bool,
-    ) -> Result<Option<TxOutcome>> {
-        // Inside an `Idempotency-Key` request, the key's record goes with the change.
-        let claim = self.claim_action(answer)?.map(|(put, claim)| {
+        let claim = self.claim_action(answer)?;
+        let keyed = if claim.is_some() { Keyed::Yes } else { Keyed::No };
+        let mut actions = tx.finish(keyed)?;
+        let claim = claim.map(|(put, claim)| {
             actions.push(put);
-            (actions.len() - 1, claim)
+            (Slot { index: actions.len() - 1, key: () }, claim)
         });
         let token = uuid::Uuid::new_v4().to_string();
         // Set once an attempt has been sent: a later one may find an earlier one applied (its
@@ -133,19 +189,21 @@ impl Store {
                 let resent = sent_before.swap(true, Ordering::Relaxed);
                 match self.transact(&actions, &token).await {
                     Ok(TxOutcome::Cancelled(_)) if resent && self.exists(marker.clone()).await? => {
-                        Ok(Some(TxOutcome::Committed))
+                        Ok(TxOutcome::Committed)
                     }
-                    Ok(TxOutcome::Cancelled(c)) if claim.as_ref().is_some_and(|(i, _)| c.failed(*i)) => {
+                    Ok(TxOutcome::Cancelled(c)) if claim.as_ref().is_some_and(|(slot, _)| c.failed(slot)) => {
                         let (_, claim) = claim.as_ref().expect("checked");
                         Err(self.claimed_by_another(claim).await)
                     }
                     // The caller's retry counts it.
-                    Err(Failure::Retry("conflict")) if give_way && !resent => Ok(None),
-                    other => other.map(Some),
+                    Err(Failure::Retry("conflict")) if on_conflict == OnConflict::GiveWay && !resent => {
+                        Ok(TxOutcome::GaveWay)
+                    }
+                    other => other,
                 }
             })
             .await;
-        if let (Ok(Some(TxOutcome::Committed)), Some((_, claim))) = (&outcome, &claim) {
+        if let (Ok(TxOutcome::Committed), Some((_, claim))) = (&outcome, &claim) {
             Store::mark_kept(claim);
         }
         outcome

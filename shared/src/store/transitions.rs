@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use super::idempotency::Answer;
 use super::items::{movement_item, n, number_attr, outbox_key, reservation_item, s, shard_key, Item};
 use super::retry::Failure;
-use super::transact::TxOutcome;
+use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Store, Transitioned};
 use crate::domain::{
     decide, stock_deltas, timestamp, Action, Decision, Movement, MovementKind, Provenance, Reservation,
-    StockDeltas, Transition,
+    ShardKey, StockDeltas, Transition, Write,
 };
 use crate::error::{Error, Result};
 use crate::events::OutboxEvent;
@@ -101,42 +101,51 @@ impl Store {
     ) -> Result<(), Failure> {
         let (event, marker) = self.transition_event(next, transition, correlation_id)?;
         let deltas = stock_deltas([current], transition);
-        let stock = if transition == Transition::Confirm {
-            self.sold(current, &deltas, &next.updated_at, correlation_id, actor).await?
-        } else {
-            self.stock_updates(&deltas, &next.updated_at)?
+        let (shard_items, holds) = (deltas.len(), current.lines.len());
+        let write = match transition {
+            Transition::Confirm => Write::Confirm { shard_items, holds },
+            Transition::Release | Transition::Expire => Write::Release { shard_items, holds },
+            Transition::Extend => Write::Extend,
         };
+        let mut tx = Tx::new(write);
         // Confirm and extend hold only while the hold lives: checked at the moment of the write
         // (API.md), taken after the reads the confirm makes, not only at the read that decided
         // it. A hold found expired by then is read again, and the decision (expiry on the spot,
-        // 410) is made anew. The guard stays the transaction's first item.
-        let live_at = matches!(transition, Transition::Confirm | Transition::Extend).then(|| self.now());
-        let mut actions = vec![self.reservation_guard(current, next, live_at.as_ref())?];
-        actions.extend(stock);
-        actions.push(event);
-        if transition != Transition::Extend {
-            actions.extend(self.holds(current, released_holds(current))?);
-        }
-        let outcome = if live_at.is_some() {
-            // A conflict is a definite "not applied": decide again, and write at a new moment,
-            // rather than send the same write later.
-            let outcome = self.commit_or_conflict("transition", actions, marker, answer, true).await?;
-            outcome.ok_or(Failure::Retry("conflict"))?
+        // 410) is made anew.
+        let sold = if transition == Transition::Confirm {
+            Some(self.sold(current, &deltas, &next.updated_at, correlation_id, actor).await?)
         } else {
-            self.commit("transition", actions, marker, answer).await?
+            None
         };
-        match outcome {
+        let live_at = matches!(transition, Transition::Confirm | Transition::Extend).then(|| self.now());
+        let guard = tx.push(self.reservation_guard(current, next, live_at.as_ref())?);
+        let mut takes = Vec::new();
+        match sold {
+            Some(sold) => {
+                for (key, update, movement) in sold {
+                    takes.push(tx.push_for(key, update));
+                    tx.push(movement);
+                }
+            }
+            None => tx.extend(self.stock_updates(&deltas, &next.updated_at)?),
+        }
+        tx.push(event);
+        if transition != Transition::Extend {
+            tx.extend(self.holds(current, released_holds(current))?);
+        }
+        // A conflict is a definite "not applied": with a moment in the condition, decide again
+        // and write at a new moment rather than send the same write later.
+        let on_conflict = if live_at.is_some() { OnConflict::GiveWay } else { OnConflict::Retry };
+        match self.commit("transition", tx, marker, answer, on_conflict).await? {
             TxOutcome::Committed => Ok(()),
-            TxOutcome::Cancelled(c) if c.failed(0) => Err(Failure::Stale),
+            TxOutcome::GaveWay => Err(Failure::Retry("conflict")),
+            TxOutcome::Cancelled(c) if c.failed(&guard) => Err(Failure::Stale),
             // A confirm is keyed on the items' versions too (its ledger entries name them): an
             // item written since it was read is read again, unless it has too few units reserved.
             TxOutcome::Cancelled(c)
-                if transition == Transition::Confirm
-                    && deltas.values().enumerate().all(|(i, (_, reserved_delta))| {
-                        c.old_item(1 + 2 * i).is_none_or(|old| {
-                            number_attr(old, "reserved").is_some_and(|r| r >= -reserved_delta)
-                        })
-                    }) =>
+                if c.failures(&takes).all(|((_, units), old)| {
+                    number_attr(old, "reserved").is_some_and(|reserved| reserved >= *units)
+                }) && transition == Transition::Confirm =>
             {
                 Err(Failure::Stale)
             }
@@ -147,9 +156,10 @@ impl Store {
         }
     }
 
-    /// A confirm's stock updates: per item, the units leave onHand and reserved, keyed on the
-    /// item's version as just read, and a `SOLD` movement of the ledger (reference: the
-    /// reservationId). Two actions per item, in `deltas` order.
+    /// A confirm's stock updates: per shard item, the units leave onHand and reserved, keyed on
+    /// the item's version as just read, and a `SOLD` movement of the ledger (reference: the
+    /// reservationId). Per item: its key with the units reserved it takes, the update, the
+    /// movement.
     async fn sold(
         &self,
         reservation: &Reservation,
@@ -157,7 +167,7 @@ impl Store {
         now: &DateTime<Utc>,
         correlation_id: Option<&str>,
         actor: Option<&str>,
-    ) -> Result<Vec<TransactWriteItem>, Failure> {
+    ) -> Result<Vec<((ShardKey, i64), TransactWriteItem, TransactWriteItem)>, Failure> {
         let reads = deltas.keys().map(|(sku, location_id, shard)| self.read_shard(sku, location_id, *shard));
         let items = futures::future::try_join_all(reads).await?;
         let provenance = Provenance {
@@ -166,14 +176,15 @@ impl Store {
             actor: actor.map(str::to_owned),
             ..Provenance::default()
         };
-        let mut actions = Vec::with_capacity(2 * deltas.len());
-        for (((sku, location_id, shard), (on_hand_delta, reserved_delta)), item) in deltas.iter().zip(items) {
+        let mut sold = Vec::with_capacity(deltas.len());
+        for ((key, (on_hand_delta, reserved_delta)), item) in deltas.iter().zip(items) {
+            let (sku, location_id, shard) = key;
             let item = item.ok_or_else(|| {
                 Error::internal(format!(
                     "stock item {sku}/{location_id} (shard {shard}) of a hold does not exist"
                 ))
             })?;
-            actions.push(self.update(
+            let update = self.update(
                 shard_key(sku, location_id, *shard),
                 "SET onHand = onHand + :d, reserved = reserved + :r, version = version + :one, updatedAt = :now",
                 "reserved >= :q AND version = :v",
@@ -185,7 +196,7 @@ impl Store {
                     (":one", n(1)),
                     (":now", s(timestamp::format(now))),
                 ],
-            )?);
+            )?;
             let movement = Movement::new(
                 MovementKind::Sold,
                 item.version + 1,
@@ -195,13 +206,11 @@ impl Store {
                 &provenance,
             )
             .on_shard(*shard, item.shards as usize);
-            actions.push(self.put(
-                movement_item(sku, location_id, &movement)?,
-                "attribute_not_exists(pk)",
-                vec![],
-            )?);
+            let movement =
+                self.put(movement_item(sku, location_id, &movement)?, "attribute_not_exists(pk)", vec![])?;
+            sold.push(((key.clone(), -reserved_delta), update, movement));
         }
-        Ok(actions)
+        Ok(sold)
     }
 
     /// Puts `next` only if the reservation is still `current`'s version and PENDING (and, with

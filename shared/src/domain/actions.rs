@@ -1,0 +1,145 @@
+//! DynamoDB's limit of [`MAX_ACTIONS`] actions per transaction, and what each write of the
+//! service costs in actions. [`Write::actions`] is the one count: the store's transaction builder
+//! checks what it built against it, and a reservation is refused when it is made or changed if
+//! one of the transactions that finish it (confirm, release, expiry) could not be written
+//! ([`check_reservation`]): no hold is accepted that cannot be let go of.
+
+use super::reservation::Reservation;
+use crate::error::Error;
+
+/// The most actions one `TransactWriteItems` may carry.
+pub const MAX_ACTIONS: usize = 100;
+
+/// A transaction the service writes, by what its actions are. `shard_items` counts the stock
+/// items (or shard items of sharded stock) whose units it moves, `holds` the hold items it puts
+/// or deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// A new reservation: the order key, a take per shard item, the reservation, the order's
+    /// reservation item, the outbox record and a hold item per line.
+    Reserve { shard_items: usize, holds: usize },
+    /// A PENDING hold's lines replaced: the reservation, an update per shard item whose units
+    /// change, the order key, the outbox record and each hold item that changes.
+    Modify { shard_items: usize, holds: usize },
+    /// Confirm: the reservation, per shard item its update and a SOLD movement, the outbox
+    /// record and the deletes of the hold items.
+    Confirm { shard_items: usize, holds: usize },
+    /// Release, or expiry of one hold: the reservation, an update per shard item, the outbox
+    /// record and the deletes of the hold items.
+    Release { shard_items: usize, holds: usize },
+    /// Extend: the reservation and the outbox record.
+    Extend,
+    /// Expiry of several holds at once: per hold its reservation and outbox record, the deletes
+    /// of their hold items, and each shard item once.
+    ExpireBatch { reservations: usize, shard_items: usize, holds: usize },
+    /// A stock write: a put per shard item, a ledger movement per shard item whose onHand
+    /// changes, and the outbox record.
+    Stock { shard_items: usize, movements: usize },
+}
+
+/// Whether the transaction also carries the record of an `Idempotency-Key` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyed {
+    Yes,
+    No,
+}
+
+impl Write {
+    /// How many actions the transaction carries.
+    pub fn actions(self, keyed: Keyed) -> usize {
+        let own = match self {
+            Write::Reserve { shard_items, holds } => 4 + shard_items + holds,
+            Write::Modify { shard_items, holds } => 3 + shard_items + holds,
+            Write::Confirm { shard_items, holds } => 2 + 2 * shard_items + holds,
+            Write::Release { shard_items, holds } => 2 + shard_items + holds,
+            Write::Extend => 2,
+            Write::ExpireBatch { reservations, shard_items, holds } => 2 * reservations + shard_items + holds,
+            Write::Stock { shard_items, movements } => 1 + shard_items + movements,
+        };
+        own + usize::from(keyed == Keyed::Yes)
+    }
+
+    /// Whether it fits one transaction.
+    pub fn fits(self, keyed: Keyed) -> bool {
+        self.actions(keyed) <= MAX_ACTIONS
+    }
+
+    /// The writes that make `reservation` and finish it: its reserve, confirm and release (an
+    /// expiry is a release without an idempotency record).
+    pub fn of_reservation(reservation: &Reservation) -> [Write; 3] {
+        let (shard_items, holds) = (reservation.units().len(), reservation.lines.len());
+        [
+            Write::Reserve { shard_items, holds },
+            Write::Confirm { shard_items, holds },
+            Write::Release { shard_items, holds },
+        ]
+    }
+}
+
+/// `Ok` when `reservation` can be made, confirmed, released and expired, each in one
+/// transaction with an idempotency record; else the 400 that refuses the lines.
+pub fn check_reservation(reservation: &Reservation) -> Result<(), Error> {
+    if Write::of_reservation(reservation).iter().all(|w| w.fits(Keyed::Yes)) {
+        return Ok(());
+    }
+    Err(Error::invalid_field(
+        "lines",
+        format!(
+            "these lines would hold units on {} stock and shard items: too many for one transaction",
+            reservation.units().len()
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Line, ShardHold};
+    use chrono::Utc;
+
+    fn reservation(lines: usize, shards_per_line: u32) -> Reservation {
+        let lines: Vec<Line> = (0..lines)
+            .map(|i| Line {
+                sku: format!("S{i}"),
+                location_id: "w1".into(),
+                quantity: shards_per_line as i64,
+            })
+            .collect();
+        let mut r = Reservation::new("o".into(), lines.clone(), 900, Utc::now());
+        if shards_per_line > 1 {
+            r.shard_holds = lines
+                .iter()
+                .flat_map(|l| {
+                    (0..shards_per_line).map(|k| ShardHold {
+                        sku: l.sku.clone(),
+                        location_id: l.location_id.clone(),
+                        shard: k,
+                        quantity: 1,
+                    })
+                })
+                .collect();
+        }
+        r
+    }
+
+    #[test]
+    fn a_confirm_writes_two_actions_per_shard_item() {
+        let confirm = Write::Confirm { shard_items: 3, holds: 2 };
+        assert_eq!(confirm.actions(Keyed::No), 1 + 2 * 3 + 1 + 2);
+        assert_eq!(confirm.actions(Keyed::Yes), 11);
+        assert_eq!(Write::Reserve { shard_items: 3, holds: 2 }.actions(Keyed::Yes), 1 + 3 + 3 + 2 + 1);
+        assert_eq!(Write::ExpireBatch { reservations: 2, shard_items: 3, holds: 4 }.actions(Keyed::No), 11);
+    }
+
+    #[test]
+    fn a_reservation_is_refused_when_its_confirm_would_not_fit() {
+        // 32 unsharded lines: a confirm of 3 * 32 + 3 = 99 actions.
+        assert!(check_reservation(&reservation(32, 1)).is_ok());
+        // 33 lines: 102.
+        assert_eq!(check_reservation(&reservation(33, 1)).unwrap_err().code(), "VALIDATION_ERROR");
+        // Two lines over 32 shards each: 64 shard items, a confirm of 133 actions.
+        assert!(check_reservation(&reservation(2, 32)).is_err());
+        // One such line: 68.
+        assert!(check_reservation(&reservation(1, 32)).is_ok());
+    }
+}
