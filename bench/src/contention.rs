@@ -176,7 +176,7 @@ async fn baseline_reserve(store: &Store, order_id: &str, policy: &RetryPolicy) -
 
 async fn ours_reserve(store: &Store, order_id: &str) -> Outcome {
     let line = Line { sku: SKU.into(), location_id: LOCATION.into(), quantity: 1 };
-    match store.reserve(order_id, vec![line], 900, None).await {
+    match store.reserve(order_id, vec![line], 900, &Default::default()).await {
         // Store::reserve retries inside (conflicts, throttling); those are counted from its stats.
         Ok(_) => Outcome::Reserved { retries: 0 },
         Err(Error::InsufficientStock { .. }) | Err(Error::Unavailable { .. }) => {
@@ -222,7 +222,14 @@ pub async fn run_cell(strategy: Strategy, scenario: Scenario, clients: usize, pl
         }
     };
     store
-        .write_stock(SKU, LOCATION, StockChange::Set { on_hand: initial_stock }, None, None, None)
+        .write_stock(
+            SKU,
+            LOCATION,
+            StockChange::Set { on_hand: initial_stock },
+            None,
+            None,
+            &Default::default(),
+        )
         .await
         .expect("initial stock");
     // Ours reserves as the reserve function does locally: its own store, behind its IAM gate

@@ -103,7 +103,7 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
             StockChange::Put { on_hand, low_stock_threshold: None, shards: Some(shards) },
             None,
             None,
-            None,
+            &Default::default(),
         )
         .await
         .expect("initial stock");
@@ -125,7 +125,7 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
                     let line = Line { sku: SKU.into(), location_id: LOCATION.into(), quantity: 1 };
                     let t0 = Instant::now();
                     let order = format!("o-{c}-{i}");
-                    let answer = store.reserve(&order, vec![line], 900, None).await;
+                    let answer = store.reserve(&order, vec![line], 900, &Default::default()).await;
                     tally.latencies_ms.push(t0.elapsed().as_secs_f64() * 1000.0);
                     tally.requests += 1;
                     i += 1;

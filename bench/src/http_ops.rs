@@ -101,7 +101,14 @@ pub async fn run_on(server: Server, n: usize) -> Vec<OperationCost> {
     let store = Arc::new(Store::new(t.store.client().clone(), t.store.table()));
     for location in ["w1", "w2"] {
         store
-            .write_stock("OPS-SKU", location, StockChange::Set { on_hand: 1_000_000 }, None, None, None)
+            .write_stock(
+                "OPS-SKU",
+                location,
+                StockChange::Set { on_hand: 1_000_000 },
+                None,
+                None,
+                &Default::default(),
+            )
             .await
             .expect("stock");
     }

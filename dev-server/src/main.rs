@@ -113,7 +113,8 @@ async fn local_names(topology: &Topology, base: &BaseClients) -> Result<Names, S
 async fn seed_demo_stock(store: &Store) -> Result<(), String> {
     for (sku, location, on_hand) in DEMO_STOCK {
         let change = StockChange::Set { on_hand: *on_hand };
-        match store.write_stock(sku, location, change, Some(0), Some("demo seed"), None).await {
+        match store.write_stock(sku, location, change, Some(0), Some("demo seed"), &Default::default()).await
+        {
             Ok(_) | Err(Error::VersionConflict { .. }) => {}
             Err(e) => return Err(format!("seeding demo stock failed: {e}")),
         }

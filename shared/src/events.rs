@@ -55,6 +55,9 @@ pub struct OutboxEvent {
     pub occurred_at: DateTime<Utc>,
     pub correlation_id: Option<String>,
     pub data: Value,
+    /// The X-Ray trace header of the work that wrote it (the outbox record carries it onto the
+    /// PutEvents entry).
+    pub trace_header: Option<String>,
 }
 
 impl OutboxEvent {
@@ -70,6 +73,7 @@ impl OutboxEvent {
             occurred_at,
             correlation_id: correlation_id.map(str::to_owned),
             data,
+            trace_header: None,
         }
     }
 

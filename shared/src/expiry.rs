@@ -13,7 +13,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 
 use crate::domain::Reservation;
-use crate::store::{pack_expiry_batches, with_deadline, PENDING_SHARDS};
+use crate::store::{pack_expiry_batches, with_deadline, WriteContext, PENDING_SHARDS};
 use crate::Store;
 
 /// What one sweep did; logged as one line per run.
@@ -44,6 +44,8 @@ pub struct ExpirySweep {
     pub page_size: i32,
     /// No new page is started when less than this remains of the budget (at most a tenth of it).
     pub safety_margin: Duration,
+    /// The context of its expiries (the scheduled invocation's trace).
+    pub ctx: WriteContext,
 }
 
 impl Default for ExpirySweep {
@@ -53,6 +55,7 @@ impl Default for ExpirySweep {
             holds_per_transaction: 25,
             page_size: 500,
             safety_margin: Duration::from_secs(3),
+            ctx: WriteContext::default(),
         }
     }
 }
@@ -101,7 +104,7 @@ impl ExpirySweep {
                 // not run past it. What is left waits for the next run.
                 let outcomes: Vec<_> = stream::iter(batches)
                     .take_while(|_| std::future::ready(Instant::now() < stop_at))
-                    .map(|batch| expire_batch(store, batch))
+                    .map(|batch| expire_batch(store, &self.ctx, batch))
                     .buffer_unordered(self.concurrency.max(1))
                     .collect()
                     .await;
@@ -152,8 +155,12 @@ impl ExpirySweep {
 /// One batch's expiry as a boxed future, with the batch's size: erasing the store's deeply nested
 /// future types keeps the sweep's own future type small (and `Send` for any lifetime, as
 /// `tokio::spawn` needs).
-fn expire_batch(store: &Store, batch: Vec<Reservation>) -> BoxFuture<'_, (usize, crate::Result<usize>)> {
-    async move { (batch.len(), store.expire_due_batch(&batch, None).await) }.boxed()
+fn expire_batch<'a>(
+    store: &'a Store,
+    ctx: &'a WriteContext,
+    batch: Vec<Reservation>,
+) -> BoxFuture<'a, (usize, crate::Result<usize>)> {
+    async move { (batch.len(), store.expire_due_batch(&batch, ctx).await) }.boxed()
 }
 
 /// The `expire-reservations` function's timeout (`template.yaml` says the same): one run's
@@ -183,8 +190,8 @@ pub async fn handle_scheduled(
         budget_ms = budget.as_millis() as u64,
         "sweep budget"
     );
-    let trace = event.context.xray_trace_id.clone();
-    Ok(crate::xray::with_trace_header(trace, ExpirySweep::default().run(store, budget)).await)
+    let ctx = WriteContext::default().traced(event.context.xray_trace_id.clone());
+    Ok(ExpirySweep { ctx, ..ExpirySweep::default() }.run(store, budget).await)
 }
 
 #[cfg(test)]

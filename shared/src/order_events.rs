@@ -25,7 +25,7 @@ use crate::domain::Reservation;
 use crate::domain::{validate_order_id, Status};
 use crate::error::Error;
 use crate::events::{DetailType, OutboxEvent};
-use crate::store::Transitioned;
+use crate::store::{Transitioned, WriteContext};
 use crate::Store;
 
 /// What the consumer needs of the store: a port, so that its rules (which outcome for which
@@ -36,12 +36,12 @@ pub trait OrderReservations: Sync {
     fn confirm(
         &self,
         id: &str,
-        correlation_id: &str,
+        ctx: &WriteContext,
     ) -> impl Future<Output = Result<Transitioned, Error>> + Send;
     fn release(
         &self,
         id: &str,
-        correlation_id: &str,
+        ctx: &WriteContext,
     ) -> impl Future<Output = Result<Transitioned, Error>> + Send;
     /// Records an event that goes with no state change, once per event id.
     fn record_event(&self, event: &OutboxEvent) -> impl Future<Output = Result<bool, Error>> + Send;
@@ -55,16 +55,16 @@ impl OrderReservations for Store {
     fn confirm(
         &self,
         id: &str,
-        correlation_id: &str,
+        ctx: &WriteContext,
     ) -> impl Future<Output = Result<Transitioned, Error>> + Send {
-        Store::confirm(self, id, Some(correlation_id))
+        Store::confirm(self, id, ctx)
     }
     fn release(
         &self,
         id: &str,
-        correlation_id: &str,
+        ctx: &WriteContext,
     ) -> impl Future<Output = Result<Transitioned, Error>> + Send {
-        Store::release(self, id, Some(correlation_id))
+        Store::release(self, id, ctx)
     }
     fn record_event(&self, event: &OutboxEvent) -> impl Future<Output = Result<bool, Error>> + Send {
         Store::record_event(self, event)
@@ -129,9 +129,7 @@ pub async fn handle_batch(store: &impl OrderReservations, event: SqsEvent) -> Sq
         futures::stream::iter(event.records)
             .map(|message| async move {
                 let id = message.message_id.clone();
-                // The order service's trace goes on into the events this message causes.
-                let trace = message.attributes.get("AWSTraceHeader").cloned();
-                (id, crate::xray::with_trace_header(trace, handle_message(store, &message)).await)
+                (id, handle_message(store, &message).await)
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -175,26 +173,29 @@ pub async fn handle_message(
         .map_err(|e| OrderEventError::Unparseable(format!("detail: {e}")))?;
     validate_order_id(&detail.order_id).map_err(|e| OrderEventError::Unparseable(e.to_string()))?;
     // The order service's correlation id if it sent one, else its event id: either way the
-    // resulting inventory event can be traced back to the order event.
+    // resulting inventory event can be traced back to the order event; and its trace goes on
+    // into the events this message causes.
     let correlation_id = detail.correlation_id.clone().unwrap_or_else(|| event.id.clone());
+    let trace = message.attributes.get("AWSTraceHeader").cloned();
+    let ctx = WriteContext::correlated(correlation_id).traced(trace);
     if event.detail_type == "OrderCancelled" {
-        cancel(store, &detail.order_id, &correlation_id).await
+        cancel(store, &detail.order_id, &ctx).await
     } else {
-        complete(store, &event, &detail.order_id, &correlation_id).await
+        complete(store, &event, &detail.order_id, &ctx).await
     }
 }
 
 async fn cancel(
     store: &impl OrderReservations,
     order_id: &str,
-    correlation_id: &str,
+    ctx: &WriteContext,
 ) -> Result<OrderOutcome, OrderEventError> {
     let reservation = match store.order_reservation(order_id).await {
         Ok(r) => r,
         Err(Error::NotFound { .. }) => return Ok(OrderOutcome::Unchanged("no reservation")),
         Err(e) => return Err(e.into()),
     };
-    match store.release(&reservation.reservation_id, correlation_id).await {
+    match store.release(&reservation.reservation_id, ctx).await {
         Ok(t) if t.applied => Ok(OrderOutcome::Released),
         Ok(_) => Ok(OrderOutcome::Unchanged("released or expired already")),
         Err(Error::InvalidState { status: Status::Confirmed }) => {
@@ -209,7 +210,7 @@ async fn complete(
     store: &impl OrderReservations,
     event: &InboundEvent,
     order_id: &str,
-    correlation_id: &str,
+    ctx: &WriteContext,
 ) -> Result<OrderOutcome, OrderEventError> {
     let reservation = match store.order_reservation(order_id).await {
         Ok(r) => Some(r),
@@ -218,7 +219,7 @@ async fn complete(
     };
     let reason = match &reservation {
         None => "unknown",
-        Some(r) => match store.confirm(&r.reservation_id, correlation_id).await {
+        Some(r) => match store.confirm(&r.reservation_id, ctx).await {
             Ok(t) if t.applied => return Ok(OrderOutcome::Confirmed),
             Ok(_) => return Ok(OrderOutcome::Unchanged("confirmed already")),
             Err(Error::ReservationExpired { .. }) => "expired",
@@ -231,8 +232,7 @@ async fn complete(
     if let Some(r) = &reservation {
         data["reservationId"] = json!(r.reservation_id);
     }
-    let mut failed =
-        OutboxEvent::new(DetailType::ReservationConfirmFailed, data, store.now(), Some(correlation_id));
+    let mut failed = ctx.event(DetailType::ReservationConfirmFailed, data, store.now());
     failed.event_id = uuid::Uuid::new_v5(&CONFIRM_FAILED_NAMESPACE, event.id.as_bytes()).to_string();
     store.record_event(&failed).await?;
     Ok(OrderOutcome::ConfirmFailed(reason))
@@ -251,7 +251,7 @@ mod tests {
         confirm: Result<bool, Error>,
         release: Result<bool, Error>,
         recorded: Mutex<Vec<OutboxEvent>>,
-        /// The trace header in effect at each release (`crate::xray::current`).
+        /// The trace header of each release's context.
         traces: Mutex<Vec<Option<String>>>,
     }
 
@@ -274,11 +274,11 @@ mod tests {
         async fn order_reservation(&self, order_id: &str) -> Result<Reservation, Error> {
             self.reservation.clone().ok_or(Error::NotFound { what: "order reservation", id: order_id.into() })
         }
-        async fn confirm(&self, _: &str, _: &str) -> Result<Transitioned, Error> {
+        async fn confirm(&self, _: &str, _: &WriteContext) -> Result<Transitioned, Error> {
             self.answer(&self.confirm)
         }
-        async fn release(&self, _: &str, _: &str) -> Result<Transitioned, Error> {
-            self.traces.lock().unwrap().push(crate::xray::current());
+        async fn release(&self, _: &str, ctx: &WriteContext) -> Result<Transitioned, Error> {
+            self.traces.lock().unwrap().push(ctx.trace_header.clone());
             self.answer(&self.release)
         }
         async fn record_event(&self, event: &OutboxEvent) -> Result<bool, Error> {

@@ -1,25 +1,14 @@
 //! The X-Ray trace header of the work in hand (`Root=1-...;Parent=...;Sampled=1`), carried from
 //! where work starts (an HTTP request's `X-Amzn-Trace-Id`, the Lambda invocation's trace id, an
-//! SQS message's `AWSTraceHeader`) into the outbox record it writes, and from there onto the
-//! event's PutEvents entry (`TraceHeader`): one trace shows a request and the event it caused.
-
-use std::future::Future;
+//! SQS message's `AWSTraceHeader`) in the write's context (`store::WriteContext`) into the outbox
+//! record it writes, and from there onto the event's PutEvents entry (`TraceHeader`): one trace
+//! shows a request and the event it caused.
 
 /// The HTTP request header API Gateway (and the X-Ray SDKs) carry the trace header in.
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";
 
 /// A trace header's longest accepted form (EventBridge's `TraceHeader` limit).
 const MAX_LEN: usize = 500;
-
-tokio::task_local! {
-    static CURRENT: Option<String>;
-}
-
-/// Runs `work` with `header` as the trace header of every outbox record it writes.
-pub async fn with_trace_header<F: Future>(header: Option<String>, work: F) -> F::Output {
-    let header = header.filter(|h| is_trace_header(h));
-    CURRENT.scope(header, work).await
-}
 
 /// Whether `header` has the form of an X-Ray trace header (`Root=1-{8 hex}-{24 hex}`, then
 /// `;key=value` fields), within EventBridge's length limit: anything else is not carried.
@@ -39,21 +28,15 @@ pub fn is_trace_header(header: &str) -> bool {
     header.len() <= MAX_LEN && valid_root && valid_fields
 }
 
-/// The trace header of the work in hand, if any.
-pub fn current() -> Option<String> {
-    CURRENT.try_with(Clone::clone).ok().flatten()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn the_header_is_seen_inside_its_scope_only() {
+    #[test]
+    fn only_a_trace_header_of_the_x_ray_form_within_eventbridge_s_limit_is_carried() {
         let h = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1".to_owned();
-        assert_eq!(with_trace_header(Some(h.clone()), async { current() }).await, Some(h));
-        assert_eq!(current(), None);
-        assert_eq!(with_trace_header(Some("x".repeat(600)), async { current() }).await, None);
+        assert!(is_trace_header(&h));
+        assert!(!is_trace_header(&format!("{h};Parent={}", "a".repeat(500))));
         for bad in [
             "Root=1-5759e988",
             "Root=1-5759e988-bd862e3fe1be46a99427279z",

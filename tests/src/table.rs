@@ -201,7 +201,10 @@ impl TestTable {
 pub async fn set_stock(store: &Store, sku: &str, location_id: &str, on_hand: i64) {
     let change = inventory::store::StockChange::Set { on_hand };
     let put_stock = crate::runtime::function_store(store, "put-stock");
-    put_stock.write_stock(sku, location_id, change, None, Some("test"), None).await.expect("set stock");
+    put_stock
+        .write_stock(sku, location_id, change, None, Some("test"), &Default::default())
+        .await
+        .expect("set stock");
 }
 
 /// Reserves `quantity` of `(sku, "w1")` for `order`, held for `ttl` seconds, as the reserve
@@ -216,7 +219,7 @@ pub async fn hold(
     use inventory::domain::{merge_lines, LineRequest};
     let lines = merge_lines(&[LineRequest { sku: sku.into(), location_id: "w1".into(), quantity }]).unwrap();
     let reserve = crate::runtime::function_store(store, "reserve");
-    reserve.reserve(order, lines, ttl, None).await.expect("reserve").reservation
+    reserve.reserve(order, lines, ttl, &Default::default()).await.expect("reserve").reservation
 }
 
 /// A second view of the same table whose clock runs `ahead` of the test's: the expiry sweep (the

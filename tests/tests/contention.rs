@@ -25,7 +25,8 @@ async fn a_hot_item_under_the_model_conflicts_and_still_sells_exactly_its_stock(
                 let mut answers = Vec::new();
                 for i in 0..2 {
                     let line = Line { sku: "HOT".into(), location_id: "w1".into(), quantity: 1 };
-                    let answer = store.reserve(&format!("o-{b}-{i}"), vec![line], 900, None).await;
+                    let answer =
+                        store.reserve(&format!("o-{b}-{i}"), vec![line], 900, &Default::default()).await;
                     let left = store.get_stock("HOT", "w1").await.expect("read").available;
                     answers.push((answer.map(|r| r.created), left));
                 }

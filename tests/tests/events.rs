@@ -71,15 +71,28 @@ async fn every_change_is_published_exactly_once_with_the_contract_envelope() {
     let s = &t.store;
 
     set_stock(s, "A", "w1", 5).await;
-    s.write_stock("A", "w1", StockChange::Adjust { delta: 2 }, None, Some("delivery"), Some("corr-adjust"))
-        .await
-        .unwrap();
+    s.write_stock(
+        "A",
+        "w1",
+        StockChange::Adjust { delta: 2 },
+        None,
+        Some("delivery"),
+        &inventory::store::WriteContext::correlated("corr-adjust"),
+    )
+    .await
+    .unwrap();
     let o1 = hold(s, "o1", "A", 3, 60).await;
     let o2 = hold(s, "o2", "A", 4, 60).await; // available 7 -> 0: StockDepleted
-    s.confirm(&o1.reservation_id, None).await.unwrap();
-    s.release(&o2.reservation_id, Some("corr-release")).await.unwrap();
+    s.confirm(&o1.reservation_id, &Default::default()).await.unwrap();
+    s.release(&o2.reservation_id, &inventory::store::WriteContext::correlated("corr-release")).await.unwrap();
     let o3 = hold(s, "o3", "A", 1, 1).await;
-    assert!(sweeper(&t, Duration::from_secs(5)).expire(&o3.reservation_id, None).await.unwrap().applied);
+    assert!(
+        sweeper(&t, Duration::from_secs(5))
+            .expire(&o3.reservation_id, &Default::default())
+            .await
+            .unwrap()
+            .applied
+    );
 
     let (ids, per_type) = outbox(&t).await;
     let expected_types = [
@@ -293,8 +306,11 @@ async fn order_events_are_idempotent_when_redelivered() {
         location_id: "w1".into(),
         quantity: 3,
     }]);
-    let again =
-        t.function("put-order-reservation").put_order_reservation("o1", &cart, None, None).await.unwrap();
+    let again = t
+        .function("put-order-reservation")
+        .put_order_reservation("o1", &cart, None, &Default::default())
+        .await
+        .unwrap();
     assert!(again.created && again.reservation.reservation_id != r.reservation_id);
     let complete = sqs_message("m5", &order_event("evt-complete-2", "OrderCompleted", "o1"));
     assert_eq!(handle_message(&t.store, &complete).await.unwrap(), OrderOutcome::Confirmed);
@@ -415,8 +431,12 @@ async fn an_extension_and_a_change_of_lines_are_published_with_their_contract_da
     let _pipelines = stack.start_pipelines(&t).await;
     set_stock(&t.store, "X", "w1", 5).await;
     let r = hold(&t.store, "o-x", "X", 1, 60).await;
-    let extended =
-        t.function("extend").extend(&r.reservation_id, 3600, Some("corr-extend")).await.unwrap().reservation;
+    let extended = t
+        .function("extend")
+        .extend(&r.reservation_id, 3600, &inventory::store::WriteContext::correlated("corr-extend"))
+        .await
+        .unwrap()
+        .reservation;
     let got = stack
         .receive_until(&stack.tap_queue_url, WAIT, |events| {
             !of_type(events, "ReservationExtended").is_empty()
@@ -435,7 +455,7 @@ async fn an_extension_and_a_change_of_lines_are_published_with_their_contract_da
     }]);
     let modified = t
         .function("put-order-reservation")
-        .put_order_reservation("o-x", &cart, None, Some("corr-modify"))
+        .put_order_reservation("o-x", &cart, None, &inventory::store::WriteContext::correlated("corr-modify"))
         .await
         .unwrap();
     let got = stack
@@ -458,8 +478,9 @@ async fn a_threshold_crossed_down_up_and_down_is_published_once_per_crossing() {
     let _pipelines = stack.start_pipelines(&t).await;
     let s = &t.store;
     let with_threshold = StockChange::SetWithThreshold { on_hand: 10, low_stock_threshold: Some(5) };
-    s.write_stock("A", "w1", with_threshold, None, None, None).await.unwrap();
-    let adjust = |delta| s.write_stock("A", "w1", StockChange::Adjust { delta }, None, None, None);
+    s.write_stock("A", "w1", with_threshold, None, None, &Default::default()).await.unwrap();
+    let ctx = inventory::store::WriteContext::default();
+    let adjust = |delta| s.write_stock("A", "w1", StockChange::Adjust { delta }, None, None, &ctx);
     adjust(-7).await.unwrap(); // available 10 -> 3: below 5, StockLow
     adjust(-1).await.unwrap(); // 3 -> 2: still below, nothing
     adjust(-2).await.unwrap(); // 2 -> 0: StockDepleted

@@ -54,12 +54,13 @@ async fn expiry_racing_confirm_release_or_extend_has_exactly_one_winner() {
             let id = h.reservation_id.clone();
             let api = async {
                 match rival {
-                    Rival::Confirm => t.function("confirm").confirm(&id, None).await,
-                    Rival::Release => t.function("release").release(&id, None).await,
-                    Rival::Extend => t.function("extend").extend(&id, 3600, None).await,
+                    Rival::Confirm => t.function("confirm").confirm(&id, &Default::default()).await,
+                    Rival::Release => t.function("release").release(&id, &Default::default()).await,
+                    Rival::Extend => t.function("extend").extend(&id, 3600, &Default::default()).await,
                 }
             };
-            let (expired, other) = tokio::join!(sweep_view.expire_due(&h, None), api);
+            let ctx = inventory::store::WriteContext::default();
+            let (expired, other) = tokio::join!(sweep_view.expire_due(&h, &ctx), api);
             let expired = expired.expect("sweep");
             let other_won = match &other {
                 Ok(done) => done.applied,
@@ -142,15 +143,22 @@ async fn a_hold_changed_since_the_sweep_read_it_is_read_again_and_expired_once()
     let t = TestTable::new().await;
     set_stock(&t.store, "STALE", "w1", 5).await;
     let seen_by_the_sweep = hold(&t.store, "stale-1", "STALE", 2, 1).await;
-    let extended =
-        t.function("extend").extend(&seen_by_the_sweep.reservation_id, 1, None).await.unwrap().reservation;
+    let extended = t
+        .function("extend")
+        .extend(&seen_by_the_sweep.reservation_id, 1, &Default::default())
+        .await
+        .unwrap()
+        .reservation;
     assert_eq!(extended.version, seen_by_the_sweep.version + 1);
     t.clock.advance(Duration::from_secs(3));
     let sweep = integration_tests::runtime::runtime_over(&t.store).store("expire-reservations").unwrap();
-    assert!(sweep.expire_due(&seen_by_the_sweep, None).await.unwrap(), "expired after a fresh read");
+    assert!(
+        sweep.expire_due(&seen_by_the_sweep, &Default::default()).await.unwrap(),
+        "expired after a fresh read"
+    );
     let now = t.store.get_reservation(&seen_by_the_sweep.reservation_id).await.unwrap();
     assert_eq!((now.status, now.version), (Status::Expired, extended.version + 1));
     assert_eq!(t.store.get_stock("STALE", "w1").await.unwrap().reserved, 0);
-    assert!(!sweep.expire_due(&seen_by_the_sweep, None).await.unwrap(), "never twice");
+    assert!(!sweep.expire_due(&seen_by_the_sweep, &Default::default()).await.unwrap(), "never twice");
     assert_eq!(t.count_events("ReservationExpired").await, 1);
 }

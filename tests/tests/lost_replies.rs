@@ -33,16 +33,21 @@ async fn a_put_or_an_adjustment_whose_reply_was_lost_is_applied_once() {
     let t = TestTable::new().await;
     lose_the_next_reply(&t);
     let put = StockChange::Set { on_hand: 10 };
-    let created =
-        t.function("put-stock").write_stock("L", "w1", put, Some(0), None, None).await.expect("put");
+    let created = t
+        .function("put-stock")
+        .write_stock("L", "w1", put, Some(0), None, &Default::default())
+        .await
+        .expect("put");
     assert_eq!((created.created, created.item.version, created.item.on_hand), (true, 1, 10));
     assert_lost_and_resent(&t);
 
     lose_the_next_reply(&t);
     let adjust = StockChange::Adjust { delta: 5 };
     let adjust_stock = t.function("adjust-stock");
-    let adjusted =
-        adjust_stock.write_stock("L", "w1", adjust, Some(1), Some("delivery"), None).await.expect("adjust");
+    let adjusted = adjust_stock
+        .write_stock("L", "w1", adjust, Some(1), Some("delivery"), &Default::default())
+        .await
+        .expect("adjust");
     assert_eq!((adjusted.item.on_hand, adjusted.item.version), (15, 2));
     assert_lost_and_resent(&t);
 
@@ -56,7 +61,11 @@ async fn a_reserve_whose_reply_was_lost_is_applied_once() {
     let t = TestTable::new().await;
     set_stock(&t.store, "L", "w1", 5).await;
     lose_the_next_reply(&t);
-    let reserved = t.function("reserve").reserve("o-lost", lines("L", 2), 900, None).await.expect("reserve");
+    let reserved = t
+        .function("reserve")
+        .reserve("o-lost", lines("L", 2), 900, &Default::default())
+        .await
+        .expect("reserve");
     assert!(reserved.created, "the first answer of a new reservation is 201");
     assert_lost_and_resent(&t);
     let item = t.store.get_stock("L", "w1").await.unwrap();
@@ -70,23 +79,37 @@ async fn a_reserve_whose_reply_was_lost_is_applied_once() {
 async fn a_confirm_release_or_extend_whose_reply_was_lost_is_applied_once() {
     let t = TestTable::new().await;
     set_stock(&t.store, "L", "w1", 10).await;
-    let to_confirm = t.store.reserve("o-1", lines("L", 2), 900, None).await.unwrap().reservation;
-    let to_release = t.store.reserve("o-2", lines("L", 3), 900, None).await.unwrap().reservation;
+    let to_confirm =
+        t.store.reserve("o-1", lines("L", 2), 900, &Default::default()).await.unwrap().reservation;
+    let to_release =
+        t.store.reserve("o-2", lines("L", 3), 900, &Default::default()).await.unwrap().reservation;
 
     lose_the_next_reply(&t);
-    let confirmed = t.function("confirm").confirm(&to_confirm.reservation_id, None).await.expect("confirm");
+    let confirmed = t
+        .function("confirm")
+        .confirm(&to_confirm.reservation_id, &Default::default())
+        .await
+        .expect("confirm");
     assert!(confirmed.applied);
     assert_eq!((confirmed.reservation.status, confirmed.reservation.version), (Status::Confirmed, 2));
     assert_lost_and_resent(&t);
 
     lose_the_next_reply(&t);
-    let extended = t.function("extend").extend(&to_release.reservation_id, 3600, None).await.expect("extend");
+    let extended = t
+        .function("extend")
+        .extend(&to_release.reservation_id, 3600, &Default::default())
+        .await
+        .expect("extend");
     assert_eq!((extended.reservation.status, extended.reservation.version), (Status::Pending, 2));
     assert_lost_and_resent(&t);
     assert_eq!(t.store.get_reservation(&to_release.reservation_id).await.unwrap(), extended.reservation);
 
     lose_the_next_reply(&t);
-    let released = t.function("release").release(&to_release.reservation_id, None).await.expect("release");
+    let released = t
+        .function("release")
+        .release(&to_release.reservation_id, &Default::default())
+        .await
+        .expect("release");
     assert!(released.applied);
     assert_eq!((released.reservation.status, released.reservation.version), (Status::Released, 3));
     assert_lost_and_resent(&t);

@@ -30,11 +30,18 @@ async fn numbers(store: &Store, sku: &str, location_id: &str) -> (i64, i64, i64)
 }
 
 async fn put(store: &Store, order: &str, lines: Value, ttl: Option<i64>) -> Result<Reserved, Error> {
-    store.put_order_reservation(order, &cart(lines), ttl, Some("test-corr")).await
+    store
+        .put_order_reservation(
+            order,
+            &cart(lines),
+            ttl,
+            &inventory::store::WriteContext::correlated("test-corr"),
+        )
+        .await
 }
 
 async fn reserve(store: &Store, order: &str, lines: Value) -> Result<Reserved, Error> {
-    store.reserve_cart(order, &cart(lines), 900, None).await
+    store.reserve_cart(order, &cart(lines), 900, &Default::default()).await
 }
 
 fn assert_invariants(snapshot: &Snapshot) {
@@ -195,9 +202,13 @@ async fn a_change_racing_confirm_release_or_expiry_is_applied_in_one_order_or_no
                 put(&t.store, &order, json!([{"sku": sku, "locationId": "w1", "quantity": 5}]), None);
             let other = async {
                 match rival {
-                    Rival::Confirm => t.function("confirm").confirm(&hold.reservation_id, None).await,
-                    Rival::Release => t.function("release").release(&hold.reservation_id, None).await,
-                    Rival::Expire => sweep.expire(&hold.reservation_id, None).await,
+                    Rival::Confirm => {
+                        t.function("confirm").confirm(&hold.reservation_id, &Default::default()).await
+                    }
+                    Rival::Release => {
+                        t.function("release").release(&hold.reservation_id, &Default::default()).await
+                    }
+                    Rival::Expire => sweep.expire(&hold.reservation_id, &Default::default()).await,
                 }
             };
             // Rounds 0 and 1 take each order for sure; the others race.
@@ -260,8 +271,9 @@ async fn after_release_or_expiry_a_put_makes_a_new_reservation_and_the_history_l
     let t = TestTable::new().await;
     set_stock(&t.store, "H", "w1", 10).await;
     let a = json!([{"sku": "H", "locationId": "w1", "quantity": 2}]);
-    let first = t.store.reserve_cart("o-h", &cart(a.clone()), 900, None).await.unwrap().reservation;
-    t.function("release").release(&first.reservation_id, None).await.unwrap();
+    let first =
+        t.store.reserve_cart("o-h", &cart(a.clone()), 900, &Default::default()).await.unwrap().reservation;
+    t.function("release").release(&first.reservation_id, &Default::default()).await.unwrap();
 
     // Re-checkout after a failed payment: a new hold, not the released one.
     let second =
@@ -272,7 +284,7 @@ async fn after_release_or_expiry_a_put_makes_a_new_reservation_and_the_history_l
     assert_ne!(second.reservation_id, first.reservation_id);
     assert_eq!(t.store.get_order_reservation("o-h").await.unwrap(), second, "the latest");
     // POST compares with the latest: the first request is now another one, the PUT's the same.
-    let again = t.store.reserve_cart("o-h", &cart(a), 900, None).await;
+    let again = t.store.reserve_cart("o-h", &cart(a), 900, &Default::default()).await;
     assert_eq!(again.unwrap_err().code(), "ORDER_ALREADY_RESERVED");
     let same =
         reserve(&t.store, "o-h", json!([{"sku": "H", "locationId": "w1", "quantity": 3}])).await.unwrap();
@@ -297,7 +309,7 @@ async fn after_release_or_expiry_a_put_makes_a_new_reservation_and_the_history_l
     assert_eq!(numbers(&t.store, "H", "w1").await, (10, 1, 9));
 
     // A confirmed order cannot be changed.
-    t.function("confirm").confirm(&third.reservation_id, None).await.unwrap();
+    t.function("confirm").confirm(&third.reservation_id, &Default::default()).await.unwrap();
     let late = put(&t.store, "o-h", json!([{"sku": "H", "locationId": "w1", "quantity": 1}]), None).await;
     assert!(matches!(late, Err(Error::InvalidState { status: Status::Confirmed })), "{late:?}");
     assert_eq!(t.store.list_order_reservations("nobody").await.unwrap_err().code(), "NOT_FOUND");
@@ -322,7 +334,7 @@ async fn two_hundred_buyers_over_three_allowed_locations_get_exactly_the_fifty_u
             let mut preference = ["w1", "w2", "w3"];
             preference.rotate_left(i % 3);
             let c = cart(json!([{"sku": "FLASH", "locations": preference, "quantity": 1}]));
-            let result = store.reserve_cart(&format!("buyer-{i}"), &c, 900, None).await;
+            let result = store.reserve_cart(&format!("buyer-{i}"), &c, 900, &Default::default()).await;
             // What the allowed locations had right after a rejection.
             let after = match &result {
                 Err(_) => Some(store.get_sku_stock("FLASH").await.expect("read").total_available),
@@ -366,17 +378,17 @@ async fn split_covers_a_line_from_two_locations_in_preference_order_and_without_
     set_stock(&t.store, "S", "w2", 4).await;
     set_stock(&t.store, "S", "w3", 9).await;
     let whole = cart(json!([{"sku": "S", "locations": ["w2", "w1"], "quantity": 6}]));
-    let refused = t.store.reserve_cart("o-whole", &whole, 900, None).await;
+    let refused = t.store.reserve_cart("o-whole", &whole, 900, &Default::default()).await;
     let Err(Error::InsufficientStock { lines }) = refused else { panic!("{refused:?}") };
     assert_eq!((lines[0].location_id.as_deref(), lines[0].requested, lines[0].available), (None, 6, 4));
 
     let split = cart(json!([{"sku": "S", "locations": ["w2", "w1"], "quantity": 6, "split": true}]));
-    let r = t.store.reserve_cart("o-split", &split, 900, None).await.unwrap();
+    let r = t.store.reserve_cart("o-split", &split, 900, &Default::default()).await.unwrap();
     assert_eq!(r.reservation.lines, [line("S", "w1", 2), line("S", "w2", 4)], "w2 first, then w1");
     assert_eq!(numbers(&t.store, "S", "w2").await, (4, 4, 0));
     assert_eq!(numbers(&t.store, "S", "w1").await, (3, 2, 1));
     // The same body again is a safe retry, whatever was resolved; without a list, most available.
-    let again = t.store.reserve_cart("o-split", &split, 900, None).await.unwrap();
+    let again = t.store.reserve_cart("o-split", &split, 900, &Default::default()).await.unwrap();
     assert_eq!((again.created, again.reservation), (false, r.reservation));
     let anywhere = reserve(&t.store, "o-any", json!([{"sku": "S", "quantity": 2}])).await;
     assert_eq!(anywhere.unwrap().reservation.lines, [line("S", "w3", 2)]);
@@ -400,7 +412,7 @@ async fn the_same_cart_again_is_a_safe_retry_and_a_new_ttl_alone_is_an_extension
     set_stock(&t.store, "P", "w1", 10).await;
     let again = put(&t.store, "o-p", lines.clone(), None).await.unwrap();
     assert_eq!((again.created, &again.reservation), (false, &first));
-    let posted = t.store.reserve_cart("o-p", &cart(lines.clone()), 900, None).await.unwrap();
+    let posted = t.store.reserve_cart("o-p", &cart(lines.clone()), 900, &Default::default()).await.unwrap();
     assert_eq!((posted.created, &posted.reservation), (false, &first), "a POST of the same body too");
     // The same lines with a ttl: expiresAt moves, and that is a ReservationExtended.
     let extended = put(&t.store, "o-p", lines, Some(3600)).await.unwrap().reservation;

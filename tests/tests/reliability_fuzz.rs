@@ -412,7 +412,7 @@ async fn hostile_input_never_gets_a_5xx_or_changes_state() {
 
     let t = TestTable::new().await;
     t.store
-        .write_stock("FUZZ-SKU", "w1", StockChange::Set { on_hand: 1_000 }, None, None, None)
+        .write_stock("FUZZ-SKU", "w1", StockChange::Set { on_hand: 1_000 }, None, None, &Default::default())
         .await
         .unwrap();
     let fixture = hold(&t.store, "fuzz-order", "FUZZ-SKU", 1, 900).await.reservation_id;

@@ -119,7 +119,7 @@ impl Client {
     async fn reserve(&mut self, order_id: String, lines: Vec<CartLine>, ttl: i64, op: &'static str) {
         let known = self.ledger.lock().unwrap().orders.get(&order_id).cloned();
         let cart = Cart::parse(&lines).expect("valid lines");
-        let result = self.store.reserve_cart(&order_id, &cart, ttl, None).await;
+        let result = self.store.reserve_cart(&order_id, &cart, ttl, &Default::default()).await;
         let mut l = self.ledger.lock().unwrap();
         match result {
             Ok(r) if r.created => {
@@ -167,7 +167,7 @@ impl Client {
         let ttl = self.rng.bool().then(|| self.ttl());
         let known = self.ledger.lock().unwrap().orders.get(&order_id).cloned();
         let cart = Cart::parse(&lines).expect("valid lines");
-        let result = self.store.put_order_reservation(&order_id, &cart, ttl, None).await;
+        let result = self.store.put_order_reservation(&order_id, &cart, ttl, &Default::default()).await;
         let had_hold = known.as_ref().is_some_and(|k| k.2.is_some());
         let mut l = self.ledger.lock().unwrap();
         let ttl = ttl.unwrap_or(900);
@@ -239,7 +239,14 @@ impl Client {
                 let delta = [-4, -3, -2, -1, 1, 2, 3, 5, 8][self.rng.usize(..9)];
                 let result = self
                     .store
-                    .write_stock(&key.0, &key.1, StockChange::Adjust { delta }, None, None, None)
+                    .write_stock(
+                        &key.0,
+                        &key.1,
+                        StockChange::Adjust { delta },
+                        None,
+                        None,
+                        &Default::default(),
+                    )
                     .await;
                 let mut l = self.ledger.lock().unwrap();
                 match result {
@@ -276,13 +283,13 @@ impl Client {
             return;
         };
         let result = match op {
-            "confirm" => self.store.confirm(&id, None).await,
-            "release" => self.store.release(&id, None).await,
+            "confirm" => self.store.confirm(&id, &Default::default()).await,
+            "release" => self.store.release(&id, &Default::default()).await,
             "extend" => {
                 let ttl = self.ttl();
-                self.store.extend(&id, ttl, None).await
+                self.store.extend(&id, ttl, &Default::default()).await
             }
-            _ => self.store.expire(&id, None).await,
+            _ => self.store.expire(&id, &Default::default()).await,
         };
         let mut l = self.ledger.lock().unwrap();
         match result {
@@ -428,7 +435,10 @@ async fn random_concurrent_operations_keep_every_invariant() {
             let shards = if key.0 == "HOT-C" { 1 } else { [1, 2, 4, 16][rng.usize(..4)] };
             sharded += usize::from(shards > 1);
             let change = StockChange::Put { on_hand, low_stock_threshold: None, shards: Some(shards) };
-            let w = t.function("put-stock").write_stock(&key.0, &key.1, change, None, None, None).await;
+            let w = t
+                .function("put-stock")
+                .write_stock(&key.0, &key.1, change, None, None, &Default::default())
+                .await;
             let w = w.expect("put stock");
             base.insert(key.clone(), on_hand);
             let mut l = ledger.lock().unwrap();

@@ -18,7 +18,7 @@ fn put(on_hand: i64, shards: u32) -> StockChange {
 
 async fn reserve(store: &Store, order: &str, sku: &str, quantity: i64) -> inventory::Result<Reserved> {
     let line = Line { sku: sku.into(), location_id: "w1".into(), quantity };
-    store.reserve(order, vec![line], 900, None).await
+    store.reserve(order, vec![line], 900, &Default::default()).await
 }
 
 /// The item's shard items as they are, by shard.
@@ -38,8 +38,11 @@ async fn no_violations(t: &TestTable) {
 #[tokio::test]
 async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_evenly() {
     let t = TestTable::new().await;
-    let created =
-        t.function("put-stock").write_stock("S", "w1", put(10, 4), Some(0), None, None).await.unwrap();
+    let created = t
+        .function("put-stock")
+        .write_stock("S", "w1", put(10, 4), Some(0), None, &Default::default())
+        .await
+        .unwrap();
     assert!(created.created);
     let item = created.item;
     assert_eq!((item.on_hand, item.available, item.shards, item.version), (10, 10, 4, 4));
@@ -52,7 +55,7 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
     let before = t.store.get_stock("S", "w1").await.unwrap();
     let adjusted = t
         .function("adjust-stock")
-        .write_stock("S", "w1", StockChange::Adjust { delta: 5 }, None, None, None)
+        .write_stock("S", "w1", StockChange::Adjust { delta: 5 }, None, None, &Default::default())
         .await
         .unwrap();
     assert_eq!((adjusted.item.on_hand, adjusted.item.reserved, adjusted.item.available), (15, 3, 12));
@@ -60,8 +63,10 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
     let after = shards(&t, "S").await;
     assert_eq!(after.values().map(|s| s.available).collect::<Vec<_>>(), [3, 3, 3, 3]);
     // An expectedVersion is the item's version as the API shows it.
-    let stale =
-        t.function("put-stock").write_stock("S", "w1", put(20, 4), Some(before.version), None, None).await;
+    let stale = t
+        .function("put-stock")
+        .write_stock("S", "w1", put(20, 4), Some(before.version), None, &Default::default())
+        .await;
     assert_eq!(stale.unwrap_err().code(), "VERSION_CONFLICT");
 
     // The ledger: one chain per shard, each ending at its shard's onHand.
@@ -84,12 +89,16 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
     }
 
     // Back to one shard: the units held elsewhere stay there until their hold ends.
-    let one =
-        t.function("put-stock").write_stock("S", "w1", put(15, 1), None, None, None).await.unwrap().item;
+    let one = t
+        .function("put-stock")
+        .write_stock("S", "w1", put(15, 1), None, None, &Default::default())
+        .await
+        .unwrap()
+        .item;
     assert_eq!((one.shards, one.on_hand, one.reserved), (1, 15, 3));
     let held: Vec<(u32, i64)> = shards(&t, "S").await.iter().map(|(k, s)| (*k, s.reserved)).collect();
     no_violations(&t).await;
-    t.function("release").release(&r.reservation_id, None).await.unwrap();
+    t.function("release").release(&r.reservation_id, &Default::default()).await.unwrap();
     let after = shards(&t, "S").await;
     assert!(after.values().all(|s| s.reserved == 0), "released to the shards they came from: {held:?}");
     let elsewhere: i64 = r.units().iter().filter(|((_, _, k), _)| *k != 0).map(|(_, q)| q).sum();
@@ -103,7 +112,10 @@ async fn a_sharded_item_is_its_shards_summed_and_every_put_spreads_the_units_eve
 #[tokio::test]
 async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_from() {
     let t = TestTable::new().await;
-    t.function("put-stock").write_stock("S", "w1", put(32, 8), None, None, None).await.unwrap();
+    t.function("put-stock")
+        .write_stock("S", "w1", put(32, 8), None, None, &Default::default())
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for i in 0..6 {
         ids.push(reserve(&t.store, &format!("o-{i}"), "S", 2).await.unwrap().reservation);
@@ -112,14 +124,14 @@ async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_
         ids.iter().flat_map(|r| r.units().into_keys().map(|(_, _, shard)| shard)).collect();
     assert!(used.len() > 1, "6 reserves on 8 shards all on one shard: {used:?}");
     no_violations(&t).await;
-    t.function("confirm").confirm(&ids[0].reservation_id, None).await.unwrap();
-    t.function("release").release(&ids[1].reservation_id, None).await.unwrap();
+    t.function("confirm").confirm(&ids[0].reservation_id, &Default::default()).await.unwrap();
+    t.function("release").release(&ids[1].reservation_id, &Default::default()).await.unwrap();
     // A changed cart moves units on and off shards.
     let cart =
         inventory::domain::Cart::from(vec![Line { sku: "S".into(), location_id: "w1".into(), quantity: 5 }]);
     let modified = t
         .function("put-order-reservation")
-        .put_order_reservation("o-2", &cart, None, None)
+        .put_order_reservation("o-2", &cart, None, &Default::default())
         .await
         .unwrap()
         .reservation;
@@ -136,7 +148,10 @@ async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_
 #[tokio::test]
 async fn a_line_no_shard_covers_alone_is_split_and_only_a_real_shortfall_is_refused() {
     let t = TestTable::new().await;
-    t.function("put-stock").write_stock("S", "w1", put(16, 16), None, None, None).await.unwrap();
+    t.function("put-stock")
+        .write_stock("S", "w1", put(16, 16), None, None, &Default::default())
+        .await
+        .unwrap();
     assert!(shards(&t, "S").await.values().all(|s| s.available == 1));
     let split = reserve(&t.store, "o-1", "S", 5).await.unwrap().reservation;
     assert_eq!(split.shard_holds.len(), 5, "one unit from each of 5 shards: {:?}", split.shard_holds);
@@ -159,11 +174,14 @@ async fn a_line_no_shard_covers_alone_is_split_and_only_a_real_shortfall_is_refu
 async fn a_reservation_its_confirm_could_not_write_in_one_transaction_is_refused() {
     let t = TestTable::new().await;
     for sku in ["A", "B"] {
-        t.function("put-stock").write_stock(sku, "w1", put(64, 32), None, None, None).await.unwrap();
+        t.function("put-stock")
+            .write_stock(sku, "w1", put(64, 32), None, None, &Default::default())
+            .await
+            .unwrap();
     }
     let lines =
         ["A", "B"].map(|sku| Line { sku: sku.into(), location_id: "w1".into(), quantity: 60 }).to_vec();
-    let refused = t.function("reserve").reserve("o-big", lines, 900, None).await.unwrap_err();
+    let refused = t.function("reserve").reserve("o-big", lines, 900, &Default::default()).await.unwrap_err();
     assert_eq!(refused.code(), "VALIDATION_ERROR", "{refused:?}");
     assert_eq!(t.store.get_stock("A", "w1").await.unwrap().reserved, 0, "nothing held");
 }
@@ -173,7 +191,10 @@ async fn a_reservation_its_confirm_could_not_write_in_one_transaction_is_refused
 async fn a_change_of_a_hold_its_confirm_could_not_write_in_one_transaction_is_refused() {
     let t = TestTable::new().await;
     for sku in ["A", "B"] {
-        t.function("put-stock").write_stock(sku, "w1", put(32, 32), None, None, None).await.unwrap();
+        t.function("put-stock")
+            .write_stock(sku, "w1", put(32, 32), None, None, &Default::default())
+            .await
+            .unwrap();
     }
     let cart = |q: i64| {
         inventory::domain::Cart::from(
@@ -181,15 +202,20 @@ async fn a_change_of_a_hold_its_confirm_could_not_write_in_one_transaction_is_re
         )
     };
     let put_order = t.function("put-order-reservation");
-    let held = put_order.put_order_reservation("o-1", &cart(1), None, None).await.unwrap().reservation;
+    let held = put_order
+        .put_order_reservation("o-1", &cart(1), None, &Default::default())
+        .await
+        .unwrap()
+        .reservation;
     // 32 units of each, one per shard: its confirm would write 2 actions on each of 64 shard items.
-    let refused = put_order.put_order_reservation("o-1", &cart(32), None, None).await.unwrap_err();
+    let refused =
+        put_order.put_order_reservation("o-1", &cart(32), None, &Default::default()).await.unwrap_err();
     assert_eq!(refused.code(), "VALIDATION_ERROR", "{refused:?}");
     let kept = t.store.get_reservation(&held.reservation_id).await.unwrap();
     assert_eq!(kept, held, "the hold is as it was");
     assert_eq!(t.store.get_stock("A", "w1").await.unwrap().reserved, 1);
     // What is held can always be confirmed.
-    t.function("confirm").confirm(&held.reservation_id, None).await.unwrap();
+    t.function("confirm").confirm(&held.reservation_id, &Default::default()).await.unwrap();
     no_violations(&t).await;
 }
 
@@ -198,13 +224,13 @@ async fn a_change_of_a_hold_its_confirm_could_not_write_in_one_transaction_is_re
 async fn every_short_line_of_a_cart_is_reported_sharded_or_not() {
     let t = TestTable::new().await;
     let put_stock = t.function("put-stock");
-    put_stock.write_stock("S1", "w1", put(4, 4), None, None, None).await.unwrap();
-    put_stock.write_stock("S2", "w1", put(4, 4), None, None, None).await.unwrap();
-    put_stock.write_stock("U", "w1", put(2, 1), None, None, None).await.unwrap();
-    put_stock.write_stock("OK", "w1", put(9, 1), None, None, None).await.unwrap();
+    put_stock.write_stock("S1", "w1", put(4, 4), None, None, &Default::default()).await.unwrap();
+    put_stock.write_stock("S2", "w1", put(4, 4), None, None, &Default::default()).await.unwrap();
+    put_stock.write_stock("U", "w1", put(2, 1), None, None, &Default::default()).await.unwrap();
+    put_stock.write_stock("OK", "w1", put(9, 1), None, None, &Default::default()).await.unwrap();
     let line = |sku: &str, quantity| Line { sku: sku.into(), location_id: "w1".into(), quantity };
     let lines = vec![line("OK", 1), line("S1", 5), line("S2", 6), line("U", 3)];
-    let short = t.function("reserve").reserve("o-short", lines, 900, None).await.unwrap_err();
+    let short = t.function("reserve").reserve("o-short", lines, 900, &Default::default()).await.unwrap_err();
     let Error::InsufficientStock { lines } = short else {
         panic!("expected INSUFFICIENT_STOCK, got {short:?}")
     };
@@ -228,7 +254,7 @@ fn torn_shards(answer: &mut serde_json::Value) {
 #[tokio::test]
 async fn a_line_the_service_places_is_not_refused_on_a_torn_read_of_a_sharded_item() {
     let t = TestTable::new().await;
-    t.function("put-stock").write_stock("T", "w1", put(8, 4), None, None, None).await.unwrap();
+    t.function("put-stock").write_stock("T", "w1", put(8, 4), None, None, &Default::default()).await.unwrap();
     let line = |quantity| inventory::domain::CartLine {
         sku: "T".into(),
         location_id: None,
@@ -239,13 +265,16 @@ async fn a_line_the_service_places_is_not_refused_on_a_torn_read_of_a_sharded_it
     let reserve = t.function("reserve");
     t.faults.plan("Query", Fault::Rewrite(torn_shards), 1);
     let cart = inventory::domain::Cart::parse(&[line(8)]).unwrap();
-    let held = reserve.reserve_cart("o-all", &cart, 900, None).await.expect("the shards have 8 units");
+    let held = reserve
+        .reserve_cart("o-all", &cart, 900, &Default::default())
+        .await
+        .expect("the shards have 8 units");
     assert_eq!(held.reservation.lines[0].quantity, 8);
     assert_eq!(t.faults.injected(), 1, "the torn read was seen");
     // A real shortfall is still one, on a snapshot.
     t.faults.plan("Query", Fault::Rewrite(torn_shards), 1);
     let one = inventory::domain::Cart::parse(&[line(1)]).unwrap();
-    let short = reserve.reserve_cart("o-more", &one, 900, None).await.unwrap_err();
+    let short = reserve.reserve_cart("o-more", &one, 900, &Default::default()).await.unwrap_err();
     let Error::InsufficientStock { lines } = short else {
         panic!("expected INSUFFICIENT_STOCK, got {short:?}")
     };
@@ -256,7 +285,10 @@ async fn a_line_the_service_places_is_not_refused_on_a_torn_read_of_a_sharded_it
 #[tokio::test]
 async fn a_hundred_buyers_of_the_last_unit_over_16_shards_under_the_model_exactly_one_wins() {
     let t = TestTable::new().await;
-    t.function("put-stock").write_stock("LAST", "w1", put(16, 16), None, None, None).await.unwrap();
+    t.function("put-stock")
+        .write_stock("LAST", "w1", put(16, 16), None, None, &Default::default())
+        .await
+        .unwrap();
     for i in 0..15 {
         reserve(&t.store, &format!("early-{i}"), "LAST", 1).await.unwrap();
     }

@@ -23,7 +23,7 @@ async fn reserve(
     order: &str,
     spec: &[(&str, &str, i64)],
 ) -> Result<inventory::store::Reserved, Error> {
-    store.reserve(order, lines(spec), 900, Some("test-corr")).await
+    store.reserve(order, lines(spec), 900, &inventory::store::WriteContext::correlated("test-corr")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -159,7 +159,8 @@ async fn confirm_and_release_racing_on_one_hold_have_exactly_one_winner() {
     for round in 0..40 {
         let held = reserve(&t.store, &format!("race-{round}"), &[("RACE", "w1", 2)]).await.unwrap();
         let id = held.reservation.reservation_id.clone();
-        let (c, r) = tokio::join!(confirm.confirm(&id, None), release.release(&id, None));
+        let ctx = inventory::store::WriteContext::default();
+        let (c, r) = tokio::join!(confirm.confirm(&id, &ctx), release.release(&id, &ctx));
         let winners = [c.as_ref().is_ok_and(|x| x.applied), r.as_ref().is_ok_and(|x| x.applied)];
         assert_eq!(winners.iter().filter(|w| **w).count(), 1, "round {round}: {c:?} / {r:?}");
         let loser = if winners[0] { &r } else { &c };
@@ -183,27 +184,28 @@ async fn transitions_follow_the_contract() {
     let t = TestTable::new().await;
     set_stock(&t.store, "T", "w1", 10).await;
     let r = reserve(&t.store, "t-1", &[("T", "w1", 4)]).await.unwrap().reservation;
-    let confirmed = t.function("confirm").confirm(&r.reservation_id, None).await.unwrap();
+    let confirmed = t.function("confirm").confirm(&r.reservation_id, &Default::default()).await.unwrap();
     assert!(confirmed.applied);
     assert_eq!(confirmed.reservation.status, Status::Confirmed);
     assert_eq!(confirmed.reservation.version, 2);
     // A retried confirm is a no-op; release of a confirmed hold is refused.
-    assert!(!t.function("confirm").confirm(&r.reservation_id, None).await.unwrap().applied);
+    assert!(!t.function("confirm").confirm(&r.reservation_id, &Default::default()).await.unwrap().applied);
     assert!(matches!(
-        t.function("release").release(&r.reservation_id, None).await,
+        t.function("release").release(&r.reservation_id, &Default::default()).await,
         Err(Error::InvalidState { status: Status::Confirmed })
     ));
     let s = t.store.get_stock("T", "w1").await.unwrap();
     assert_eq!((s.on_hand, s.reserved, s.available), (6, 0, 6));
 
     let r2 = reserve(&t.store, "t-2", &[("T", "w1", 1)]).await.unwrap().reservation;
-    let extended = t.function("extend").extend(&r2.reservation_id, 3600, None).await.unwrap().reservation;
+    let extended =
+        t.function("extend").extend(&r2.reservation_id, 3600, &Default::default()).await.unwrap().reservation;
     assert!(extended.expires_at > r2.expires_at);
     assert_eq!(extended.status, Status::Pending);
-    assert!(t.function("release").release(&r2.reservation_id, None).await.unwrap().applied);
-    assert!(!t.function("release").release(&r2.reservation_id, None).await.unwrap().applied);
+    assert!(t.function("release").release(&r2.reservation_id, &Default::default()).await.unwrap().applied);
+    assert!(!t.function("release").release(&r2.reservation_id, &Default::default()).await.unwrap().applied);
     assert!(matches!(
-        t.function("confirm").confirm(&r2.reservation_id, None).await,
+        t.function("confirm").confirm(&r2.reservation_id, &Default::default()).await,
         Err(Error::InvalidState { status: Status::Released })
     ));
     assert!(matches!(
@@ -221,13 +223,13 @@ async fn confirm_after_expiry_expires_on_the_spot_and_returns_the_units() {
     set_stock(&t.store, "EXP", "w1", 5).await;
     let r = t
         .function("reserve")
-        .reserve("late", lines(&[("EXP", "w1", 3)]), 60, None)
+        .reserve("late", lines(&[("EXP", "w1", 3)]), 60, &Default::default())
         .await
         .unwrap()
         .reservation;
     t.clock.advance(Duration::from_secs(61));
     assert!(matches!(
-        t.function("confirm").confirm(&r.reservation_id, None).await,
+        t.function("confirm").confirm(&r.reservation_id, &Default::default()).await,
         Err(Error::ReservationExpired { .. })
     ));
     let stored = t.store.get_reservation(&r.reservation_id).await.unwrap();
@@ -236,10 +238,10 @@ async fn confirm_after_expiry_expires_on_the_spot_and_returns_the_units() {
     assert_eq!((s.on_hand, s.reserved, s.available), (5, 0, 5));
     // Extend of an expired hold is 410 too, and releasing it is a no-op answering EXPIRED.
     assert!(matches!(
-        t.function("extend").extend(&r.reservation_id, 60, None).await,
+        t.function("extend").extend(&r.reservation_id, 60, &Default::default()).await,
         Err(Error::ReservationExpired { .. })
     ));
-    let released = t.function("release").release(&r.reservation_id, None).await.unwrap();
+    let released = t.function("release").release(&r.reservation_id, &Default::default()).await.unwrap();
     assert_eq!((released.applied, released.reservation.status), (false, Status::Expired));
 }
 
@@ -248,7 +250,7 @@ async fn expected_version_mismatch_is_a_version_conflict_with_the_current_versio
     let t = TestTable::new().await;
     let created = t
         .function("put-stock")
-        .write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, None)
+        .write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, &Default::default())
         .await
         .unwrap();
     assert!(created.created);
@@ -256,7 +258,7 @@ async fn expected_version_mismatch_is_a_version_conflict_with_the_current_versio
     // expectedVersion 0 means "must not exist yet".
     match t
         .function("put-stock")
-        .write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, None)
+        .write_stock("V", "w1", StockChange::Set { on_hand: 10 }, Some(0), None, &Default::default())
         .await
     {
         Err(Error::VersionConflict { current_version }) => assert_eq!(current_version, 1),
@@ -265,7 +267,7 @@ async fn expected_version_mismatch_is_a_version_conflict_with_the_current_versio
     reserve(&t.store, "v-1", &[("V", "w1", 2)]).await.unwrap();
     match t
         .function("adjust-stock")
-        .write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(1), None, None)
+        .write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(1), None, &Default::default())
         .await
     {
         Err(Error::VersionConflict { current_version }) => assert_eq!(current_version, 2),
@@ -273,7 +275,7 @@ async fn expected_version_mismatch_is_a_version_conflict_with_the_current_versio
     }
     let adjusted = t
         .function("adjust-stock")
-        .write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(2), None, None)
+        .write_stock("V", "w1", StockChange::Adjust { delta: 5 }, Some(2), None, &Default::default())
         .await
         .unwrap();
     assert_eq!(
@@ -291,25 +293,25 @@ async fn stock_cannot_drop_below_what_is_reserved() {
     reserve(&t.store, "b-1", &[("B", "w1", 4)]).await.unwrap();
     assert!(matches!(
         t.function("put-stock")
-            .write_stock("B", "w1", StockChange::Set { on_hand: 3 }, None, None, None)
+            .write_stock("B", "w1", StockChange::Set { on_hand: 3 }, None, None, &Default::default())
             .await,
         Err(Error::StockBelowReserved { on_hand: 3, reserved: 4 })
     ));
     assert!(matches!(
         t.function("adjust-stock")
-            .write_stock("B", "w1", StockChange::Adjust { delta: -2 }, None, None, None)
+            .write_stock("B", "w1", StockChange::Adjust { delta: -2 }, None, None, &Default::default())
             .await,
         Err(Error::StockBelowReserved { .. })
     ));
     assert!(matches!(
         t.function("adjust-stock")
-            .write_stock("NOPE", "w1", StockChange::Adjust { delta: 1 }, None, None, None)
+            .write_stock("NOPE", "w1", StockChange::Adjust { delta: 1 }, None, None, &Default::default())
             .await,
         Err(Error::NotFound { .. })
     ));
     let ok = t
         .function("adjust-stock")
-        .write_stock("B", "w1", StockChange::Adjust { delta: -1 }, None, None, None)
+        .write_stock("B", "w1", StockChange::Adjust { delta: -1 }, None, None, &Default::default())
         .await
         .unwrap();
     assert_eq!((ok.item.on_hand, ok.item.available), (4, 0));
@@ -375,7 +377,7 @@ async fn injected_conflicts_and_throttling_are_retried() {
     // Transitions: a conflicted confirm is retried and applied once.
     t.faults.clear();
     t.faults.plan("TransactWriteItems", Fault::TransactionConflict, 1);
-    let c = t.function("confirm").confirm(&r.reservation.reservation_id, None).await.unwrap();
+    let c = t.function("confirm").confirm(&r.reservation.reservation_id, &Default::default()).await.unwrap();
     assert!(c.applied);
     let s = t.store.get_stock("F", "w1").await.unwrap();
     assert_eq!((s.on_hand, s.reserved), (7, 0));
@@ -405,7 +407,7 @@ async fn persistent_throttling_ends_as_unavailable_without_a_change() {
     });
     t.faults.clear();
     t.faults.plan("TransactWriteItems", Fault::Throttled, 10);
-    let r = store.reserve("h-1", lines(&[("H", "w1", 1)]), 60, None).await;
+    let r = store.reserve("h-1", lines(&[("H", "w1", 1)]), 60, &Default::default()).await;
     assert!(matches!(r, Err(Error::Unavailable { .. })), "{r:?}");
     assert_eq!(t.faults.seen("TransactWriteItems"), 4);
     t.faults.clear();
@@ -439,8 +441,8 @@ async fn confirm_and_extend_written_after_expiry_answer_410_never_confirmed_or_e
         let id = held.reservation.reservation_id;
         let late = t.function(action).with_clock(late_after_the_first_read(&t, Duration::from_secs(901)));
         let answer = match action {
-            "confirm" => late.confirm(&id, None).await,
-            _ => late.extend(&id, 600, None).await,
+            "confirm" => late.confirm(&id, &Default::default()).await,
+            _ => late.extend(&id, 600, &Default::default()).await,
         };
         assert!(matches!(answer, Err(Error::ReservationExpired { .. })), "{action}: {answer:?}");
         let after = t.store.get_reservation(&id).await.unwrap();

@@ -67,13 +67,13 @@ async fn sixteen_writers_leave_every_ledger_replaying_to_its_on_hand_with_no_gap
                 match rng.u32(0..4) {
                     0 => {
                         let change = StockChange::Set { on_hand: rng.i64(20..=80) };
-                        if let Ok(w) = store.write_stock(sku, location, change, None, Some("count"), None).await {
+                        if let Ok(w) = store.write_stock(sku, location, change, None, Some("count"), &Default::default()).await {
                             acknowledged.lock().unwrap().entry(key).or_default().push(w.item.version);
                         }
                     }
                     1 => {
                         let change = StockChange::Adjust { delta: [-3, -1, 2, 5][rng.usize(..4)] };
-                        if let Ok(w) = store.write_stock(sku, location, change, None, None, None).await {
+                        if let Ok(w) = store.write_stock(sku, location, change, None, None, &Default::default()).await {
                             adjusted.lock().unwrap().entry(key).or_default().push(w.item.version);
                         }
                     }
@@ -98,8 +98,8 @@ async fn sixteen_writers_leave_every_ledger_replaying_to_its_on_hand_with_no_gap
                     _ => {
                         let order = format!("c{c}-{n}");
                         let line = Line { sku: sku.to_owned(), location_id: location.to_owned(), quantity: 1 };
-                        let Ok(r) = store.reserve(&order, vec![line], 600, None).await else { continue };
-                        if store.confirm(&r.reservation.reservation_id, None).await.is_ok() {
+                        let Ok(r) = store.reserve(&order, vec![line], 600, &Default::default()).await else { continue };
+                        if store.confirm(&r.reservation.reservation_id, &Default::default()).await.is_ok() {
                             *sold.lock().unwrap() += 1;
                         }
                     }
@@ -346,7 +346,10 @@ async fn movements_and_holds_are_listed_page_by_page() {
     }))
     .await;
     let confirmed = &holds[0];
-    t.function("confirm").confirm(&confirmed.reservation_id, Some("corr-sold")).await.unwrap();
+    t.function("confirm")
+        .confirm(&confirmed.reservation_id, &inventory::store::WriteContext::correlated("corr-sold"))
+        .await
+        .unwrap();
 
     let (status, first) = call(&t.store, Method::GET, "/v1/stock/M/w1/movements?limit=3", None, None).await;
     assert_eq!(status, 200, "{first}");

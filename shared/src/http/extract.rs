@@ -1,7 +1,9 @@
-//! Extractors: the correlation id, path parameters (percent-decoded by axum) and JSON bodies.
+//! Extractors: the correlation id, a write's context, path parameters (percent-decoded by axum)
+//! and JSON bodies.
 //! Their rejections are this crate's `Error`, so they answer with the contract's error body.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -13,6 +15,7 @@ use serde::Deserialize;
 
 use super::MAX_BODY_BYTES;
 use crate::error::Error;
+use crate::store::{Claim, WriteContext};
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
@@ -46,6 +49,27 @@ impl<S: Send + Sync> FromRequestParts<S> for CorrelationId {
             .get::<CorrelationId>()
             .cloned()
             .unwrap_or_else(|| Self::from_headers(&parts.headers)))
+    }
+}
+
+/// The X-Ray trace header of a request (in Lambda the invocation's, locally the request's
+/// header), left in the request's extensions by the router's middleware.
+#[derive(Debug, Clone, Default)]
+pub struct TraceHeader(pub Option<String>);
+
+/// A write requested over HTTP: its correlation id, the `Idempotency-Key` claim the idempotency
+/// middleware left in the request, the trace header and the caller.
+impl<S: Send + Sync> FromRequestParts<S> for WriteContext {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Infallible> {
+        let correlation = CorrelationId::from_request_parts(parts, state).await?;
+        let Actor(actor) = Actor::from_request_parts(parts, state).await?;
+        let trace = parts.extensions.get::<TraceHeader>().and_then(|t| t.0.clone());
+        let claim = parts.extensions.get::<Arc<Claim>>().cloned();
+        let mut ctx = WriteContext::correlated(correlation.as_str()).traced(trace).claiming(claim);
+        ctx.actor = actor;
+        Ok(ctx)
     }
 }
 

@@ -1,8 +1,9 @@
 //! `Idempotency-Key` on POST and PUT (API.md, "Idempotent writes"): a request with a key seen
 //! before gets the kept answer again (`Idempotent-Replayed: true`) when it is the same request
 //! (method, path, and body compared as JSON values), else 422 `IDEMPOTENCY_KEY_REUSED`; a new one
-//! runs with a claim on the key, so the store keeps its answer with the change it makes
-//! (`store::with_claim`); a success that changed nothing keeps its answer on its own.
+//! runs with a claim on the key (left in the request's extensions, whence the handler's
+//! `WriteContext` takes it), so the store keeps its answer with the change it makes; a success
+//! that changed nothing keeps its answer on its own.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -15,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::error::REPLAYED_HEADER;
 use super::{AppState, MAX_BODY_BYTES};
 use crate::error::Error;
-use crate::store::{with_claim, Answer, Claim};
+use crate::store::{Answer, Claim};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
@@ -87,8 +88,9 @@ pub(super) async fn idempotency(State(store): State<AppState>, request: Request,
         Ok(Some(_)) => return Error::IdempotencyKeyReused { key: claim.key.clone() }.into_response(),
         Ok(None) => {}
     }
-    let request = Request::from_parts(parts, Body::from(bytes));
-    let response = with_claim(claim.clone(), next.run(request)).await;
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(claim.clone());
+    let response = next.run(request).await;
     if !response.status().is_success()
         || claim.kept()
         || response.headers().contains_key(REPLAYED_HEADER)

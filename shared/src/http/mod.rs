@@ -30,7 +30,7 @@ use crate::error::Error;
 use crate::store::{remaining_before, with_deadline};
 use crate::Store;
 pub use error::{error_body, status_of, ErrorCode, REPLAYED_HEADER};
-pub use extract::{CorrelationId, CORRELATION_HEADER};
+pub use extract::{CorrelationId, TraceHeader, CORRELATION_HEADER};
 pub use idempotency::{fingerprint, IDEMPOTENCY_HEADER};
 
 /// Request bodies over this many bytes get 413.
@@ -367,8 +367,8 @@ async fn unknown_route(request: Request) -> Error {
 }
 
 /// Around every request: its deadline (every store call inside honours it), the correlation id
-/// (kept in the request for the handlers, echoed in the response), the X-Ray trace header (for
-/// the outbox records it writes), a span, one log line and the metrics of its answer, and the
+/// (echoed in the response) and the X-Ray trace header (both kept in the request for the
+/// handlers' `WriteContext`), a span, one log line and the metrics of its answer, and the
 /// contract's error body on the framework's own 405 and 413 answers. The matched route template
 /// is left in the response's extensions.
 async fn observe(State(local_budget): State<Duration>, mut request: Request, next: Next) -> Response {
@@ -387,6 +387,7 @@ async fn observe(State(local_budget): State<Duration>, mut request: Request, nex
     };
     let correlation_id = CorrelationId::from_headers(request.headers());
     request.extensions_mut().insert(correlation_id.clone());
+    request.extensions_mut().insert(TraceHeader(trace_header));
     let route = request.extensions().get::<MatchedPath>().cloned();
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let operation = route.as_ref().map_or("-", MatchedPath::as_str).to_owned();
@@ -395,8 +396,7 @@ async fn observe(State(local_budget): State<Duration>, mut request: Request, nex
     async move {
         let started = Instant::now();
         let work = with_deadline(deadline, next.run(request));
-        let mut response =
-            with_contract_body(crate::xray::with_trace_header(trace_header, work).await, &method);
+        let mut response = with_contract_body(work.await, &method);
         if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
             response.headers_mut().insert(CORRELATION_HEADER, value);
         }

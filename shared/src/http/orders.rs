@@ -6,10 +6,11 @@ use axum::Json;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{not_null, CorrelationId, JsonBody, Params, PathParams};
+use super::extract::{not_null, JsonBody, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, Cart, CartLine, Reservation};
 use crate::error::Result;
+use crate::store::WriteContext;
 
 /// `{orderId}`, percent-decoded (`a%3Ab` is order `a:b`).
 #[derive(Deserialize)]
@@ -61,16 +62,14 @@ pub(super) struct CartBody {
 pub(super) async fn put_order_reservation(
     State(store): State<AppState>,
     Params(path): Params<OrderPath>,
-    correlation: CorrelationId,
+    ctx: WriteContext,
     JsonBody(body): JsonBody<CartBody>,
 ) -> Result<(StatusCode, Json<Reservation>)> {
     let cart = Cart::parse(&body.lines)?;
     if let Some(ttl) = body.ttl_seconds {
         domain::validate_ttl_seconds(ttl)?;
     }
-    let reserved = store
-        .put_order_reservation(&path.order_id, &cart, body.ttl_seconds, Some(correlation.as_str()))
-        .await?;
+    let reserved = store.put_order_reservation(&path.order_id, &cart, body.ttl_seconds, &ctx).await?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(reserved.reservation)))
 }

@@ -5,10 +5,11 @@ use axum::Json;
 use http::StatusCode;
 use serde::Deserialize;
 
-use super::extract::{not_null, Actor, CorrelationId, JsonBody, NoParameters, Params, PathParams};
+use super::extract::{not_null, JsonBody, NoParameters, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, Cart, CartLine, Reservation};
 use crate::error::Result;
+use crate::store::WriteContext;
 
 /// `{reservationId}`.
 #[derive(Deserialize)]
@@ -47,14 +48,14 @@ pub(super) struct ExtendBody {
 /// `POST /v1/reservations`: 201 when created, 200 for a safe retry of the same order and lines.
 pub(super) async fn reserve(
     State(store): State<AppState>,
-    correlation: CorrelationId,
+    ctx: WriteContext,
     JsonBody(body): JsonBody<ReserveBody>,
 ) -> Result<(StatusCode, Json<Reservation>)> {
     domain::validate_order_id(&body.order_id)?;
     let cart = Cart::parse(&body.lines)?;
     let ttl = body.ttl_seconds.unwrap_or(domain::DEFAULT_TTL_SECONDS);
     domain::validate_ttl_seconds(ttl)?;
-    let reserved = store.reserve_cart(&body.order_id, &cart, ttl, Some(correlation.as_str())).await?;
+    let reserved = store.reserve_cart(&body.order_id, &cart, ttl, &ctx).await?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(reserved.reservation)))
 }
@@ -71,32 +72,30 @@ pub(super) async fn get_reservation(
 pub(super) async fn confirm(
     State(store): State<AppState>,
     Params(path): Params<ReservationPath>,
-    correlation: CorrelationId,
-    actor: Actor,
+    ctx: WriteContext,
     _: NoParameters,
 ) -> Result<Json<Reservation>> {
-    let confirmed = store.confirm_by(path.id(), Some(correlation.as_str()), actor.0.as_deref()).await?;
-    Ok(Json(confirmed.reservation))
+    Ok(Json(store.confirm(path.id(), &ctx).await?.reservation))
 }
 
 /// `POST /v1/reservations/{reservationId}/release`.
 pub(super) async fn release(
     State(store): State<AppState>,
     Params(path): Params<ReservationPath>,
-    correlation: CorrelationId,
+    ctx: WriteContext,
     _: NoParameters,
 ) -> Result<Json<Reservation>> {
-    Ok(Json(store.release(path.id(), Some(correlation.as_str())).await?.reservation))
+    Ok(Json(store.release(path.id(), &ctx).await?.reservation))
 }
 
 /// `POST /v1/reservations/{reservationId}/extend`.
 pub(super) async fn extend(
     State(store): State<AppState>,
     Params(path): Params<ReservationPath>,
-    correlation: CorrelationId,
+    ctx: WriteContext,
     JsonBody(body): JsonBody<ExtendBody>,
 ) -> Result<Json<Reservation>> {
     let id = path.id();
     domain::validate_ttl_seconds(body.ttl_seconds)?;
-    Ok(Json(store.extend(id, body.ttl_seconds, Some(correlation.as_str())).await?.reservation))
+    Ok(Json(store.extend(id, body.ttl_seconds, &ctx).await?.reservation))
 }

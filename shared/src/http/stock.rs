@@ -11,12 +11,12 @@ use std::sync::Arc;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{error_body, status_of};
-use super::extract::{not_null, Actor, CorrelationId, JsonBody, PageParams, Params, PathParams};
+use super::extract::{not_null, JsonBody, PageParams, Params, PathParams};
 use super::idempotency::NotKept;
 use super::AppState;
 use crate::domain::{self, Movement, Provenance, SkuStock, StockChange, StockItem};
 use crate::error::{Error, Result};
-use crate::store::{with_claim, Claim};
+use crate::store::{Claim, WriteContext};
 use crate::store::{Hold, Page, StockWrite};
 
 /// `{sku}` and, on item routes, `{locationId}`.
@@ -80,8 +80,7 @@ pub(super) struct AdjustBody {
 pub(super) async fn put_stock(
     State(store): State<AppState>,
     Params(path): Params<StockPath>,
-    correlation: CorrelationId,
-    actor: Actor,
+    ctx: WriteContext,
     JsonBody(body): JsonBody<PutStockBody>,
 ) -> Result<(StatusCode, Json<StockItem>)> {
     domain::validate_on_hand(body.on_hand)?;
@@ -91,8 +90,8 @@ pub(super) async fn put_stock(
     let shards = body.shards.map(domain::validate_shards).transpose()?;
     let change =
         StockChange::Put { on_hand: body.on_hand, low_stock_threshold: body.low_stock_threshold, shards };
-    let provenance = provenance(body.reason, body.reference, actor, &correlation)?;
-    let written = write(&store, &path, change, body.expected_version, &provenance).await?;
+    let why = why(body.reason, body.reference)?;
+    let written = write(&store, &path, change, body.expected_version, &why, &ctx).await?;
     let status = if written.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(written.item)))
 }
@@ -101,32 +100,22 @@ pub(super) async fn put_stock(
 pub(super) async fn adjust_stock(
     State(store): State<AppState>,
     Params(path): Params<StockPath>,
-    correlation: CorrelationId,
-    actor: Actor,
+    ctx: WriteContext,
     JsonBody(body): JsonBody<AdjustBody>,
 ) -> Result<Json<StockItem>> {
     domain::validate_delta(body.delta)?;
     let change = StockChange::Adjust { delta: body.delta };
-    let provenance = provenance(body.reason, body.reference, actor, &correlation)?;
-    let written = write(&store, &path, change, body.expected_version, &provenance).await?;
+    let why = why(body.reason, body.reference)?;
+    let written = write(&store, &path, change, body.expected_version, &why, &ctx).await?;
     Ok(Json(written.item))
 }
 
-/// Who asks for a stock write and why, checked: `reason` and `reference` within their limits.
-fn provenance(
-    reason: Option<String>,
-    reference: Option<String>,
-    actor: Actor,
-    correlation: &CorrelationId,
-) -> Result<Provenance> {
+/// Why a stock write is asked for, checked: `reason` and `reference` within their limits (who
+/// asks is the write's context).
+fn why(reason: Option<String>, reference: Option<String>) -> Result<Provenance> {
     domain::validate_reason(reason.as_deref())?;
     domain::validate_reference(reference.as_deref())?;
-    Ok(Provenance {
-        reason,
-        reference,
-        actor: actor.0,
-        correlation_id: Some(correlation.as_str().to_owned()),
-    })
+    Ok(Provenance { reason, reference, ..Provenance::default() })
 }
 
 /// What PUT and adjustments share: the check of `expectedVersion`, then the write.
@@ -135,11 +124,12 @@ async fn write(
     path: &StockPath,
     change: StockChange,
     expected_version: Option<i64>,
-    provenance: &Provenance,
+    why: &Provenance,
+    ctx: &WriteContext,
 ) -> Result<StockWrite> {
     let expected = domain::validate_expected_version(expected_version)?;
     let (sku, location_id) = path.item();
-    store.write_stock_as(sku, location_id, change, expected, provenance).await
+    store.write_stock_as(sku, location_id, change, expected, why, ctx).await
 }
 
 /// What `GET /v1/stock/{sku}[/{locationId}]` answers: one item, or every location of the sku.
@@ -233,8 +223,7 @@ const BATCH_CONCURRENCY: usize = 8;
 /// so a repeat (or a concurrent duplicate) applies no item twice.
 pub(super) async fn batch(
     State(store): State<AppState>,
-    correlation: CorrelationId,
-    actor: Actor,
+    ctx: WriteContext,
     JsonBody(body): JsonBody<BatchBody>,
 ) -> Result<Response> {
     if body.items.is_empty() || body.items.len() > domain::MAX_BATCH_ITEMS {
@@ -266,10 +255,10 @@ pub(super) async fn batch(
             _ => return Err(Error::invalid_field("onHand", "each item has exactly one of onHand and delta")),
         };
         let expected = domain::validate_expected_version(item.expected_version)?;
-        let provenance = provenance(item.reason, item.reference, Actor(actor.0.clone()), &correlation)?;
-        writes.push((item.sku, item.location_id, change, expected, provenance));
+        let why = why(item.reason, item.reference)?;
+        writes.push((item.sku, item.location_id, change, expected, why));
     }
-    let claim = crate::store::current_claim();
+    let claim = ctx.claim.clone();
     // With a key: every item applied before under it (an earlier run cut short, or a duplicate
     // running now) answers as it did; a part used by another request makes the key reused, before
     // anything is written.
@@ -283,17 +272,15 @@ pub(super) async fn batch(
         });
     }
     let results = futures::stream::iter(writes.into_iter().zip(parts).zip(kept))
-        .map(|(((sku, location_id, change, expected, provenance), part), kept)| {
+        .map(|(((sku, location_id, change, expected, why), part), kept)| {
             let store = store.clone();
+            // Each item keeps its answer under its own part of the key.
+            let ctx = ctx.clone().claiming(part.clone());
             async move {
                 if let Some(answer) = kept {
                     return (sku, location_id, Err(answer));
                 }
-                let write = store.write_stock_as(&sku, &location_id, change, expected, &provenance);
-                let outcome = match &part {
-                    Some(part) => with_claim(part.clone(), write).await,
-                    None => write.await,
-                };
+                let outcome = store.write_stock_as(&sku, &location_id, change, expected, &why, &ctx).await;
                 // Refused before its transaction (an expectedVersion, the bounds): a duplicate
                 // running at the same moment may have applied it, keeping its answer.
                 let outcome = match (outcome, &part) {

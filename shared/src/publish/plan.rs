@@ -63,7 +63,7 @@ impl BusEntry {
             detail_type: event.detail_type.as_str().to_owned(),
             detail: event.detail().to_string(),
             time: event.occurred_at,
-            trace_header: crate::xray::current(),
+            trace_header: event.trace_header.clone(),
         }
     }
 }
@@ -290,16 +290,18 @@ mod tests {
         assert_eq!(plan_record(&record("REMOVE", Some(outbox_item(&event)), None)), Planned::Nothing);
     }
 
-    #[tokio::test]
-    async fn the_trace_header_of_the_change_goes_onto_the_put_events_entry() {
+    #[test]
+    fn the_trace_header_of_the_change_goes_onto_the_put_events_entry() {
         let trace = "Root=1-67891233-abcdef012345678912345678;Sampled=1".to_owned();
-        let event = OutboxEvent::new(DetailType::ReservationCreated, json!({}), Utc::now(), None);
-        let item = crate::xray::with_trace_header(Some(trace.clone()), async { outbox_item(&event) }).await;
+        let mut event = OutboxEvent::new(DetailType::ReservationCreated, json!({}), Utc::now(), None);
+        let untraced_event = event.clone();
+        event.trace_header = Some(trace.clone());
+        let item = outbox_item(&event);
         let Planned::Publish(entries) = plan_record(&record("INSERT", None, Some(item))) else {
             panic!("expected an entry");
         };
         assert_eq!(entries[0].request_entry("bus").trace_header(), Some(trace.as_str()));
-        let untraced = plan_record(&record("INSERT", None, Some(outbox_item(&event))));
+        let untraced = plan_record(&record("INSERT", None, Some(outbox_item(&untraced_event))));
         let Planned::Publish(entries) = untraced else { panic!("expected an entry") };
         assert_eq!(entries[0].request_entry("bus").trace_header(), None);
     }

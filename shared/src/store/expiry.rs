@@ -10,7 +10,7 @@ use super::items::{due_sort_key, from_item, pending_shard_pk, s, Item, GSI1};
 use super::retry::{classify, Failure};
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::transitions::released_holds;
-use super::Store;
+use super::{Store, WriteContext};
 use crate::domain::{
     decide, stock_deltas, Action, Decision, Keyed, Reservation, ShardKey, Transition, Write,
 };
@@ -107,7 +107,7 @@ impl Store {
     /// Expires a hold found by `due_page`, writing straight from the index item (one request)
     /// when it is still as the index saw it, else re-reading and deciding again. `Ok(false)`
     /// when it was no longer PENDING and due: confirmed, released, extended or already expired.
-    pub async fn expire_due(&self, candidate: &Reservation, correlation_id: Option<&str>) -> Result<bool> {
+    pub async fn expire_due(&self, candidate: &Reservation, ctx: &WriteContext) -> Result<bool> {
         let now = self.now();
         if decide(candidate, Action::Expire, now) != Decision::Apply(Transition::Expire) {
             return Ok(false);
@@ -115,7 +115,7 @@ impl Store {
         let next = candidate.after(Transition::Expire, None, now);
         let written = self
             .with_retries("expire", || async {
-                match self.apply(candidate, &next, Transition::Expire, correlation_id, None, None).await {
+                match self.apply(candidate, &next, Transition::Expire, ctx, None).await {
                     Ok(()) => Ok(true),
                     Err(Failure::Stale) => Ok(false),
                     Err(other) => Err(other),
@@ -125,7 +125,7 @@ impl Store {
         if written {
             return Ok(true);
         }
-        Ok(self.expire(&candidate.reservation_id, correlation_id).await?.applied)
+        Ok(self.expire(&candidate.reservation_id, ctx).await?.applied)
     }
 
     /// Expires several due holds found by `due_page` in one transaction: each hold's write is
@@ -133,18 +133,14 @@ impl Store {
     /// return are summed per stock item. If any hold moved on since the index was read, each hold
     /// of the batch goes the one-by-one way of `expire_due` instead. Returns how many were
     /// expired; the others had moved on. Batches come from [`pack_expiry_batches`].
-    pub async fn expire_due_batch(
-        &self,
-        candidates: &[Reservation],
-        correlation_id: Option<&str>,
-    ) -> Result<usize> {
+    pub async fn expire_due_batch(&self, candidates: &[Reservation], ctx: &WriteContext) -> Result<usize> {
         let now = self.now();
         let due: Vec<&Reservation> = candidates
             .iter()
             .filter(|c| decide(c, Action::Expire, now) == Decision::Apply(Transition::Expire))
             .collect();
         if due.len() <= 1 {
-            return self.expire_one_by_one(&due, correlation_id).await;
+            return self.expire_one_by_one(&due, ctx).await;
         }
         let deltas = stock_deltas(due.iter().copied(), Transition::Expire);
         let holds = due.iter().map(|r| r.lines.len()).sum();
@@ -155,7 +151,7 @@ impl Store {
         for current in &due {
             let next = current.after(Transition::Expire, None, now);
             tx.push(self.reservation_guard(current, &next, None)?);
-            let (event, key) = self.transition_event(&next, Transition::Expire, correlation_id)?;
+            let (event, key) = self.transition_event(&next, Transition::Expire, ctx)?;
             events.push(event);
             marker = Some(key);
         }
@@ -165,19 +161,17 @@ impl Store {
             tx.extend(self.holds(current, released_holds(current))?);
         }
         let marker = marker.unwrap_or_default();
-        match self.commit("expire_batch", tx, marker, None, OnConflict::Retry).await? {
+        match self.commit("expire_batch", tx, marker, None, ctx, OnConflict::Retry).await? {
             TxOutcome::Committed => Ok(due.len()),
             // A hold moved on since the index was read (or the batch met another transaction).
-            TxOutcome::Cancelled(_) | TxOutcome::GaveWay => {
-                self.expire_one_by_one(&due, correlation_id).await
-            }
+            TxOutcome::Cancelled(_) | TxOutcome::GaveWay => self.expire_one_by_one(&due, ctx).await,
         }
     }
 
-    async fn expire_one_by_one(&self, due: &[&Reservation], correlation_id: Option<&str>) -> Result<usize> {
+    async fn expire_one_by_one(&self, due: &[&Reservation], ctx: &WriteContext) -> Result<usize> {
         let mut expired = 0;
         for candidate in due {
-            expired += usize::from(self.expire_due(candidate, correlation_id).await?);
+            expired += usize::from(self.expire_due(candidate, ctx).await?);
         }
         Ok(expired)
     }

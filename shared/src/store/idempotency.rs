@@ -1,7 +1,7 @@
 //! Kept answers of `Idempotency-Key` requests (API.md, "Idempotent writes").
 //!
-//! The HTTP edge runs a request that carries a key inside [`with_claim`]. A write made inside it
-//! puts the key's record (`IDEM#{key}`: a fingerprint of method, path and body, the answer's
+//! The HTTP edge gives a request that carries a key a [`Claim`], which reaches the store in the
+//! write's context (`WriteContext::claim`). A write with a claim puts the key's record (`IDEM#{key}`: a fingerprint of method, path and body, the answer's
 //! status and body, a 24 h TTL) with `attribute_not_exists` in the same transaction as the change,
 //! so the answer is kept exactly when the change is made. A concurrent request with the same key
 //! loses on that condition and answers with what the winner kept; a request that changed nothing
@@ -27,10 +27,6 @@ pub const KEPT_FOR_HOURS: i64 = 24;
 /// removed yet (that can take a while, and DynamoDB Local never does it).
 const KEY_FREE: &str = "attribute_not_exists(pk) OR #ttl <= :now";
 
-tokio::task_local! {
-    static CLAIM: Arc<Claim>;
-}
-
 /// A request's claim on an idempotency key.
 #[derive(Debug)]
 pub struct Claim {
@@ -51,22 +47,12 @@ impl Claim {
     }
 }
 
-/// The claim of the request being served, if it has one.
-pub fn current_claim() -> Option<Arc<Claim>> {
-    CLAIM.try_with(Arc::clone).ok()
-}
-
 impl Claim {
     /// The claim of part `index` of this request (an item of a batch): its own key and
     /// fingerprint, the same whenever the same request comes again.
     pub fn part(&self, index: usize) -> Arc<Claim> {
         Claim::new(format!("{}#{index}", self.key), format!("{}#{index}", self.fingerprint))
     }
-}
-
-/// Runs `work` (one request) with `claim`: every write it makes keeps its answer under the key.
-pub async fn with_claim<F: std::future::Future>(claim: Arc<Claim>, work: F) -> F::Output {
-    CLAIM.scope(claim, work).await
 }
 
 /// The answer a write gives its caller, as the HTTP edge sends it.
@@ -153,9 +139,11 @@ impl Store {
     /// The put of the current request's claim with `answer`, when there is a claim.
     pub(crate) fn claim_action(
         &self,
+        claim: Option<&Arc<Claim>>,
         answer: Option<&Answer>,
     ) -> Result<Option<(TransactWriteItem, Arc<Claim>)>> {
-        let (Some(answer), Ok(claim)) = (answer, CLAIM.try_with(Arc::clone)) else { return Ok(None) };
+        let (Some(answer), Some(claim)) = (answer, claim) else { return Ok(None) };
+        let claim = Arc::clone(claim);
         let now = n(self.now().timestamp());
         let mut put = self.put(self.claim_item(&claim, answer), KEY_FREE, vec![(":now", now)])?;
         if let Some(put) = put.put.as_mut() {

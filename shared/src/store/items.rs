@@ -269,7 +269,7 @@ pub fn outbox_item(event: &OutboxEvent) -> Item {
         ("occurredAt".into(), s(timestamp::format(&event.occurred_at))),
         (TTL.into(), n(expires.timestamp())),
     ]);
-    if let Some(trace) = crate::xray::current() {
+    if let Some(trace) = &event.trace_header {
         item.insert("traceHeader".into(), s(trace));
     }
     item

@@ -17,6 +17,7 @@
 //! Transaction conflicts, throttling and timeouts are retried with capped, jittered backoff.
 
 mod audit;
+mod context;
 mod deadline;
 mod expiry;
 mod idempotency;
@@ -39,9 +40,10 @@ use chrono::{DateTime, Utc};
 
 pub use crate::domain::StockChange;
 pub use audit::MAX_TRANSACT_GET;
+pub use context::WriteContext;
 pub use deadline::{remaining_before, with_deadline};
 pub use expiry::{pack_expiry_batches, DuePage};
-pub use idempotency::{current_claim, with_claim, Answer, Claim, Kept, KEPT_FOR_HOURS};
+pub use idempotency::{Answer, Claim, Kept, KEPT_FOR_HOURS};
 pub use items::{Item, PENDING_SHARDS};
 pub use retry::RetryPolicy;
 pub use schema::{create_table, delete_table};

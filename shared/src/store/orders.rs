@@ -12,14 +12,13 @@ use super::items::{order_key, outbox_key, s, string_attr};
 use super::reserve::Created;
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
-use super::{Reserved, Store};
+use super::{Reserved, Store, WriteContext};
 use crate::domain::{
     check_reservation, decide_put, hold_change, line_changes, shard_holds_of, Cart, HoldChange, Line,
     LinesFrom, OrderSlot, PutDecision, Reservation, StockDeltas, Transition, Units, Write,
     DEFAULT_TTL_SECONDS,
 };
 use crate::error::{Error, Result};
-use crate::events::OutboxEvent;
 
 impl Store {
     /// Creates, re-creates or changes the order's hold so that it holds `cart`. `created` tells a
@@ -29,7 +28,7 @@ impl Store {
         order_id: &str,
         cart: &Cart,
         ttl_seconds: Option<i64>,
-        correlation_id: Option<&str>,
+        ctx: &WriteContext,
     ) -> Result<Reserved> {
         self.with_retries("put_order_reservation", || async {
             let order = self.get_item(order_key(order_id)).await?;
@@ -43,19 +42,19 @@ impl Store {
                 PutDecision::Refuse(e) => return Err(e.into()),
                 PutDecision::Change(from) => {
                     let current = latest.as_ref().expect("a change has a reservation");
-                    return self.modify(current, cart, from, ttl_seconds, correlation_id).await;
+                    return self.modify(current, cart, from, ttl_seconds, ctx).await;
                 }
                 PutDecision::ExpireThenCreate => {
                     // Expired on the spot (its own change, which keeps no answer).
                     let current = latest.as_ref().expect("an expiry has a reservation");
                     let expired = current.after(Transition::Expire, None, now);
-                    self.apply(current, &expired, Transition::Expire, correlation_id, None, None).await?;
+                    self.apply(current, &expired, Transition::Expire, ctx, None).await?;
                     OrderSlot::Replacing(current.reservation_id.clone())
                 }
                 PutDecision::Create(slot) => slot,
             };
             let ttl = ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
-            match self.create(order_id, cart, ttl, correlation_id, &slot).await? {
+            match self.create(order_id, cart, ttl, ctx, &slot).await? {
                 Created::Done(reservation) => Ok(Reserved { reservation, created: true }),
                 // Another request gave the order a reservation since it was read.
                 Created::OrderTaken(_) => Err(Failure::Stale),
@@ -71,7 +70,7 @@ impl Store {
         cart: &Cart,
         from: LinesFrom,
         ttl_seconds: Option<i64>,
-        correlation_id: Option<&str>,
+        ctx: &WriteContext,
     ) -> Result<Reserved, Failure> {
         let lines = match from {
             LinesFrom::Hold => current.lines.clone(),
@@ -120,7 +119,7 @@ impl Store {
             vec![(":cart", s(cart.key())), (":id", s(&current.reservation_id))],
         )?);
         let (detail_type, data) = change.event(current, &next)?;
-        let event = OutboxEvent::new(detail_type, data, now, correlation_id);
+        let event = ctx.event(detail_type, data, now);
         tx.push(self.outbox(&event)?);
         let holds = changed_holds.keys().map(|(sku, location_id)| {
             let quantity = quantity_of(&next.lines, sku, location_id);
@@ -130,7 +129,8 @@ impl Store {
 
         let answer = Answer::new(200, &next)?;
         let cancelled =
-            match self.commit("modify", tx, outbox_key(&event), Some(&answer), OnConflict::Retry).await? {
+            match self.commit("modify", tx, outbox_key(&event), Some(&answer), ctx, OnConflict::Retry).await?
+            {
                 TxOutcome::Committed => return Ok(Reserved { reservation: next, created: false }),
                 TxOutcome::GaveWay => return Err(Failure::Retry("conflict")),
                 TxOutcome::Cancelled(cancelled) => cancelled,

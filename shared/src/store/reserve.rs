@@ -19,13 +19,13 @@ use super::items::{
 };
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
-use super::{Reserved, Store};
+use super::{Reserved, Store, WriteContext};
 use crate::domain::{
     answer_to_taken_order, check_reservation, combine, may_be_a_retry, shard_holds_of, timestamp, Cart,
     Chosen, Line, OrderSlot, Reservation, ShardKey, StockItem, Units, Write,
 };
 use crate::error::{Error, Result, Shortfall};
-use crate::events::{DetailType, OutboxEvent};
+use crate::events::DetailType;
 
 /// How many other shards one attempt of a reserve moves to, one after the other, while each it
 /// tries is busy with another transaction; then it backs off and tries again (`Failure::Busy`:
@@ -46,9 +46,9 @@ impl Store {
         order_id: &str,
         lines: Vec<Line>,
         ttl_seconds: i64,
-        correlation_id: Option<&str>,
+        ctx: &WriteContext,
     ) -> Result<Reserved> {
-        self.reserve_cart(order_id, &Cart::from(lines), ttl_seconds, correlation_id).await
+        self.reserve_cart(order_id, &Cart::from(lines), ttl_seconds, ctx).await
     }
 
     /// `POST /v1/reservations`: a new reservation of the cart for an order that has none; for an
@@ -59,11 +59,10 @@ impl Store {
         order_id: &str,
         cart: &Cart,
         ttl_seconds: i64,
-        correlation_id: Option<&str>,
+        ctx: &WriteContext,
     ) -> Result<Reserved> {
         self.with_retries("reserve", || async {
-            let order = match self.create(order_id, cart, ttl_seconds, correlation_id, &OrderSlot::Free).await
-            {
+            let order = match self.create(order_id, cart, ttl_seconds, ctx, &OrderSlot::Free).await {
                 Ok(Created::Done(reservation)) => return Ok(Reserved { reservation, created: true }),
                 Ok(Created::OrderTaken(order)) => order,
                 Err(Failure::Fatal(refusal)) if may_be_a_retry(&refusal) => {
@@ -92,7 +91,7 @@ impl Store {
         order_id: &str,
         cart: &Cart,
         ttl_seconds: i64,
-        correlation_id: Option<&str>,
+        ctx: &WriteContext,
         slot: &OrderSlot,
     ) -> Result<Created, Failure> {
         let lines = self.resolve_lines(cart, &[]).await?;
@@ -106,7 +105,7 @@ impl Store {
             reservation.shard_holds = shard_holds_of(&units);
             check_reservation(&reservation)?;
             let data = serde_json::to_value(&reservation).map_err(Error::internal)?;
-            let event = OutboxEvent::new(DetailType::ReservationCreated, data, now, correlation_id);
+            let event = ctx.event(DetailType::ReservationCreated, data, now);
             let order = order_item(order_id, &reservation.reservation_id, &cart.key());
 
             let mut tx = Tx::new(Write::Reserve { shard_items: units.len(), holds: reservation.lines.len() });
@@ -139,7 +138,7 @@ impl Store {
                 .cloned()
                 .collect();
             let on_conflict = if sharded.is_empty() { OnConflict::Retry } else { OnConflict::GiveWay };
-            match self.commit("reserve", tx, outbox_key(&event), Some(&answer), on_conflict).await? {
+            match self.commit("reserve", tx, outbox_key(&event), Some(&answer), ctx, on_conflict).await? {
                 TxOutcome::Committed => return Ok(Created::Done(reservation)),
                 TxOutcome::Cancelled(cancelled) => {
                     if let Some(order) = cancelled.old_item(&order_slot) {

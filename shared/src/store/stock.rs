@@ -9,16 +9,16 @@ use super::idempotency::Answer;
 use super::items::{movement_item, n, outbox_key, shard_item};
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
-use super::{StockWrite, Store};
+use super::{StockWrite, Store, WriteContext};
 use crate::domain::{
     balance, combine, decide_stock_write, Movement, MovementKind, Provenance, StockChange, StockItem, Write,
 };
 use crate::error::{Error, Result};
-use crate::events::{DetailType, OutboxEvent};
+use crate::events::DetailType;
 
 impl Store {
     /// Sets or adjusts a stock item, keyed on the version just read (and on `expected_version`
-    /// when given: 0 means "must not exist yet").
+    /// when given: 0 means "must not exist yet"); `reason` goes into the ledger and the event.
     pub async fn write_stock(
         &self,
         sku: &str,
@@ -26,26 +26,24 @@ impl Store {
         change: StockChange,
         expected_version: Option<u64>,
         reason: Option<&str>,
-        correlation_id: Option<&str>,
+        ctx: &WriteContext,
     ) -> Result<StockWrite> {
-        let provenance = Provenance {
-            reason: reason.map(str::to_owned),
-            correlation_id: correlation_id.map(str::to_owned),
-            ..Provenance::default()
-        };
-        self.write_stock_as(sku, location_id, change, expected_version, &provenance).await
+        let why = Provenance { reason: reason.map(str::to_owned), ..Provenance::default() };
+        self.write_stock_as(sku, location_id, change, expected_version, &why, ctx).await
     }
 
-    /// [`Store::write_stock`], saying who asked and why: the change's ledger movement and event
-    /// carry it.
+    /// [`Store::write_stock`] with the reason and reference of `why` (the context names who
+    /// asked): the change's ledger movement and event carry them.
     pub async fn write_stock_as(
         &self,
         sku: &str,
         location_id: &str,
         change: StockChange,
         expected_version: Option<u64>,
-        provenance: &Provenance,
+        why: &Provenance,
+        ctx: &WriteContext,
     ) -> Result<StockWrite> {
+        let provenance = &ctx.provenance(why);
         self.with_retries("write_stock", || async {
             let shards = self.read_shards(sku, location_id).await?;
             let parts: Vec<StockItem> = shards.iter().map(|(_, s)| s.clone()).collect();
@@ -104,12 +102,11 @@ impl Store {
             if let Some(reference) = &provenance.reference {
                 data["reference"] = json!(reference);
             }
-            let correlation_id = provenance.correlation_id.as_deref();
-            let event = OutboxEvent::new(DetailType::StockAdjusted, data, now, correlation_id);
+            let event = ctx.event(DetailType::StockAdjusted, data, now);
             tx.push(self.outbox(&event)?);
             let answer = Answer::new(if update.created { 201 } else { 200 }, &update.item)?;
             let marker = outbox_key(&event);
-            match self.commit("write_stock", tx, marker, Some(&answer), OnConflict::Retry).await? {
+            match self.commit("write_stock", tx, marker, Some(&answer), ctx, OnConflict::Retry).await? {
                 TxOutcome::Committed => {
                     self.remember_shards(sku, location_id, update.item.shards, on_hands.len() as u32);
                     Ok(StockWrite { item: update.item, created: update.created })

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::idempotency::Answer;
 use super::items::{hold_item, hold_key, outbox_item, Item};
 use super::retry::{classify, retryable_reason, Failure};
-use super::Store;
+use super::{Store, WriteContext};
 use crate::domain::{Keyed, Reservation, Write, MAX_ACTIONS};
 use crate::error::{Error, Result};
 use crate::events::OutboxEvent;
@@ -163,7 +163,8 @@ impl Store {
     /// that resend be cancelled by its own conditions all the same, the transaction's outbox
     /// record (`marker`, a key only this transaction writes) tells whether the first attempt was
     /// applied. So no write is applied twice by these retries, and only a definite answer reaches
-    /// the caller. Inside an `Idempotency-Key` request the key's record goes with the change.
+    /// the caller. With a claim on an `Idempotency-Key` in `ctx`, the key's record (and `answer`)
+    /// goes with the change.
     /// RELIABILITY.md has the reasoning.
     pub(crate) async fn commit(
         &self,
@@ -171,9 +172,10 @@ impl Store {
         tx: Tx,
         marker: Item,
         answer: Option<&Answer>,
+        ctx: &WriteContext,
         on_conflict: OnConflict,
     ) -> Result<TxOutcome> {
-        let claim = self.claim_action(answer)?;
+        let claim = self.claim_action(ctx.claim.as_ref(), answer)?;
         let keyed = if claim.is_some() { Keyed::Yes } else { Keyed::No };
         let mut actions = tx.finish(keyed)?;
         let claim = claim.map(|(put, claim)| {

@@ -9,13 +9,12 @@ use super::idempotency::Answer;
 use super::items::{movement_item, n, number_attr, outbox_key, reservation_item, s, shard_key, Item};
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
-use super::{Store, Transitioned};
+use super::{Store, Transitioned, WriteContext};
 use crate::domain::{
     decide, stock_deltas, timestamp, Action, Decision, Movement, MovementKind, Provenance, Reservation,
     ShardKey, StockDeltas, Transition, Write,
 };
 use crate::error::{Error, Result};
-use crate::events::OutboxEvent;
 
 /// The hold items a reservation leaving PENDING deletes.
 pub(crate) fn released_holds(
@@ -25,36 +24,23 @@ pub(crate) fn released_holds(
 }
 
 impl Store {
-    pub async fn confirm(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
-        self.confirm_by(id, correlation_id, None).await
+    /// Confirms a PENDING, live hold: its units leave onHand (a SOLD movement per item, naming
+    /// the context's actor).
+    pub async fn confirm(&self, id: &str, ctx: &WriteContext) -> Result<Transitioned> {
+        self.transition(id, Action::Confirm, None, ctx).await
     }
 
-    /// [`Store::confirm`] by a known caller (the JWT `sub`), named in the SOLD movements.
-    pub async fn confirm_by(
-        &self,
-        id: &str,
-        correlation_id: Option<&str>,
-        actor: Option<&str>,
-    ) -> Result<Transitioned> {
-        self.transition(id, Action::Confirm, None, correlation_id, actor).await
+    pub async fn release(&self, id: &str, ctx: &WriteContext) -> Result<Transitioned> {
+        self.transition(id, Action::Release, None, ctx).await
     }
 
-    pub async fn release(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
-        self.transition(id, Action::Release, None, correlation_id, None).await
-    }
-
-    pub async fn extend(
-        &self,
-        id: &str,
-        ttl_seconds: i64,
-        correlation_id: Option<&str>,
-    ) -> Result<Transitioned> {
-        self.transition(id, Action::Extend, Some(ttl_seconds), correlation_id, None).await
+    pub async fn extend(&self, id: &str, ttl_seconds: i64, ctx: &WriteContext) -> Result<Transitioned> {
+        self.transition(id, Action::Extend, Some(ttl_seconds), ctx).await
     }
 
     /// Expires the hold if it is still PENDING and due; `applied == false` if it was not.
-    pub async fn expire(&self, id: &str, correlation_id: Option<&str>) -> Result<Transitioned> {
-        self.transition(id, Action::Expire, None, correlation_id, None).await
+    pub async fn expire(&self, id: &str, ctx: &WriteContext) -> Result<Transitioned> {
+        self.transition(id, Action::Expire, None, ctx).await
     }
 
     async fn transition(
@@ -62,8 +48,7 @@ impl Store {
         id: &str,
         action: Action,
         ttl_seconds: Option<i64>,
-        correlation_id: Option<&str>,
-        actor: Option<&str>,
+        ctx: &WriteContext,
     ) -> Result<Transitioned> {
         self.with_retries("transition", || async {
             let current = self.read_reservation(id).await?;
@@ -74,13 +59,13 @@ impl Store {
                 Decision::Apply(transition) => {
                     let next = current.after(transition, ttl_seconds, now);
                     let answer = Answer::new(200, &next)?;
-                    self.apply(&current, &next, transition, correlation_id, actor, Some(&answer)).await?;
+                    self.apply(&current, &next, transition, ctx, Some(&answer)).await?;
                     Ok(Transitioned { reservation: next, applied: true })
                 }
                 Decision::ExpireThenFail(e) => {
                     let next = current.after(Transition::Expire, None, now);
                     // The request fails, so it keeps no answer.
-                    self.apply(&current, &next, Transition::Expire, correlation_id, None, None).await?;
+                    self.apply(&current, &next, Transition::Expire, ctx, None).await?;
                     Err(e.into())
                 }
             }
@@ -95,11 +80,10 @@ impl Store {
         current: &Reservation,
         next: &Reservation,
         transition: Transition,
-        correlation_id: Option<&str>,
-        actor: Option<&str>,
+        ctx: &WriteContext,
         answer: Option<&Answer>,
     ) -> Result<(), Failure> {
-        let (event, marker) = self.transition_event(next, transition, correlation_id)?;
+        let (event, marker) = self.transition_event(next, transition, ctx)?;
         let deltas = stock_deltas([current], transition);
         let (shard_items, holds) = (deltas.len(), current.lines.len());
         let write = match transition {
@@ -113,7 +97,7 @@ impl Store {
         // it. A hold found expired by then is read again, and the decision (expiry on the spot,
         // 410) is made anew.
         let sold = if transition == Transition::Confirm {
-            Some(self.sold(current, &deltas, &next.updated_at, correlation_id, actor).await?)
+            Some(self.sold(current, &deltas, &next.updated_at, ctx).await?)
         } else {
             None
         };
@@ -136,7 +120,7 @@ impl Store {
         // A conflict is a definite "not applied": with a moment in the condition, decide again
         // and write at a new moment rather than send the same write later.
         let on_conflict = if live_at.is_some() { OnConflict::GiveWay } else { OnConflict::Retry };
-        match self.commit("transition", tx, marker, answer, on_conflict).await? {
+        match self.commit("transition", tx, marker, answer, ctx, on_conflict).await? {
             TxOutcome::Committed => Ok(()),
             TxOutcome::GaveWay => Err(Failure::Retry("conflict")),
             TxOutcome::Cancelled(c) if c.failed(&guard) => Err(Failure::Stale),
@@ -165,17 +149,14 @@ impl Store {
         reservation: &Reservation,
         deltas: &StockDeltas,
         now: &DateTime<Utc>,
-        correlation_id: Option<&str>,
-        actor: Option<&str>,
+        ctx: &WriteContext,
     ) -> Result<Vec<((ShardKey, i64), TransactWriteItem, TransactWriteItem)>, Failure> {
         let reads = deltas.keys().map(|(sku, location_id, shard)| self.read_shard(sku, location_id, *shard));
         let items = futures::future::try_join_all(reads).await?;
-        let provenance = Provenance {
+        let provenance = ctx.provenance(&Provenance {
             reference: Some(reservation.reservation_id.clone()),
-            correlation_id: correlation_id.map(str::to_owned),
-            actor: actor.map(str::to_owned),
             ..Provenance::default()
-        };
+        });
         let mut sold = Vec::with_capacity(deltas.len());
         for ((key, (on_hand_delta, reserved_delta)), item) in deltas.iter().zip(items) {
             let (sku, location_id, shard) = key;
@@ -239,10 +220,10 @@ impl Store {
         &self,
         next: &Reservation,
         transition: Transition,
-        correlation_id: Option<&str>,
+        ctx: &WriteContext,
     ) -> Result<(TransactWriteItem, Item)> {
         let data = serde_json::to_value(next).map_err(Error::internal)?;
-        let event = OutboxEvent::new(transition.event(), data, next.updated_at, correlation_id);
+        let event = ctx.event(transition.event(), data, next.updated_at);
         Ok((self.outbox(&event)?, outbox_key(&event)))
     }
 
