@@ -108,10 +108,39 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::validation("a JSON request body is required"));
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| Error::validation(format!("invalid request body: {e}")))
+        parse_body(&bytes).map(JsonBody)
     }
+}
+
+/// A JSON body into `T`; a field that is missing, unknown, null or of the wrong type is named
+/// in the error's `details.field` (its path: `lines[0].quantity`).
+fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let message = format!("invalid request body: {}", e.inner());
+        match field_of(&e) {
+            Some(field) => Error::invalid_field(&field, message),
+            None => Error::validation(message),
+        }
+    })
+}
+
+/// The body field an error is about, if it is about one (not malformed JSON).
+fn field_of(error: &serde_path_to_error::Error<serde_json::Error>) -> Option<String> {
+    if !error.inner().is_data() {
+        return None;
+    }
+    let path = error.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    // serde names a missing field in its message only; the path is the object it is missing from.
+    let text = error.inner().to_string();
+    let missing = text.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
+    let field = match missing {
+        Some(name) if path.is_empty() => name.to_owned(),
+        Some(name) => format!("{path}.{name}"),
+        None => path,
+    };
+    (!field.is_empty()).then_some(field)
 }
 
 pub use crate::domain::not_null;
@@ -130,9 +159,7 @@ impl<S: Send + Sync> FromRequest<S> for NoParameters {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(NoParameters);
         }
-        serde_json::from_slice::<Empty>(&bytes)
-            .map(|_| NoParameters)
-            .map_err(|e| Error::validation(format!("invalid request body: {e}")))
+        parse_body::<Empty>(&bytes).map(|_| NoParameters)
     }
 }
 
@@ -201,5 +228,45 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
             _ => None,
         };
         Ok(Actor(sub))
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        order_id: String,
+        lines: Vec<Line>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Line {
+        sku: String,
+        quantity: i64,
+    }
+
+    fn field(body: &str) -> Option<String> {
+        match parse_body::<Body>(body.as_bytes()).unwrap_err() {
+            Error::Validation { field, .. } => field,
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_error_names_its_field_by_its_path() {
+        assert_eq!(field(r#"{"lines": []}"#).as_deref(), Some("orderId"));
+        assert_eq!(field(r#"{"orderId": 7, "lines": []}"#).as_deref(), Some("orderId"));
+        let wrong_type =
+            r#"{"orderId": "o", "lines": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": "x"}]}"#;
+        assert_eq!(field(wrong_type).as_deref(), Some("lines[1].quantity"));
+        assert_eq!(field(r#"{"orderId": "o", "lines": [{"quantity": 1}]}"#).as_deref(), Some("lines[0].sku"));
+        assert_eq!(field(r#"{"orderId": "o", "lines": [], "colour": 1}"#).as_deref(), Some("colour"));
+        assert_eq!(field(r#"{"orderId": "o", "lines": ["#), None, "malformed JSON names no field");
     }
 }
