@@ -82,8 +82,16 @@ impl Call {
     }
 }
 
+/// Whether letters' case counts in a match (IAM's actions: no; resources: yes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    Sensitive,
+    Insensitive,
+}
+
 /// `*` any run of characters, `?` any one (actions: `dynamodb:Get*`).
-pub fn wildcard_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
+pub fn wildcard_match(pattern: &str, text: &str, case: Case) -> bool {
+    let ignore_case = case == Case::Insensitive;
     glob(pattern.as_bytes(), 0, text.as_bytes(), 0, Glob { segments: false, ignore_case })
 }
 
@@ -132,7 +140,7 @@ pub fn evaluate(statements: &[Statement], call: &Call) -> Decision {
     let mut allowed = Vec::new();
     for (s, statement) in statements.iter().enumerate() {
         let actions: Vec<usize> = (0..statement.actions.len())
-            .filter(|&a| wildcard_match(&statement.actions[a], &call.action, true))
+            .filter(|&a| wildcard_match(&statement.actions[a], &call.action, Case::Insensitive))
             .collect();
         let resources: Vec<usize> = (0..statement.resources.len())
             .filter(|&r| resource_match(&statement.resources[r], &call.resource))
@@ -340,14 +348,14 @@ impl FunctionPolicy {
                 }
             };
             if self.from_template {
-                record(&self.function, &call.action, &call.resource, true);
+                record(&self.function, &call.action, &call.resource, Seen::Denied);
             }
             return Err(self.denied(call, &why));
         }
         if self.from_template {
             for (s, a, r) in used {
                 let statement = &self.statements[s];
-                record(&self.function, &statement.actions[a], &statement.written_resources[r], false);
+                record(&self.function, &statement.actions[a], &statement.written_resources[r], Seen::Granted);
             }
         }
         Ok(())
@@ -361,12 +369,20 @@ impl FunctionPolicy {
     }
 }
 
+/// What the gate saw of a grant: used by a call it let through, or a call it denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Granted,
+    Denied,
+}
+
 /// A grant used (as the template writes it), or a call denied, the first time this process sees
 /// it: appended to `IAM_USAGE_FILE` when set (`make test`, for `infra/iam_usage.py`).
-fn record(function: &str, action: &str, resource: &str, denied: bool) {
+fn record(function: &str, action: &str, resource: &str, seen: Seen) {
     /// (function, action, resource, denied)
-    type Seen = BTreeSet<(String, String, String, bool)>;
-    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
+    type Recorded = BTreeSet<(String, String, String, bool)>;
+    static SEEN: OnceLock<Mutex<Recorded>> = OnceLock::new();
+    let denied = seen == Seen::Denied;
     let key = (function.to_owned(), action.to_owned(), resource.to_owned(), denied);
     let new = SEEN.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner()).insert(key);
     if !new {

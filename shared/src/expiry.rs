@@ -13,7 +13,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 
 use crate::domain::Reservation;
-use crate::store::{pack_expiry_batches, with_deadline, WriteContext, PENDING_SHARDS};
+use crate::store::{pack_expiry_batches, with_deadline, WriteContext, DUE_PARTITIONS};
 use crate::Store;
 
 /// What one sweep did; logged as one line per run.
@@ -79,20 +79,20 @@ impl ExpirySweep {
     async fn sweep(&self, store: &Store, started: Instant, stop_at: Instant) -> SweepReport {
         let now = store.now();
         let mut report = SweepReport::default();
-        'shards: for shard in 0..PENDING_SHARDS {
+        'partitions: for partition in 0..DUE_PARTITIONS {
             let mut start = None;
             loop {
                 if Instant::now() >= stop_at {
                     report.stopped_early = true;
-                    break 'shards;
+                    break 'partitions;
                 }
-                let page = match store.due_page(shard, now, start, self.page_size).await {
+                let page = match store.due_page(partition, now, start, self.page_size).await {
                     Ok(page) => page,
                     Err(e) => {
-                        // This shard waits for the next run; the others still get their turn.
-                        tracing::warn!(shard, error = %e, "expiry sweep could not read due holds");
+                        // This partition waits for the next run; the others still get their turn.
+                        tracing::warn!(partition, error = %e, "expiry sweep could not read due holds");
                         report.failed += 1;
-                        continue 'shards;
+                        continue 'partitions;
                     }
                 };
                 report.found += page.reservations.len() as u64;
@@ -124,7 +124,7 @@ impl ExpirySweep {
                     }
                 }
                 match page.next {
-                    _ if report.stopped_early => break 'shards,
+                    _ if report.stopped_early => break 'partitions,
                     Some(next) => start = Some(next),
                     None => break,
                 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Body;
-use dev_server::iam::{calls_of, evaluate, wildcard_match, Call, Decision, Effect, Statement};
+use dev_server::iam::{calls_of, evaluate, wildcard_match, Call, Case, Decision, Effect, Statement};
 use dev_server::topology::matches_filter;
 use dev_server::LocalRuntime;
 use http::Method;
@@ -60,7 +60,10 @@ fn actions_match_with_wildcards_and_without_case_resources_with_wildcards_and_ca
         "resources keep case"
     );
     assert!(!allowed(&policy, "dynamodb:GetItem", &TABLE.replace("inventory", "other")));
-    assert!(wildcard_match("a*b*c", "aXXbYc", false) && !wildcard_match("a*b*c", "aXXbY", false));
+    assert!(
+        wildcard_match("a*b*c", "aXXbYc", Case::Sensitive)
+            && !wildcard_match("a*b*c", "aXXbY", Case::Sensitive)
+    );
     // Within an ARN segment: a `*` inside one does not run past a colon; one ending it does.
     let inside = [statement(Effect::Allow, &["dynamodb:GetItem"], &[&format!("{TABLE}-*-x")])];
     assert!(allowed(&inside, "dynamodb:GetItem", &format!("{TABLE}-a-x")));

@@ -52,10 +52,16 @@ pub enum PutDecision {
     Refuse(Error),
 }
 
-/// `latest`: the order's latest reservation, if any; `same_cart`: the order key records this
-/// cart as the one the latest reservation was made or changed with.
-pub fn decide_put(latest: Option<&Reservation>, same_cart: bool, now: DateTime<Utc>) -> PutDecision {
+/// `latest`: the order's latest reservation, if any; `order_cart`: the cart the order key records
+/// it was made or last changed with; `cart`: the one asked for now.
+pub fn decide_put(
+    latest: Option<&Reservation>,
+    order_cart: Option<&str>,
+    cart: &Cart,
+    now: DateTime<Utc>,
+) -> PutDecision {
     let Some(latest) = latest else { return PutDecision::Create(OrderSlot::Free) };
+    let same_cart = order_cart == Some(cart.key().as_str());
     match latest.status {
         Status::Confirmed => PutDecision::Refuse(Error::InvalidState { status: latest.status }),
         Status::Pending if latest.is_past_due(now) => PutDecision::ExpireThenCreate,
@@ -145,21 +151,27 @@ mod tests {
     #[test]
     fn a_put_creates_changes_expires_first_or_refuses() {
         let now = Utc::now();
-        assert_eq!(decide_put(None, false, now), PutDecision::Create(OrderSlot::Free));
+        let cart = Cart::from(vec![line("A", 1)]);
+        let (same, other) = (Some(cart.key()), Some("[]".to_owned()));
+        let decide = |latest: Option<&Reservation>, order_cart: &Option<String>| {
+            decide_put(latest, order_cart.as_deref(), &cart, now)
+        };
+        assert_eq!(decide(None, &None), PutDecision::Create(OrderSlot::Free));
         let live = reservation(Status::Pending, 10, now);
-        assert_eq!(decide_put(Some(&live), true, now), PutDecision::Change(LinesFrom::Hold));
-        assert_eq!(decide_put(Some(&live), false, now), PutDecision::Change(LinesFrom::Cart));
+        assert_eq!(decide(Some(&live), &same), PutDecision::Change(LinesFrom::Hold));
+        assert_eq!(decide(Some(&live), &other), PutDecision::Change(LinesFrom::Cart));
+        assert_eq!(decide(Some(&live), &None), PutDecision::Change(LinesFrom::Cart));
         // Due exactly now is past due.
         for due in [reservation(Status::Pending, 0, now), reservation(Status::Pending, -5, now)] {
-            assert_eq!(decide_put(Some(&due), true, now), PutDecision::ExpireThenCreate);
+            assert_eq!(decide(Some(&due), &same), PutDecision::ExpireThenCreate);
         }
         for status in [Status::Released, Status::Expired] {
             let r = reservation(status, 10, now);
             let replacing = PutDecision::Create(OrderSlot::Replacing(r.reservation_id.clone()));
-            assert_eq!(decide_put(Some(&r), true, now), replacing);
+            assert_eq!(decide(Some(&r), &same), replacing);
         }
         let confirmed = reservation(Status::Confirmed, 10, now);
-        let refused = decide_put(Some(&confirmed), true, now);
+        let refused = decide(Some(&confirmed), &same);
         assert!(matches!(refused, PutDecision::Refuse(Error::InvalidState { status: Status::Confirmed })));
     }
 

@@ -66,7 +66,10 @@ impl Store {
     pub async fn audit_item_range(&self, sku: &str, location_id: &str) -> Result<Vec<Item>> {
         let (pk, from, to) = (stock_pk(sku), holds_prefix(location_id), item_range(location_id).1);
         let keys = SortKeys::Between(&from, &to);
-        self.with_retries("audit_item", || self.query_partition(pk.clone(), keys, false)).await
+        self.with_retries("audit_item", || {
+            self.query_partition(pk.clone(), keys, super::reads::KeyOrder::Ascending)
+        })
+        .await
     }
 
     /// The items of `keys` (at most [`MAX_TRANSACT_GET`]) as they were at one moment

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use chrono::{DateTime, Utc};
 
-use super::items::{due_sort_key, from_item, pending_shard_pk, s, Item, GSI1};
+use super::items::{due_partition_pk, due_sort_key, from_item, s, Item, GSI1};
 use super::retry::{classify, Failure};
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::transitions::released_holds;
@@ -58,11 +58,11 @@ pub fn pack_expiry_batches(holds: Vec<Reservation>, max_holds: usize) -> Vec<Vec
 }
 
 impl Store {
-    /// One page of PENDING holds due at `now` from one shard of the sparse due-holds index
+    /// One page of PENDING holds due at `now` from one partition of the sparse due-holds index
     /// (eventually consistent: a hold may have moved on since; `expire_due` re-checks).
     pub async fn due_page(
         &self,
-        shard: u32,
+        partition: u32,
         now: DateTime<Utc>,
         start: Option<Item>,
         limit: i32,
@@ -75,8 +75,8 @@ impl Store {
                     .query()
                     .table_name(&self.table)
                     .index_name(GSI1)
-                    .key_condition_expression("gsi1pk = :shard AND gsi1sk < :due")
-                    .expression_attribute_values(":shard", s(pending_shard_pk(shard)))
+                    .key_condition_expression("gsi1pk = :partition AND gsi1sk < :due")
+                    .expression_attribute_values(":partition", s(due_partition_pk(partition)))
                     // Every key of a hold due at or before `now` sorts below "{now}#~".
                     .expression_attribute_values(":due", s(due_sort_key(&now, "~")))
                     .set_exclusive_start_key(start)

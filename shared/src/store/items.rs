@@ -38,9 +38,9 @@ pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
 pub const TTL: &str = "ttl";
-/// Shards of the due-holds index partition key, so a burst of reservations spreads its index
-/// writes; the sweep queries each shard.
-pub const PENDING_SHARDS: u32 = 4;
+/// Partitions of the due-holds index (`PENDING#{n}`), so a burst of reservations spreads its
+/// index writes; the sweep queries each. (Not to be confused with an item's shards.)
+pub const DUE_PARTITIONS: u32 = 4;
 /// How long outbox records stay after being written (the stream has 24 h; this is a margin).
 pub const OUTBOX_RETENTION_DAYS: i64 = 7;
 
@@ -178,12 +178,12 @@ pub const ORDER_SK: &str = "ORDER";
 /// Sort-key prefix of an order's reservation items (`RES#{createdAt}#{id}`: oldest first).
 pub const ORDER_RESERVATION_PREFIX: &str = "RES#";
 
-pub fn pending_shard_pk(shard: u32) -> String {
-    format!("PENDING#{shard}")
+pub fn due_partition_pk(partition: u32) -> String {
+    format!("PENDING#{partition}")
 }
 
-fn pending_shard(reservation_id: &str) -> u32 {
-    reservation_id.bytes().fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(b as u32)) % PENDING_SHARDS
+fn due_partition(reservation_id: &str) -> u32 {
+    reservation_id.bytes().fold(0u32, |acc, b| acc.wrapping_mul(31).wrapping_add(b as u32)) % DUE_PARTITIONS
 }
 
 /// `gsi1sk` of a PENDING hold; also the exclusive upper bound "due before `t`" for the sweep.
@@ -218,8 +218,8 @@ pub fn reservation_item(reservation: &Reservation) -> Result<Item, Error> {
     item.extend(reservation_key(&reservation.reservation_id));
     item.insert("entity".into(), s("RESERVATION"));
     if reservation.status == Status::Pending {
-        let shard = pending_shard(&reservation.reservation_id);
-        item.insert(GSI1_PK.into(), s(pending_shard_pk(shard)));
+        let partition = due_partition(&reservation.reservation_id);
+        item.insert(GSI1_PK.into(), s(due_partition_pk(partition)));
         item.insert(GSI1_SK.into(), s(due_sort_key(&reservation.expires_at, &reservation.reservation_id)));
     }
     Ok(item)

@@ -4,7 +4,8 @@
 //!
 //! - `transact`: the transaction call, its actions, and the classification of cancellations by
 //!   the per-item reasons (a condition: the domain's answer; a conflict or throttling: retry);
-//! - `reads`: strongly consistent reads of stock items, reservations and an order's history;
+//! - `reads`: the read primitives (an item, an item's shards, a partition's range or page);
+//! - `lists`: the public reads, single items and paged lists, with `cursors` for their pages;
 //! - `stock`: PUT and adjustments, keyed on the version read;
 //! - `reserve`: one transaction (lines that let the service pick the location: planned on a read);
 //! - `orders`: what an order should hold now: a new reservation, or its PENDING one changed;
@@ -12,16 +13,19 @@
 //! - `expiry`: due holds from the sparse index, expired in batches;
 //! - `deadline`: one deadline per request, which every call and retry inside it honours;
 //! - `idempotency`: the answers of `Idempotency-Key` requests, kept with the change they made;
+//! - `context`: a write's context (correlation id, idempotency claim, trace header, actor);
 //! - `items` (keys and item shapes), `schema` (the table), `retry` (backoff inside a deadline).
 //!
 //! Transaction conflicts, throttling and timeouts are retried with capped, jittered backoff.
 
 mod audit;
 mod context;
+mod cursors;
 mod deadline;
 mod expiry;
 mod idempotency;
 pub mod items;
+mod lists;
 mod orders;
 mod reads;
 mod reserve;
@@ -44,7 +48,7 @@ pub use context::WriteContext;
 pub use deadline::{remaining_before, with_deadline};
 pub use expiry::{pack_expiry_batches, DuePage};
 pub use idempotency::{Answer, Claim, Kept, KEPT_FOR_HOURS};
-pub use items::{Item, PENDING_SHARDS};
+pub use items::{Item, DUE_PARTITIONS};
 pub use retry::RetryPolicy;
 pub use schema::{create_table, delete_table};
 

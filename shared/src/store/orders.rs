@@ -36,9 +36,9 @@ impl Store {
                 Some(id) => Some(self.read_reservation(&id).await?),
                 None => None,
             };
-            let same_cart = order.as_ref().and_then(|o| string_attr(o, "cartKey")) == Some(cart.key());
+            let order_cart = order.as_ref().and_then(|o| string_attr(o, "cartKey"));
             let now = self.now();
-            let slot = match decide_put(latest.as_ref(), same_cart, now) {
+            let slot = match decide_put(latest.as_ref(), order_cart.as_deref(), cart, now) {
                 PutDecision::Refuse(e) => return Err(e.into()),
                 PutDecision::Change(from) => {
                     let current = latest.as_ref().expect("a change has a reservation");

@@ -98,3 +98,18 @@ pub async fn delete_table(client: &Client, table: &str) -> Result<(), Error> {
         .map_err(|e| Error::internal(DisplayErrorContext(&e)))?;
     Ok(())
 }
+
+impl super::Store {
+    /// That DynamoDB answers and the table is ACTIVE (`GET /health?deep=true`); else 503.
+    pub async fn check_table(&self) -> crate::error::Result<()> {
+        let described = self.client.describe_table().table_name(&self.table).send().await;
+        self.count_request(None);
+        let status = described.ok().and_then(|d| d.table).and_then(|t| t.table_status);
+        if status == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
+            Ok(())
+        } else {
+            tracing::warn!(table = %self.table, ?status, "deep health check failed");
+            Err(Error::Unavailable { retry_after_secs: 5 })
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The public reads: one stock item, a sku's locations, a reservation, an order's reservations,
+//! and the paged lists (an item's ledger, its holds, a location's stock) with their cursors
+//! (`cursors`). Each is a read primitive of `reads` inside the retry policy.
+
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+
+use super::cursors::{HoldsCursor, LocationCursor, MovementsCursor};
+use super::items::{
+    from_item, holds_prefix, location_pk, movements_prefix, number_attr, order_key, order_pk, s, stock_key,
+    stock_pk, string_attr, GSI2, GSI2_PK, GSI2_SK, ORDER_RESERVATION_PREFIX, ORDER_SK, SK,
+};
+use super::reads::{split_page, KeyOrder, SortKeys};
+use super::retry::{classify, Failure};
+use super::{Hold, Page, Store};
+use crate::domain::{Movement, Reservation, SkuStock, StockItem};
+use crate::error::{Error, Result};
+
+impl Store {
+    /// One stock item (strongly consistent).
+    pub async fn get_stock(&self, sku: &str, location_id: &str) -> Result<StockItem> {
+        self.with_retries("get_stock", || async {
+            self.read_stock(sku, location_id).await?.ok_or_else(|| {
+                Failure::Fatal(Error::NotFound { what: "stock item", id: format!("{sku}/{location_id}") })
+            })
+        })
+        .await
+    }
+
+    /// Every location of a SKU, sorted by locationId, with totals.
+    pub async fn get_sku_stock(&self, sku: &str) -> Result<SkuStock> {
+        let locations = self.with_retries("get_sku_stock", || self.read_sku_stock(sku)).await?;
+        if locations.is_empty() {
+            return Err(Error::NotFound { what: "sku", id: sku.to_owned() });
+        }
+        Ok(SkuStock::new(sku.to_owned(), locations))
+    }
+
+    pub async fn get_reservation(&self, id: &str) -> Result<Reservation> {
+        self.with_retries("get_reservation", || self.read_reservation(id)).await
+    }
+
+    /// Every reservation of an order, newest first: one Query of the order's partition (its
+    /// reservation items, and the order key naming the latest), then each reservation.
+    pub async fn list_order_reservations(&self, order_id: &str) -> Result<Vec<Reservation>> {
+        let items = self
+            .with_retries("list_order_reservations", || {
+                self.query_partition(order_pk(order_id), SortKeys::All, KeyOrder::Descending)
+            })
+            .await?;
+        let mut ids: Vec<String> = Vec::new();
+        let mut latest = None;
+        for item in &items {
+            let sk = string_attr(item, SK).unwrap_or_default();
+            let id = string_attr(item, "reservationId");
+            if sk == ORDER_SK {
+                latest = id;
+            } else if sk.starts_with(ORDER_RESERVATION_PREFIX) {
+                ids.extend(id);
+            }
+        }
+        // The order key names the latest (also one written before reservation items existed),
+        // whatever the clocks that stamped createdAt said.
+        if let Some(latest) = latest {
+            ids.retain(|id| *id != latest);
+            ids.insert(0, latest);
+        }
+        if ids.is_empty() {
+            return Err(Error::NotFound { what: "order reservation", id: order_id.to_owned() });
+        }
+        futures::future::try_join_all(ids.iter().map(|id| self.get_reservation(id))).await
+    }
+
+    /// The order's latest reservation, through the order key.
+    pub async fn get_order_reservation(&self, order_id: &str) -> Result<Reservation> {
+        self.with_retries("get_order_reservation", || async {
+            let order = self.get_item(order_key(order_id)).await?;
+            let id = order.as_ref().and_then(|o| string_attr(o, "reservationId")).ok_or_else(|| {
+                Failure::Fatal(Error::NotFound { what: "order reservation", id: order_id.to_owned() })
+            })?;
+            self.read_reservation(&id).await
+        })
+        .await
+    }
+
+    /// A page of an item's on-hand ledger, newest first (by version; on a sharded item, each
+    /// shard's chain by its own versions, interleaved by version number). `cursor` is a page's
+    /// `nextCursor`.
+    pub async fn list_movements(
+        &self,
+        sku: &str,
+        location_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Movement>> {
+        let prefix = movements_prefix(location_id);
+        let cursors = MovementsCursor { prefix: &prefix };
+        let after = cursor.map(|c| cursors.after(c)).transpose()?;
+        self.get_stock(sku, location_id).await?;
+        let (items, next) = self
+            .with_retries("list_movements", || {
+                self.query_page(stock_pk(sku), &prefix, KeyOrder::Descending, limit, after.clone())
+            })
+            .await?;
+        let items = items.into_iter().map(from_item::<Movement>).collect::<Result<Vec<_>>>()?;
+        let next_cursor = next.and_then(|sk| cursors.of(&sk));
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A page of the PENDING reservations holding units of an item, oldest first: its hold items,
+    /// with each reservation's expiresAt.
+    pub async fn list_holds(
+        &self,
+        sku: &str,
+        location_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Hold>> {
+        let prefix = holds_prefix(location_id);
+        let cursors = HoldsCursor { prefix: &prefix };
+        let after = cursor.map(|c| cursors.after(c)).transpose()?;
+        self.get_stock(sku, location_id).await?;
+        let (items, next) = self
+            .with_retries("list_holds", || {
+                self.query_page(stock_pk(sku), &prefix, KeyOrder::Ascending, limit, after.clone())
+            })
+            .await?;
+        let held: Vec<(String, String, i64)> = items
+            .iter()
+            .map(|item| {
+                let id = string_attr(item, "reservationId").unwrap_or_default();
+                let order = string_attr(item, "orderId").unwrap_or_default();
+                (id, order, number_attr(item, "quantity").unwrap_or_default())
+            })
+            .collect();
+        let reservations =
+            futures::future::try_join_all(held.iter().map(|(id, _, _)| self.get_reservation(id))).await?;
+        let items = held
+            .into_iter()
+            .zip(reservations)
+            .map(|((reservation_id, order_id, quantity), r)| Hold {
+                reservation_id,
+                order_id,
+                quantity,
+                expires_at: r.expires_at,
+            })
+            .collect();
+        let next_cursor = next.and_then(|sk| cursors.of(&sk));
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A page of a location's stock items, sorted by sku: a page of keys from the by-location
+    /// index, then the items themselves, strongly consistent.
+    pub async fn list_location_stock(
+        &self,
+        location_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<StockItem>> {
+        let after = cursor.map(LocationCursor::after).transpose()?;
+        let start = after.map(|sku| {
+            let mut key = stock_key(sku, location_id);
+            key.insert(GSI2_PK.to_owned(), s(location_pk(location_id)));
+            key.insert(GSI2_SK.to_owned(), s(sku));
+            key
+        });
+        let (skus, next) = self
+            .with_retries("list_location_stock", || {
+                let start = start.clone();
+                async move {
+                    let out = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(GSI2)
+                        .key_condition_expression("gsi2pk = :loc")
+                        .expression_attribute_values(":loc", s(location_pk(location_id)))
+                        .limit(limit + 1)
+                        .set_exclusive_start_key(start)
+                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                        .send()
+                        .await
+                        .map_err(classify)?;
+                    self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+                    let (keys, next) = split_page(out.items.unwrap_or_default(), limit, GSI2_SK);
+                    Ok((keys.iter().filter_map(|k| string_attr(k, GSI2_SK)).collect::<Vec<_>>(), next))
+                }
+            })
+            .await?;
+        let reads = skus
+            .iter()
+            .map(|sku| self.with_retries("list_location_stock", || self.read_stock(sku, location_id)));
+        let items = futures::future::try_join_all(reads).await?.into_iter().flatten().collect();
+        Ok(Page { items, next_cursor: next })
+    }
+}
