@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use chrono::{DateTime, Utc};
 
+use super::actions::released_holds;
 use super::items::{due_partition_pk, due_sort_key, from_item, s, Item, GSI1};
 use super::retry::{classify, Failure};
 use super::transact::{OnConflict, Tx, TxOutcome};
-use super::transitions::released_holds;
 use super::{Store, WriteContext};
 use crate::domain::{
     decide, stock_deltas, Action, Decision, Keyed, Reservation, ShardKey, Transition, Write,

@@ -2,12 +2,15 @@
 //! what to write (`crate::domain`), the store turns it into conditional actions and reads what
 //! DynamoDB answered. One module per capability:
 //!
-//! - `transact`: the transaction call, its actions, and the classification of cancellations by
-//!   the per-item reasons (a condition: the domain's answer; a conflict or throttling: retry);
+//! - `transact`: the transaction builder (typed slots), the call, and the classification of
+//!   cancellations by the per-item reasons (a condition: the domain's answer; a conflict or
+//!   throttling: retry);
+//! - `actions`: the conditional actions transactions are made of;
 //! - `reads`: the read primitives (an item, an item's shards, a partition's range or page);
 //! - `lists`: the public reads, single items and paged lists, with `cursors` for their pages;
 //! - `stock`: PUT and adjustments, keyed on the version read;
-//! - `reserve`: one transaction (lines that let the service pick the location: planned on a read);
+//! - `reserve`: one transaction for a new reservation;
+//! - `placement`: where a hold's units go (lines resolved, shard items picked, shortfalls judged);
 //! - `orders`: what an order should hold now: a new reservation, or its PENDING one changed;
 //! - `transitions`: confirm / release / extend / expire, keyed on the reservation's version;
 //! - `expiry`: due holds from the sparse index, expired in batches;
@@ -18,6 +21,7 @@
 //!
 //! Transaction conflicts, throttling and timeouts are retried with capped, jittered backoff.
 
+mod actions;
 mod audit;
 mod context;
 mod cursors;
@@ -27,11 +31,11 @@ mod idempotency;
 pub mod items;
 mod lists;
 mod orders;
+mod placement;
 mod reads;
 mod reserve;
 mod retry;
 mod schema;
-mod shards;
 mod stock;
 mod transact;
 mod transitions;
@@ -129,7 +133,7 @@ pub struct Store {
     retry: RetryPolicy,
     clock: Clock,
     stats: Arc<StoreStats>,
-    shard_counts: Arc<shards::ShardCounts>,
+    shard_counts: Arc<placement::ShardCounts>,
 }
 
 impl Store {

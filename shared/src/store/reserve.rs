@@ -1,30 +1,26 @@
 //! Reserve: one transaction. It takes the order key (the idempotency of reserve), the units of
 //! each shard item the lines are placed on (`reserved += q, available -= q IF available >= q`;
 //! an unsharded item is its own shard 0), and puts the reservation, the order's reservation item,
-//! the outbox record and a hold item per line. Lines that each name their location need no read
-//! first; lines the service places are resolved on a strongly consistent read of their skus
-//! (`resolve_lines`). Should a condition fail, the stock moved since: read and decide again
+//! the outbox record and a hold item per line. Where the units go is `placement`'s: lines that
+//! each name their location need no read first; lines the service places are resolved on a
+//! strongly consistent read of their skus. Should a condition fail, the stock moved since: read and decide again
 //! (bounded, inside the request's deadline), so INSUFFICIENT_STOCK only ever comes from a fresh
 //! read (for a sharded item, a snapshot of its shards).
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
-use chrono::{DateTime, Utc};
-
 use super::idempotency::Answer;
 use super::items::{
-    from_item, n, number_attr, order_item, order_key, order_reservation_item, outbox_key, reservation_item,
-    s, shard_key, string_attr, Item,
+    order_item, order_key, order_reservation_item, outbox_key, reservation_item, s, string_attr, Item,
 };
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Reserved, Store, WriteContext};
 use crate::domain::{
-    answer_to_taken_order, check_reservation, combine, may_be_a_retry, shard_holds_of, timestamp, Cart,
-    Chosen, Line, OrderSlot, Reservation, ShardKey, StockItem, Units, Write,
+    answer_to_taken_order, check_reservation, may_be_a_retry, shard_holds_of, Cart, Line, OrderSlot,
+    Reservation, ShardKey, Units, Write,
 };
-use crate::error::{Error, Result, Shortfall};
+use crate::error::{Error, Result};
 use crate::events::DetailType;
 
 /// How many other shards one attempt of a reserve moves to, one after the other, while each it
@@ -162,106 +158,5 @@ impl Store {
                 }
             }
         }
-    }
-
-    /// What the takes of units whose conditions failed mean: on a sharded item (or one that may
-    /// have been resharded since), or for lines the service chose, the stock moved since it was
-    /// read: `Stale`, read and decide again. Else (the caller's lines on unsharded items) the
-    /// shortfall of each such line of `lines`, its item as it was at the write, counting the
-    /// units `held` of it already (by the hold being changed).
-    pub(crate) fn short_takes<'a>(
-        &self,
-        failed: impl Iterator<Item = (&'a ShardKey, &'a Item)>,
-        chosen: Chosen,
-        lines: &[Line],
-        held: impl Fn(&str, &str) -> i64,
-    ) -> Failure {
-        let failed: Vec<_> = failed.collect();
-        let mut sharded = false;
-        for ((sku, location_id, shard), old) in &failed {
-            let resharded = number_attr(old, "shards").is_some_and(|n| n > 1);
-            if *shard > 0 || resharded || self.known_sharded(sku, location_id) {
-                self.forget_shards(sku, location_id);
-                sharded = true;
-            }
-        }
-        if sharded || chosen == Chosen::ByService {
-            return Failure::Stale;
-        }
-        let mut short = Vec::new();
-        for ((sku, location_id, _), old) in failed {
-            let Some(available) = number_attr(old, "available") else {
-                let id = format!("{sku}/{location_id}");
-                return Failure::Fatal(Error::NotFound { what: "stock item", id });
-            };
-            let Some(line) = lines.iter().find(|l| l.sku == *sku && l.location_id == *location_id) else {
-                continue;
-            };
-            short.push(Shortfall {
-                sku: sku.clone(),
-                location_id: Some(location_id.clone()),
-                requested: line.quantity,
-                available: available + held(sku, location_id),
-            });
-        }
-        if short.is_empty() {
-            return Failure::Fatal(Error::internal(
-                "a transaction was cancelled by a condition on no known item",
-            ));
-        }
-        Failure::Fatal(Error::InsufficientStock { lines: short })
-    }
-
-    /// The concrete lines of `cart`: as they are when each names its location, else resolved on
-    /// a strongly consistent read of its skus, counting the units of `held` as available. A
-    /// Query is not a snapshot (a PUT moving units between an item's shards while it reads can
-    /// show them short), so a shortfall on sharded items is decided again on a snapshot of each.
-    pub(crate) async fn resolve_lines(&self, cart: &Cart, held: &[Line]) -> Result<Vec<Line>, Failure> {
-        if let Some(lines) = cart.fixed() {
-            return Ok(lines);
-        }
-        let items = self.read_skus_shards(cart.skus()).await?;
-        let stock: Vec<StockItem> = items.iter().filter_map(|shards| combine(shards)).collect();
-        match cart.resolve(&stock, held) {
-            Err(Error::InsufficientStock { .. }) if items.iter().any(|shards| shards.len() > 1) => {
-                let stock = self.snapshots(&items).await?;
-                Ok(cart.resolve(&stock, held)?)
-            }
-            resolved => Ok(resolved?),
-        }
-    }
-
-    /// Each of `items` (an item as its shard items) read again at one moment when it has several
-    /// shard items, and summed.
-    async fn snapshots(&self, items: &[Vec<StockItem>]) -> Result<Vec<StockItem>, Failure> {
-        let reads = items.iter().map(|shards| async move {
-            if shards.len() <= 1 {
-                return Ok(combine(shards));
-            }
-            let keys: Vec<_> = (0..shards.len() as u32)
-                .map(|k| shard_key(&shards[0].sku, &shards[0].location_id, k))
-                .collect();
-            let read = self.audit_snapshot(&keys).await?;
-            let read = read.into_iter().flatten().map(from_item::<StockItem>).collect::<Result<Vec<_>>>()?;
-            Ok::<_, Failure>(combine(&read))
-        });
-        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
-    }
-
-    /// Takes `quantity` units of an item's shard into holds, if it has them available.
-    pub(crate) fn take_units(
-        &self,
-        sku: &str,
-        location_id: &str,
-        shard: u32,
-        quantity: i64,
-        now: &DateTime<Utc>,
-    ) -> Result<TransactWriteItem> {
-        self.update(
-            shard_key(sku, location_id, shard),
-            "SET reserved = reserved + :q, available = available - :q, version = version + :one, updatedAt = :now",
-            "attribute_exists(pk) AND available >= :q",
-            vec![(":q", n(quantity)), (":one", n(1)), (":now", s(timestamp::format(now)))],
-        )
     }
 }

@@ -1,20 +1,20 @@
-//! The transaction primitive: building the conditional actions of a `TransactWriteItems`, sending
-//! it, and classifying what came back: committed, cancelled by the conditions of named items (the
-//! domain's answer), or a failure to retry (conflict, throttling, unreachable) or to report.
+//! The transaction primitive: a `TransactWriteItems` built action by action (`Tx`: each action
+//! whose condition matters gets a typed `Slot`, checked against the write's count of actions),
+//! sent until DynamoDB answers it for sure (`Store::commit`), and what came back: committed,
+//! cancelled by the conditions of named slots (the domain's answer), or a failure to retry
+//! (conflict, throttling, unreachable) or to report. Also the one write outside a transaction:
+//! an event recorded once (`record_event`).
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, TransactWriteItem};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::idempotency::Answer;
-use super::items::{hold_item, hold_key, outbox_item, Item};
+use super::items::{outbox_item, Item};
 use super::retry::{classify, retryable_reason, Failure};
 use super::{Store, WriteContext};
-use crate::domain::{Keyed, Reservation, Write, MAX_ACTIONS};
+use crate::domain::{Keyed, Write, MAX_ACTIONS};
 use crate::error::{Error, Result};
 use crate::events::OutboxEvent;
 
@@ -209,74 +209,6 @@ impl Store {
             Store::mark_kept(claim);
         }
         outcome
-    }
-
-    /// A conditional put (no condition when `condition` is empty).
-    pub(crate) fn put(
-        &self,
-        item: Item,
-        condition: &str,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<TransactWriteItem> {
-        let mut put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if !condition.is_empty() {
-            put = put.condition_expression(condition);
-        }
-        for (name, value) in values {
-            put = put.expression_attribute_values(name, value);
-        }
-        Ok(TransactWriteItem::builder().put(put.build().map_err(Error::internal)?).build())
-    }
-
-    /// A conditional update.
-    pub(crate) fn update(
-        &self,
-        key: Item,
-        update: &str,
-        condition: &str,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<TransactWriteItem> {
-        let mut builder = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(update)
-            .condition_expression(condition)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        for (name, value) in values {
-            builder = builder.expression_attribute_values(name, value);
-        }
-        Ok(TransactWriteItem::builder().update(builder.build().map_err(Error::internal)?).build())
-    }
-
-    /// An unconditional delete.
-    pub(crate) fn delete(&self, key: Item) -> Result<TransactWriteItem> {
-        let delete =
-            Delete::builder().table_name(&self.table).set_key(Some(key)).build().map_err(Error::internal)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
-    }
-
-    /// The hold items of a reservation's lines: put (with their quantities) or, with `None`,
-    /// deleted.
-    pub(crate) fn holds(
-        &self,
-        reservation: &Reservation,
-        lines: impl IntoIterator<Item = (String, String, Option<i64>)>,
-    ) -> Result<Vec<TransactWriteItem>> {
-        lines
-            .into_iter()
-            .map(|(sku, location_id, quantity)| match quantity {
-                Some(q) => self.put(hold_item(&sku, &location_id, reservation, q), "", vec![]),
-                None => self.delete(hold_key(&sku, &location_id, reservation)),
-            })
-            .collect()
-    }
-
-    /// The outbox record of an event, put once.
-    pub(crate) fn outbox(&self, event: &OutboxEvent) -> Result<TransactWriteItem> {
-        self.put(outbox_item(event), "attribute_not_exists(pk)", vec![])
     }
 
     /// Records an event that goes with no item change (`ReservationConfirmFailed`), once per

@@ -5,8 +5,9 @@
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
+use super::actions::released_holds;
 use super::idempotency::Answer;
-use super::items::{movement_item, n, number_attr, outbox_key, reservation_item, s, shard_key, Item};
+use super::items::{movement_item, n, number_attr, s, shard_key};
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Store, Transitioned, WriteContext};
@@ -15,13 +16,6 @@ use crate::domain::{
     ShardKey, StockDeltas, Transition, Write,
 };
 use crate::error::{Error, Result};
-
-/// The hold items a reservation leaving PENDING deletes.
-pub(crate) fn released_holds(
-    reservation: &Reservation,
-) -> impl Iterator<Item = (String, String, Option<i64>)> + '_ {
-    reservation.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), None))
-}
 
 impl Store {
     /// Confirms a PENDING, live hold: its units leave onHand (a SOLD movement per item, naming
@@ -192,63 +186,5 @@ impl Store {
             sold.push(((key.clone(), -reserved_delta), update, movement));
         }
         Ok(sold)
-    }
-
-    /// Puts `next` only if the reservation is still `current`'s version and PENDING (and, with
-    /// `live_at`, not yet due then).
-    pub(crate) fn reservation_guard(
-        &self,
-        current: &Reservation,
-        next: &Reservation,
-        live_at: Option<&DateTime<Utc>>,
-    ) -> Result<TransactWriteItem> {
-        let mut condition = "version = :v AND #status = :pending".to_owned();
-        let mut values = vec![(":v", n(current.version)), (":pending", s("PENDING"))];
-        if let Some(now) = live_at {
-            condition.push_str(" AND expiresAt > :now");
-            values.push((":now", s(timestamp::format(now))));
-        }
-        let mut guard = self.put(reservation_item(next)?, &condition, values)?;
-        if let Some(put) = guard.put.as_mut() {
-            put.expression_attribute_names = Some([("#status".to_owned(), "status".to_owned())].into());
-        }
-        Ok(guard)
-    }
-
-    /// The outbox record of a transition, and its key.
-    pub(crate) fn transition_event(
-        &self,
-        next: &Reservation,
-        transition: Transition,
-        ctx: &WriteContext,
-    ) -> Result<(TransactWriteItem, Item)> {
-        let data = serde_json::to_value(next).map_err(Error::internal)?;
-        let event = ctx.event(transition.event(), data, next.updated_at);
-        Ok((self.outbox(&event)?, outbox_key(&event)))
-    }
-
-    /// Gives back (or takes out) the units of holds, per item: guarded so `reserved` never goes
-    /// negative.
-    pub(crate) fn stock_updates(
-        &self,
-        deltas: &StockDeltas,
-        now: &DateTime<Utc>,
-    ) -> Result<Vec<TransactWriteItem>> {
-        deltas
-            .iter()
-            .map(|((sku, location_id, shard), (on_hand_delta, reserved_delta))| {
-                let update = if *on_hand_delta == 0 {
-                    "SET reserved = reserved - :q, available = available + :q, version = version + :one, updatedAt = :now"
-                } else {
-                    "SET onHand = onHand - :q, reserved = reserved - :q, version = version + :one, updatedAt = :now"
-                };
-                self.update(
-                    shard_key(sku, location_id, *shard),
-                    update,
-                    "reserved >= :q",
-                    vec![(":q", n(-reserved_delta)), (":one", n(1)), (":now", s(timestamp::format(now)))],
-                )
-            })
-            .collect()
     }
 }

@@ -1,16 +1,19 @@
-//! Sharded stock in the store (`domain::shards`): how many shards an item has (remembered for a
-//! while, so a reserve of an unsharded item still needs no read), and where a reserve or a change
-//! of a hold takes its units.
+//! Where a hold's units go. The lines of a cart: as the caller named them, or resolved on a read
+//! of the stock (`resolve_lines`); then, per line, the shard items that take its units
+//! (`place_units`), with how many shards each item has remembered for a while so that a reserve
+//! of an unsharded item still needs no read; and, when a take's condition failed, what that
+//! means (`short_takes`): decide again, or the shortfall. A shortfall is only ever answered on a
+//! snapshot of the item (its shards read at one moment): a Query is not one.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::items::{number_attr, shard_key};
+use super::items::{from_item, number_attr, shard_key, Item};
 use super::retry::Failure;
 use super::Store;
-use crate::domain::{place, unplace, Chosen, Line, ShardKey, Units};
-use crate::error::{Error, Shortfall};
+use crate::domain::{combine, place, unplace, Cart, Chosen, Line, ShardKey, StockItem, Units};
+use crate::error::{Error, Result, Shortfall};
 
 /// How long a shard count read is used before it is read again. A stale count is harmless: a
 /// count of 1 sends a reserve to shard 0, which is a shard of every item; a count too large
@@ -199,6 +202,90 @@ impl Store {
             return Ok(Failure::Stale);
         }
         Ok(Failure::Fatal(Error::InsufficientStock { lines: short }))
+    }
+
+    /// What the takes of units whose conditions failed mean: on a sharded item (or one that may
+    /// have been resharded since), or for lines the service chose, the stock moved since it was
+    /// read: `Stale`, read and decide again. Else (the caller's lines on unsharded items) the
+    /// shortfall of each such line of `lines`, its item as it was at the write, counting the
+    /// units `held` of it already (by the hold being changed).
+    pub(crate) fn short_takes<'a>(
+        &self,
+        failed: impl Iterator<Item = (&'a ShardKey, &'a Item)>,
+        chosen: Chosen,
+        lines: &[Line],
+        held: impl Fn(&str, &str) -> i64,
+    ) -> Failure {
+        let failed: Vec<_> = failed.collect();
+        let mut sharded = false;
+        for ((sku, location_id, shard), old) in &failed {
+            let resharded = number_attr(old, "shards").is_some_and(|n| n > 1);
+            if *shard > 0 || resharded || self.known_sharded(sku, location_id) {
+                self.forget_shards(sku, location_id);
+                sharded = true;
+            }
+        }
+        if sharded || chosen == Chosen::ByService {
+            return Failure::Stale;
+        }
+        let mut short = Vec::new();
+        for ((sku, location_id, _), old) in failed {
+            let Some(available) = number_attr(old, "available") else {
+                let id = format!("{sku}/{location_id}");
+                return Failure::Fatal(Error::NotFound { what: "stock item", id });
+            };
+            let Some(line) = lines.iter().find(|l| l.sku == *sku && l.location_id == *location_id) else {
+                continue;
+            };
+            short.push(Shortfall {
+                sku: sku.clone(),
+                location_id: Some(location_id.clone()),
+                requested: line.quantity,
+                available: available + held(sku, location_id),
+            });
+        }
+        if short.is_empty() {
+            return Failure::Fatal(Error::internal(
+                "a transaction was cancelled by a condition on no known item",
+            ));
+        }
+        Failure::Fatal(Error::InsufficientStock { lines: short })
+    }
+
+    /// The concrete lines of `cart`: as they are when each names its location, else resolved on
+    /// a strongly consistent read of its skus, counting the units of `held` as available. A
+    /// Query is not a snapshot (a PUT moving units between an item's shards while it reads can
+    /// show them short), so a shortfall on sharded items is decided again on a snapshot of each.
+    pub(crate) async fn resolve_lines(&self, cart: &Cart, held: &[Line]) -> Result<Vec<Line>, Failure> {
+        if let Some(lines) = cart.fixed() {
+            return Ok(lines);
+        }
+        let items = self.read_skus_shards(cart.skus()).await?;
+        let stock: Vec<StockItem> = items.iter().filter_map(|shards| combine(shards)).collect();
+        match cart.resolve(&stock, held) {
+            Err(Error::InsufficientStock { .. }) if items.iter().any(|shards| shards.len() > 1) => {
+                let stock = self.snapshots(&items).await?;
+                Ok(cart.resolve(&stock, held)?)
+            }
+            resolved => Ok(resolved?),
+        }
+    }
+
+    /// Each of `items` (an item as its shard items) read again at one moment when it has several
+    /// shard items, and summed.
+    async fn snapshots(&self, items: &[Vec<StockItem>]) -> Result<Vec<StockItem>, Failure> {
+        let reads = items.iter().map(|shards| async move {
+            if shards.len() <= 1 {
+                return Ok(combine(shards));
+            }
+            let keys: Vec<_> = (0..shards.len() as u32)
+                .map(|k| shard_key(&shards[0].sku, &shards[0].location_id, k))
+                .collect();
+            let read = self.audit_snapshot(&keys).await?;
+            let read = read.into_iter().flatten().map(from_item::<StockItem>).collect::<Result<Vec<_>>>()?;
+            Ok::<_, Failure>(combine(&read))
+        });
+        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
 }
 
