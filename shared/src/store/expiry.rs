@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use chrono::{DateTime, Utc};
 
 use super::actions::released_holds;
 use super::items::{due_partition_pk, due_sort_key, from_item, s, Item, GSI1};
-use super::retry::{classify, Failure};
+use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Store, WriteContext};
 use crate::domain::{
@@ -67,41 +67,28 @@ impl Store {
         start: Option<Item>,
         limit: i32,
     ) -> Result<DuePage> {
-        self.with_retries("due_page", || {
-            let start = start.clone();
-            async move {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI1)
-                    .key_condition_expression("gsi1pk = :partition AND gsi1sk < :due")
-                    .expression_attribute_values(":partition", s(due_partition_pk(partition)))
-                    // Every key of a hold due at or before `now` sorts below "{now}#~".
-                    .expression_attribute_values(":due", s(due_sort_key(&now, "~")))
-                    .set_exclusive_start_key(start)
-                    .limit(limit)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                let capacity = out.consumed_capacity().and_then(|c| c.capacity_units());
-                self.count_request(capacity);
-                let reservations = out
-                    .items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(from_item::<Reservation>)
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(DuePage {
-                    reservations,
-                    items_read: out.scanned_count.max(0) as u64,
-                    capacity_units: capacity.unwrap_or_default(),
-                    next: out.last_evaluated_key.filter(|k| !k.is_empty()),
-                })
-            }
+        let query = |q: QueryFluentBuilder| {
+            q.index_name(GSI1)
+                .key_condition_expression("gsi1pk = :partition AND gsi1sk < :due")
+                .expression_attribute_values(":partition", s(due_partition_pk(partition)))
+                // Every key of a hold due at or before `now` sorts below "{now}#~".
+                .expression_attribute_values(":due", s(due_sort_key(&now, "~")))
+                .limit(limit)
+        };
+        let out = self.with_retries("due_page", || self.query_once(&query, start.clone())).await?;
+        let capacity_units = out.consumed_capacity().and_then(|c| c.capacity_units()).unwrap_or_default();
+        let reservations = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item::<Reservation>)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DuePage {
+            reservations,
+            items_read: out.scanned_count.max(0) as u64,
+            capacity_units,
+            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
         })
-        .await
     }
 
     /// Expires a hold found by `due_page`, writing straight from the index item (one request)

@@ -2,7 +2,7 @@
 //! and the paged lists (an item's ledger, its holds, a location's stock) with their cursors
 //! (`cursors`). Each is a read primitive of `reads` inside the retry policy.
 
-use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::cursors::{HoldsCursor, LocationCursor, MovementsCursor};
 use super::items::{
@@ -10,7 +10,7 @@ use super::items::{
     stock_pk, string_attr, GSI2, GSI2_PK, GSI2_SK, ORDER_RESERVATION_PREFIX, ORDER_SK, SK,
 };
 use super::reads::{split_page, KeyOrder, SortKeys};
-use super::retry::{classify, Failure};
+use super::retry::Failure;
 use super::{Hold, Page, Store};
 use crate::domain::{Movement, Reservation, SkuStock, StockItem};
 use crate::error::{Error, Result};
@@ -163,29 +163,15 @@ impl Store {
             key.insert(GSI2_SK.to_owned(), s(sku));
             key
         });
-        let (skus, next) = self
-            .with_retries("list_location_stock", || {
-                let start = start.clone();
-                async move {
-                    let out = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(GSI2)
-                        .key_condition_expression("gsi2pk = :loc")
-                        .expression_attribute_values(":loc", s(location_pk(location_id)))
-                        .limit(limit + 1)
-                        .set_exclusive_start_key(start)
-                        .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                        .send()
-                        .await
-                        .map_err(classify)?;
-                    self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-                    let (keys, next) = split_page(out.items.unwrap_or_default(), limit, GSI2_SK);
-                    Ok((keys.iter().filter_map(|k| string_attr(k, GSI2_SK)).collect::<Vec<_>>(), next))
-                }
-            })
-            .await?;
+        let query = |q: QueryFluentBuilder| {
+            q.index_name(GSI2)
+                .key_condition_expression("gsi2pk = :loc")
+                .expression_attribute_values(":loc", s(location_pk(location_id)))
+                .limit(limit + 1)
+        };
+        let out = self.with_retries("list_location_stock", || self.query_once(&query, start.clone())).await?;
+        let (keys, next) = split_page(out.items.unwrap_or_default(), limit, GSI2_SK);
+        let skus: Vec<String> = keys.iter().filter_map(|k| string_attr(k, GSI2_SK)).collect();
         let reads = skus
             .iter()
             .map(|sku| self.with_retries("list_location_stock", || self.read_stock(sku, location_id)));

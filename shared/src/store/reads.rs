@@ -2,6 +2,8 @@
 //! a reservation, every item of a partition in a sort-key range, one page of a partition. The
 //! public reads built on them (single items, lists and their cursors) are in `lists`.
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use super::items::{
@@ -142,6 +144,23 @@ impl Store {
         Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
 
+    /// One Query call: `query` names the key condition (and the index, the values); this adds the
+    /// table, where to start, the capacity report, and counts the request.
+    pub(crate) async fn query_once(
+        &self,
+        query: impl FnOnce(QueryFluentBuilder) -> QueryFluentBuilder,
+        start: Option<Item>,
+    ) -> Result<QueryOutput, Failure> {
+        let out = query(self.client.query().table_name(&self.table))
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(classify)?;
+        self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+        Ok(out)
+    }
+
     /// Every item of a partition whose sort key is in `keys`, in `order` of sort key, strongly
     /// consistent, every page.
     pub(crate) async fn query_partition(
@@ -153,28 +172,22 @@ impl Store {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let query =
-                self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(&pk));
-            let query = match keys {
-                // The whole partition (DynamoDB refuses an empty key value).
-                SortKeys::All => query.key_condition_expression("pk = :pk"),
-                SortKeys::Prefix(prefix) => query
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix)),
-                SortKeys::Between(from, to) => query
-                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                    .expression_attribute_values(":from", s(from))
-                    .expression_attribute_values(":to", s(to)),
+            let query = |q: QueryFluentBuilder| {
+                let q = q.expression_attribute_values(":pk", s(&pk));
+                let q = match keys {
+                    // The whole partition (DynamoDB refuses an empty key value).
+                    SortKeys::All => q.key_condition_expression("pk = :pk"),
+                    SortKeys::Prefix(prefix) => q
+                        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                        .expression_attribute_values(":prefix", s(prefix)),
+                    SortKeys::Between(from, to) => q
+                        .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                        .expression_attribute_values(":from", s(from))
+                        .expression_attribute_values(":to", s(to)),
+                };
+                q.consistent_read(true).scan_index_forward(order == KeyOrder::Ascending)
             };
-            let out = query
-                .consistent_read(true)
-                .scan_index_forward(order == KeyOrder::Ascending)
-                .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await
-                .map_err(classify)?;
-            self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+            let out = self.query_once(query, start.take()).await?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
@@ -195,22 +208,15 @@ impl Store {
         after: Option<String>,
     ) -> Result<(Vec<Item>, Option<String>), Failure> {
         let start = after.map(|sk| Item::from([(PK.to_owned(), s(&pk)), (SK.to_owned(), s(sk))]));
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
-            .scan_index_forward(order == KeyOrder::Ascending)
-            .limit(limit + 1)
-            .set_exclusive_start_key(start)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await
-            .map_err(classify)?;
-        self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
+        let query = |q: QueryFluentBuilder| {
+            q.key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .scan_index_forward(order == KeyOrder::Ascending)
+                .limit(limit + 1)
+        };
+        let out = self.query_once(query, start).await?;
         Ok(split_page(out.items.unwrap_or_default(), limit, SK))
     }
 }
