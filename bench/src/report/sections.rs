@@ -1,0 +1,246 @@
+//! The figures of each section of BENCHMARKS.md, as the placeholders of `report/benchmarks.md`:
+//! one function per section, each setting its own values, flags and table rows.
+//!
+//! Table rows are built here (one line per row, joined with `\n`, no trailing newline); their
+//! headers are in the template.
+
+use super::template::Values;
+use super::{cell, clients, yes};
+use crate::contention::{Scenario, Strategy};
+use crate::hot_model::ModelRun;
+use crate::Results;
+
+/// Said after the header line when the run was a quick one.
+const QUICK_NOTE: &str =
+    " **This was a quick run (`BENCH_QUICK=1`): its figures are not the reference ones.**";
+
+/// The header: when, which commit, how long, and the machine table.
+pub fn header(r: &Results, v: &mut Values) {
+    let m = &r.machine;
+    v.set("generated_at", &r.generated_at)
+        .set("commit", &m.commit)
+        .set("total_seconds", format!("{:.0}", r.total_seconds))
+        .set("quick_note", if r.quick { QUICK_NOTE } else { "" })
+        .set("cpu", &m.cpu)
+        .set("cores", m.cores)
+        .set("memory_gib", m.memory_gib)
+        .set("os", &m.os)
+        .set("rustc", &m.rustc)
+        .set("build", &m.build)
+        .set("dynamodb", &m.dynamodb);
+}
+
+/// The goals table: each goal reached or not, with its figure when there is one.
+pub fn goals(r: &Results, v: &mut Values) {
+    let g = &r.goals;
+    let ratio128 = r.ratios.iter().find(|x| x.scenario == Scenario::Plenty && x.clients == 128);
+    let reserve = r.operations.iter().find(|o| o.operation == "reserve");
+    v.set("goal_no_oversells", yes(g.no_oversells))
+        .set("goal_no_spurious_failures", yes(g.no_spurious_failures_ours))
+        .set(
+            "goal_ratio_at_128",
+            match (g.ratio_at_128_at_least_5x, ratio128) {
+                (Some(ok), Some(x)) => format!("{} ({:.1}x)", yes(ok), x.throughput_ratio),
+                _ => "not measured (C = 128 was not run)".into(),
+            },
+        )
+        .set(
+            "goal_reserve_one_request",
+            match reserve {
+                Some(o) => format!(
+                    "{} (mean {}, max {})",
+                    yes(g.reserve_one_request),
+                    o.dynamodb_requests_mean,
+                    o.dynamodb_requests_max
+                ),
+                None => "not measured".into(),
+            },
+        );
+}
+
+/// Section 1: the stock of the plenty scenario and one table per scenario.
+pub fn contention(r: &Results, v: &mut Values) {
+    v.set("max_on_hand", inventory::domain::MAX_ON_HAND)
+        .set("plenty_rows", contention_rows(r, Scenario::Plenty))
+        .set("scarce_rows", contention_rows(r, Scenario::Scarce));
+}
+
+/// Section 1's rows for one scenario: by client count, ours then the baseline.
+fn contention_rows(r: &Results, scenario: Scenario) -> String {
+    let mut rows = Vec::new();
+    for c in clients(r) {
+        for strategy in [Strategy::Ours, Strategy::Baseline] {
+            let Some(x) = cell(r, strategy, scenario, c) else { continue };
+            let ratio = if strategy == Strategy::Ours {
+                r.ratios
+                    .iter()
+                    .find(|q| q.scenario == scenario && q.clients == c)
+                    .map(|q| format!("{:.1}x", q.throughput_ratio))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let stock =
+                if scenario == Scenario::Plenty { "plenty".to_owned() } else { x.initial_stock.to_string() };
+            rows.push(format!(
+                "| {c} | {:?} | {stock} | {} | {} | {:.1} | {ratio} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                strategy,
+                x.requests,
+                x.successes,
+                x.successes_per_s,
+                x.latency.p50_ms,
+                x.latency.p95_ms,
+                x.latency.p99_ms,
+                x.spurious_failures,
+                x.oversells,
+                x.retries_per_success,
+                if scenario == Scenario::Plenty { "-".to_owned() } else { yes(x.sold_out).to_owned() },
+                yes(x.consistent)
+            ));
+        }
+    }
+    rows.join("\n")
+}
+
+/// Section 2: one row per operation.
+pub fn operations(r: &Results, v: &mut Values) {
+    let rows: Vec<String> = r
+        .operations
+        .iter()
+        .map(|o| {
+            let statuses: Vec<String> = o.statuses.iter().map(u16::to_string).collect();
+            format!(
+                "| {} | `{}` | {} | {} | {} | {} | {}, {} | {} | {} |",
+                o.operation,
+                o.route,
+                o.latency.count,
+                o.latency.p50_ms,
+                o.latency.p95_ms,
+                o.latency.p99_ms,
+                o.dynamodb_requests_mean,
+                o.dynamodb_requests_max,
+                o.capacity_units_mean,
+                statuses.join(", ")
+            )
+        })
+        .collect();
+    v.set("operation_rows", rows.join("\n"));
+}
+
+/// Section 3: the not-due holds loaded first, and one row per sweep.
+pub fn expiry(r: &Results, v: &mut Values) {
+    let rows: Vec<String> = r
+        .expiry
+        .iter()
+        .map(|e| {
+            format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+                e.due,
+                e.not_due,
+                e.expired,
+                e.failed,
+                e.items_read,
+                e.dynamodb_requests,
+                e.capacity_units,
+                e.seconds,
+                e.holds_per_s,
+                yes(e.verified)
+            )
+        })
+        .collect();
+    v.set("not_due", r.expiry.iter().map(|e| e.not_due).max().unwrap_or(0))
+        .set("expiry_load_seconds", r.expiry_load_seconds)
+        .set("expiry_rows", rows.join("\n"));
+}
+
+/// Section 4: the number of runs and one row per function.
+pub fn cold_starts(r: &Results, v: &mut Values) {
+    let rows: Vec<String> = r
+        .cold_starts
+        .iter()
+        .map(|c| {
+            format!(
+                "| {} | {} | {} | {} | {} | {} |",
+                c.function,
+                c.binary_bytes,
+                c.arm64_zip_bytes.map(|z| z.to_string()).unwrap_or_else(|| "-".into()),
+                c.ready_ms,
+                c.first_response_ms,
+                yes(c.all_ok)
+            )
+        })
+        .collect();
+    v.set("cold_start_runs", r.cold_starts.iter().map(|c| c.runs).max().unwrap_or(0))
+        .set("cold_start_rows", rows.join("\n"));
+}
+
+/// Section 5, when the model ran (flag `model`): its rows, the goals at C = 256 on 16 shards
+/// when both 1 and 16 shards ran there (flag `shard_goals`), and the ceiling on paper.
+pub fn model(r: &Results, v: &mut Values) {
+    v.flag("model", r.model.is_some());
+    let Some(m) = &r.model else { return };
+    let window_ms = m.params["conflictWindow"].as_f64().unwrap_or(20.0);
+    v.set("model", &m.model)
+        .set("seconds_per_cell", m.seconds_per_cell)
+        .set("model_rows", model_rows(m))
+        .set("conflict_window_ms", window_ms)
+        .set("ceiling_1", format!("{:.0}", 1000.0 / window_ms))
+        .set("ceiling_4", format!("{:.0}", 4000.0 / window_ms))
+        .set("ceiling_16", format!("{:.0}", 16000.0 / window_ms));
+    let at = |shards: u32| m.cells.iter().find(|c| c.clients == 256 && c.shards == shards);
+    let (Some(one), Some(sixteen)) = (at(1), at(16)) else {
+        v.flag("shard_goals", false);
+        return;
+    };
+    let ratio = one.conflicts_per_success / sixteen.conflicts_per_success.max(0.01);
+    v.flag("shard_goals", true)
+        .set("shard_goal_oversells", format!("{} ({})", yes(sixteen.oversells == 0), sixteen.oversells))
+        .set(
+            "shard_goal_spurious_rejections",
+            format!("{} ({})", yes(sixteen.spurious_rejections == 0), sixteen.spurious_rejections),
+        )
+        .set(
+            "shard_goal_unavailable",
+            format!("{} ({}%)", yes(sixteen.unavailable_pct < 0.1), sixteen.unavailable_pct),
+        )
+        .set(
+            "shard_goal_conflicts",
+            format!(
+                "{} ({:.1}x: {} against {})",
+                yes(ratio >= 8.0),
+                ratio,
+                sixteen.conflicts_per_success,
+                one.conflicts_per_success
+            ),
+        );
+}
+
+/// Section 5's rows, in the order the model ran them.
+fn model_rows(m: &ModelRun) -> String {
+    let rows: Vec<String> = m
+        .cells
+        .iter()
+        .map(|c| {
+            format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                c.clients,
+                c.shards,
+                c.requests,
+                c.successes_per_s,
+                c.conflicts,
+                c.conflicts_per_success,
+                c.retries_per_success,
+                c.throttles,
+                c.unavailable,
+                c.unavailable_pct,
+                c.unavailable_applied,
+                c.spurious_rejections,
+                c.latency.p50_ms,
+                c.latency.p99_ms,
+                c.oversells,
+                yes(c.consistent)
+            )
+        })
+        .collect();
+    rows.join("\n")
+}
