@@ -4,7 +4,9 @@
 //! Sections: hot-SKU contention (ours vs the seed strategy), per-operation latency and DynamoDB
 //! cost through the local HTTP server, the expiry sweep at scale, and cold-start proxies.
 //! `BENCH_QUICK=1` runs a small configuration (for trying the harness, not for figures).
-//! `bench --render` rewrites BENCHMARKS.md and the chart from `bench/results.json` alone.
+//! `bench --render` rewrites BENCHMARKS.md and the chart from `bench/results.json` alone;
+//! `bench --ops-only` runs section 2 alone and prints its requests per operation beside those of
+//! `bench/results.json` (a restructure must not change them).
 
 mod cold_start;
 mod contention;
@@ -142,6 +144,10 @@ async fn main() {
         results.model = Some(run_model(&model_clients, model_seconds).await);
         report::write(&root, &results).expect("write the results");
         println!("wrote section 5 into bench/results.json and BENCHMARKS.md");
+        return;
+    }
+    if std::env::args().any(|a| a == "--ops-only") {
+        ops_only(&root, if quick { 40 } else { 400 }).await;
         return;
     }
     if std::env::args().any(|a| a == "--gate-overhead") {
@@ -295,6 +301,29 @@ async fn run_model(rows: &[(usize, u32)], per_cell: Duration) -> hot_model::Mode
         );
     }
     run
+}
+
+/// Section 2 alone: each operation's DynamoDB requests (mean, max) now and in the last full run
+/// (`bench/results.json`), and whether they are the same.
+async fn ops_only(root: &std::path::Path, n: usize) {
+    let json = std::fs::read_to_string(root.join("bench/results.json")).expect("bench/results.json");
+    let results: Results = serde_json::from_str(&json).expect("results.json parses");
+    println!("| operation | requests/op before (mean, max) | now (mean, max) | same |");
+    println!("|---|---|---|---|");
+    let mut differ = 0;
+    for op in http_ops::run(n).await {
+        let before = results.operations.iter().find(|b| b.operation == op.operation);
+        let was = before.map(|b| (b.dynamodb_requests_mean, b.dynamodb_requests_max));
+        let now = (op.dynamodb_requests_mean, op.dynamodb_requests_max);
+        let same = was == Some(now);
+        differ += usize::from(!same);
+        let was = was.map_or("-".to_owned(), |(mean, max)| format!("{mean}, {max}"));
+        println!("| {} | {was} | {}, {} | {} |", op.operation, now.0, now.1, if same { "yes" } else { "NO" });
+    }
+    if differ > 0 {
+        eprintln!("{differ} operation(s) changed their requests per operation");
+        std::process::exit(1);
+    }
 }
 
 /// Section 2 through the local runtime of template.yaml (every call through its function's IAM

@@ -253,14 +253,21 @@ impl Store {
     }
 
     /// The concrete lines of `cart`: as they are when each names its location, else resolved on
-    /// a strongly consistent read of its skus, counting the units of `held` as available. A
-    /// Query is not a snapshot (a PUT moving units between an item's shards while it reads can
-    /// show them short), so a shortfall on sharded items is decided again on a snapshot of each.
+    /// a strongly consistent read of its skus (which also tells each item's shards), counting the
+    /// units of `held` as available. A Query is not a snapshot (a PUT moving units between an
+    /// item's shards while it reads can show them short), so a shortfall on sharded items is
+    /// decided again on a snapshot of each.
     pub(crate) async fn resolve_lines(&self, cart: &Cart, held: &[Line]) -> Result<Vec<Line>, Failure> {
         if let Some(lines) = cart.fixed() {
             return Ok(lines);
         }
         let items = self.read_skus_shards(cart.skus()).await?;
+        // The read gives each item's layout too: placing its units needs no read of its own.
+        for shards in &items {
+            if let Some(item) = shards.first() {
+                self.remember_shards(&item.sku, &item.location_id, item.shards, shards.len() as u32);
+            }
+        }
         let stock: Vec<StockItem> = items.iter().filter_map(|shards| combine(shards)).collect();
         match cart.resolve(&stock, held) {
             Err(Error::InsufficientStock { .. }) if items.iter().any(|shards| shards.len() > 1) => {
