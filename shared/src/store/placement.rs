@@ -253,7 +253,7 @@ impl Store {
     }
 
     /// The concrete lines of `cart`: as they are when each names its location, else resolved on
-    /// a strongly consistent read of its skus (which also tells each item's shards), counting the
+    /// a strongly consistent read of its skus (which also tells the unsharded items), counting the
     /// units of `held` as available. A Query is not a snapshot (a PUT moving units between an
     /// item's shards while it reads can show them short), so a shortfall on sharded items is
     /// decided again on a snapshot of each.
@@ -262,10 +262,14 @@ impl Store {
             return Ok(lines);
         }
         let items = self.read_skus_shards(cart.skus()).await?;
-        // The read gives each item's layout too: placing its units needs no read of its own.
+        // The read tells which items are unsharded: their units go to the item itself with no read
+        // of its layout. (A sharded item's units are placed on a read of its shards, which can
+        // split a line over several.)
         for shards in &items {
-            if let Some(item) = shards.first() {
-                self.remember_shards(&item.sku, &item.location_id, item.shards, shards.len() as u32);
+            if let [item] = shards.as_slice() {
+                if item.shards <= 1 {
+                    self.remember_shards(&item.sku, &item.location_id, 1, 1);
+                }
             }
         }
         let stock: Vec<StockItem> = items.iter().filter_map(|shards| combine(shards)).collect();
