@@ -156,16 +156,10 @@ impl Store {
         Err(classify(err))
     }
 
-    /// Sends one transaction until DynamoDB answers it for sure, within the retry policy:
-    /// throttling and (with [`OnConflict::Retry`]) conflicts are sent again, and so is a
-    /// transaction whose reply never came (it may have been applied): the identical actions with
-    /// the same `ClientRequestToken`, which DynamoDB answers without applying them twice. Should
-    /// that resend be cancelled by its own conditions all the same, the transaction's outbox
-    /// record (`marker`, a key only this transaction writes) tells whether the first attempt was
-    /// applied. So no write is applied twice by these retries, and only a definite answer reaches
-    /// the caller. With a claim on an `Idempotency-Key` in `ctx`, the key's record (and `answer`)
-    /// goes with the change.
-    /// RELIABILITY.md has the reasoning.
+    /// Sends one transaction until DynamoDB answers it for sure: committed, or cancelled by its
+    /// conditions (read by slot), or with [`OnConflict::GiveWay`], gave way to another. Retries
+    /// never apply it twice (RELIABILITY.md, "How a write is sent"). With a claim on an
+    /// `Idempotency-Key` in `ctx`, the key's record (and `answer`) goes with the change.
     pub(crate) async fn commit(
         &self,
         operation: &'static str,
