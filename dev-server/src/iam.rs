@@ -391,11 +391,14 @@ fn record(function: &str, action: &str, resource: &str, seen: Seen) {
     let Some(path) = std::env::var_os("IAM_USAGE_FILE") else { return };
     let line =
         serde_json::json!({"function": function, "action": action, "resource": resource, "denied": denied});
+    // One write(2) per line: the test processes append to one file at once, and `writeln!` would
+    // send the line and its newline in pieces that another process's line can come between.
+    let line = format!("{line}\n");
     let written = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
-        .and_then(|mut f| writeln!(f, "{line}"));
+        .and_then(|mut f| f.write_all(line.as_bytes()));
     if let Err(e) = written {
         tracing::error!(error = %e, "cannot record IAM usage");
     }

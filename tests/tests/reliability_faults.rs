@@ -42,8 +42,9 @@ enum Phase {
 struct Log {
     /// (phase, status, retry-after present, milliseconds)
     answers: Vec<(Phase, u16, bool, u128)>,
-    /// Requests that got a 503 (to retry when everything is back): (method, path, body).
-    unsettled: Vec<(String, String, Option<Value>)>,
+    /// Requests that got a 503 (to retry when everything is back): (method, path, body, when the
+    /// hold they act on was acknowledged).
+    unsettled: Vec<(String, String, Option<Value>, Option<Instant>)>,
     bad: Vec<String>,
     /// Holds acknowledged just before DynamoDB Local was killed that it did not keep (see
     /// `lost_by_the_emulator`).
@@ -154,7 +155,7 @@ async fn client(port: u16, id: usize, seed: u64, load: Arc<Load>) {
                             "{method} {path}: 503 without Retry-After or the error body: {reply}"
                         ));
                     }
-                    log.unsettled.push((method.to_owned(), path, body));
+                    log.unsettled.push((method.to_owned(), path, body, acknowledged));
                 }
                 409 if reply["error"]["code"] == "STOCK_BELOW_RESERVED"
                     || reply["error"]["code"] == "INSUFFICIENT_STOCK" => {}
@@ -288,11 +289,18 @@ async fn dynamodb_killed_and_localstack_stopped_mid_run_lose_nothing() {
     }
 
     // Every request that got a 503 is retried as a client would (same orderId: safe) and settles.
+    // A confirm or release of a hold DynamoDB Local dropped at the kill is a 404 here too.
     let unsettled = std::mem::take(&mut load.log.lock().unwrap().unsettled);
     let mut retried: BTreeMap<u16, u64> = BTreeMap::new();
-    for (method, path, body) in &unsettled {
+    for (method, path, body, acknowledged) in &unsettled {
         let answer = setup.send(method, path, body.clone()).await;
         *retried.entry(answer.status).or_default() += 1;
+        let mut log = load.log.lock().unwrap();
+        if answer.status == 404 && acknowledged.is_some_and(|at| lost_by_the_emulator(&log, at)) {
+            log.lost_by_emulator.push(path.clone());
+            continue;
+        }
+        drop(log);
         assert!(
             [200, 201].contains(&answer.status) || answer.body["error"]["code"] == "STOCK_BELOW_RESERVED",
             "retry of {method} {path}: {} {}",
