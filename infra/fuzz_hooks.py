@@ -17,8 +17,8 @@ counter; `--generation-deterministic` and one worker keep the run reproducible):
   of onHand / delta;
 - every other request on a reservation names a PENDING one the run has made (`after_call` keeps
   their ids, and forgets one once confirmed or released),
-  and every other read of an item's lists names a seeded item, without a made-up `cursor` (a
-  cursor the server did not give is 400 by contract).
+  and every other read of an item's lists names a seeded item (of an order's history, an order the
+  run made), without a made-up `cursor` (a cursor the server did not give is 400 by contract).
 """
 import itertools
 import re
@@ -40,6 +40,8 @@ ON_A_RESERVATION = {
 }
 ITEM_LISTS = {"GET /v1/stock/{sku}/{locationId}/holds", "GET /v1/stock/{sku}/{locationId}/movements"}
 MADE = []
+# Orders the run made a reservation for (their history is listed).
+ORDERS = []
 
 
 def positive(case):
@@ -112,6 +114,10 @@ def before_call(context, case, kwargs):
             case.query.pop("cursor", None)
     elif route == "GET /v1/locations/{locationId}/stock" and case.query:
         case.query.pop("cursor", None)
+    elif route == "GET /v1/orders/{orderId}/reservations" and ORDERS and case.path_parameters:
+        case.path_parameters["orderId"] = ORDERS[next(STEER) % len(ORDERS)]
+        if case.query:
+            case.query.pop("cursor", None)
     elif route == "POST /v1/stock/{sku}/{locationId}/adjustments" and case.path_parameters:
         case.path_parameters["sku"], case.path_parameters["locationId"] = SEEDED[0]
         if isinstance(case.body, dict) and isinstance(case.body.get("delta"), int) and abs(case.body["delta"]) > 5:
@@ -129,6 +135,9 @@ def after_call(context, case, response):
     made = answer.get("reservationId") if isinstance(answer, dict) else None
     if not isinstance(made, str):
         return
+    order = answer.get("orderId")
+    if isinstance(order, str) and order not in ORDERS:
+        ORDERS.append(order)
     if answer.get("status") == "PENDING" and made not in MADE:
         MADE.append(made)
     elif answer.get("status") != "PENDING" and made in MADE:

@@ -86,6 +86,18 @@ impl FunctionEnv {
         self.require("PUBLISH_DLQ")
     }
 
+    /// The longest a hold may live, in seconds (`MAX_HOLD_SECONDS`; API.md's default when unset).
+    pub fn max_hold_seconds(&self) -> Result<i64, String> {
+        match self.get("MAX_HOLD_SECONDS") {
+            None => Ok(crate::domain::DEFAULT_MAX_HOLD_SECONDS),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|s| *s >= 1)
+                .ok_or_else(|| format!("MAX_HOLD_SECONDS must be a whole number of seconds >= 1, not {v:?}")),
+        }
+    }
+
     /// `REQUIRE_SCOPES=true`: the handlers check each route's scope (API.md, "Scopes").
     pub fn require_scopes(&self) -> bool {
         self.get("REQUIRE_SCOPES").is_some_and(|v| v == "true")

@@ -1,5 +1,5 @@
 //! The service's typed errors, each with its API.md error code. A leaf module (it names only
-//! [`Status`]): the HTTP status and wire body of each are the HTTP edge's business
+//! [`Status`] and timestamps): the HTTP status and wire body of each are the HTTP edge's business
 //! (`crate::http::error`), nobody else's.
 
 use serde::Serialize;
@@ -55,6 +55,11 @@ pub enum Error {
     #[error("reservation has expired")]
     ReservationExpired { reservation_id: String },
 
+    /// The write would keep the hold past the longest a hold may live (`MAX_HOLD_SECONDS` after
+    /// its createdAt).
+    #[error("a hold may not live past {}", crate::timestamp::format(max_expires_at))]
+    HoldLifetimeExceeded { max_expires_at: chrono::DateTime<chrono::Utc> },
+
     /// An `Idempotency-Key` seen before with another method, path or body.
     #[error("the Idempotency-Key was used before for another request")]
     IdempotencyKeyReused { key: String },
@@ -101,6 +106,7 @@ impl Error {
             Error::OrderAlreadyReserved { .. } => "ORDER_ALREADY_RESERVED",
             Error::InvalidState { .. } => "INVALID_STATE",
             Error::ReservationExpired { .. } => "RESERVATION_EXPIRED",
+            Error::HoldLifetimeExceeded { .. } => "HOLD_LIFETIME_EXCEEDED",
             Error::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             Error::Replay { .. } => "REPLAY",
             Error::Unavailable { .. } => "SERVICE_UNAVAILABLE",

@@ -153,7 +153,7 @@ async fn fifty_concurrent_carts_for_one_order_leave_exactly_one_of_them_held() {
     assert!(answered.len() >= 45, "{} of 50 answered", answered.len());
     assert_eq!(results.iter().filter(|r| r.as_ref().is_ok_and(|r| r.created)).count(), 1, "one creates");
 
-    let history = t.store.list_order_reservations("hot-order").await.unwrap();
+    let history = t.store.list_order_reservations("hot-order", 100, None).await.unwrap().items;
     assert_eq!(history.len(), 1, "one reservation for the order");
     let held = &history[0];
     let carts: Vec<Vec<Line>> = carts.iter().map(|c| cart(c.clone()).fixed().unwrap()).collect();
@@ -295,7 +295,7 @@ async fn after_release_or_expiry_a_put_makes_a_new_reservation_and_the_history_l
     let third = put(&t.store, "o-h", json!([{"sku": "H", "quantity": 1}]), None).await.unwrap();
     assert!(third.created);
     let third = third.reservation;
-    let history = t.store.list_order_reservations("o-h").await.unwrap();
+    let history = t.store.list_order_reservations("o-h", 100, None).await.unwrap().items;
     let ids: Vec<_> = history.iter().map(|r| (r.reservation_id.as_str(), r.status)).collect();
     assert_eq!(
         ids,
@@ -312,7 +312,7 @@ async fn after_release_or_expiry_a_put_makes_a_new_reservation_and_the_history_l
     t.function("confirm").confirm(&third.reservation_id, &Default::default()).await.unwrap();
     let late = put(&t.store, "o-h", json!([{"sku": "H", "locationId": "w1", "quantity": 1}]), None).await;
     assert!(matches!(late, Err(Error::InvalidState { status: Status::Confirmed })), "{late:?}");
-    assert_eq!(t.store.list_order_reservations("nobody").await.unwrap_err().code(), "NOT_FOUND");
+    assert_eq!(t.store.list_order_reservations("nobody", 20, None).await.unwrap_err().code(), "NOT_FOUND");
     let snapshot = Snapshot::take(&t).await;
     assert_invariants(&snapshot);
     assert_eq!(snapshot.of_type("ReservationCreated").count(), 3);

@@ -36,7 +36,8 @@ pub use orders::{
     PutDecision,
 };
 pub use reservation::{
-    decide, line_changes, stock_deltas, stock_effect, Action, Decision, Reservation, StockDeltas, Transition,
+    check_hold_lifetime, decide, line_changes, stock_deltas, stock_effect, Action, Decision, Reservation,
+    StockDeltas, Transition, DEFAULT_MAX_HOLD_SECONDS,
 };
 pub use shards::{
     balance, combine, place, shard_holds_of, units_of, unplace, validate_shards, ShardHold, ShardKey, Units,

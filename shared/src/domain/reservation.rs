@@ -87,6 +87,23 @@ impl Reservation {
     }
 }
 
+/// The longest a hold may live unless configured otherwise (API.md: `MAX_HOLD_SECONDS`).
+pub const DEFAULT_MAX_HOLD_SECONDS: i64 = 86_400;
+
+/// A hold created at `created_at` may not be kept past `created_at + max_hold`: a write that
+/// would set its expiresAt later is refused (HOLD_LIFETIME_EXCEEDED, with the latest allowed).
+pub fn check_hold_lifetime(
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    max_hold: Duration,
+) -> Result<(), Error> {
+    let max_expires_at = created_at + max_hold;
+    if expires_at > max_expires_at {
+        return Err(Error::HoldLifetimeExceeded { max_expires_at });
+    }
+    Ok(())
+}
+
 /// How many more units (or, negative, fewer) each `(sku, locationId)` holds when a hold's lines
 /// go from `old` to `new`; items whose quantity does not change are absent.
 pub fn line_changes(old: &[Line], new: &[Line]) -> BTreeMap<(String, String), i64> {
@@ -318,6 +335,23 @@ mod tests {
         assert_eq!(kept.lines, [line("A", 2)]);
         let moved = live.modified(vec![line("A", 2)], Some(60), now);
         assert_eq!(moved.expires_at, now + Duration::seconds(60));
+    }
+
+    #[test]
+    fn a_hold_may_live_up_to_its_limit_and_not_a_millisecond_more() {
+        let created = Utc::now();
+        let max = Duration::seconds(DEFAULT_MAX_HOLD_SECONDS);
+        assert_eq!(check_hold_lifetime(created, created + max, max), Ok(()));
+        assert_eq!(check_hold_lifetime(created, created + Duration::seconds(60), max), Ok(()));
+        let late = check_hold_lifetime(created, created + max + Duration::milliseconds(1), max);
+        assert_eq!(late, Err(Error::HoldLifetimeExceeded { max_expires_at: created + max }));
+        assert_eq!(late.unwrap_err().code(), "HOLD_LIFETIME_EXCEEDED");
+        // An extension counts from the hold's createdAt, not from the moment it is asked.
+        let hour = Duration::seconds(3600);
+        let live = reservation(Status::Pending, 600);
+        let extended = live.after(Transition::Extend, Some(3600), live.created_at + Duration::seconds(1800));
+        assert!(check_hold_lifetime(extended.created_at, extended.expires_at, hour).is_err());
+        assert!(check_hold_lifetime(extended.created_at, extended.expires_at, hour * 2).is_ok());
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::VersionConflict { .. }
         | Error::StockBelowReserved { .. }
         | Error::OrderAlreadyReserved { .. }
-        | Error::InvalidState { .. } => StatusCode::CONFLICT,
+        | Error::InvalidState { .. }
+        | Error::HoldLifetimeExceeded { .. } => StatusCode::CONFLICT,
         Error::ReservationExpired { .. } => StatusCode::GONE,
         Error::IdempotencyKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         Error::Replay { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
@@ -50,6 +51,9 @@ fn details(error: &Error) -> Value {
             json!({ "reservationId": reservation_id })
         }
         Error::InvalidState { status } => json!({ "status": status }),
+        Error::HoldLifetimeExceeded { max_expires_at } => {
+            json!({ "maxExpiresAt": crate::timestamp::format(max_expires_at) })
+        }
         Error::IdempotencyKeyReused { key } => json!({ "key": key }),
         Error::Forbidden { scope } => json!({ "requiredScope": scope }),
         Error::Unavailable { retry_after_secs } => json!({ "retryAfterSeconds": retry_after_secs }),

@@ -6,7 +6,7 @@ use axum::Json;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{not_null, JsonBody, Params, PathParams};
+use super::extract::{not_null, JsonBody, PageParams, Params, PathParams};
 use super::AppState;
 use crate::domain::{self, Cart, CartLine, Reservation};
 use crate::error::Result;
@@ -33,20 +33,26 @@ pub(super) async fn get_order_reservation(
     Ok(Json(store.get_order_reservation(&path.order_id).await?))
 }
 
-/// `GET /v1/orders/{orderId}/reservations`: every reservation of the order, newest first.
+/// `GET /v1/orders/{orderId}/reservations`: a page of the order's reservations, newest first.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct OrderReservations {
     order_id: String,
     reservations: Vec<Reservation>,
+    next_cursor: Option<String>,
 }
 
 pub(super) async fn list_order_reservations(
     State(store): State<AppState>,
     Params(path): Params<OrderPath>,
+    page: PageParams,
 ) -> Result<Json<OrderReservations>> {
-    let reservations = store.list_order_reservations(&path.order_id).await?;
-    Ok(Json(OrderReservations { order_id: path.order_id, reservations }))
+    let page = store.list_order_reservations(&path.order_id, page.limit, page.cursor.as_deref()).await?;
+    Ok(Json(OrderReservations {
+        order_id: path.order_id,
+        reservations: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[derive(Deserialize)]

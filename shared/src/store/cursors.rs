@@ -3,8 +3,9 @@
 //! not give is a 400 naming `cursor`.
 //!
 //! - an item's ledger: the last entry's version, and `s{shard}` after it for a shard > 0;
-//! - an item's holds: the hold's sort key after the item's prefix (`{createdAt}#{id}`), in hex so
-//!   that it goes into a URL as it is;
+//! - an item's holds, an order's reservations: the sort key after the list's prefix
+//!   (`{createdAt}#{id}`), in hex so that it goes into a URL as it is; `top` for an order's
+//!   second page when the first held only its latest reservation;
 //! - a location's stock: the last sku.
 
 use crate::domain::{timestamp, validate_sku, MAX_SHARDS};
@@ -44,12 +45,13 @@ impl MovementsCursor<'_> {
     }
 }
 
-/// The holds' cursors; `prefix` is the item's holds prefix.
-pub(crate) struct HoldsCursor<'a> {
+/// Cursors of lists sorted by `{prefix}{createdAt}#{id}`: an item's holds (its holds prefix), an
+/// order's reservations (`RES#`).
+pub(crate) struct CreatedCursor<'a> {
     pub prefix: &'a str,
 }
 
-impl HoldsCursor<'_> {
+impl CreatedCursor<'_> {
     pub fn after(&self, cursor: &str) -> Result<String, Error> {
         let key = from_hex(cursor).ok_or_else(not_ours)?;
         let (created_at, id) = key.split_once('#').ok_or_else(not_ours)?;
@@ -101,7 +103,7 @@ mod tests {
         assert!(to_hex(sk).chars().all(|c| c.is_ascii_hexdigit()));
         assert_eq!(from_hex("abc"), None);
         assert_eq!(from_hex("zz"), None);
-        let holds = HoldsCursor { prefix: "HOLD#w1#" };
+        let holds = CreatedCursor { prefix: "HOLD#w1#" };
         let cursor = holds.of(&format!("HOLD#w1#{sk}")).unwrap();
         assert_eq!(holds.after(&cursor).unwrap(), format!("HOLD#w1#{sk}"));
         assert_eq!(holds.after(&to_hex("not#a-key")).unwrap_err().code(), "VALIDATION_ERROR");

@@ -4,16 +4,19 @@
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
-use super::cursors::{HoldsCursor, LocationCursor, MovementsCursor};
+use super::cursors::{CreatedCursor, LocationCursor, MovementsCursor};
 use super::items::{
     from_item, holds_prefix, location_pk, movements_prefix, number_attr, order_key, order_pk, s, stock_key,
-    stock_pk, string_attr, GSI2, GSI2_PK, GSI2_SK, ORDER_RESERVATION_PREFIX, ORDER_SK, SK,
+    stock_pk, string_attr, GSI2, GSI2_PK, GSI2_SK, ORDER_RESERVATION_PREFIX, SK,
 };
 use super::reads::{split_page, KeyOrder, SortKeys};
 use super::retry::Failure;
 use super::{Hold, Page, Store};
 use crate::domain::{Movement, Reservation, SkuStock, StockItem};
 use crate::error::{Error, Result};
+
+/// The cursor of an order's second page when its first held only the latest reservation.
+const TOP: &str = "top";
 
 impl Store {
     /// One stock item (strongly consistent).
@@ -39,35 +42,58 @@ impl Store {
         self.with_retries("get_reservation", || self.read_reservation(id)).await
     }
 
-    /// Every reservation of an order, newest first: one Query of the order's partition (its
-    /// reservation items, and the order key naming the latest), then each reservation.
-    pub async fn list_order_reservations(&self, order_id: &str) -> Result<Vec<Reservation>> {
-        let items = self
-            .with_retries("list_order_reservations", || {
-                self.query_partition(order_pk(order_id), SortKeys::All, KeyOrder::Descending)
+    /// A page of an order's reservations, newest first, its latest (the one the order key names)
+    /// at the top of the first page whatever the clocks that stamped createdAt said: the order
+    /// key and a Query of the order's reservation items (newest first, the latest left out), then
+    /// each reservation. `cursor` is a page's `nextCursor`.
+    pub async fn list_order_reservations(
+        &self,
+        order_id: &str,
+        limit: i32,
+        cursor: Option<&str>,
+    ) -> Result<Page<Reservation>> {
+        let cursors = CreatedCursor { prefix: ORDER_RESERVATION_PREFIX };
+        let after = match cursor {
+            None => None,
+            Some(TOP) => Some(None),
+            Some(c) => Some(Some(cursors.after(c)?)),
+        };
+        let (order, (items, more)) = self
+            .with_retries("list_order_reservations", || async {
+                let order = self.get_item(order_key(order_id));
+                // Two more than a page: one may be the latest (left out), one tells there is more.
+                let page = self.query_page(
+                    order_pk(order_id),
+                    ORDER_RESERVATION_PREFIX,
+                    KeyOrder::Descending,
+                    limit + 1,
+                    after.clone().flatten(),
+                );
+                futures::future::try_join(order, page).await
             })
             .await?;
-        let mut ids: Vec<String> = Vec::new();
-        let mut latest = None;
-        for item in &items {
-            let sk = string_attr(item, SK).unwrap_or_default();
-            let id = string_attr(item, "reservationId");
-            if sk == ORDER_SK {
-                latest = id;
-            } else if sk.starts_with(ORDER_RESERVATION_PREFIX) {
-                ids.extend(id);
-            }
-        }
-        // The order key names the latest (also one written before reservation items existed),
-        // whatever the clocks that stamped createdAt said.
-        if let Some(latest) = latest {
-            ids.retain(|id| *id != latest);
-            ids.insert(0, latest);
-        }
-        if ids.is_empty() {
+        let latest = order.as_ref().and_then(|o| string_attr(o, "reservationId"));
+        let first_page = after.is_none();
+        let mut ids: Vec<String> = latest.iter().filter(|_| first_page).cloned().collect();
+        let room = limit as usize - ids.len();
+        let mut rest: Vec<(String, String)> = items
+            .iter()
+            .filter_map(|item| Some((string_attr(item, "reservationId")?, string_attr(item, SK)?)))
+            .filter(|(id, _)| Some(id) != latest.as_ref())
+            .collect();
+        let more = more.is_some() || rest.len() > room;
+        rest.truncate(room);
+        let next_cursor = match rest.last() {
+            _ if !more => None,
+            None => Some(TOP.to_owned()),
+            Some((_, sk)) => cursors.of(sk),
+        };
+        ids.extend(rest.into_iter().map(|(id, _)| id));
+        if ids.is_empty() && first_page {
             return Err(Error::NotFound { what: "order reservation", id: order_id.to_owned() });
         }
-        futures::future::try_join_all(ids.iter().map(|id| self.get_reservation(id))).await
+        let items = futures::future::try_join_all(ids.iter().map(|id| self.get_reservation(id))).await?;
+        Ok(Page { items, next_cursor })
     }
 
     /// The order's latest reservation, through the order key.
@@ -116,7 +142,7 @@ impl Store {
         cursor: Option<&str>,
     ) -> Result<Page<Hold>> {
         let prefix = holds_prefix(location_id);
-        let cursors = HoldsCursor { prefix: &prefix };
+        let cursors = CreatedCursor { prefix: &prefix };
         let after = cursor.map(|c| cursors.after(c)).transpose()?;
         self.get_stock(sku, location_id).await?;
         let (items, next) = self

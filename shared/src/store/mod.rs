@@ -132,6 +132,8 @@ pub struct Store {
     table: String,
     retry: RetryPolicy,
     clock: Clock,
+    /// The longest a hold may live (`MAX_HOLD_SECONDS`).
+    max_hold: chrono::Duration,
     stats: Arc<StoreStats>,
     shard_counts: Arc<placement::ShardCounts>,
 }
@@ -143,6 +145,7 @@ impl Store {
             table: table.into(),
             retry: RetryPolicy::default(),
             clock: Arc::new(Utc::now),
+            max_hold: chrono::Duration::seconds(crate::domain::DEFAULT_MAX_HOLD_SECONDS),
             stats: Arc::default(),
             shard_counts: Arc::default(),
         }
@@ -162,6 +165,17 @@ impl Store {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// The longest a hold may live, from its createdAt (HOLD_LIFETIME_EXCEEDED past it).
+    pub fn with_max_hold_seconds(mut self, seconds: i64) -> Self {
+        self.max_hold = chrono::Duration::seconds(seconds);
+        self
+    }
+
+    /// Refuses a hold created at `created_at` kept until `expires_at` if that is past its limit.
+    pub(crate) fn check_hold_lifetime(&self, created_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<()> {
+        crate::domain::check_hold_lifetime(created_at, expires_at, self.max_hold)
     }
 
     pub fn table(&self) -> &str {

@@ -85,6 +85,9 @@ impl Store {
         // The moment of the write, taken after the reads that placed the units.
         let now = self.now();
         let mut next = current.modified(lines, ttl_seconds, now);
+        if ttl_seconds.is_some() {
+            self.check_hold_lifetime(next.created_at, next.expires_at)?;
+        }
         next.shard_holds = shard_holds_of(&units);
         check_reservation(&next)?;
         let changed_holds = line_changes(&current.lines, &next.lines);

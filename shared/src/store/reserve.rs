@@ -90,6 +90,8 @@ impl Store {
         ctx: &WriteContext,
         slot: &OrderSlot,
     ) -> Result<Created, Failure> {
+        let now = self.now();
+        self.check_hold_lifetime(now, now + chrono::Duration::seconds(ttl_seconds))?;
         let lines = self.resolve_lines(cart, &[]).await?;
         // Shards found busy by this attempt: the next placement avoids them.
         let mut busy = BTreeSet::new();

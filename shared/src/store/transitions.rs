@@ -52,6 +52,9 @@ impl Store {
                 Decision::Refuse(e) => Err(e.into()),
                 Decision::Apply(transition) => {
                     let next = current.after(transition, ttl_seconds, now);
+                    if transition == Transition::Extend {
+                        self.check_hold_lifetime(next.created_at, next.expires_at)?;
+                    }
                     let answer = Answer::new(200, &next)?;
                     self.apply(&current, &next, transition, ctx, Some(&answer)).await?;
                     Ok(Transitioned { reservation: next, applied: true })

@@ -2,10 +2,12 @@
 //! through the router the local runtime builds from template.yaml (each route's function with its
 //! own store behind its IAM gate), in-process.
 //!
-//! By concern: `routes`, `failures` (bad input, failing dependencies), `idempotency`, `scopes`.
+//! By concern: `routes`, `failures` (bad input, failing dependencies), `idempotency`, `limits`
+//! (bounded holds and reads), `scopes`.
 
 mod failures;
 mod idempotency;
+mod limits;
 mod routes;
 mod scopes;
 
