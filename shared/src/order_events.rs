@@ -1,10 +1,15 @@
 //! `order-events`: the order service's events, from the `inventory-order-events` queue (fed by the
 //! bus rule on `source: "orders"`).
 //!
-//! - `OrderCancelled {orderId}`: release the order's hold (nothing to do if there is none, or it
-//!   was released or expired already; a confirmed one cannot be released and is logged).
-//! - `OrderCompleted {orderId}`: confirm it (nothing to do if confirmed already); if it cannot be
-//!   (expired, released, unknown order) record a `ReservationConfirmFailed` event instead.
+//! - `OrderCancelled {orderId, reservationId?}`: release the order's hold (nothing to do if there
+//!   is none, or it was released or expired already; a confirmed one cannot be released and is
+//!   logged).
+//! - `OrderCompleted {orderId, reservationId?}`: confirm it (nothing to do if confirmed already);
+//!   if it cannot be (expired, released, unknown order) record a `ReservationConfirmFailed` event
+//!   instead.
+//! - With `reservationId`, the event acts only if it names the order's latest reservation: a late
+//!   or replayed event never acts on a newer hold (OrderCompleted records `ReservationConfirmFailed`
+//!   with reason `RESERVATION_MISMATCH`, OrderCancelled releases nothing).
 //!
 //! Idempotent: every outcome is a state the store reaches once (a second release or confirm
 //! changes nothing), and `ReservationConfirmFailed` has an event id derived from the inbound
@@ -96,9 +101,16 @@ struct InboundEvent {
 #[serde(rename_all = "camelCase")]
 struct OrderDetail {
     order_id: String,
+    /// The reservation the order service completed or cancelled, when it says.
+    #[serde(default)]
+    reservation_id: Option<String>,
     #[serde(default)]
     correlation_id: Option<String>,
 }
+
+/// The reason of a `ReservationConfirmFailed` for an event naming another reservation than the
+/// order's latest.
+pub const RESERVATION_MISMATCH: &str = "RESERVATION_MISMATCH";
 
 /// What handling one message came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +184,10 @@ pub async fn handle_message(
     let detail: OrderDetail = serde_json::from_value(event.detail.clone())
         .map_err(|e| OrderEventError::Unparseable(format!("detail: {e}")))?;
     validate_order_id(&detail.order_id).map_err(|e| OrderEventError::Unparseable(e.to_string()))?;
+    if let Some(id) = &detail.reservation_id {
+        uuid::Uuid::try_parse(id)
+            .map_err(|_| OrderEventError::Unparseable(format!("detail.reservationId {id:?} is not a reservation id")))?;
+    }
     // The order service's correlation id if it sent one, else its event id: either way the
     // resulting inventory event can be traced back to the order event; and its trace goes on
     // into the events this message causes.
@@ -179,22 +195,32 @@ pub async fn handle_message(
     let trace = message.attributes.get("AWSTraceHeader").cloned();
     let ctx = WriteContext::correlated(correlation_id).traced(trace);
     if event.detail_type == "OrderCancelled" {
-        cancel(store, &detail.order_id, &ctx).await
+        cancel(store, &detail, &ctx).await
     } else {
-        complete(store, &event, &detail.order_id, &ctx).await
+        complete(store, &event, &detail, &ctx).await
     }
+}
+
+/// Whether the order's latest reservation is the one the event names (any, if it names none).
+fn names_latest(detail: &OrderDetail, latest: &Reservation) -> bool {
+    detail.reservation_id.as_ref().is_none_or(|id| *id == latest.reservation_id)
 }
 
 async fn cancel(
     store: &impl OrderReservations,
-    order_id: &str,
+    detail: &OrderDetail,
     ctx: &WriteContext,
 ) -> Result<OrderOutcome, OrderEventError> {
+    let order_id = detail.order_id.as_str();
     let reservation = match store.order_reservation(order_id).await {
         Ok(r) => r,
         Err(Error::NotFound { .. }) => return Ok(OrderOutcome::Unchanged("no reservation")),
         Err(e) => return Err(e.into()),
     };
+    if !names_latest(detail, &reservation) {
+        tracing::warn!(order_id, named = ?detail.reservation_id, latest = %reservation.reservation_id, "OrderCancelled for another reservation than the order's latest: nothing released");
+        return Ok(OrderOutcome::Unchanged("not the order's latest reservation"));
+    }
     match store.release(&reservation.reservation_id, ctx).await {
         Ok(t) if t.applied => Ok(OrderOutcome::Released),
         Ok(_) => Ok(OrderOutcome::Unchanged("released or expired already")),
@@ -209,9 +235,10 @@ async fn cancel(
 async fn complete(
     store: &impl OrderReservations,
     event: &InboundEvent,
-    order_id: &str,
+    detail: &OrderDetail,
     ctx: &WriteContext,
 ) -> Result<OrderOutcome, OrderEventError> {
+    let order_id = detail.order_id.as_str();
     let reservation = match store.order_reservation(order_id).await {
         Ok(r) => Some(r),
         Err(Error::NotFound { .. }) => None,
@@ -219,6 +246,7 @@ async fn complete(
     };
     let reason = match &reservation {
         None => "unknown",
+        Some(r) if !names_latest(detail, r) => RESERVATION_MISMATCH,
         Some(r) => match store.confirm(&r.reservation_id, ctx).await {
             Ok(t) if t.applied => return Ok(OrderOutcome::Confirmed),
             Ok(_) => return Ok(OrderOutcome::Unchanged("confirmed already")),
@@ -229,8 +257,9 @@ async fn complete(
         },
     };
     let mut data = json!({"orderId": order_id, "reason": reason});
-    if let Some(r) = &reservation {
-        data["reservationId"] = json!(r.reservation_id);
+    // The reservation the event named, else the order's latest.
+    if let Some(id) = detail.reservation_id.as_ref().or(reservation.as_ref().map(|r| &r.reservation_id)) {
+        data["reservationId"] = json!(id);
     }
     let mut failed = ctx.event(DetailType::ReservationConfirmFailed, data, store.now());
     failed.event_id = uuid::Uuid::new_v5(&CONFIRM_FAILED_NAMESPACE, event.id.as_bytes()).to_string();
@@ -385,6 +414,44 @@ mod tests {
             OrderOutcome::Unchanged("no reservation")
         );
         assert!(store.recorded.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_event_naming_another_reservation_than_the_latest_acts_on_nothing() {
+        // Confirm and release fail if called: the outcome shows they were not.
+        let never = || Err(Error::internal("not to be called"));
+        let store = FakeOrders::new(held(), never(), never());
+        let older = uuid::Uuid::new_v4().to_string();
+        let naming = |id: &str, kind: &str, reservation: &str| {
+            message(id, "orders", kind, json!({"orderId": "o-1", "reservationId": reservation}))
+        };
+        assert_eq!(
+            handle_message(&store, &naming("e-1", "OrderCompleted", &older)).await.unwrap(),
+            OrderOutcome::ConfirmFailed(RESERVATION_MISMATCH)
+        );
+        let recorded = store.recorded.lock().unwrap().clone();
+        assert_eq!(recorded[0].data, json!({"orderId": "o-1", "reason": "RESERVATION_MISMATCH", "reservationId": older}));
+        assert!(matches!(
+            handle_message(&store, &naming("e-2", "OrderCancelled", &older)).await.unwrap(),
+            OrderOutcome::Unchanged(_)
+        ));
+        assert!(store.traces.lock().unwrap().is_empty(), "nothing released");
+        // Naming the latest: as without a name.
+        let store = FakeOrders::new(held(), Ok(true), Ok(true));
+        let latest_id = store.reservation.as_ref().unwrap().reservation_id.clone();
+        assert_eq!(
+            handle_message(&store, &naming("e-3", "OrderCompleted", &latest_id)).await.unwrap(),
+            OrderOutcome::Confirmed
+        );
+        assert_eq!(
+            handle_message(&store, &naming("e-4", "OrderCancelled", &latest_id)).await.unwrap(),
+            OrderOutcome::Released
+        );
+        // Not a reservation id at all: unreadable, redelivered then dead-lettered.
+        assert!(matches!(
+            handle_message(&store, &naming("e-5", "OrderCompleted", "not-an-id")).await,
+            Err(OrderEventError::Unparseable(_))
+        ));
     }
 
     #[tokio::test]

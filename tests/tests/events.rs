@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use integration_tests::event_stack::{event_ids, eventually, EventStack};
 use integration_tests::{hold, set_stock, sweeper, Fault, TestTable};
-use inventory::domain::Status;
+use inventory::domain::{Cart, CartLine, Status};
 use inventory::order_events::{handle_batch, handle_message, OrderOutcome};
 use inventory::redrive::{redrive, source_queue, Target};
 use inventory::store::StockChange;
@@ -265,6 +265,51 @@ async fn order_events_on_the_bus_release_and_confirm_holds_or_report_why_not() {
         json!({"orderId": "o-late", "reason": "expired", "reservationId": late.reservation_id})
     );
     assert_eq!(t.store.get_reservation(&late.reservation_id).await.unwrap().status, Status::Expired);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_event_naming_an_older_reservation_acts_on_nothing_and_one_naming_the_latest_confirms_it() {
+    let t = TestTable::new().await;
+    let stack = EventStack::new().await;
+    let _pipelines = stack.start_pipelines(&t).await;
+    set_stock(&t.store, "A", "w1", 10).await;
+    // The customer checks out, leaves, and checks out again: two reservations of one order.
+    let first = hold(&t.store, "o-again", "A", 2, 60).await;
+    t.function("release").release(&first.reservation_id, &Default::default()).await.unwrap();
+    let lines: Vec<CartLine> = serde_json::from_value(json!([{"sku": "A", "locationId": "w1", "quantity": 3}])).unwrap();
+    let second = t
+        .function("put-order-reservation")
+        .put_order_reservation("o-again", &Cart::parse(&lines).unwrap(), None, &Default::default())
+        .await
+        .unwrap()
+        .reservation;
+    assert_ne!(first.reservation_id, second.reservation_id);
+
+    // A late OrderCompleted and OrderCancelled of the first checkout: nothing happens to the second.
+    let detail = json!({"orderId": "o-again", "reservationId": first.reservation_id});
+    stack.put_order_event("OrderCancelled", detail.clone()).await;
+    stack.put_order_event("OrderCompleted", detail).await;
+    let got = stack
+        .receive_until(&stack.tap_queue_url, WAIT, |events| !of_type(events, "ReservationConfirmFailed").is_empty())
+        .await;
+    let failed = of_type(&got, "ReservationConfirmFailed")[0];
+    assert_eq!(
+        failed["detail"]["data"],
+        json!({"orderId": "o-again", "reason": "RESERVATION_MISMATCH", "reservationId": first.reservation_id})
+    );
+    assert_eq!(t.store.get_reservation(&second.reservation_id).await.unwrap().status, Status::Pending);
+    assert_eq!(t.store.get_stock("A", "w1").await.unwrap().reserved, 3, "the second hold is whole");
+
+    // The order service's OrderCompleted for the second checkout confirms it.
+    stack
+        .put_order_event("OrderCompleted", json!({"orderId": "o-again", "reservationId": second.reservation_id}))
+        .await;
+    eventually("the latest confirmed", WAIT, || async {
+        (t.store.get_reservation(&second.reservation_id).await.unwrap().status == Status::Confirmed).then_some(())
+    })
+    .await;
+    let stock = t.store.get_stock("A", "w1").await.unwrap();
+    assert_eq!((stock.on_hand, stock.reserved), (7, 0));
 }
 
 #[tokio::test]
