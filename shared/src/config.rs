@@ -90,11 +90,11 @@ impl FunctionEnv {
     pub fn max_hold_seconds(&self) -> Result<i64, String> {
         match self.get("MAX_HOLD_SECONDS") {
             None => Ok(crate::domain::DEFAULT_MAX_HOLD_SECONDS),
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|s| *s >= 1)
-                .ok_or_else(|| format!("MAX_HOLD_SECONDS must be a whole number of seconds >= 1, not {v:?}")),
+            Some(v) => {
+                v.parse::<i64>().ok().filter(|s| *s >= 1).ok_or_else(|| {
+                    format!("MAX_HOLD_SECONDS must be a whole number of seconds >= 1, not {v:?}")
+                })
+            }
         }
     }
 

@@ -185,8 +185,9 @@ pub async fn handle_message(
         .map_err(|e| OrderEventError::Unparseable(format!("detail: {e}")))?;
     validate_order_id(&detail.order_id).map_err(|e| OrderEventError::Unparseable(e.to_string()))?;
     if let Some(id) = &detail.reservation_id {
-        uuid::Uuid::try_parse(id)
-            .map_err(|_| OrderEventError::Unparseable(format!("detail.reservationId {id:?} is not a reservation id")))?;
+        uuid::Uuid::try_parse(id).map_err(|_| {
+            OrderEventError::Unparseable(format!("detail.reservationId {id:?} is not a reservation id"))
+        })?;
     }
     // The order service's correlation id if it sent one, else its event id: either way the
     // resulting inventory event can be traced back to the order event; and its trace goes on
@@ -430,7 +431,10 @@ mod tests {
             OrderOutcome::ConfirmFailed(RESERVATION_MISMATCH)
         );
         let recorded = store.recorded.lock().unwrap().clone();
-        assert_eq!(recorded[0].data, json!({"orderId": "o-1", "reason": "RESERVATION_MISMATCH", "reservationId": older}));
+        assert_eq!(
+            recorded[0].data,
+            json!({"orderId": "o-1", "reason": "RESERVATION_MISMATCH", "reservationId": older})
+        );
         assert!(matches!(
             handle_message(&store, &naming("e-2", "OrderCancelled", &older)).await.unwrap(),
             OrderOutcome::Unchanged(_)

@@ -276,7 +276,8 @@ async fn an_order_event_naming_an_older_reservation_acts_on_nothing_and_one_nami
     // The customer checks out, leaves, and checks out again: two reservations of one order.
     let first = hold(&t.store, "o-again", "A", 2, 60).await;
     t.function("release").release(&first.reservation_id, &Default::default()).await.unwrap();
-    let lines: Vec<CartLine> = serde_json::from_value(json!([{"sku": "A", "locationId": "w1", "quantity": 3}])).unwrap();
+    let lines: Vec<CartLine> =
+        serde_json::from_value(json!([{"sku": "A", "locationId": "w1", "quantity": 3}])).unwrap();
     let second = t
         .function("put-order-reservation")
         .put_order_reservation("o-again", &Cart::parse(&lines).unwrap(), None, &Default::default())
@@ -290,7 +291,9 @@ async fn an_order_event_naming_an_older_reservation_acts_on_nothing_and_one_nami
     stack.put_order_event("OrderCancelled", detail.clone()).await;
     stack.put_order_event("OrderCompleted", detail).await;
     let got = stack
-        .receive_until(&stack.tap_queue_url, WAIT, |events| !of_type(events, "ReservationConfirmFailed").is_empty())
+        .receive_until(&stack.tap_queue_url, WAIT, |events| {
+            !of_type(events, "ReservationConfirmFailed").is_empty()
+        })
         .await;
     let failed = of_type(&got, "ReservationConfirmFailed")[0];
     assert_eq!(
@@ -302,10 +305,14 @@ async fn an_order_event_naming_an_older_reservation_acts_on_nothing_and_one_nami
 
     // The order service's OrderCompleted for the second checkout confirms it.
     stack
-        .put_order_event("OrderCompleted", json!({"orderId": "o-again", "reservationId": second.reservation_id}))
+        .put_order_event(
+            "OrderCompleted",
+            json!({"orderId": "o-again", "reservationId": second.reservation_id}),
+        )
         .await;
     eventually("the latest confirmed", WAIT, || async {
-        (t.store.get_reservation(&second.reservation_id).await.unwrap().status == Status::Confirmed).then_some(())
+        (t.store.get_reservation(&second.reservation_id).await.unwrap().status == Status::Confirmed)
+            .then_some(())
     })
     .await;
     let stock = t.store.get_stock("A", "w1").await.unwrap();

@@ -209,7 +209,7 @@ async fn a_batch_of_100_applies_the_good_items_once_and_reports_the_bad_ones_in_
     assert_eq!(after_replay.of_type("StockAdjusted").count(), adjusted);
     // A run cut short keeps no answer for the batch, only its items': the same batch again
     // answers each applied item from its part (the expectedVersion ones too) and applies nothing.
-    let whole = [("pk", "IDEM#batch-1"), ("sk", "IDEM")]
+    let whole = [("pk", "IDEM#batch-1"), ("sk", "CALLER#local")]
         .map(|(k, v)| (k.to_owned(), aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())));
     t.store
         .client()

@@ -177,13 +177,17 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
 pub const MAX_PAGE: i32 = 100;
 pub const DEFAULT_PAGE: i32 = 50;
 
-/// `?limit=1..100&cursor=...` of a paged list (no other query parameter).
-pub struct PageParams {
+/// What an order's history gives without `limit` (API.md).
+pub const DEFAULT_ORDER_PAGE: i32 = 20;
+
+/// `?limit=1..100&cursor=...` of a paged list (no other query parameter); `DEFAULT` without
+/// `limit`.
+pub struct PageParams<const DEFAULT: i32 = DEFAULT_PAGE> {
     pub limit: i32,
     pub cursor: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for PageParams {
+impl<S: Send + Sync, const DEFAULT: i32> FromRequestParts<S> for PageParams<DEFAULT> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
@@ -197,7 +201,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageParams {
             .map_err(|e| Error::invalid_field("query", e.body_text()))?
             .0;
         let limit = match raw.limit {
-            None => DEFAULT_PAGE,
+            None => DEFAULT,
             Some(limit) => limit.parse().ok().filter(|l| (1..=MAX_PAGE).contains(l)).ok_or_else(|| {
                 Error::invalid_field("limit", format!("limit must be an integer 1-{MAX_PAGE}"))
             })?,
@@ -228,6 +232,71 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
             _ => None,
         };
         Ok(Actor(sub))
+    }
+}
+
+/// Who sent a request, as API Gateway verified it: `jwt:{sub}` (JWT authorizer), `iam:{arn}`
+/// (IAM authorization; an assumed role's ARN without its session name, so every session of one
+/// role is one caller), else `local` (the local server, or a route deployed open). An
+/// `Idempotency-Key` belongs to its caller.
+pub fn caller(extensions: &http::Extensions) -> String {
+    use lambda_http::request::RequestContext;
+    let Some(RequestContext::ApiGatewayV2(context)) = extensions.get::<RequestContext>() else {
+        return "local".to_owned();
+    };
+    let authorizer = context.authorizer.as_ref();
+    if let Some(sub) = authorizer.and_then(|a| a.jwt.as_ref()).and_then(|jwt| jwt.claims.get("sub")) {
+        return format!("jwt:{sub}");
+    }
+    if let Some(arn) = authorizer.and_then(|a| a.iam.as_ref()).and_then(|iam| iam.user_arn.as_deref()) {
+        return format!("iam:{}", role_of(arn));
+    }
+    "local".to_owned()
+}
+
+/// `arn:aws:sts::123:assumed-role/Role/session` -> `arn:aws:sts::123:assumed-role/Role`; any
+/// other ARN as it is.
+fn role_of(arn: &str) -> &str {
+    const ASSUMED: &str = ":assumed-role/";
+    let Some(at) = arn.find(ASSUMED).map(|at| at + ASSUMED.len()) else { return arn };
+    match arn[at..].find('/') {
+        Some(slash) => &arn[..at + slash],
+        None => arn,
+    }
+}
+
+#[cfg(test)]
+mod caller_tests {
+    use super::*;
+    use lambda_http::request::RequestContext;
+
+    fn context(authorizer: serde_json::Value) -> http::Extensions {
+        let context = serde_json::json!({"routeKey": "POST /v1/reservations", "authorizer": authorizer,
+            "http": {"method": "POST", "path": "/v1/reservations"}});
+        let mut extensions = http::Extensions::new();
+        let context: RequestContext =
+            RequestContext::ApiGatewayV2(serde_json::from_value(context).expect("a request context"));
+        extensions.insert(context);
+        extensions
+    }
+
+    #[test]
+    fn a_caller_is_the_tokens_subject_the_iam_principal_or_local() {
+        assert_eq!(caller(&http::Extensions::new()), "local");
+        assert_eq!(
+            caller(&context(serde_json::json!({"jwt": {"claims": {"sub": "u-1"}, "scopes": null}}))),
+            "jwt:u-1"
+        );
+        let session = |s: &str| {
+            context(
+                serde_json::json!({"iam": {"userArn": format!("arn:aws:sts::123456789012:assumed-role/checkout/{s}")}}),
+            )
+        };
+        assert_eq!(caller(&session("i-1")), "iam:arn:aws:sts::123456789012:assumed-role/checkout");
+        assert_eq!(caller(&session("i-1")), caller(&session("i-2")), "one role, one caller");
+        let user = context(serde_json::json!({"iam": {"userArn": "arn:aws:iam::123456789012:user/ops"}}));
+        assert_eq!(caller(&user), "iam:arn:aws:iam::123456789012:user/ops");
+        assert_eq!(caller(&context(serde_json::Value::Null)), "local");
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::error::REPLAYED_HEADER;
+use super::extract::caller;
 use super::{AppState, MAX_BODY_BYTES};
 use crate::error::Error;
 use crate::store::{Answer, Claim};
@@ -79,8 +80,9 @@ pub(super) async fn idempotency(State(store): State<AppState>, request: Request,
     let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
         return Error::PayloadTooLarge { limit: MAX_BODY_BYTES }.into_response();
     };
-    let claim = Claim::new(key, fingerprint(&parts.method, parts.uri.path(), &bytes));
-    match store.kept_answer(&claim.key).await {
+    let claim =
+        Claim::new(caller(&parts.extensions), key, fingerprint(&parts.method, parts.uri.path(), &bytes));
+    match store.kept_answer(&claim).await {
         Err(e) => return e.into_response(),
         Ok(Some(kept)) if kept.fingerprint == claim.fingerprint => {
             return Error::Replay { status: kept.answer.status, body: kept.answer.body }.into_response();

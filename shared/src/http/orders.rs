@@ -6,7 +6,7 @@ use axum::Json;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{not_null, JsonBody, PageParams, Params, PathParams};
+use super::extract::{not_null, JsonBody, PageParams, Params, PathParams, DEFAULT_ORDER_PAGE};
 use super::AppState;
 use crate::domain::{self, Cart, CartLine, Reservation};
 use crate::error::Result;
@@ -45,7 +45,7 @@ pub(super) struct OrderReservations {
 pub(super) async fn list_order_reservations(
     State(store): State<AppState>,
     Params(path): Params<OrderPath>,
-    page: PageParams,
+    page: PageParams<DEFAULT_ORDER_PAGE>,
 ) -> Result<Json<OrderReservations>> {
     let page = store.list_order_reservations(&path.order_id, page.limit, page.cursor.as_deref()).await?;
     Ok(Json(OrderReservations {

@@ -335,7 +335,7 @@ pub(super) async fn batch(
 /// The answer kept for one part of a keyed batch: `Replay` when it is this request's, an error
 /// `IdempotencyKeyReused` when another request used it, `None` when it is free.
 async fn kept_part(store: &AppState, part: &Claim) -> Result<Option<Error>> {
-    Ok(match store.kept_answer(&part.key).await? {
+    Ok(match store.kept_answer(part).await? {
         Some(kept) if kept.fingerprint == part.fingerprint => {
             Some(Error::Replay { status: kept.answer.status, body: kept.answer.body })
         }

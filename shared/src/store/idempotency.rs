@@ -1,8 +1,10 @@
 //! Kept answers of `Idempotency-Key` requests (API.md, "Idempotent writes").
 //!
 //! The HTTP edge gives a request that carries a key a [`Claim`], which reaches the store in the
-//! write's context (`WriteContext::claim`). A write with a claim puts the key's record (`IDEM#{key}`: a fingerprint of method, path and body, the answer's
-//! status and body, a 24 h TTL) with `attribute_not_exists` in the same transaction as the change,
+//! write's context (`WriteContext::claim`). A key belongs to its caller: the record is the key's
+//! and the caller's (`IDEM#{key}`, `CALLER#{caller}`), so the same key from two callers is two
+//! keys. A write with a claim puts that record (a fingerprint of method, path and body, the
+//! answer's status and body, a 24 h TTL) with `attribute_not_exists` in the same transaction as the change,
 //! so the answer is kept exactly when the change is made. A concurrent request with the same key
 //! loses on that condition and answers with what the winner kept; a request that changed nothing
 //! has its answer kept on its own ([`Store::keep_answer`]); a failed request keeps nothing.
@@ -30,6 +32,9 @@ const KEY_FREE: &str = "attribute_not_exists(pk) OR #ttl <= :now";
 /// A request's claim on an idempotency key.
 #[derive(Debug)]
 pub struct Claim {
+    /// Who sent the key (`http::caller`): the JWT's subject, the IAM principal, or `local`.
+    pub caller: String,
+    /// The key, as the caller sent it.
     pub key: String,
     /// What identifies the request: method, path and body.
     pub fingerprint: String,
@@ -37,8 +42,8 @@ pub struct Claim {
 }
 
 impl Claim {
-    pub fn new(key: String, fingerprint: String) -> Arc<Self> {
-        Arc::new(Claim { key, fingerprint, kept: AtomicBool::new(false) })
+    pub fn new(caller: String, key: String, fingerprint: String) -> Arc<Self> {
+        Arc::new(Claim { caller, key, fingerprint, kept: AtomicBool::new(false) })
     }
 
     /// Whether a write inside the claim kept its answer.
@@ -51,7 +56,11 @@ impl Claim {
     /// The claim of part `index` of this request (an item of a batch): its own key and
     /// fingerprint, the same whenever the same request comes again.
     pub fn part(&self, index: usize) -> Arc<Claim> {
-        Claim::new(format!("{}#{index}", self.key), format!("{}#{index}", self.fingerprint))
+        Claim::new(
+            self.caller.clone(),
+            format!("{}#{index}", self.key),
+            format!("{}#{index}", self.fingerprint),
+        )
     }
 }
 
@@ -76,14 +85,18 @@ pub struct Kept {
     pub fingerprint: String,
 }
 
-fn key_of(key: &str) -> Item {
-    HashMap::from([(PK.into(), s(format!("IDEM#{key}"))), (SK.into(), s("IDEM"))])
+/// The record of a claim's key, for its caller.
+pub fn key_of(claim: &Claim) -> Item {
+    HashMap::from([
+        (PK.into(), s(format!("IDEM#{}", claim.key))),
+        (SK.into(), s(format!("CALLER#{}", claim.caller))),
+    ])
 }
 
 impl Store {
-    /// The answer kept under `key`, if any (and not past its 24 h).
-    pub async fn kept_answer(&self, key: &str) -> Result<Option<Kept>> {
-        let item = self.with_retries("kept_answer", || self.get_item(key_of(key))).await?;
+    /// The answer kept under the claim's key for its caller, if any (and not past its 24 h).
+    pub async fn kept_answer(&self, claim: &Claim) -> Result<Option<Kept>> {
+        let item = self.with_retries("kept_answer", || self.get_item(key_of(claim))).await?;
         let now = self.now().timestamp();
         Ok(item.filter(|i| number_attr(i, TTL).is_none_or(|ttl| ttl > now)).and_then(|i| {
             Some(Kept {
@@ -125,7 +138,7 @@ impl Store {
     }
 
     fn claim_item(&self, claim: &Claim, answer: &Answer) -> Item {
-        let mut item = key_of(&claim.key);
+        let mut item = key_of(claim);
         item.extend([
             ("entity".to_owned(), s("IDEMPOTENCY")),
             ("fingerprint".to_owned(), s(&claim.fingerprint)),
@@ -155,7 +168,7 @@ impl Store {
     /// A transaction was cancelled by the claim's condition: another request with the key was
     /// applied first. Its answer, if it was this same request; else the key was reused.
     pub(crate) async fn claimed_by_another(&self, claim: &Claim) -> Failure {
-        match self.kept_answer(&claim.key).await {
+        match self.kept_answer(claim).await {
             Ok(Some(kept)) if kept.fingerprint == claim.fingerprint => {
                 Failure::Fatal(Error::Replay { status: kept.answer.status, body: kept.answer.body })
             }

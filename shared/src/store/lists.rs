@@ -9,7 +9,7 @@ use super::items::{
     from_item, holds_prefix, location_pk, movements_prefix, number_attr, order_key, order_pk, s, stock_key,
     stock_pk, string_attr, GSI2, GSI2_PK, GSI2_SK, ORDER_RESERVATION_PREFIX, SK,
 };
-use super::reads::{split_page, KeyOrder, SortKeys};
+use super::reads::{split_page, KeyOrder};
 use super::retry::Failure;
 use super::{Hold, Page, Store};
 use crate::domain::{Movement, Reservation, SkuStock, StockItem};

@@ -174,7 +174,11 @@ impl Store {
     }
 
     /// Refuses a hold created at `created_at` kept until `expires_at` if that is past its limit.
-    pub(crate) fn check_hold_lifetime(&self, created_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<()> {
+    pub(crate) fn check_hold_lifetime(
+        &self,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
         crate::domain::check_hold_lifetime(created_at, expires_at, self.max_hold)
     }
 

@@ -25,7 +25,6 @@ pub(crate) enum KeyOrder {
 /// Which sort keys of a partition a query reads.
 #[derive(Clone, Copy)]
 pub(crate) enum SortKeys<'a> {
-    All,
     Prefix(&'a str),
     /// From one to the other, both included.
     Between(&'a str, &'a str),
@@ -175,8 +174,6 @@ impl Store {
             let query = |q: QueryFluentBuilder| {
                 let q = q.expression_attribute_values(":pk", s(&pk));
                 let q = match keys {
-                    // The whole partition (DynamoDB refuses an empty key value).
-                    SortKeys::All => q.key_condition_expression("pk = :pk"),
                     SortKeys::Prefix(prefix) => q
                         .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                         .expression_attribute_values(":prefix", s(prefix)),
