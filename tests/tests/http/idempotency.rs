@@ -116,3 +116,58 @@ async fn a_key_is_free_again_after_24_hours_even_before_its_record_is_removed() 
     let again = keyed(s, Method::PUT, "/v1/stock/D/w1", json!({"onHand": 7}), "day-1").await;
     assert_eq!((again.status, replayed(&again), &again.body), (200, true, &other.body));
 }
+
+/// An API Gateway (payload 2.0) POST as `authorizer` (a JWT's or IAM's) sends it, with `key`.
+fn signed_post(
+    path: &str,
+    body: &serde_json::Value,
+    key: &str,
+    authorizer: serde_json::Value,
+) -> http::Request<lambda_http::Body> {
+    let context = json!({"http": {"method": "POST", "path": path}, "routeKey": "POST /v1/stock/{sku}/{locationId}/adjustments",
+        "authorizer": authorizer});
+    let event = json!({
+        "version": "2.0", "routeKey": "POST /v1/stock/{sku}/{locationId}/adjustments", "rawPath": path,
+        "rawQueryString": "", "headers": {"content-type": "application/json", "idempotency-key": key},
+        "requestContext": context, "isBase64Encoded": false, "body": body.to_string(),
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event")
+}
+
+/// API.md: a key belongs to its caller. The same key and request from two callers are two
+/// requests; from one caller (one IAM role, whatever its session), one.
+#[tokio::test]
+async fn the_same_key_from_two_callers_applies_twice_and_from_one_caller_once() {
+    use tower::ServiceExt;
+    let t = TestTable::new().await;
+    put_stock(&t.store, "K", "w1", 10).await;
+    let path = "/v1/stock/K/w1/adjustments";
+    let body = json!({"delta": 1, "reason": "recount"});
+    let jwt = |sub: &str| json!({"jwt": {"claims": {"sub": sub}, "scopes": null}});
+    let role = |session: &str| json!({"iam": {"userArn": format!("arn:aws:sts::123456789012:assumed-role/warehouse/{session}")}});
+    let send = |authorizer: serde_json::Value| {
+        let request = signed_post(path, &body, "recount-1", authorizer);
+        let app = integration_tests::runtime::app(&t.store);
+        async move {
+            let response = app.oneshot(request).await.expect("infallible");
+            let replayed = response.headers().get("idempotent-replayed").is_some();
+            (response.status().as_u16(), replayed)
+        }
+    };
+    assert_eq!(send(jwt("alice")).await, (200, false));
+    assert_eq!(send(jwt("alice")).await, (200, true), "alice's retry");
+    assert_eq!(send(jwt("bob")).await, (200, false), "bob's own key");
+    assert_eq!(send(role("session-1")).await, (200, false), "the warehouse role's own key");
+    assert_eq!(send(role("session-2")).await, (200, true), "another session of the same role");
+    assert_eq!(
+        call(&t.store, Method::GET, "/v1/stock/K/w1", None).await.body["onHand"],
+        13,
+        "three callers, three adjustments"
+    );
+    // Locally, without an identity, every caller is one: its key is none of the above.
+    let local = keyed(&t.store, Method::POST, path, body.clone(), "recount-1").await;
+    assert_eq!((local.status, replayed(&local)), (200, false));
+    let again = keyed(&t.store, Method::POST, path, body.clone(), "recount-1").await;
+    assert_eq!((again.status, replayed(&again)), (200, true));
+    assert_eq!(call(&t.store, Method::GET, "/v1/stock/K/w1", None).await.body["onHand"], 14);
+}
