@@ -9,6 +9,7 @@
 //! - `actions`: what each write costs in DynamoDB actions, against the limit of one transaction;
 //! - `shards`: sharded stock (where units are placed and given back, PUTs spreading them);
 //! - `stock`: stock items and the decision of a stock write;
+//! - `stock_events`: which of StockDepleted, StockLow and StockReplenished a change crosses into;
 //! - `ledger`: movements and the replay of a chain.
 //!
 //! Pure code: no AWS types, no I/O, and nothing of this crate but
@@ -21,6 +22,7 @@ mod orders;
 mod reservation;
 mod shards;
 mod stock;
+mod stock_events;
 mod validate;
 
 pub use crate::status::Status;
@@ -44,4 +46,5 @@ pub use shards::{
     MAX_SHARDS,
 };
 pub use stock::{decide_stock_write, SkuStock, StockChange, StockItem, StockUpdate};
+pub use stock_events::{stock_crossings, StockLevel};
 pub use validate::*;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::StockItem;
+use crate::domain::{stock_crossings, StockItem, StockLevel};
 use crate::events::{DetailType, OutboxEvent, EVENT_SOURCE};
 use crate::timestamp;
 
@@ -138,10 +138,9 @@ fn plan_outbox(image: &serde_dynamo::Item) -> Planned {
     Planned::Publish(vec![entry])
 }
 
-/// The events a stock item's change derives, each once per crossing (ids fixed by item, version
-/// and type): `StockDepleted` when available went from > 0 to 0; `StockLow` when it went from
-/// `>= lowStockThreshold` to below it; `StockReplenished` when it went from 0 to > 0 ("back in
-/// stock"). Never on an item's creation, nor on a sharded item (README: not derived there).
+/// The events a stock item's change derives (`domain::stock_crossings` decides which), each once
+/// per crossing: ids fixed by item, version and type. Never on an item's creation, nor on a
+/// sharded item (not derived there).
 fn plan_stock_events(old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Planned {
     let Ok(after) = serde_dynamo::from_item::<_, StockItem>(new.clone()) else {
         return Planned::Nothing;
@@ -158,16 +157,11 @@ fn plan_stock_events(old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Plan
         Ok(data) => data,
         Err(e) => return Planned::Poison { reason: format!("stock item: {e}") },
     };
-    let mut events = Vec::new();
-    if before.available > 0 && after.available == 0 {
-        events.push(DetailType::StockDepleted);
-    }
-    if after.low_stock_threshold.is_some_and(|t| before.available >= t && after.available < t) {
-        events.push(DetailType::StockLow);
-    }
-    if before.available <= 0 && after.available > 0 {
-        events.push(DetailType::StockReplenished);
-    }
+    let level = |item: &StockItem| StockLevel {
+        available: item.available,
+        low_stock_threshold: item.low_stock_threshold,
+    };
+    let events = stock_crossings(level(&before), level(&after));
     if events.is_empty() {
         return Planned::Nothing;
     }
