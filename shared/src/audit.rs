@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::bus::{BusEntry, Delivery, EventBus};
 use crate::domain::{combine, Reservation, StockItem};
 use crate::error::{Error, Result};
 use crate::events::{DetailType, OutboxEvent};
-use crate::publish::BusEntry;
 use crate::status::Status;
 use crate::store::items::{from_item, order_key, reservation_key, shard_key, shard_of, stock_key, Item};
 use crate::store::MAX_TRANSACT_GET;
@@ -426,7 +426,7 @@ pub async fn handle_scheduled(
     bus: &str,
 ) -> Result<AuditReport> {
     let report = audit(store, &AuditOptions::default()).await?;
-    announce(events, bus, &report).await?;
+    announce(&EventBus::new(events.clone(), bus), &report).await?;
     Ok(report)
 }
 
@@ -581,7 +581,7 @@ async fn settled_order_problems(store: &Store, view: &View) -> Result<Vec<String
 }
 
 /// Announces each drifting item as one `InventoryDriftDetected` event on `bus`.
-pub async fn announce(events: &aws_sdk_eventbridge::Client, bus: &str, report: &AuditReport) -> Result<()> {
+pub async fn announce(bus: &EventBus, report: &AuditReport) -> Result<()> {
     let now = chrono::Utc::now();
     let entries: Vec<BusEntry> = report
         .drift
@@ -598,22 +598,24 @@ pub async fn announce(events: &aws_sdk_eventbridge::Client, bus: &str, report: &
             BusEntry::from_event(&OutboxEvent::new(DetailType::InventoryDriftDetected, data, now, None))
         })
         .collect();
-    for chunk in entries.chunks(crate::publish::MAX_ENTRIES_PER_CALL) {
-        let request = chunk.iter().map(|e| e.request_entry(bus)).collect();
-        let out = events
-            .put_events()
-            .set_entries(Some(request))
-            .send()
-            .await
-            .map_err(|e| Error::internal(aws_smithy_types::error::display::DisplayErrorContext(&e)))?;
-        if out.failed_entry_count() > 0 {
-            return Err(Error::internal(format!(
-                "{} InventoryDriftDetected events refused",
-                out.failed_entry_count()
-            )));
-        }
+    // The audit runs again within the hour: an event not sent fails this run (counted, alarmed),
+    // and the next run announces the drift again.
+    let failures: Vec<String> = bus
+        .send(entries)
+        .await
+        .into_iter()
+        .filter_map(|d| match d {
+            Delivery::Sent => None,
+            Delivery::Retryable(why) | Delivery::Permanent(why) => Some(why),
+        })
+        .collect();
+    match failures.first() {
+        None => Ok(()),
+        Some(why) => Err(Error::internal(format!(
+            "{} InventoryDriftDetected events not sent, e.g.: {why}",
+            failures.len()
+        ))),
     }
-    Ok(())
 }
 
 #[cfg(test)]

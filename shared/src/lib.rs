@@ -4,10 +4,11 @@
 //!
 //! Dependencies point one way: the leaf modules (`status`, `timestamp`, `error`, `events`, `sqs`)
 //! name nothing of the crate but each other; `domain` names only them; the adapters (`store`,
-//! `publish`, `order_events`, `expiry`, `redrive`) use the domain; `http` is the edge, used only
+//! `bus`, `publish`, `order_events`, `expiry`, `redrive`, `audit`) use the domain; `http` is the edge, used only
 //! by the functions and the local server.
 
 pub mod audit;
+pub mod bus;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -15,7 +15,8 @@ use std::collections::HashSet;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::publish::{entry_outcome, DeadLetter, EntryOutcome};
+use crate::bus::{Delivery, EventBus};
+use crate::publish::DeadLetter;
 use crate::sqs as sqs_entries;
 
 /// Seconds a message stays hidden while it is being moved.
@@ -175,23 +176,22 @@ async fn put_on_bus(events: &aws_sdk_eventbridge::Client, bus: &str, messages: &
             continue;
         };
         indexes.push(i);
-        entries.push(entry.request_entry(bus));
+        entries.push(entry);
     }
-    if entries.is_empty() {
-        return HashSet::new();
-    }
-    match events.put_events().set_entries(Some(entries)).send().await {
-        Ok(out) => indexes
-            .into_iter()
-            .zip(out.entries.unwrap_or_default())
-            .filter(|(_, r)| entry_outcome(r.error_code()) == EntryOutcome::Published)
-            .map(|(i, _)| i)
-            .collect(),
-        Err(e) => {
-            tracing::error!(error = %DisplayErrorContext(&e), "cannot put events on {bus}");
-            HashSet::new()
+    let deliveries = EventBus::new(events.clone(), bus).send(entries).await;
+    let mut sent = HashSet::new();
+    for (i, delivery) in indexes.into_iter().zip(deliveries) {
+        match delivery {
+            Delivery::Sent => {
+                sent.insert(i);
+            }
+            // Left in the DLQ (made visible again) for a later run or a look.
+            Delivery::Retryable(why) | Delivery::Permanent(why) => {
+                tracing::error!(message_id = ?messages[i].message_id, reason = %why, "not put on {bus}");
+            }
         }
     }
+    sent
 }
 
 /// Deletes moved messages from the DLQ, trying again what failed (a delete by receipt handle is

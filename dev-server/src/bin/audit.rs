@@ -46,7 +46,9 @@ async fn run() -> Result<bool, String> {
     if events && !report.drift.is_empty() {
         let bus = Config::from_env().event_bus_name;
         let client = aws_sdk_eventbridge::Client::new(&aws_config().await);
-        announce(&client, &bus, &report).await.map_err(|e| format!("cannot announce the drift: {e}"))?;
+        announce(&inventory::bus::EventBus::new(client, &bus), &report)
+            .await
+            .map_err(|e| format!("cannot announce the drift: {e}"))?;
         eprintln!("announced {} InventoryDriftDetected event(s) on {bus}", report.drift.len());
     }
     Ok(report.drift_count() == 0)

@@ -20,15 +20,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use plan::{
-    chunk_entries, entry_outcome, plan_record, BusEntry, EntryOutcome, Planned, MAX_BYTES_PER_CALL,
-    MAX_ENTRIES_PER_CALL,
-};
+pub use plan::{plan_record, Planned};
+
+use crate::bus::{calls, BusEntry, Delivery, EventBus};
 
 /// A dead letter of the publisher: the entry (when there is one) and why it was given up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,9 +65,8 @@ impl PublishStats {
 
 /// The `publish-events` handler and its dependencies.
 pub struct Publisher {
-    events: aws_sdk_eventbridge::Client,
+    bus: EventBus,
     sqs: aws_sdk_sqs::Client,
-    bus_name: String,
     dead_letter_queue_url: String,
     stats: PublishStats,
 }
@@ -82,9 +79,8 @@ impl Publisher {
         dead_letter_queue_url: impl Into<String>,
     ) -> Self {
         Publisher {
-            events,
+            bus: EventBus::new(events, bus_name),
             sqs,
-            bus_name: bus_name.into(),
             dead_letter_queue_url: dead_letter_queue_url.into(),
             stats: PublishStats::default(),
         }
@@ -95,7 +91,7 @@ impl Publisher {
     }
 
     pub fn bus_name(&self) -> &str {
-        &self.bus_name
+        self.bus.name()
     }
 
     /// Handles one batch of stream records; the response names the records to retry.
@@ -113,7 +109,7 @@ impl Publisher {
 
         let mut failed: Vec<usize> = Vec::new();
         let mut published = 0;
-        for chunk in chunk_entries(to_publish) {
+        for chunk in calls(to_publish) {
             if !failed.is_empty() {
                 // The stream resumes from the first failure: sending these now would only
                 // publish them twice.
@@ -121,18 +117,18 @@ impl Publisher {
                 continue;
             }
             let entries: Vec<BusEntry> = chunk.iter().map(|(_, e)| e.clone()).collect();
-            let outcomes = self.put_events(&entries).await;
-            for ((i, entry), outcome) in chunk.into_iter().zip(outcomes) {
-                match outcome {
-                    EntryOutcome::Published => {
+            let deliveries = self.bus.put(&entries).await;
+            for ((i, entry), delivery) in chunk.into_iter().zip(deliveries) {
+                match delivery {
+                    Delivery::Sent => {
                         self.stats.published.fetch_add(1, Ordering::Relaxed);
                         published += 1;
                     }
-                    EntryOutcome::Retry(why) => {
+                    Delivery::Retryable(why) => {
                         tracing::warn!(event_id = %entry.event_id, reason = %why, "publish failed; will retry");
                         failed.push(i);
                     }
-                    EntryOutcome::Refused(code) => {
+                    Delivery::Permanent(code) => {
                         let reason = format!("EventBridge refused the entry: {code}");
                         dead.push((i, dead_letter(&records[i], Some(entry), reason)));
                     }
@@ -168,28 +164,6 @@ impl Publisher {
             "publish batch"
         );
         response
-    }
-
-    /// One PutEvents call; one outcome per entry, in order.
-    async fn put_events(&self, entries: &[BusEntry]) -> Vec<EntryOutcome> {
-        let request: Vec<PutEventsRequestEntry> =
-            entries.iter().map(|e| e.request_entry(&self.bus_name)).collect();
-        match self.events.put_events().set_entries(Some(request)).send().await {
-            Ok(out) => {
-                let results = out.entries.unwrap_or_default();
-                (0..entries.len())
-                    .map(|i| match results.get(i) {
-                        Some(r) => entry_outcome(r.error_code()),
-                        // A response with fewer results than entries says nothing of the rest.
-                        None => EntryOutcome::Retry("no result for the entry".into()),
-                    })
-                    .collect()
-            }
-            Err(e) => {
-                let why = format!("PutEvents failed: {}", DisplayErrorContext(&e));
-                vec![EntryOutcome::Retry(why); entries.len()]
-            }
-        }
     }
 
     /// Sends dead letters (in record order) to the queue; returns the records whose letter was not

@@ -1,72 +1,19 @@
 //! Planning, with no I/O: what a stream record asks of the publisher (an outbox record to publish
 //! unchanged, `StockDepleted`/`StockLow`/`StockReplenished` derived from a stock item's images,
-//! nothing, or poison), how
-//! entries are grouped into PutEvents calls, and what each per-entry result means.
+//! nothing, or poison).
 
 use aws_lambda_events::event::dynamodb::EventRecord;
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
+use crate::bus::{BusEntry, MAX_BYTES_PER_CALL};
 use crate::domain::{stock_crossings, StockItem, StockLevel};
-use crate::events::{DetailType, OutboxEvent, EVENT_SOURCE};
+use crate::events::{DetailType, OutboxEvent};
 use crate::timestamp;
-
-/// PutEvents takes at most 10 entries and 256 KiB per call.
-pub const MAX_ENTRIES_PER_CALL: usize = 10;
-pub const MAX_BYTES_PER_CALL: usize = 256 * 1024;
 
 /// Names the ids of events derived from stock items (UUID v5 of `[type|]pk|sk|version`): the same
 /// stream record always yields the same ids.
 const STOCK_EVENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f1e_0c47_9a2d_4b7e_8c31_6d0a_e4b2_9f15);
-
-/// One event to put on the bus.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BusEntry {
-    pub event_id: String,
-    pub source: String,
-    pub detail_type: String,
-    /// The `detail` JSON text: `{eventId, eventVersion, occurredAt, correlationId?, data}`.
-    pub detail: String,
-    #[serde(with = "timestamp")]
-    pub time: DateTime<Utc>,
-    /// The X-Ray trace header of the request that caused the event (`crate::xray`), put on the
-    /// PutEvents entry so that one trace shows both.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_header: Option<String>,
-}
-
-impl BusEntry {
-    /// EventBridge's size of an entry (the 256 KiB limit counts these bytes).
-    pub fn size(&self) -> usize {
-        14 + self.source.len() + self.detail_type.len() + self.detail.len()
-    }
-
-    /// The PutEvents entry for the bus `bus_name`.
-    pub fn request_entry(&self, bus_name: &str) -> PutEventsRequestEntry {
-        PutEventsRequestEntry::builder()
-            .event_bus_name(bus_name)
-            .source(&self.source)
-            .detail_type(&self.detail_type)
-            .detail(&self.detail)
-            .time(aws_smithy_types::DateTime::from_millis(self.time.timestamp_millis()))
-            .set_trace_header(self.trace_header.clone())
-            .build()
-    }
-
-    pub(crate) fn from_event(event: &OutboxEvent) -> Self {
-        BusEntry {
-            event_id: event.event_id.clone(),
-            source: EVENT_SOURCE.to_owned(),
-            detail_type: event.detail_type.as_str().to_owned(),
-            detail: event.detail().to_string(),
-            time: event.occurred_at,
-            trace_header: event.trace_header.clone(),
-        }
-    }
-}
 
 /// What one stream record asks of the publisher.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,59 +136,11 @@ fn plan_stock_events(old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Plan
     Planned::Publish(entries)
 }
 
-/// Groups entries into PutEvents calls (at most 10 entries and 256 KiB each), keeping order.
-pub fn chunk_entries<T>(entries: Vec<(T, BusEntry)>) -> Vec<Vec<(T, BusEntry)>> {
-    let mut chunks: Vec<Vec<(T, BusEntry)>> = Vec::new();
-    let mut bytes = 0;
-    for (tag, entry) in entries {
-        let size = entry.size();
-        match chunks.last_mut() {
-            Some(chunk) if chunk.len() < MAX_ENTRIES_PER_CALL && bytes + size <= MAX_BYTES_PER_CALL => {
-                bytes += size;
-                chunk.push((tag, entry));
-            }
-            _ => {
-                bytes = size;
-                chunks.push(vec![(tag, entry)]);
-            }
-        }
-    }
-    chunks
-}
-
-/// What became of one entry of a PutEvents call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryOutcome {
-    Published,
-    /// May pass: retry later (throttling, an internal failure, an outage).
-    Retry(String),
-    /// EventBridge refuses this entry for good: dead-letter it.
-    Refused(String),
-}
-
-/// EventBridge's per-entry error codes that retrying never fixes (PutEventsResultEntry docs).
-/// Anything else (InternalFailure, ThrottlingException, codes we do not know) is retried.
-pub fn entry_outcome(error_code: Option<&str>) -> EntryOutcome {
-    match error_code {
-        None => EntryOutcome::Published,
-        Some(
-            code @ ("MalformedDetail"
-            | "InvalidArgument"
-            | "ValidationException"
-            | "RedactionFailure"
-            | "AccessDeniedException"
-            | "InvalidAccountIdException"
-            | "NotAuthorizedForSourceException"
-            | "NotAuthorizedForDetailTypeException"),
-        ) => EntryOutcome::Refused(code.to_owned()),
-        Some(code) => EntryOutcome::Retry(code.to_owned()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::items::{outbox_item, stock_item};
+    use chrono::Utc;
     use serde_json::json;
 
     fn record(name: &str, old: Option<crate::store::Item>, new: Option<crate::store::Item>) -> EventRecord {
@@ -376,31 +275,5 @@ mod tests {
         assert_ne!(a[0].event_id, a[1].event_id);
         let detail: Value = serde_json::from_str(&a[1].detail).unwrap();
         assert_eq!(detail["data"]["lowStockThreshold"], 5);
-    }
-
-    #[test]
-    fn chunks_hold_at_most_ten_entries_and_256_kib() {
-        let entry = |n: usize| BusEntry {
-            event_id: "x".into(),
-            source: "inventory".into(),
-            detail_type: "T".into(),
-            detail: "x".repeat(n),
-            time: Utc::now(),
-            trace_header: None,
-        };
-        let sizes: Vec<usize> =
-            chunk_entries((0..25).map(|i| (i, entry(10))).collect()).iter().map(Vec::len).collect();
-        assert_eq!(sizes, vec![10, 10, 5]);
-        let big = chunk_entries((0..3).map(|i| (i, entry(100 * 1024))).collect());
-        assert_eq!(big.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 1]);
-        assert_eq!(big[1][0].0, 2, "order is kept");
-    }
-
-    #[test]
-    fn entry_errors_that_never_pass_are_refused_and_others_retried() {
-        assert_eq!(entry_outcome(None), EntryOutcome::Published);
-        assert!(matches!(entry_outcome(Some("MalformedDetail")), EntryOutcome::Refused(_)));
-        assert!(matches!(entry_outcome(Some("ThrottlingException")), EntryOutcome::Retry(_)));
-        assert!(matches!(entry_outcome(Some("InternalFailure")), EntryOutcome::Retry(_)));
     }
 }
