@@ -423,7 +423,14 @@ async fn the_audit_reports_exactly_the_item_changed_behind_its_back() {
     assert_eq!((drift.sku.as_str(), drift.location_id.as_str()), ("B", "w1"));
     // B/w1: 5 on hand, 1 confirmed (4 left), 1 held by o0's PENDING line; now reserved 2.
     assert_eq!((drift.on_hand, drift.reserved, drift.held_by_reservations, drift.hold_items), (4, 2, 1, 1));
-    assert!(drift.problems.iter().any(|p| p.contains("available")), "{:?}", drift.problems);
+    assert!(
+        drift
+            .problems
+            .iter()
+            .any(|p| matches!(p, inventory::audit::Problem::AvailableNotOnHandMinusReserved { .. })),
+        "{:?}",
+        drift.problems
+    );
     assert!(report.render().contains("DRIFT B/w1"), "{}", report.render());
 
     let got = stack

@@ -123,6 +123,37 @@ pub fn holds_prefix(location_id: &str) -> String {
     format!("HOLD#{location_id}#")
 }
 
+/// A hold item as read: the stock item it holds units of, the reservation, and the quantity
+/// (`None` when the item has none that reads as a number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRead {
+    pub sku: String,
+    pub location_id: String,
+    pub sort_key: String,
+    pub reservation_id: String,
+    pub quantity: Option<i64>,
+}
+
+/// Reads a hold item (`STOCK#{sku}`, `HOLD#{loc}#...`); `None` for any other item.
+pub fn read_hold(item: &Item) -> Option<HoldRead> {
+    let sku = string_attr(item, PK)?.strip_prefix("STOCK#")?.to_owned();
+    let sort_key = string_attr(item, SK)?;
+    let location_id = sort_key.strip_prefix("HOLD#")?.split('#').next()?.to_owned();
+    Some(HoldRead {
+        sku,
+        location_id,
+        reservation_id: string_attr(item, "reservationId").unwrap_or_default(),
+        quantity: number_attr(item, "quantity"),
+        sort_key,
+    })
+}
+
+/// Whether `sk` is the sort key of the stock item at `location_id` or one of its shards.
+pub fn is_item_or_shard(sk: &str, location_id: &str) -> bool {
+    let (item, _) = item_range(location_id);
+    sk == item || sk.strip_prefix(&item).is_some_and(|rest| rest.starts_with('#'))
+}
+
 /// The key of `reservation`'s hold on `(sku, location_id)`.
 pub fn hold_key(sku: &str, location_id: &str, reservation: &Reservation) -> Item {
     let sk = format!(
@@ -287,6 +318,25 @@ pub fn number_attr(item: &Item, name: &str) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::domain::Line;
+
+    #[test]
+    fn holds_and_item_ranges_are_read_from_their_keys() {
+        let r = Reservation::new(
+            "o".into(),
+            vec![Line { sku: "A".into(), location_id: "w-1".into(), quantity: 2 }],
+            60,
+            Utc::now(),
+        );
+        let mut item = hold_key("A", "w-1", &r);
+        item.insert("reservationId".into(), s(&r.reservation_id));
+        item.insert("quantity".into(), n(2));
+        let hold = read_hold(&item).expect("a hold");
+        assert_eq!((hold.sku.as_str(), hold.location_id.as_str(), hold.quantity), ("A", "w-1", Some(2)));
+        assert_eq!(hold.reservation_id, r.reservation_id);
+        assert_eq!(read_hold(&stock_key("A", "w-1")), None, "not a hold");
+        assert!(is_item_or_shard("LOC#w-1", "w-1") && is_item_or_shard("LOC#w-1#03", "w-1"));
+        assert!(!is_item_or_shard("LOC#w-10", "w-1") && !is_item_or_shard("HOLD#w-1#x", "w-1"));
+    }
 
     #[test]
     fn pending_reservations_carry_the_due_index_and_final_ones_do_not() {
