@@ -16,9 +16,11 @@ soak: ## the reliability tests, longer than in make test; figures into RELIABILI
 fuzz: ## the schema fuzzer (Schemathesis, every check) against the local server: make fuzz [EXAMPLES=200]
 	infra/fuzz.sh $(EXAMPLES)
 
-lint: ## formatting and clippy, warnings are errors
+lint: ## formatting, clippy (warnings are errors), no source file over 400 lines of code, the docs' links
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	python3 infra/loc.py --max 400 shared/src dev-server/src bench/src
+	python3 infra/check_docs.py
 
 lint-template: ## cfn-lint, the SAM transform, functions/ <-> template.yaml <-> openapi.json, what the local runtime runs
 	infra/install.sh template

@@ -46,7 +46,7 @@ check_free() { # state name port
     exit 1
   fi
   if port_in_use "$port"; then
-    echo "error: port $port on 127.0.0.1 is already in use (another 'make dev'? see README, Troubleshooting)." >&2
+    echo "error: port $port on 127.0.0.1 is already in use (another 'make dev'? see docs/operating.md, Troubleshooting)." >&2
     exit 1
   fi
 }

@@ -119,6 +119,6 @@ async fn seed_demo_stock(store: &Store) -> Result<(), String> {
             Err(e) => return Err(format!("seeding demo stock failed: {e}")),
         }
     }
-    println!("demo stock seeded: {} items (see README)", DEMO_STOCK.len());
+    println!("demo stock seeded: {} items (see README.md, Demo stock)", DEMO_STOCK.len());
     Ok(())
 }

@@ -5,7 +5,7 @@
 //!   dimension per label;
 //! - in the local server, Prometheus text at `GET /metrics` (`metrics-exporter-prometheus`).
 //!
-//! The names below are the whole list (README, "Operating it"). Labels are low-cardinality: the
+//! The names below are the whole list (docs/operating.md, "Metrics"). Labels are low-cardinality: the
 //! operation (the function's name), the status code, the outcome, the cause of a retry.
 
 use std::sync::OnceLock;

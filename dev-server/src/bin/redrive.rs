@@ -1,4 +1,4 @@
-//! Moves messages from a dead-letter queue back where they came from (see README, "Dead letters").
+//! Moves messages from a dead-letter queue back where they came from (see docs/events.md, "Dead letters and redrive").
 //!
 //!   redrive [--dlq NAME|URL] [--to-queue NAME|URL | --to-bus NAME] [--dry-run]
 //!
