@@ -20,4 +20,4 @@ pub use clock::TestClock;
 pub use contention::{ContentionModel, ContentionParams, ModelCounts};
 pub use faults::{Fault, FaultInjector};
 pub use openapi::OpenApi;
-pub use table::{dynamodb_endpoint, heavy_load_lock, hold, set_stock, sweeper, TestTable};
+pub use table::{dynamodb_endpoint, heavy_load_lock, hold, set_stock, stock_record, sweeper, TestTable};

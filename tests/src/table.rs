@@ -196,6 +196,28 @@ impl TestTable {
     }
 }
 
+/// The table item of an unsharded stock item with `on_hand` units, none reserved, version 1 (for
+/// `TestTable::batch_put`: thousands of items without thousands of transactions).
+pub fn stock_record(
+    sku: &str,
+    location_id: &str,
+    on_hand: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> inventory::store::Item {
+    inventory::store::items::stock_item(&inventory::domain::StockItem {
+        sku: sku.into(),
+        location_id: location_id.into(),
+        on_hand,
+        reserved: 0,
+        available: on_hand,
+        version: 1,
+        updated_at: at,
+        low_stock_threshold: None,
+        shards: 1,
+    })
+    .expect("a stock item")
+}
+
 /// Sets the on-hand count of `(sku, location_id)`, as the put-stock function does (behind its
 /// IAM gate).
 pub async fn set_stock(store: &Store, sku: &str, location_id: &str, on_hand: i64) {

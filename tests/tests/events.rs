@@ -36,6 +36,16 @@ fn of_type<'a>(events: &'a [Value], detail_type: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["detail-type"] == detail_type).collect()
 }
 
+/// The next `ReservationConfirmFailed` on the bus.
+async fn next_confirm_failed(stack: &EventStack) -> Value {
+    let got = stack
+        .receive_until(&stack.tap_queue_url, WAIT, |events| {
+            !of_type(events, "ReservationConfirmFailed").is_empty()
+        })
+        .await;
+    of_type(&got, "ReservationConfirmFailed")[0].clone()
+}
+
 /// Drains the tap queue until it stays empty for one long poll; returns what came.
 async fn drain(stack: &EventStack) -> Vec<Value> {
     let mut all = Vec::new();
@@ -254,12 +264,7 @@ async fn order_events_on_the_bus_release_and_confirm_holds_or_report_why_not() {
     let late = hold(&t.store, "o-late", "A", 1, 1).await;
     t.clock.advance(Duration::from_secs(5));
     stack.put_order_event("OrderCompleted", json!({"orderId": "o-late"})).await;
-    let got = stack
-        .receive_until(&stack.tap_queue_url, WAIT, |events| {
-            !of_type(events, "ReservationConfirmFailed").is_empty()
-        })
-        .await;
-    let failed = of_type(&got, "ReservationConfirmFailed")[0];
+    let failed = next_confirm_failed(&stack).await;
     assert_eq!(
         failed["detail"]["data"],
         json!({"orderId": "o-late", "reason": "expired", "reservationId": late.reservation_id})
@@ -290,12 +295,7 @@ async fn an_order_event_naming_an_older_reservation_acts_on_nothing_and_one_nami
     let detail = json!({"orderId": "o-again", "reservationId": first.reservation_id});
     stack.put_order_event("OrderCancelled", detail.clone()).await;
     stack.put_order_event("OrderCompleted", detail).await;
-    let got = stack
-        .receive_until(&stack.tap_queue_url, WAIT, |events| {
-            !of_type(events, "ReservationConfirmFailed").is_empty()
-        })
-        .await;
-    let failed = of_type(&got, "ReservationConfirmFailed")[0];
+    let failed = next_confirm_failed(&stack).await;
     assert_eq!(
         failed["detail"]["data"],
         json!({"orderId": "o-again", "reason": "RESERVATION_MISMATCH", "reservationId": first.reservation_id})

@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use http::Method;
 use integration_tests::invariants::Snapshot;
-use integration_tests::{hold, set_stock, TestTable};
-use inventory::domain::{Line, MovementKind, StockChange, StockItem};
+use integration_tests::{hold, set_stock, stock_record, TestTable};
+use inventory::domain::{Line, MovementKind, StockChange};
 use inventory::http::{router, Operation};
-use inventory::store::items::stock_item;
 use inventory::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -272,22 +271,8 @@ async fn twenty_concurrent_duplicates_of_a_keyed_batch_apply_each_item_once() {
 async fn paging_through_a_location_of_1050_items_gives_each_once_in_sku_order() {
     let t = TestTable::new().await;
     let now = t.store.now();
-    let items: Vec<_> = (0..1050)
-        .map(|i| {
-            stock_item(&StockItem {
-                sku: format!("P{:05}", (i * 7919) % 1050),
-                location_id: "big".into(),
-                on_hand: 1,
-                reserved: 0,
-                available: 1,
-                version: 1,
-                updated_at: now,
-                low_stock_threshold: None,
-                shards: 1,
-            })
-            .expect("item")
-        })
-        .collect();
+    let items: Vec<_> =
+        (0..1050).map(|i| stock_record(&format!("P{:05}", (i * 7919) % 1050), "big", 1, now)).collect();
     t.batch_put(items, 4).await;
     set_stock(&t.store, "P00001", "elsewhere", 3).await;
     for (limit, want_pages) in [(100, 11), (37, 29), (50, 21)] {

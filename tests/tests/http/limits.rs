@@ -4,9 +4,8 @@
 
 use super::*;
 use http::Method;
+use integration_tests::stock_record;
 use integration_tests::TestTable;
-use inventory::domain::StockItem;
-use inventory::store::items::stock_item;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -122,22 +121,8 @@ async fn a_sku_at_2000_locations_answers_whole_within_the_deadline_and_the_paylo
     const LOCATIONS: i64 = 2_000;
     let t = TestTable::new().await;
     let now = t.store.now();
-    let items: Vec<_> = (0..LOCATIONS)
-        .map(|i| {
-            stock_item(&StockItem {
-                sku: "WIDE-1".into(),
-                location_id: format!("store-{i:04}"),
-                on_hand: i % 7,
-                reserved: 0,
-                available: i % 7,
-                version: 1,
-                updated_at: now,
-                low_stock_threshold: None,
-                shards: 1,
-            })
-            .expect("item")
-        })
-        .collect();
+    let items: Vec<_> =
+        (0..LOCATIONS).map(|i| stock_record("WIDE-1", &format!("store-{i:04}"), i % 7, now)).collect();
     t.batch_put(items, 4).await;
     let started = Instant::now();
     let reply = call(&t.store, Method::GET, "/v1/stock/WIDE-1", None).await;
