@@ -2,6 +2,7 @@
 # The schema fuzzer (Schemathesis, every check on, positive and negative data) against the local
 # server, on a stack of its own: what `openapi.json` says must be what the server does, both ways.
 #   infra/fuzz.sh [MAX_EXAMPLES]   (default 25 per operation; `make soak` runs more)
+#   FUZZ_REPORT=1 infra/fuzz.sh     also writes every request and answer as HAR to .local/fuzz-report/
 # Exit 1 and a report of every failure if it finds any. Run by `make test` and `make soak`.
 set -euo pipefail
 source "$(dirname "$0")/own_stack.sh"
@@ -28,4 +29,4 @@ echo "== schema fuzz: Schemathesis, every check, $examples examples per operatio
 # of the tool, seen once in three runs, not a finding about the API).
 .local/fuzz/bin/st run openapi.json --url "http://127.0.0.1:$port" --checks all --mode all \
   --max-examples "$examples" --seed "${FUZZ_SEED:-20261125}" --workers 1 --request-timeout 15 \
-  --generation-deterministic --no-color
+  --generation-deterministic --no-color ${FUZZ_REPORT:+--report har --report-dir .local/fuzz-report}

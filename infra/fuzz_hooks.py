@@ -8,18 +8,21 @@ warned that they "mostly rejected generated data":
 - random skus and locations name no stock item (404), so no reservation was ever made, and the
   stateful phase had no reservation to confirm, extend or release through its links.
 
-So, on positive cases only (negative data is left exactly as generated), and deterministically (a
-counter; `--generation-deterministic` and one worker keep the run reproducible):
+So, on positive cases only (negative data is left exactly as generated), and deterministically
+(counters, one per operation for which requests are steered; `--generation-deterministic` and one
+worker keep the run reproducible):
 - a valid Idempotency-Key is made unique on seven requests in eight; the eighth keeps its key, so
   replays and reuse are still exercised;
 - every other reservation request or adjustment names the stock `dev-server --seed` creates (one
   unit a line, held at least ten minutes), and a stock batch names distinct items with exactly one
   of onHand / delta;
 - every other request on a reservation names a PENDING one the run has made (`after_call` keeps
-  their ids, and forgets one once confirmed or released),
+  their ids, and forgets one once confirmed or released), an extension within the hold's lifetime,
   and every other read of an item's lists names a seeded item (of an order's history, an order the
-  run made), without a made-up `cursor` (a cursor the server did not give is 400 by contract).
+  run made), without a made-up `cursor` (a cursor the server did not give is 400 by contract; an
+  order's history never gets one).
 """
+import collections
 import itertools
 import re
 
@@ -30,7 +33,10 @@ VALID_KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # dev-server --seed's demo stock (dev-server/src/main.rs, DEMO_STOCK), the items with units.
 SEEDED = [("MUG-LOGO", "berlin"), ("MUG-LOGO", "paris"), ("TSHIRT-RED-M", "berlin"), ("TSHIRT-RED-M", "paris")]
 KEYS = itertools.count()
-STEER = itertools.count()
+# Per operation, so that which requests of one operation are steered does not hang on how many
+# requests of the others came before (a new parameter elsewhere would shift them all).
+STEER = collections.defaultdict(itertools.count)
+PICK = itertools.count()
 RESERVATION_ROUTES = {"POST /v1/reservations", "PUT /v1/orders/{orderId}/reservation"}
 ON_A_RESERVATION = {
     "GET /v1/reservations/{reservationId}",
@@ -97,17 +103,24 @@ def before_call(context, case, kwargs):
     if not positive(case):
         return
     unique_keys(case)
-    if next(STEER) % 2:
-        return
     route = f"{case.method.upper()} {case.operation.path}"
+    if route == "GET /v1/orders/{orderId}/reservations" and case.query:
+        case.query.pop("cursor", None)
+    if next(STEER[route]) % 2:
+        return
+
     if route in RESERVATION_ROUTES:
         seeded_lines(case.body)
         if case.path_parameters and "orderId" in case.path_parameters:
-            case.path_parameters["orderId"] = f"fuzz-order-{next(STEER)}"
+            case.path_parameters["orderId"] = f"fuzz-order-{next(PICK)}"
     elif route == "POST /v1/stock/batch":
         seeded_batch(case.body)
     elif route in ON_A_RESERVATION and MADE and case.path_parameters:
-        case.path_parameters["reservationId"] = MADE[next(STEER) % len(MADE)]
+        case.path_parameters["reservationId"] = MADE[next(PICK) % len(MADE)]
+        # An extension within the hold's lifetime (MAX_HOLD_SECONDS from its creation), so it
+        # reaches the extension rather than HOLD_LIFETIME_EXCEEDED.
+        if isinstance(case.body, dict) and isinstance(case.body.get("ttlSeconds"), int):
+            case.body["ttlSeconds"] = min(case.body["ttlSeconds"], 3600)
     elif route in ITEM_LISTS and case.path_parameters:
         case.path_parameters["sku"], case.path_parameters["locationId"] = SEEDED[0]
         if case.query:
@@ -115,9 +128,7 @@ def before_call(context, case, kwargs):
     elif route == "GET /v1/locations/{locationId}/stock" and case.query:
         case.query.pop("cursor", None)
     elif route == "GET /v1/orders/{orderId}/reservations" and ORDERS and case.path_parameters:
-        case.path_parameters["orderId"] = ORDERS[next(STEER) % len(ORDERS)]
-        if case.query:
-            case.query.pop("cursor", None)
+        case.path_parameters["orderId"] = ORDERS[next(PICK) % len(ORDERS)]
     elif route == "POST /v1/stock/{sku}/{locationId}/adjustments" and case.path_parameters:
         case.path_parameters["sku"], case.path_parameters["locationId"] = SEEDED[0]
         if isinstance(case.body, dict) and isinstance(case.body.get("delta"), int) and abs(case.body["delta"]) > 5:

@@ -89,7 +89,7 @@ impl Store {
             Some((_, sk)) => cursors.of(sk),
         };
         ids.extend(rest.into_iter().map(|(id, _)| id));
-        if ids.is_empty() && first_page {
+        if ids.is_empty() && latest.is_none() {
             return Err(Error::NotFound { what: "order reservation", id: order_id.to_owned() });
         }
         let items = futures::future::try_join_all(ids.iter().map(|id| self.get_reservation(id))).await?;
