@@ -79,3 +79,48 @@ impl AuditReport {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_reads_one_line_per_finding() {
+        let report = AuditReport {
+            items_checked: 3,
+            holds_checked: 2,
+            pending_reservations: 1,
+            order_keys: 1,
+            drift: vec![Drift {
+                sku: "B".into(),
+                location_id: "w1".into(),
+                on_hand: 4,
+                reserved: 2,
+                available: 3,
+                version: 7,
+                held_by_reservations: 1,
+                hold_items: 1,
+                problems: vec![
+                    Problem::AvailableNotOnHandMinusReserved { expected: 2 },
+                    Problem::ReservedNotPendingLines { held_by_reservations: 1 },
+                ],
+            }],
+            other_problems: vec![Problem::NoOrderKey { reservation_id: "r1".into(), order_id: "o1".into() }],
+            unsettled: vec!["C/w1".into()],
+            duration_ms: 12,
+        };
+        assert_eq!(report.drift_count(), 2);
+        assert_eq!(
+            report.render(),
+            "audited 3 stock items, 2 holds, 1 PENDING reservations, 1 order keys in 12 ms\n\
+             DRIFT B/w1 v7: onHand 4 reserved 2 available 3 heldByReservations 1 holdItems 1: \
+             available is not onHand - reserved (2); reserved is not the PENDING reservations' 1\n\
+             PROBLEM PENDING reservation r1 of order o1: no order key\n\
+             UNSETTLED C/w1 (kept changing while re-read; see the next run)\n\
+             2 drifting\n"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["drift"][0]["problems"][1], "reserved is not the PENDING reservations' 1");
+        assert_eq!(json["otherProblems"][0], "PENDING reservation r1 of order o1: no order key");
+    }
+}

@@ -236,4 +236,140 @@ mod tests {
         );
         assert_eq!(v.other_problems().len(), 1);
     }
+
+    fn only_pending(v: &View) -> Reservation {
+        v.reservations.values().next().unwrap().clone()
+    }
+
+    #[test]
+    fn order_keys_that_disagree_with_reservations_are_named() {
+        let mut v = view();
+        let r = only_pending(&v);
+        v.orders.insert("o1".into(), "r-other".into());
+        assert_eq!(
+            v.other_problems(),
+            vec![
+                Problem::OrderKeyNamesAnother {
+                    reservation_id: r.reservation_id.clone(),
+                    order_id: "o1".into(),
+                    named: "r-other".into(),
+                },
+                Problem::OrderReservationMissing { order_id: "o1".into(), reservation_id: "r-other".into() },
+            ]
+        );
+        v.orders.clear();
+        assert_eq!(
+            v.order_problems(),
+            vec![Problem::NoOrderKey { reservation_id: r.reservation_id.clone(), order_id: "o1".into() }]
+        );
+        // A reservation no longer PENDING needs no order key naming it.
+        v.reservations.get_mut(&r.reservation_id).unwrap().status = Status::Confirmed;
+        assert_eq!(v.order_problems(), vec![]);
+    }
+
+    #[test]
+    fn holds_and_lines_of_no_stock_item_are_orphans() {
+        let mut v = view();
+        let r = only_pending(&v);
+        v.stock.remove(&("A".into(), "w".into()));
+        assert_eq!(
+            v.orphans(),
+            vec![
+                (
+                    ("A".into(), "w".into()),
+                    Problem::LineOfNoItem {
+                        reservation_id: r.reservation_id.clone(),
+                        sku: "A".into(),
+                        location_id: "w".into(),
+                    }
+                ),
+                (
+                    ("A".into(), "w".into()),
+                    Problem::HoldOfNoItem {
+                        quantity: 2,
+                        reservation_id: r.reservation_id.clone(),
+                        sku: "A".into(),
+                        location_id: "w".into(),
+                    }
+                ),
+            ]
+        );
+        assert!(v.drifting_items().is_empty(), "no item, nothing of it drifts");
+    }
+
+    #[test]
+    fn a_hold_of_another_quantity_is_no_line_and_the_line_has_no_hold() {
+        let mut v = view();
+        let r = only_pending(&v);
+        v.holds[0].2 = 3;
+        let drift = v.drifting_items();
+        assert_eq!(drift.len(), 1);
+        let id = r.reservation_id.clone();
+        assert_eq!(
+            drift[0].problems,
+            vec![
+                Problem::ReservedNotHoldItems { hold_items: 3 },
+                Problem::HoldWithoutLine { reservation_id: id.clone(), quantity: 3 },
+                Problem::LineWithoutHold { reservation_id: id, quantity: 2 },
+            ]
+        );
+        assert_eq!((drift[0].held_by_reservations, drift[0].hold_items), (2, 3));
+    }
+
+    #[test]
+    fn the_item_bounds_and_available_are_checked() {
+        let mut v = view();
+        let b = v.stock.get_mut(&("B".into(), "w".into())).unwrap();
+        b.on_hand = -1;
+        b.available = 4;
+        let drift = v.drifting_items();
+        assert_eq!(
+            drift[0].problems,
+            vec![
+                Problem::NegativeOnHand,
+                Problem::ReservedExceedsOnHand,
+                Problem::AvailableNotOnHandMinusReserved { expected: -1 },
+            ]
+        );
+    }
+
+    #[test]
+    fn each_shard_is_checked_against_the_units_placed_on_it() {
+        let mut v = View::default();
+        let r = Reservation::new(
+            "o1".into(),
+            vec![Line { sku: "S".into(), location_id: "w".into(), quantity: 2 }],
+            60,
+            chrono::Utc::now(),
+        );
+        v.holds.push((("S".into(), "w".into()), r.reservation_id.clone(), 2));
+        v.orders.insert("o1".into(), r.reservation_id.clone());
+        v.reservations.insert(r.reservation_id.clone(), r);
+        // Two shards of 5 each, 1 reserved on each: the item's sums agree (2 reserved, 2 held),
+        // but the reservation's units are all on shard 0.
+        for k in 0..2 {
+            let mut shard = stock("S", 5, 1);
+            shard.shards = 2;
+            v.add_shard(k, shard);
+        }
+        assert_eq!(v.stock[&("S".to_owned(), "w".to_owned())].reserved, 2);
+        let drift = v.drifting_items();
+        assert_eq!(drift.len(), 1);
+        assert_eq!(
+            drift[0].problems,
+            vec![
+                Problem::ShardNotPendingUnits { shard: 0, reserved: 1, held: 2 },
+                Problem::ShardNotPendingUnits { shard: 1, reserved: 1, held: 0 },
+            ]
+        );
+        // Both on shard 0, as placed: no drift.
+        let mut v2 = View { holds: v.holds.clone(), reservations: v.reservations.clone(), ..View::default() };
+        v2.orders = v.orders.clone();
+        for (k, reserved) in [(0, 2), (1, 0)] {
+            let mut shard = stock("S", 5, reserved);
+            shard.shards = 2;
+            v2.add_shard(k, shard);
+        }
+        assert_eq!(v2.drifting_items(), vec![]);
+    }
 }

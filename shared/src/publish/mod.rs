@@ -2,9 +2,10 @@
 //!
 //! Every state change wrote one outbox record in its own transaction; this function turns each
 //! new outbox record into one EventBridge event, unchanged (so a retried publish carries the same
-//! `eventId` and consumers can dedupe). It also derives `StockDepleted` from stock item images
-//! (available > 0 before, 0 after), with an event id fixed by the item and its version, so that
-//! one too is the same on every retry.
+//! `eventId` and consumers can dedupe). It also derives `StockDepleted`, `StockLow` and
+//! `StockReplenished` from stock item images (`plan` reads them, `domain::stock_crossings`
+//! decides), each with an event id fixed by the item, its version and the type, so those too are
+//! the same on every retry. Entries go out through [`EventBus`] (`crate::bus`).
 //!
 //! Failure handling follows the Lambda event source mapping for streams:
 //! - a PutEvents entry (or call) that failed for a reason that may pass (throttling, an outage)
