@@ -14,6 +14,9 @@
 6. The local runtime can run it as it deploys (infra/topology.py): every intrinsic resolves, every
    statement is one the IAM gate evaluates (no Condition, NotAction, NotResource, Principal, no
    managed policy it does not know), every schedule is a rate, every filter a plain pattern.
+7. Secure by default, resolved on the transformed template: under default parameters no route but
+   GET /health is open to anonymous callers (AWS_IAM); with AllowUnauthenticated=true they are
+   open; with JwtIssuer, each is JWT with the scope its operation's `x-scope` names.
 
 Usage: .local/template/bin/python infra/lint_template.py   (exit 1 and a list of problems if any)
 """
@@ -98,6 +101,13 @@ def main():
                 if statement.get("Resource") == "*" and actions != ["dynamodb:ListStreams"]:
                     problems.append(f"{name} grants {actions} on every resource")
 
+    # 7. Secure by default, on the transformed template: no route but GET /health open to
+    #    anonymous callers under default parameters; open only with AllowUnauthenticated=true; with
+    #    JwtIssuer, JWT and each route's scope.
+    if transformed:
+        scopes = {f"{m.upper()} {p}": op.get("x-scope") for p, item in spec["paths"].items() for m, op in item.items()}
+        problems.extend(authorization_problems(transformed, scopes))
+
     # 6. What the local runtime runs.
     if transformed:
         problems.extend(local_topology.topology()[1])
@@ -107,6 +117,45 @@ def main():
     if not problems:
         print(f"template.yaml: {len(functions)} functions = functions/, {len(routes)} routes = openapi.json, SAM transform ok")
     return 1 if problems else 0
+
+
+# The parameter sets checked, and what each route must get under them: (name, overrides, expected
+# authorization of a route with scope `scope` (None: /health)).
+AUTH_MODES = [
+    ("default parameters", {}, lambda scope: ("NONE", None) if scope is None else ("AWS_IAM", None)),
+    ("AllowUnauthenticated=true", {"AllowUnauthenticated": "true"}, lambda scope: ("NONE", None)),
+    (
+        "JwtIssuer set",
+        {"JwtIssuer": "https://issuer.example.com"},
+        lambda scope: ("NONE", None) if scope is None else ("JWT", [scope]),
+    ),
+]
+
+
+def authorization_problems(transformed, scopes):
+    """Each route's AuthorizationType and scopes, resolved under each parameter set of AUTH_MODES
+    on the transformed template, against what that set must give."""
+    problems, open_by_default = [], []
+    for mode, overrides, expected in AUTH_MODES:
+        resolver = local_topology.Resolver(transformed)
+        resolver.parameters.update(overrides)
+        for name, resource in transformed["Resources"].items():
+            if resource.get("Type") != "AWS::ApiGatewayV2::Route":
+                continue
+            props = resource["Properties"]
+            key = props["RouteKey"]
+            got_type = resolver.value(props.get("AuthorizationType", "NONE"), name)
+            got_scopes = resolver.value(props.get("AuthorizationScopes"), name) if "AuthorizationScopes" in props else None
+            if got_scopes is local_topology._NO_VALUE:
+                got_scopes = None
+            want = expected(scopes.get(key))
+            if (got_type, got_scopes) != want:
+                problems.append(f"route {key} with {mode}: authorization {got_type} {got_scopes}, expected {want[0]} {want[1]}")
+            if not overrides and got_type == "NONE" and key != "GET /health":
+                open_by_default.append(key)
+    if open_by_default:
+        problems.append(f"routes open to anonymous callers under default parameters: {', '.join(sorted(open_by_default))}")
+    return problems
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@
 //! changes nothing), and `ReservationConfirmFailed` has an event id derived from the inbound
 //! event's id, written with `attribute_not_exists`, so a redelivered message records it once.
 //! A message that cannot be parsed, or whose processing failed for a reason that may pass, is
-//! reported as a batch item failure: SQS redelivers it, and after maxReceiveCount (3) moves it
+//! reported as a batch item failure: SQS redelivers it, and after maxReceiveCount (5) moves it
 //! to the dead-letter queue. The other messages of the batch are processed and deleted.
 
 use std::future::Future;
