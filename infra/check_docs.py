@@ -12,7 +12,15 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 README_MAX_LINES = 300
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-FENCE = re.compile(r"^(```|~~~)")
+FENCE = re.compile(r"^\s*(```|~~~)")
+CODE_SPAN = re.compile(r"`[^`]*`")
+
+
+def slug(title):
+    """GitHub's anchor of a heading: a link in it counts by its text; lower case; every character
+    but letters, digits, `_`, `-` and spaces dropped; spaces to hyphens."""
+    title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title)
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
 
 
 def headings(path):
@@ -20,13 +28,12 @@ def headings(path):
     for line in path.read_text().splitlines():
         if FENCE.match(line):
             fenced = not fenced
-        if fenced or not line.startswith("#"):
+        if fenced or not re.match(r"#{1,6}\s", line):
             continue
-        title = line.lstrip("#").strip()
-        slug = re.sub(r"[^\w\- ]", "", title.lower().replace("`", "")).replace(" ", "-")
-        n = seen.get(slug, 0)
-        seen[slug] = n + 1
-        slugs.add(slug if n == 0 else f"{slug}-{n}")
+        anchor = slug(line.lstrip("#").strip())
+        n = seen.get(anchor, 0)
+        seen[anchor] = n + 1
+        slugs.add(anchor if n == 0 else f"{anchor}-{n}")
     return slugs
 
 
@@ -37,7 +44,7 @@ def links(path):
             fenced = not fenced
         if fenced:
             continue
-        for target in LINK.findall(line):
+        for target in LINK.findall(CODE_SPAN.sub("", line)):
             yield number, target
 
 
