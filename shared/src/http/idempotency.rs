@@ -84,10 +84,7 @@ pub(super) async fn idempotency(State(store): State<AppState>, request: Request,
         Claim::new(caller(&parts.extensions), key, fingerprint(&parts.method, parts.uri.path(), &bytes));
     match store.kept_answer(&claim).await {
         Err(e) => return e.into_response(),
-        Ok(Some(kept)) if kept.fingerprint == claim.fingerprint => {
-            return Error::Replay { status: kept.answer.status, body: kept.answer.body }.into_response();
-        }
-        Ok(Some(_)) => return Error::IdempotencyKeyReused { key: claim.key.clone() }.into_response(),
+        Ok(Some(kept)) => return kept.answer_to(&claim).into_response(),
         Ok(None) => {}
     }
     let mut request = Request::from_parts(parts, Body::from(bytes));

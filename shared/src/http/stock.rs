@@ -335,11 +335,9 @@ pub(super) async fn batch(
 /// The answer kept for one part of a keyed batch: `Replay` when it is this request's, an error
 /// `IdempotencyKeyReused` when another request used it, `None` when it is free.
 async fn kept_part(store: &AppState, part: &Claim) -> Result<Option<Error>> {
-    Ok(match store.kept_answer(part).await? {
-        Some(kept) if kept.fingerprint == part.fingerprint => {
-            Some(Error::Replay { status: kept.answer.status, body: kept.answer.body })
-        }
-        Some(_) => return Err(Error::IdempotencyKeyReused { key: part.key.clone() }),
+    Ok(match store.kept_answer(part).await?.map(|kept| kept.answer_to(part)) {
+        Some(replay @ Error::Replay { .. }) => Some(replay),
+        Some(reused) => return Err(reused),
         None => None,
     })
 }

@@ -85,8 +85,20 @@ pub struct Kept {
     pub fingerprint: String,
 }
 
+impl Kept {
+    /// What a request with `claim` gets when this answer is kept under its key: the answer again
+    /// (`Replay`) when it is the same request, else `IdempotencyKeyReused`.
+    pub fn answer_to(self, claim: &Claim) -> Error {
+        if self.fingerprint == claim.fingerprint {
+            Error::Replay { status: self.answer.status, body: self.answer.body }
+        } else {
+            Error::IdempotencyKeyReused { key: claim.key.clone() }
+        }
+    }
+}
+
 /// The record of a claim's key, for its caller.
-pub fn key_of(claim: &Claim) -> Item {
+fn key_of(claim: &Claim) -> Item {
     HashMap::from([
         (PK.into(), s(format!("IDEM#{}", claim.key))),
         (SK.into(), s(format!("CALLER#{}", claim.caller))),
@@ -169,10 +181,8 @@ impl Store {
     /// applied first. Its answer, if it was this same request; else the key was reused.
     pub(crate) async fn claimed_by_another(&self, claim: &Claim) -> Failure {
         match self.kept_answer(claim).await {
-            Ok(Some(kept)) if kept.fingerprint == claim.fingerprint => {
-                Failure::Fatal(Error::Replay { status: kept.answer.status, body: kept.answer.body })
-            }
-            Ok(_) => Failure::Fatal(Error::IdempotencyKeyReused { key: claim.key.clone() }),
+            Ok(Some(kept)) => Failure::Fatal(kept.answer_to(claim)),
+            Ok(None) => Failure::Fatal(Error::IdempotencyKeyReused { key: claim.key.clone() }),
             Err(e) => Failure::Fatal(e),
         }
     }
