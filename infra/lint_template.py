@@ -12,11 +12,15 @@
    logs) and AWSXrayWriteOnlyAccess (its traces: SAM's for Tracing: Active; X-Ray has no resource
    to name), and no statement of the template grants an action on "*" except dynamodb:ListStreams.
 6. The local runtime can run it as it deploys (infra/topology.py): every intrinsic resolves, every
-   statement is one the IAM gate evaluates (no Condition, NotAction, NotResource, Principal, no
-   managed policy it does not know), every schedule is a rate, every filter a plain pattern.
+   statement is one the IAM gate evaluates (conditions with its operators only, no NotAction,
+   NotResource, no Principal in a role's policy, no managed policy it does not know), every
+   schedule is a rate, every filter a plain pattern.
 7. Secure by default, resolved on the transformed template: under default parameters no route but
    GET /health is open to anonymous callers (AWS_IAM); with AllowUnauthenticated=true they are
    open; with JwtIssuer, each is JWT with the scope its operation's `x-scope` names.
+8. Trusted events: every grant of events:PutEvents to a function is conditioned on
+   `events:source` "inventory" (no role of the stack can put an order event), and every queue
+   policy lets a service send only from a named rule (ArnEquals aws:SourceArn).
 
 Usage: .local/template/bin/python infra/lint_template.py   (exit 1 and a list of problems if any)
 """
@@ -108,6 +112,10 @@ def main():
         scopes = {f"{m.upper()} {p}": op.get("x-scope") for p, item in spec["paths"].items() for m, op in item.items()}
         problems.extend(authorization_problems(transformed, scopes))
 
+    # 8. Trusted events: the stack's roles put only their own source; queues take only their rule's.
+    if transformed:
+        problems.extend(event_trust_problems(transformed))
+
     # 6. What the local runtime runs.
     if transformed:
         problems.extend(local_topology.topology()[1])
@@ -155,6 +163,30 @@ def authorization_problems(transformed, scopes):
                 open_by_default.append(key)
     if open_by_default:
         problems.append(f"routes open to anonymous callers under default parameters: {', '.join(sorted(open_by_default))}")
+    return problems
+
+
+def event_trust_problems(transformed):
+    problems = []
+    resolver = local_topology.Resolver(transformed)
+    for name, resource in transformed["Resources"].items():
+        props = resolver.value(resource.get("Properties", {}), name)
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    actions = local_topology.listed(statement.get("Action", []))
+                    if statement.get("Effect") != "Allow" or not any(a.lower() in ("events:putevents", "events:*", "*") for a in actions):
+                        continue
+                    source = statement.get("Condition", {}).get("StringEquals", {}).get("events:source")
+                    if local_topology.listed(source) != ["inventory"]:
+                        problems.append(f"{name} may put events on the bus without StringEquals events:source inventory")
+        elif resource["Type"] == "AWS::SQS::QueuePolicy":
+            for statement in props["PolicyDocument"]["Statement"]:
+                if statement.get("Effect") != "Allow":
+                    continue
+                source = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn")
+                if not source or "Rule" not in str(source):
+                    problems.append(f"{name}: a statement that lets a sender in without ArnEquals aws:SourceArn of a rule")
     return problems
 
 

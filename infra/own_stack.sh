@@ -12,6 +12,9 @@ free_port() { .local/venv/bin/python -c 'import socket; s=socket.socket(); s.bin
 start_own_stack() {
   # What runs is what template.yaml deploys (dev_server::LocalRuntime reads it from here).
   .local/template/bin/python infra/topology.py
+  # The same template as a shop that names its order service deploys it (tests/tests/iam.rs).
+  .local/template/bin/python infra/topology.py --out .local/topology-order-service.json \
+    --parameter OrderEventPublishers=arn:aws:iam::000000000000:role/order-service
   DDB_PORT="$(free_port)"
   LS_PORT="$(free_port)"
   STATE="$(mktemp -d "$ROOT/.local/run-XXXXXX")"

@@ -10,11 +10,14 @@ Values keep the template's references as placeholders, resolved by the runtime a
 names (a test's own table, bus and queues): `${LogicalId}` (Ref), `${LogicalId.Attr}` (GetAtt),
 `${AWS::Region}`, `${AWS::AccountId}`, `${AWS::Partition}`. Parameters take their defaults and
 conditions are evaluated with them (what a default deploy gets). Anything the runtime could not
-honour (an intrinsic this file does not resolve, a statement with a Condition, NotAction,
-NotResource or a Principal, a managed policy but the logs and X-Ray ones, a schedule expression
-other than rate(...)) is an error: `make lint-template` fails on it, never a silent allow.
+honour (an intrinsic this file does not resolve, a statement with NotAction, NotResource, a
+condition operator the gate does not evaluate (CONDITION_OPERATORS), a Principal in a role's
+policy, a managed policy but the logs and X-Ray ones, a schedule expression other than rate(...))
+is an error: `make lint-template` fails on it, never a silent allow. The event bus's own policy
+(AWS::Events::EventBusPolicy) is read too: the gate applies it to every call on the bus.
 
-Usage: .local/tools/bin/python infra/topology.py [--out PATH]   (default .local/topology.json)
+Usage: .local/tools/bin/python infra/topology.py [--out PATH] [--parameter NAME=VALUE]...
+         (default .local/topology.json; a parameter other than its default: a test's variant)
        .local/tools/bin/python infra/topology.py --check        (problems only, nothing written)
 """
 import copy
@@ -36,6 +39,11 @@ PSEUDO = {"AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix"}
 # through the Lambda runtime, never through their SDK clients.
 IGNORED_MANAGED = ("service-role/AWSLambdaBasicExecutionRole", ":policy/AWSXrayWriteOnlyAccess")
 LOCAL_TYPES = {"AWS::DynamoDB::Table", "AWS::Events::EventBus", "AWS::SQS::Queue"}
+# The condition operators the IAM gate evaluates (dev_server::iam::Operator).
+CONDITION_OPERATORS = {
+    "StringEquals", "StringNotEquals", "StringLike", "StringNotLike",
+    "ArnEquals", "ArnNotEquals", "ArnLike", "ArnNotLike",
+}
 
 
 class NoManagedPolicies:
@@ -68,10 +76,15 @@ def transformed_template():
 class Resolver:
     """Resolves intrinsics to plain JSON with `${...}` placeholders, parameters at their defaults."""
 
-    def __init__(self, template):
+    def __init__(self, template, overrides=None):
         self.parameters = {
             name: p.get("Default") for name, p in template.get("Parameters", {}).items()
         }
+        self.parameters.update(overrides or {})
+        # A CommaDelimitedList is a list (its empty default: [""], as CloudFormation gives it).
+        for name, p in template.get("Parameters", {}).items():
+            if p.get("Type") == "CommaDelimitedList" and isinstance(self.parameters[name], str):
+                self.parameters[name] = self.parameters[name].split(",")
         self.resources = template.get("Resources", {})
         self.conditions = template.get("Conditions", {})
         self._evaluated = {}
@@ -206,24 +219,54 @@ def statements_of(role_name, role, resources, problems):
     for policy in policies:
         for i, statement in enumerate(policy["PolicyDocument"]["Statement"]):
             where = f"{role_name} {policy.get('PolicyName')} statement {i}"
-            unknown = sorted(set(statement) - {"Effect", "Action", "Resource", "Sid"})
-            if unknown:
-                problems.append(f"{where}: the IAM gate cannot evaluate {', '.join(unknown)}")
-                continue
-            actions = statement.get("Action", [])
-            resources = statement.get("Resource", [])
-            out.append({
-                "effect": statement.get("Effect"),
-                "actions": actions if isinstance(actions, list) else [actions],
-                "resources": resources if isinstance(resources, list) else [resources],
-            })
-            if out[-1]["effect"] not in ("Allow", "Deny"):
-                problems.append(f"{where}: Effect {out[-1]['effect']!r}")
+            statement = gate_statement(statement, where, problems, principal=False)
+            if statement is not None:
+                out.append(statement)
     return out
 
 
-def topology():
-    """(topology, problems)."""
+def listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def gate_statement(statement, where, problems, principal):
+    """A policy statement as the IAM gate reads it (dev_server::topology::StatementSpec), or None
+    (and a problem) if the gate cannot evaluate it. `principal`: a resource policy's statement,
+    which names its principals."""
+    allowed = {"Effect", "Action", "Resource", "Sid", "Condition"} | ({"Principal"} if principal else set())
+    unknown = sorted(set(statement) - allowed)
+    if unknown:
+        problems.append(f"{where}: the IAM gate cannot evaluate {', '.join(unknown)}")
+        return None
+    conditions = []
+    for operator, keys in statement.get("Condition", {}).items():
+        if operator not in CONDITION_OPERATORS:
+            problems.append(f"{where}: condition operator {operator}, which the IAM gate does not evaluate")
+            return None
+        for key, values in keys.items():
+            conditions.append({"operator": operator, "key": key, "values": [str(v) for v in listed(values)]})
+    out = {
+        "effect": statement.get("Effect"),
+        "actions": listed(statement.get("Action", [])),
+        "resources": listed(statement.get("Resource", [])),
+        "conditions": conditions,
+    }
+    if principal:
+        who = statement.get("Principal")
+        if who == "*":
+            out["principals"] = ["*"]
+        elif isinstance(who, dict) and set(who) <= {"AWS", "Service"}:
+            out["principals"] = [p for kind in ("AWS", "Service") for p in listed(who.get(kind, []))]
+        else:
+            problems.append(f"{where}: Principal {who!r}, which the IAM gate does not evaluate")
+            return None
+    if out["effect"] not in ("Allow", "Deny"):
+        problems.append(f"{where}: Effect {out['effect']!r}")
+    return out
+
+
+def topology(overrides=None):
+    """(topology, problems), parameters at their defaults but for `overrides`."""
     template, transformed, problems = transformed_template()
     if transformed is None:
         return None, problems
@@ -233,7 +276,7 @@ def topology():
         if r.get("Type") == "AWS::Serverless::Function"
     }
     try:
-        resolver = Resolver(transformed)
+        resolver = Resolver(transformed, overrides)
         resources = {
             name: {"type": r["Type"], "properties": resolver.value(r.get("Properties", {}), name)}
             for name, r in transformed["Resources"].items()
@@ -251,6 +294,8 @@ def topology():
             continue
         functions[binary] = {
             "logicalId": name,
+            # Its execution role (the principal its calls are made as: aws:PrincipalArn).
+            "role": role,
             "timeoutSeconds": props.get("Timeout", 3),
             # Lambda's variables are strings (a YAML number or boolean deploys as its text).
             "environment": {
@@ -367,17 +412,33 @@ def topology():
         if r["type"] == "AWS::ApiGatewayV2::Api" and ("Body" in props or "BodyS3Location" in props):
             problems.append(f"{name}: routes in an OpenAPI body, which the local runtime does not read (use Route resources)")
 
+    # Resource policies of the bus: every call on it is judged by them too.
+    resource_policies = []
+    for name, r in resources.items():
+        if r["type"] == "AWS::Events::EventBusPolicy":
+            props = r["properties"]
+            if "Statement" not in props:
+                problems.append(f"{name}: an EventBusPolicy without Statement (Action/Principal form), which the IAM gate does not read")
+                continue
+            statement = gate_statement(props["Statement"], name, problems, principal=True)
+            if statement is not None:
+                resource_policies.append({"name": name, "bus": placeholder_target(props.get("EventBusName")), "statement": statement})
+        elif r["type"].endswith("Policy") and r["type"] not in ("AWS::IAM::Policy", "AWS::SQS::QueuePolicy"):
+            problems.append(f"{name}: a {r['type']}, which the local runtime does not apply")
+
     digest = hashlib.sha256(TEMPLATE.read_bytes()).hexdigest()
     return {
         "templateSha256": digest,
         "functions": dict(sorted(functions.items())),
         "resources": local,
         "rules": rules,
+        "resourcePolicies": resource_policies,
     }, problems
 
 
 def main(argv):
-    result, problems = topology()
+    overrides = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--parameter")
+    result, problems = topology(overrides)
     for p in problems:
         print(f"template.yaml: {p}")
     if problems:

@@ -42,20 +42,96 @@ use aws_smithy_types::body::SdkBody;
 pub const LOCAL_ACCOUNT: &str = "000000000000";
 pub const LOCAL_REGION: &str = "us-east-1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Effect {
+    #[default]
     Allow,
     Deny,
 }
 
-/// One statement of a function's policy: its actions and resources as the template writes them
-/// (`written`, for reports) and resolved to local ARNs (`resources`, what calls are matched to).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One statement of a function's policy (or of a resource's: then `principals` names whom it
+/// binds): its actions and resources as the template writes them (`written`, for reports) and
+/// resolved to local ARNs (`resources`, what calls are matched to), and its conditions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Statement {
     pub effect: Effect,
     pub actions: Vec<String>,
     pub resources: Vec<String>,
     pub written_resources: Vec<String>,
+    /// All must hold for the statement to apply.
+    pub conditions: Vec<Condition>,
+    /// A resource policy's `Principal` (`*`, role ARNs, service names); empty in a role's policy.
+    pub principals: Vec<String>,
+}
+
+/// A condition operator the gate evaluates (`infra/topology.py` refuses any other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    StringEquals,
+    StringNotEquals,
+    StringLike,
+    StringNotLike,
+    ArnEquals,
+    ArnNotEquals,
+    ArnLike,
+    ArnNotLike,
+}
+
+impl std::str::FromStr for Operator {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "StringEquals" => Operator::StringEquals,
+            "StringNotEquals" => Operator::StringNotEquals,
+            "StringLike" => Operator::StringLike,
+            "StringNotLike" => Operator::StringNotLike,
+            "ArnEquals" => Operator::ArnEquals,
+            "ArnNotEquals" => Operator::ArnNotEquals,
+            "ArnLike" => Operator::ArnLike,
+            "ArnNotLike" => Operator::ArnNotLike,
+            other => {
+                return Err(format!("a condition operator {other:?}, which the IAM gate does not evaluate"))
+            }
+        })
+    }
+}
+
+/// One key of a statement's `Condition`: `operator: { key: [values] }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub operator: Operator,
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+impl Condition {
+    /// As IAM evaluates it on a request's context: a positive operator holds if the key is there
+    /// and matches one of the values; a negated one if it matches none (a key the request lacks
+    /// matches nothing, so a negated operator holds then). Keys ignore case; values do not.
+    pub fn holds(&self, context: &BTreeMap<String, String>) -> bool {
+        let value = context.iter().find(|(k, _)| k.eq_ignore_ascii_case(&self.key)).map(|(_, v)| v);
+        let matches = |pattern: &String, value: &String| match self.operator {
+            Operator::StringEquals | Operator::StringNotEquals => pattern == value,
+            Operator::StringLike | Operator::StringNotLike => wildcard_match(pattern, value, Case::Sensitive),
+            _ => resource_match(pattern, value),
+        };
+        let any = value.is_some_and(|v| self.values.iter().any(|p| matches(p, v)));
+        match self.operator {
+            Operator::StringNotEquals
+            | Operator::StringNotLike
+            | Operator::ArnNotEquals
+            | Operator::ArnNotLike => !any,
+            _ => any,
+        }
+    }
+}
+
+/// A resource's own policy (the event bus's): the gate applies it to every call on `resource`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourcePolicy {
+    pub resource: String,
+    pub statements: Vec<Statement>,
 }
 
 /// What a function's policy says of one call.
@@ -65,20 +141,33 @@ pub enum Decision {
     Allow(Vec<(usize, usize, usize)>),
     /// Denied by this statement's explicit Deny.
     ExplicitDeny(usize),
+    /// Denied by an explicit Deny of the resource's own policy (its statement's index).
+    ResourceDeny(usize),
+    /// Allowed by the resource's own policy (its statement's index), though no statement of the
+    /// caller's does: within one account, either policy's Allow grants.
+    ResourceAllow(usize),
     /// No statement allows it.
     NotAllowed,
 }
 
-/// One call in IAM terms: an action on a resource.
+/// One call in IAM terms: an action on a resource, with the request's condition keys
+/// (`events:source`, `aws:PrincipalArn`...).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Call {
     pub action: String,
     pub resource: String,
+    pub context: BTreeMap<String, String>,
 }
 
 impl Call {
-    fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
-        Call { action: action.into(), resource: resource.into() }
+    pub fn new(action: impl Into<String>, resource: impl Into<String>) -> Self {
+        Call { action: action.into(), resource: resource.into(), context: BTreeMap::new() }
+    }
+
+    /// The same call with condition key `key` set to `value`.
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.context.insert(key.to_owned(), value.into());
+        self
     }
 }
 
@@ -135,19 +224,49 @@ fn glob(p: &[u8], pi: usize, t: &[u8], ti: usize, how: Glob) -> bool {
     }
 }
 
+/// Whether a resource policy's statement names the caller (`aws:PrincipalArn` of the call).
+fn binds(statement: &Statement, call: &Call) -> bool {
+    let caller = call.context.get(PRINCIPAL_ARN);
+    statement.principals.iter().any(|p| p == "*" || Some(p) == caller)
+}
+
+/// The condition key of the caller's principal (a role's ARN for a function's calls).
+pub const PRINCIPAL_ARN: &str = "aws:PrincipalArn";
+
+/// IAM's evaluation of a call within one account: an explicit Deny in the caller's policy or in
+/// the resource's wins; then an Allow in either grants; else the call is not allowed.
+pub fn evaluate_with(identity: &[Statement], resource: &[Statement], call: &Call) -> Decision {
+    let own = evaluate(identity, call);
+    if matches!(own, Decision::ExplicitDeny(_)) {
+        return own;
+    }
+    let applies = |s: &Statement| binds(s, call) && applies_to(s, call).is_some();
+    if let Some(s) = resource.iter().position(|s| s.effect == Effect::Deny && applies(s)) {
+        return Decision::ResourceDeny(s);
+    }
+    match (own, resource.iter().position(|s| s.effect == Effect::Allow && applies(s))) {
+        (Decision::NotAllowed, Some(s)) => Decision::ResourceAllow(s),
+        (own, _) => own,
+    }
+}
+
+/// The (actions, resources) of `statement` that match `call`, if its conditions hold.
+fn applies_to(statement: &Statement, call: &Call) -> Option<(Vec<usize>, Vec<usize>)> {
+    let actions: Vec<usize> = (0..statement.actions.len())
+        .filter(|&a| wildcard_match(&statement.actions[a], &call.action, Case::Insensitive))
+        .collect();
+    let resources: Vec<usize> = (0..statement.resources.len())
+        .filter(|&r| resource_match(&statement.resources[r], &call.resource))
+        .collect();
+    let holds = statement.conditions.iter().all(|c| c.holds(&call.context));
+    (!actions.is_empty() && !resources.is_empty() && holds).then_some((actions, resources))
+}
+
 /// IAM's evaluation within one identity-based policy: an explicit Deny wins, then an Allow.
 pub fn evaluate(statements: &[Statement], call: &Call) -> Decision {
     let mut allowed = Vec::new();
     for (s, statement) in statements.iter().enumerate() {
-        let actions: Vec<usize> = (0..statement.actions.len())
-            .filter(|&a| wildcard_match(&statement.actions[a], &call.action, Case::Insensitive))
-            .collect();
-        let resources: Vec<usize> = (0..statement.resources.len())
-            .filter(|&r| resource_match(&statement.resources[r], &call.resource))
-            .collect();
-        if actions.is_empty() || resources.is_empty() {
-            continue;
-        }
+        let Some((actions, resources)) = applies_to(statement, call) else { continue };
         match statement.effect {
             Effect::Deny => return Decision::ExplicitDeny(s),
             Effect::Allow => {
@@ -223,6 +342,7 @@ struct WirePart {
 #[serde(rename_all = "PascalCase", default)]
 struct WireEntry {
     event_bus_name: Option<String>,
+    source: Option<String>,
 }
 
 /// The calls, in IAM terms, of one request to `target` (its `X-Amz-Target`: `Service.Operation`)
@@ -291,7 +411,11 @@ pub fn calls_of(target: &str, body: &[u8]) -> Result<Vec<Call>, String> {
                 .entries
                 .ok_or("Entries missing")?
                 .iter()
-                .map(|entry| Call::new("events:PutEvents", bus_arn(entry.event_bus_name.as_deref())))
+                .map(|entry| {
+                    let call = Call::new("events:PutEvents", bus_arn(entry.event_bus_name.as_deref()));
+                    // IAM judges each entry with its own `events:source`.
+                    call.with("events:source", entry.source.clone().unwrap_or_default())
+                })
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),
@@ -323,7 +447,11 @@ pub fn calls_of(target: &str, body: &[u8]) -> Result<Vec<Call>, String> {
 #[derive(Debug)]
 pub struct FunctionPolicy {
     pub function: String,
+    /// Its execution role's ARN: the `aws:PrincipalArn` of its calls.
+    pub principal: String,
     pub statements: Vec<Statement>,
+    /// The resources' own policies (the bus's), applied to the calls on their resources.
+    pub resource_policies: Vec<ResourcePolicy>,
     /// The template's own statements (recorded in `IAM_USAGE_FILE`), not a test's stand-ins.
     pub from_template: bool,
 }
@@ -337,12 +465,21 @@ impl FunctionPolicy {
         })?;
         let mut used = Vec::new();
         for call in &calls {
-            let why = match evaluate(&self.statements, call) {
+            let call = &call.clone().with(PRINCIPAL_ARN, &self.principal);
+            let resource: Vec<Statement> = self
+                .resource_policies
+                .iter()
+                .filter(|p| p.resource == call.resource)
+                .flat_map(|p| p.statements.iter().cloned())
+                .collect();
+            let why = match evaluate_with(&self.statements, &resource, call) {
                 Decision::Allow(grants) => {
                     used.extend(grants);
                     continue;
                 }
+                Decision::ResourceAllow(_) => continue,
                 Decision::ExplicitDeny(_) => "with an explicit deny in an identity-based policy".to_owned(),
+                Decision::ResourceDeny(_) => "with an explicit deny in a resource-based policy".to_owned(),
                 Decision::NotAllowed => {
                     format!("because no identity-based policy allows the {} action", call.action)
                 }
@@ -363,8 +500,11 @@ impl FunctionPolicy {
 
     fn denied(&self, call: &Call, why: &str) -> String {
         format!(
-            "User: arn:aws:sts::{LOCAL_ACCOUNT}:assumed-role/{}-role/local is not authorized to perform: {} on resource: {} {why}",
-            self.function, call.action, call.resource
+            "User: arn:aws:sts::{LOCAL_ACCOUNT}:assumed-role/{}/{} is not authorized to perform: {} on resource: {} {why}",
+            self.principal.rsplit('/').next().unwrap_or_default(),
+            self.function,
+            call.action,
+            call.resource
         )
     }
 }

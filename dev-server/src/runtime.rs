@@ -22,7 +22,7 @@ use inventory::Store;
 use lambda_runtime::LambdaEvent;
 use tokio::task::JoinHandle;
 
-use crate::iam::{FunctionPolicy, GatedHttpClient, Statement};
+use crate::iam::{FunctionPolicy, GatedHttpClient, ResourcePolicy, Statement};
 use crate::topology::{FunctionSpec, MappingKind, MappingSpec, Names, Topology};
 use crate::{poll_queue, poll_stream, QueuePollerOptions, StreamPollerOptions};
 
@@ -79,9 +79,16 @@ impl LocalFunction {
         spec: &FunctionSpec,
         env: FunctionEnv,
         (statements, from_template): (Vec<Statement>, bool),
+        (principal, resource_policies): (String, Vec<ResourcePolicy>),
         base: &BaseClients,
     ) -> Self {
-        let policy = Arc::new(FunctionPolicy { function: name.to_owned(), statements, from_template });
+        let policy = Arc::new(FunctionPolicy {
+            function: name.to_owned(),
+            principal,
+            statements,
+            resource_policies,
+            from_template,
+        });
         let gate = |inner: Option<SharedHttpClient>| {
             SharedHttpClient::new(GatedHttpClient::new(
                 policy.clone(),
@@ -152,6 +159,7 @@ impl LocalRuntime {
     ) -> Result<Self, String> {
         let mut functions = BTreeMap::new();
         let mut stores = BTreeMap::new();
+        let resource_policies = names.resource_policies(&topology)?;
         for (name, spec) in &topology.functions {
             let env = FunctionEnv::from_vars(
                 names.environment(&topology, spec).map_err(|e| format!("{name}: {e}"))?,
@@ -160,7 +168,8 @@ impl LocalRuntime {
                 Some(replaced) => (replaced.clone(), false),
                 None => (names.statements(&topology, spec).map_err(|e| format!("{name}: {e}"))?, true),
             };
-            let function = LocalFunction::new(name, spec, env, granted, base);
+            let principal = (names.principal(spec), resource_policies.clone());
+            let function = LocalFunction::new(name, spec, env, granted, principal, base);
             if let Ok(table) = function.env.table_name() {
                 let max_hold = function.env.max_hold_seconds().map_err(|e| format!("{name}: {e}"))?;
                 let store =

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::iam::{Effect, Statement, LOCAL_ACCOUNT, LOCAL_REGION};
+use crate::iam::{Condition, Effect, ResourcePolicy, Statement, LOCAL_ACCOUNT, LOCAL_REGION};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,12 +25,25 @@ pub struct Topology {
     /// The table, the bus and the queues, by logical id.
     pub resources: BTreeMap<String, ResourceSpec>,
     pub rules: Vec<RuleSpec>,
+    /// The bus's own policy statements (AWS::Events::EventBusPolicy).
+    pub resource_policies: Vec<ResourcePolicySpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcePolicySpec {
+    pub name: String,
+    /// The bus it is the policy of, by logical id.
+    pub bus: String,
+    pub statement: StatementSpec,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionSpec {
     pub logical_id: String,
+    /// Its execution role, by logical id.
+    pub role: String,
     pub timeout_seconds: u64,
     pub environment: BTreeMap<String, String>,
     /// `METHOD /path` route keys of the HTTP API that invoke it.
@@ -79,6 +92,18 @@ pub struct StatementSpec {
     pub effect: String,
     pub actions: Vec<String>,
     pub resources: Vec<String>,
+    pub conditions: Vec<ConditionSpec>,
+    /// A resource policy's principals (none in a role's).
+    #[serde(default)]
+    pub principals: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionSpec {
+    pub operator: String,
+    pub key: String,
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,11 +137,17 @@ impl Topology {
     /// `TOPOLOGY_FILE`, else `.local/topology.json` of the repository, checked against the
     /// repository's template.yaml.
     pub fn load() -> Result<Topology, String> {
-        let root = repository_root();
         let path = std::env::var_os("TOPOLOGY_FILE")
             .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".local/topology.json"));
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+            .unwrap_or_else(|| repository_root().join(".local/topology.json"));
+        Self::load_from(&path)
+    }
+
+    /// The topology at `path` (a variant `infra/topology.py --parameter` wrote, say), checked
+    /// against the repository's template.yaml.
+    pub fn load_from(path: &Path) -> Result<Topology, String> {
+        let root = repository_root();
+        let text = std::fs::read_to_string(path).map_err(|e| {
             format!("cannot read {} ({e}): run `make topology` (infra/topology.py) first", path.display())
         })?;
         let topology: Topology =
@@ -235,25 +266,56 @@ impl Names {
 
     /// A function's policy statements with their resources resolved.
     pub fn statements(&self, topology: &Topology, function: &FunctionSpec) -> Result<Vec<Statement>, String> {
-        function
-            .statements
+        function.statements.iter().map(|s| self.statement(topology, s)).collect()
+    }
+
+    /// The resources' own policies (the bus's), resolved.
+    pub fn resource_policies(&self, topology: &Topology) -> Result<Vec<ResourcePolicy>, String> {
+        topology
+            .resource_policies
             .iter()
-            .map(|s| {
-                let effect = match s.effect.as_str() {
-                    "Allow" => Effect::Allow,
-                    "Deny" => Effect::Deny,
-                    other => return Err(format!("a statement with Effect {other:?}")),
-                };
-                let resources =
-                    s.resources.iter().map(|r| self.resolve(topology, r)).collect::<Result<Vec<_>, _>>()?;
-                Ok(Statement {
-                    effect,
-                    actions: s.actions.clone(),
-                    resources,
-                    written_resources: s.resources.clone(),
-                })
+            .map(|p| {
+                let resource = self.resolve(topology, &format!("${{{}.Arn}}", p.bus))?;
+                let statement =
+                    self.statement(topology, &p.statement).map_err(|e| format!("{}: {e}", p.name))?;
+                Ok(ResourcePolicy { resource, statements: vec![statement] })
             })
             .collect()
+    }
+
+    /// The ARN of a function's execution role: the principal its calls are made as.
+    pub fn principal(&self, function: &FunctionSpec) -> String {
+        format!("arn:aws:iam::{LOCAL_ACCOUNT}:role/{}", function.role)
+    }
+
+    fn statement(&self, topology: &Topology, s: &StatementSpec) -> Result<Statement, String> {
+        let effect = match s.effect.as_str() {
+            "Allow" => Effect::Allow,
+            "Deny" => Effect::Deny,
+            other => return Err(format!("a statement with Effect {other:?}")),
+        };
+        let resolve = |values: &[String]| {
+            values.iter().map(|v| self.resolve(topology, v)).collect::<Result<Vec<_>, _>>()
+        };
+        let conditions = s
+            .conditions
+            .iter()
+            .map(|c| {
+                Ok(Condition {
+                    operator: c.operator.parse()?,
+                    key: c.key.clone(),
+                    values: resolve(&c.values)?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Statement {
+            effect,
+            actions: s.actions.clone(),
+            resources: resolve(&s.resources)?,
+            written_resources: s.resources.clone(),
+            conditions,
+            principals: resolve(&s.principals)?,
+        })
     }
 
     /// A function's environment: exactly the variables its template entry sets, resolved.

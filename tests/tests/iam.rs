@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 
 use axum::body::Body;
-use dev_server::iam::{calls_of, evaluate, wildcard_match, Call, Case, Decision, Effect, Statement};
+use dev_server::iam::{
+    calls_of, evaluate, wildcard_match, Call, Case, Condition, Decision, Effect, FunctionPolicy, Operator,
+    Statement,
+};
 use dev_server::topology::matches_filter;
-use dev_server::LocalRuntime;
+use dev_server::{LocalRuntime, Topology};
 use http::Method;
 use integration_tests::runtime::{names, runtime_of, runtime_over, topology};
 use integration_tests::TestTable;
@@ -23,11 +26,12 @@ fn statement(effect: Effect, actions: &[&str], resources: &[&str]) -> Statement 
         actions: actions.iter().map(|a| a.to_string()).collect(),
         resources: resources.iter().map(|r| r.to_string()).collect(),
         written_resources: resources.iter().map(|r| r.to_string()).collect(),
+        ..Statement::default()
     }
 }
 
 fn call(action: &str, resource: &str) -> Call {
-    Call { action: action.into(), resource: resource.into() }
+    Call::new(action, resource)
 }
 
 fn allowed(statements: &[Statement], action: &str, resource: &str) -> bool {
@@ -111,6 +115,8 @@ fn a_transaction_is_judged_item_by_item_and_one_item_not_granted_denies_it_all()
     );
     let policy = dev_server::iam::FunctionPolicy {
         function: "reserve".into(),
+        principal: "arn:aws:iam::000000000000:role/ReserveFunctionRole".into(),
+        resource_policies: vec![],
         statements: vec![statement(
             Effect::Allow,
             &["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"],
@@ -133,8 +139,10 @@ fn events_queues_and_streams_are_judged_on_their_own_resources() {
     assert_eq!(
         calls,
         vec![
-            call("events:PutEvents", "arn:aws:events:us-east-1:000000000000:event-bus/bus-a"),
-            call("events:PutEvents", "arn:aws:events:us-east-1:000000000000:event-bus/default"),
+            call("events:PutEvents", "arn:aws:events:us-east-1:000000000000:event-bus/bus-a")
+                .with("events:source", "inventory"),
+            call("events:PutEvents", "arn:aws:events:us-east-1:000000000000:event-bus/default")
+                .with("events:source", "x"),
         ]
     );
     let delete = json!({"QueueUrl": "http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/q1", "Entries": []});
@@ -315,4 +323,132 @@ async fn a_functions_template_timeout_is_its_requests_deadline() {
     let budget = std::time::Duration::from_secs(2) - inventory::http::LAMBDA_MARGIN;
     assert!(took >= budget - std::time::Duration::from_millis(100), "gave up early, after {took:?}");
     assert!(took < budget + std::time::Duration::from_millis(500), "answered after {took:?}");
+}
+
+/// The principal `infra/own_stack.sh` names in `OrderEventPublishers` for the variant topology
+/// it writes (`.local/topology-order-service.json`): the template as a shop that grants its order
+/// service deploys it.
+const ORDER_SERVICE: &str = "arn:aws:iam::000000000000:role/order-service";
+
+fn order_service_topology() -> Topology {
+    let path = dev_server::topology::repository_root().join(".local/topology-order-service.json");
+    Topology::load_from(&path).unwrap_or_else(|e| panic!("{e} (infra/own_stack.sh writes it)"))
+}
+
+/// What the gate says of `principal` (with `statements` as its own policy) putting one event of
+/// `source` on the template's bus, under `topology`'s bus policy.
+fn put_event(
+    topology: &Topology,
+    principal: &str,
+    statements: Vec<Statement>,
+    source: &str,
+) -> Result<(), String> {
+    let names = names("inventory", "inventory-events", BTreeMap::new());
+    let policy = FunctionPolicy {
+        function: "caller".into(),
+        principal: principal.into(),
+        statements,
+        resource_policies: names.resource_policies(topology).unwrap(),
+        from_template: false,
+    };
+    let body = json!({"Entries": [{"EventBusName": "inventory-events", "Source": source, "DetailType": "OrderCompleted", "Detail": "{}"}]});
+    policy.check("AWSEvents.PutEvents", body.to_string().as_bytes())
+}
+
+/// A function's own statements and principal, as the template gives them.
+fn role_of(topology: &Topology, function: &str) -> (String, Vec<Statement>) {
+    let names = names("inventory", "inventory-events", BTreeMap::new());
+    let spec = topology.function(function).unwrap();
+    (names.principal(spec), names.statements(topology, spec).unwrap())
+}
+
+#[test]
+fn only_the_principals_the_parameter_names_may_put_order_events_and_the_services_roles_only_inventory_events()
+{
+    let admin = || vec![statement(Effect::Allow, &["events:*"], &["*"])];
+    let denied_by_the_bus =
+        |r: Result<(), String>| r.is_err_and(|e| e.contains("explicit deny in a resource-based policy"));
+    for (name, t) in
+        [("default parameters", topology().clone()), ("OrderEventPublishers set", order_service_topology())]
+    {
+        // The service's own roles: their events, never an order event, whatever the bus says.
+        for function in ["publish-events", "audit-stock"] {
+            let (principal, own) = role_of(&t, function);
+            assert_eq!(put_event(&t, &principal, own.clone(), "inventory"), Ok(()), "{function} ({name})");
+            assert!(
+                denied_by_the_bus(put_event(&t, &principal, own.clone(), "orders")),
+                "{function} ({name})"
+            );
+            let mut without_bus_policy = t.clone();
+            without_bus_policy.resource_policies.clear();
+            let alone = put_event(&without_bus_policy, &principal, own, "orders").unwrap_err();
+            assert!(
+                alone.contains("no identity-based policy allows"),
+                "{function}'s own condition ({name}): {alone}"
+            );
+        }
+        // A principal the parameter does not name, allowed everything by its own policy.
+        let someone = "arn:aws:iam::000000000000:role/someone-else";
+        assert!(denied_by_the_bus(put_event(&t, someone, admin(), "orders")), "{name}");
+        assert_eq!(
+            put_event(&t, someone, admin(), "inventory"),
+            Ok(()),
+            "only order events are kept back ({name})"
+        );
+    }
+    // By default, nobody may put order events; the principal named in the parameter may, with no
+    // grant of its own (the bus's Allow), and only order events.
+    assert!(denied_by_the_bus(put_event(topology(), ORDER_SERVICE, admin(), "orders")));
+    let t = order_service_topology();
+    assert_eq!(put_event(&t, ORDER_SERVICE, vec![], "orders"), Ok(()));
+    assert_eq!(put_event(&t, ORDER_SERVICE, admin(), "orders"), Ok(()));
+    let other_source = put_event(&t, ORDER_SERVICE, vec![], "inventory").unwrap_err();
+    assert!(other_source.contains("no identity-based policy allows"), "{other_source}");
+}
+
+#[test]
+fn conditions_hold_as_iam_evaluates_them() {
+    let context = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    let condition = |operator: Operator, key: &str, values: &[&str]| Condition {
+        operator,
+        key: key.into(),
+        values: values.iter().map(|v| v.to_string()).collect(),
+    };
+    let source = context(&[("events:source", "orders")]);
+    assert!(condition(Operator::StringEquals, "events:source", &["x", "orders"]).holds(&source));
+    assert!(
+        condition(Operator::StringEquals, "Events:Source", &["orders"]).holds(&source),
+        "keys ignore case"
+    );
+    assert!(
+        !condition(Operator::StringEquals, "events:source", &["Orders"]).holds(&source),
+        "values keep it"
+    );
+    assert!(
+        !condition(Operator::StringEquals, "events:detail-type", &["orders"]).holds(&source),
+        "a key the request lacks"
+    );
+    assert!(
+        condition(Operator::StringNotEquals, "events:detail-type", &["orders"]).holds(&source),
+        "negated: holds without the key"
+    );
+    assert!(!condition(Operator::StringNotEquals, "events:source", &["orders"]).holds(&source));
+    assert!(condition(Operator::StringLike, "events:source", &["ord*"]).holds(&source));
+    let role = context(&[("aws:PrincipalArn", "arn:aws:iam::000000000000:role/order-service")]);
+    assert!(condition(
+        Operator::ArnEquals,
+        "aws:PrincipalArn",
+        &["arn:aws:iam::000000000000:role/order-service"]
+    )
+    .holds(&role));
+    assert!(condition(Operator::ArnLike, "aws:PrincipalArn", &["arn:aws:iam::*:role/order-*"]).holds(&role));
+    assert!(!condition(
+        Operator::ArnNotEquals,
+        "aws:PrincipalArn",
+        &["arn:aws:iam::000000000000:role/order-service"]
+    )
+    .holds(&role));
+    assert!(condition(Operator::ArnNotLike, "aws:PrincipalArn", &["arn:aws:iam::*:role/other"]).holds(&role));
 }
