@@ -368,7 +368,9 @@ fn gate_cost() {
     let spec = topology.function("reserve").expect("reserve");
     let policy = dev_server::iam::FunctionPolicy {
         function: "reserve".into(),
+        principal: names.principal(spec),
         statements: names.statements(topology, spec).expect("statements"),
+        resource_policies: names.resource_policies(topology).expect("resource policies"),
         from_template: false,
     };
     let item = |kind: &str| serde_json::json!({kind: {"TableName": "bench", "Key": {"pk": {"S": "STOCK#A"}, "sk": {"S": "LOC#w1"}}, "ConditionExpression": "available >= :q"}});
