@@ -157,6 +157,10 @@ async fn baseline_reserve(store: &Store, order_id: &str, policy: &RetryPolicy) -
                     order_id,
                     &reservation.reservation_id,
                     &Cart::from(reservation.lines.clone()).key(),
+                    inventory::domain::retained_until(
+                        reservation.created_at,
+                        inventory::domain::DEFAULT_RETENTION_DAYS,
+                    ),
                 ),
                 "attribute_not_exists(pk)",
             ),

@@ -171,9 +171,10 @@ impl LocalRuntime {
             let principal = (names.principal(spec), resource_policies.clone());
             let function = LocalFunction::new(name, spec, env, granted, principal, base);
             if let Ok(table) = function.env.table_name() {
-                let max_hold = function.env.max_hold_seconds().map_err(|e| format!("{name}: {e}"))?;
-                let store =
-                    base_store.with_client(function.dynamodb.clone(), table).with_max_hold_seconds(max_hold);
+                let store = base_store
+                    .with_client(function.dynamodb.clone(), table)
+                    .with_limits_of(&function.env)
+                    .map_err(|e| format!("{name}: {e}"))?;
                 stores.insert(name.clone(), Arc::new(store));
             }
             functions.insert(name.clone(), function);

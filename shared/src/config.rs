@@ -91,10 +91,23 @@ impl FunctionEnv {
         match self.get("MAX_HOLD_SECONDS") {
             None => Ok(crate::domain::DEFAULT_MAX_HOLD_SECONDS),
             Some(v) => {
-                v.parse::<i64>().ok().filter(|s| *s >= 1).ok_or_else(|| {
-                    format!("MAX_HOLD_SECONDS must be a whole number of seconds >= 1, not {v:?}")
+                let ceiling = crate::domain::MAX_HOLD_CEILING_SECONDS;
+                v.parse::<i64>().ok().filter(|s| (1..=ceiling).contains(s)).ok_or_else(|| {
+                    format!(
+                        "MAX_HOLD_SECONDS must be a whole number of seconds from 1 to {ceiling}, not {v:?}"
+                    )
                 })
             }
+        }
+    }
+
+    /// How many days finished reservations are kept (`RETENTION_DAYS`; 90 when unset).
+    pub fn retention_days(&self) -> Result<i64, String> {
+        match self.get("RETENTION_DAYS") {
+            None => Ok(crate::domain::DEFAULT_RETENTION_DAYS),
+            Some(v) => v.parse::<i64>().ok().filter(|d| (1..=36_500).contains(d)).ok_or_else(|| {
+                format!("RETENTION_DAYS must be a whole number of days from 1 to 36500, not {v:?}")
+            }),
         }
     }
 

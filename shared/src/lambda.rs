@@ -16,7 +16,7 @@ use crate::Store;
 /// The store of a function: its DynamoDB client over the table its environment names
 /// (`TABLE_NAME`).
 fn store_from(env: &FunctionEnv, dynamodb: aws_sdk_dynamodb::Client) -> Result<Store, String> {
-    Ok(Store::new(dynamodb, env.table_name()?).with_max_hold_seconds(env.max_hold_seconds()?))
+    Store::new(dynamodb, env.table_name()?).with_limits_of(env)
 }
 
 /// The store of a Lambda function: the process's environment and AWS configuration.

@@ -17,6 +17,7 @@ mod publish_failures;
 mod reliability_faults;
 mod reliability_fuzz;
 mod reliability_model;
+mod retention;
 mod shards;
 mod store;
 mod warehouse;

@@ -20,6 +20,7 @@ mod allocation;
 mod ledger;
 mod orders;
 mod reservation;
+mod retention;
 mod shards;
 mod stock;
 mod stock_events;
@@ -41,6 +42,7 @@ pub use reservation::{
     check_hold_lifetime, decide, line_changes, stock_deltas, stock_effect, Action, Decision, Reservation,
     StockDeltas, Transition, DEFAULT_MAX_HOLD_SECONDS,
 };
+pub use retention::{is_past_ttl, retained_until, DEFAULT_RETENTION_DAYS, MAX_HOLD_CEILING_SECONDS};
 pub use shards::{
     balance, combine, place, shard_holds_of, units_of, unplace, validate_shards, ShardHold, ShardKey, Units,
     MAX_SHARDS,

@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
-use super::items::{hold_item, hold_key, n, outbox_item, outbox_key, reservation_item, s, shard_key, Item};
+use super::items::{
+    hold_item, hold_key, n, outbox_item, outbox_key, reservation_item, s, shard_key, Item, TTL,
+};
 use super::{Store, WriteContext};
 use crate::domain::{timestamp, Reservation, StockDeltas, Transition};
 use crate::error::{Error, Result};
@@ -103,7 +105,11 @@ impl Store {
             condition.push_str(" AND expiresAt > :now");
             values.push((":now", s(timestamp::format(now))));
         }
-        let mut guard = self.put(reservation_item(next)?, &condition, values)?;
+        let mut item = reservation_item(next)?;
+        if next.status.is_final() {
+            item.insert(TTL.to_owned(), n(self.retained_until(next.created_at)));
+        }
+        let mut guard = self.put(item, &condition, values)?;
         if let Some(put) = guard.put.as_mut() {
             put.expression_attribute_names = Some([("#status".to_owned(), "status".to_owned())].into());
         }

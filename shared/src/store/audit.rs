@@ -37,7 +37,9 @@ impl Store {
             }
             let out = scan.send().await.map_err(classify)?;
             self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-            Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+            let items =
+                out.items.unwrap_or_default().into_iter().filter(|item| !self.is_gone(item)).collect();
+            Ok((items, out.last_evaluated_key))
         })
         .await
     }
@@ -114,7 +116,7 @@ impl Store {
                 .responses
                 .unwrap_or_default()
                 .into_iter()
-                .map(|r| r.item.filter(|i| !i.is_empty()))
+                .map(|r| r.item.filter(|i| !i.is_empty() && !self.is_gone(i)))
                 .collect())
         })
         .await

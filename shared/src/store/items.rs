@@ -5,14 +5,16 @@
 //! | stock item  | `STOCK#{sku}`      | `LOC#{loc}`| Query on pk = every location of a SKU        |
 //! | movement    | `STOCK#{sku}`      | `MOV#{loc}#{version, 12 digits}` | the on-hand ledger, kept for good |
 //! | hold        | `STOCK#{sku}`      | `HOLD#{loc}#{createdAt}#{id}` | a PENDING reservation's units here |
-//! | reservation | `RES#{id}`         | `RES`      | + `gsi1pk`/`gsi1sk` only while PENDING        |
-//! | order key   | `ORDER#{orderId}`  | `ORDER`    | the latest reservationId and its request     |
-//! | order's res.| `ORDER#{orderId}`  | `RES#{createdAt}#{id}` | one per reservation: the history |
+//! | reservation | `RES#{id}`         | `RES`      | + `gsi1pk`/`gsi1sk` only while PENDING, `ttl` once final |
+//! | order key   | `ORDER#{orderId}`  | `ORDER`    | the latest reservationId and its request, `ttl` |
+//! | order's res.| `ORDER#{orderId}`  | `RES#{createdAt}#{id}` | one per reservation: the history, `ttl` |
 //! | outbox      | `OUTBOX#{eventId}` | `OUTBOX`   | one per state change; `ttl` cleans it up      |
 //!
 //! `gsi1` is sparse: only PENDING reservations carry `gsi1pk = PENDING#{shard}` and
 //! `gsi1sk = {expiresAt}#{id}` (fixed-width RFC 3339, so string order is time order), so the
-//! expiry sweep queries `gsi1sk < now` per shard and reads only what is due.
+//! expiry sweep queries `gsi1sk < now` per shard and reads only what is due. `ttl` (DynamoDB's
+//! TTL attribute, seconds since the epoch): `domain::retained_until` on finished reservations and
+//! their order items; every read treats an item past it as gone.
 
 use std::collections::HashMap;
 
@@ -257,9 +259,11 @@ pub fn reservation_item(reservation: &Reservation) -> Result<Item, Error> {
 }
 
 /// The order key: the order's latest reservation and the request (`Cart::key`) that made or last
-/// changed it, which a retried reserve is compared with.
-pub fn order_item(order_id: &str, reservation_id: &str, request: &str) -> Item {
+/// changed it, which a retried reserve is compared with; `ttl` is that reservation's
+/// (`domain::retained_until`).
+pub fn order_item(order_id: &str, reservation_id: &str, request: &str, ttl: i64) -> Item {
     let mut item = order_key(order_id);
+    item.insert(TTL.into(), n(ttl));
     item.insert("entity".into(), s("ORDER"));
     item.insert("orderId".into(), s(order_id));
     item.insert("reservationId".into(), s(reservation_id));
@@ -268,7 +272,8 @@ pub fn order_item(order_id: &str, reservation_id: &str, request: &str) -> Item {
 }
 
 /// One item per reservation of an order, sorted by creation: `GET .../reservations` is one Query.
-pub fn order_reservation_item(reservation: &Reservation) -> Item {
+/// `ttl`: the reservation's (`domain::retained_until`).
+pub fn order_reservation_item(reservation: &Reservation, ttl: i64) -> Item {
     let sk = format!(
         "{ORDER_RESERVATION_PREFIX}{}#{}",
         timestamp::format(&reservation.created_at),
@@ -279,6 +284,7 @@ pub fn order_reservation_item(reservation: &Reservation) -> Item {
         (SK.into(), s(sk)),
         ("entity".into(), s("ORDER_RESERVATION")),
         ("reservationId".into(), s(&reservation.reservation_id)),
+        (TTL.into(), n(ttl)),
     ])
 }
 

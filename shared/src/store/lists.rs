@@ -92,7 +92,14 @@ impl Store {
         if ids.is_empty() && latest.is_none() {
             return Err(Error::NotFound { what: "order reservation", id: order_id.to_owned() });
         }
-        let items = futures::future::try_join_all(ids.iter().map(|id| self.get_reservation(id))).await?;
+        // A reservation that reached its TTL since the order items were read is gone: left out.
+        let reads = ids.iter().map(|id| async move {
+            match self.get_reservation(id).await {
+                Err(Error::NotFound { .. }) => Ok(None),
+                other => other.map(Some),
+            }
+        });
+        let items = futures::future::try_join_all(reads).await?.into_iter().flatten().collect();
         Ok(Page { items, next_cursor })
     }
 

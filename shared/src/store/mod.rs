@@ -134,6 +134,8 @@ pub struct Store {
     clock: Clock,
     /// The longest a hold may live (`MAX_HOLD_SECONDS`).
     max_hold: chrono::Duration,
+    /// How many days finished reservations are kept (`RETENTION_DAYS`).
+    retention_days: i64,
     stats: Arc<StoreStats>,
     shard_counts: Arc<placement::ShardCounts>,
 }
@@ -146,6 +148,7 @@ impl Store {
             retry: RetryPolicy::default(),
             clock: Arc::new(Utc::now),
             max_hold: chrono::Duration::seconds(crate::domain::DEFAULT_MAX_HOLD_SECONDS),
+            retention_days: crate::domain::DEFAULT_RETENTION_DAYS,
             stats: Arc::default(),
             shard_counts: Arc::default(),
         }
@@ -171,6 +174,29 @@ impl Store {
     pub fn with_max_hold_seconds(mut self, seconds: i64) -> Self {
         self.max_hold = chrono::Duration::seconds(seconds);
         self
+    }
+
+    /// The same store with the limits a function's environment sets: `MAX_HOLD_SECONDS` and
+    /// `RETENTION_DAYS`.
+    pub fn with_limits_of(self, env: &crate::config::FunctionEnv) -> Result<Self, String> {
+        Ok(self.with_max_hold_seconds(env.max_hold_seconds()?).with_retention_days(env.retention_days()?))
+    }
+
+    /// How many days finished reservations are kept (`domain::retained_until`).
+    pub fn with_retention_days(mut self, days: i64) -> Self {
+        self.retention_days = days;
+        self
+    }
+
+    /// The TTL of a finished reservation created at `created_at` and of its order items.
+    pub(crate) fn retained_until(&self, created_at: DateTime<Utc>) -> i64 {
+        crate::domain::retained_until(created_at, self.retention_days)
+    }
+
+    /// Whether `item` is past its TTL now: gone, to every read, though DynamoDB may not have
+    /// deleted it yet.
+    pub(crate) fn is_gone(&self, item: &items::Item) -> bool {
+        crate::domain::is_past_ttl(items::number_attr(item, items::TTL), self.now().timestamp())
     }
 
     /// Refuses a hold created at `created_at` kept until `expires_at` if that is past its limit.

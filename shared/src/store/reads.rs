@@ -43,7 +43,7 @@ impl Store {
             .await
             .map_err(classify)?;
         self.count_request(out.consumed_capacity().and_then(|c| c.capacity_units()));
-        Ok(out.item)
+        Ok(out.item.filter(|item| !self.is_gone(item)))
     }
 
     /// Whether the item with `key` exists (strongly consistent).
@@ -185,7 +185,7 @@ impl Store {
                 q.consistent_read(true).scan_index_forward(order == KeyOrder::Ascending)
             };
             let out = self.query_once(query, start.take()).await?;
-            items.extend(out.items.unwrap_or_default());
+            items.extend(out.items.unwrap_or_default().into_iter().filter(|item| !self.is_gone(item)));
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(items),
@@ -214,7 +214,8 @@ impl Store {
                 .limit(limit + 1)
         };
         let out = self.query_once(query, start).await?;
-        Ok(split_page(out.items.unwrap_or_default(), limit, SK))
+        let items = out.items.unwrap_or_default().into_iter().filter(|item| !self.is_gone(item)).collect();
+        Ok(split_page(items, limit, SK))
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use super::idempotency::Answer;
 use super::items::{
-    order_item, order_key, order_reservation_item, outbox_key, reservation_item, s, string_attr, Item,
+    n, order_item, order_key, order_reservation_item, outbox_key, reservation_item, s, string_attr, Item, TTL,
 };
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
@@ -104,11 +104,20 @@ impl Store {
             check_reservation(&reservation)?;
             let data = serde_json::to_value(&reservation).map_err(Error::internal)?;
             let event = ctx.event(DetailType::ReservationCreated, data, now);
-            let order = order_item(order_id, &reservation.reservation_id, &cart.key());
+            let retained_until = self.retained_until(reservation.created_at);
+            let order = order_item(order_id, &reservation.reservation_id, &cart.key(), retained_until);
 
             let mut tx = Tx::new(Write::Reserve { shard_items: units.len(), holds: reservation.lines.len() });
             let order_slot = tx.push(match slot {
-                OrderSlot::Free => self.put(order, "attribute_not_exists(pk)", vec![])?,
+                // No order key, or one past its TTL that DynamoDB has not deleted yet.
+                OrderSlot::Free => {
+                    let condition = "attribute_not_exists(pk) OR #ttl <= :now";
+                    let mut put = self.put(order, condition, vec![(":now", n(now.timestamp()))])?;
+                    if let Some(put) = put.put.as_mut() {
+                        put.expression_attribute_names = Some([("#ttl".to_owned(), TTL.to_owned())].into());
+                    }
+                    put
+                }
                 OrderSlot::Replacing(id) => {
                     self.put(order, "reservationId = :latest", vec![(":latest", s(id))])?
                 }
@@ -121,7 +130,7 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>>>()?;
             tx.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
-            tx.push(self.put(order_reservation_item(&reservation), "", vec![])?);
+            tx.push(self.put(order_reservation_item(&reservation, retained_until), "", vec![])?);
             tx.push(self.outbox(&event)?);
             let holds =
                 reservation.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), Some(l.quantity)));
