@@ -21,6 +21,10 @@
 8. Trusted events: every grant of events:PutEvents to a function is conditioned on
    `events:source` "inventory" (no role of the stack can put an order event), and every queue
    policy lets a service send only from a named rule (ArnEquals aws:SourceArn).
+9. The stage and the data: the stage writes JSON access logs (request id, source IP, principal,
+   route, status, latency) to a log group kept on stack deletion; the table has deletion
+   protection and is kept; every dead-letter queue is kept; every redrive allows at least 5
+   receives; every function fed by a stream or a queue has reserved concurrency.
 
 Usage: .local/template/bin/python infra/lint_template.py   (exit 1 and a list of problems if any)
 """
@@ -116,6 +120,9 @@ def main():
     if transformed:
         problems.extend(event_trust_problems(transformed))
 
+    # 9. The stage and the data.
+    problems.extend(protection_problems(resources))
+
     # 6. What the local runtime runs.
     if transformed:
         problems.extend(local_topology.topology()[1])
@@ -187,6 +194,56 @@ def event_trust_problems(transformed):
                 source = statement.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn")
                 if not source or "Rule" not in str(source):
                     problems.append(f"{name}: a statement that lets a sender in without ArnEquals aws:SourceArn of a rule")
+    return problems
+
+
+ACCESS_LOG_FIELDS = ["$context.requestId", "$context.identity.sourceIp", "$context.identity.userArn",
+                     "$context.authorizer.claims.sub", "$context.routeKey", "$context.status",
+                     "$context.responseLatency"]
+
+
+def target(reference):
+    """The logical id a `!Ref X` / `!GetAtt X.Attr` names, else None."""
+    if isinstance(reference, dict) and len(reference) == 1:
+        (key, arg), = reference.items()
+        if key == "Ref":
+            return arg
+        if key == "Fn::GetAtt":
+            return (arg.split(".")[0] if isinstance(arg, str) else arg[0])
+    return None
+
+
+def protection_problems(resources):
+    problems = []
+    kept = lambda name: resources.get(name, {}).get("DeletionPolicy") == "Retain"
+    for name, r in resources.items():
+        props = r.get("Properties", {})
+        if r["Type"] == "AWS::ApiGatewayV2::Stage":
+            logs = props.get("AccessLogSettings", {})
+            group = target(logs.get("DestinationArn"))
+            if not group or not kept(group):
+                problems.append(f"{name}: access logs to a log group kept on stack deletion (DeletionPolicy Retain)")
+            missing = [f for f in ACCESS_LOG_FIELDS if f not in str(logs.get("Format", ""))]
+            if missing:
+                problems.append(f"{name}: the access log format lacks {', '.join(missing)}")
+        elif r["Type"] == "AWS::DynamoDB::Table":
+            if props.get("DeletionProtectionEnabled") is not True or not kept(name):
+                problems.append(f"{name}: DeletionProtectionEnabled true and DeletionPolicy Retain")
+        elif r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in props:
+            redrive = props["RedrivePolicy"]
+            dlq = target(redrive.get("deadLetterTargetArn"))
+            if not dlq or not kept(dlq):
+                problems.append(f"{name}: its dead-letter queue must be kept on stack deletion (DeletionPolicy Retain)")
+            if int(redrive.get("maxReceiveCount", 0)) < 5:
+                problems.append(f"{name}: maxReceiveCount {redrive.get('maxReceiveCount')} (at least 5)")
+        elif r["Type"] == "AWS::Lambda::EventSourceMapping":
+            function = target(props.get("FunctionName"))
+            if "ReservedConcurrentExecutions" not in resources.get(function, {}).get("Properties", {}):
+                problems.append(f"{function}: fed by {name}, it needs ReservedConcurrentExecutions")
+    for name, r in resources.items():
+        onfailure = r.get("Properties", {}).get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if onfailure and target(onfailure) and not kept(target(onfailure)):
+            problems.append(f"{name}: its failure destination {target(onfailure)} must be kept on stack deletion")
     return problems
 
 
