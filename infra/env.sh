@@ -1,4 +1,4 @@
-# Sourced by the infra scripts: the local defaults of API.md, overridable from the environment.
+# Sourced by the infra scripts: the local defaults of docs/api.md, overridable from the environment.
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-$AWS_REGION}"
 export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"

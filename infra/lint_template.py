@@ -76,7 +76,7 @@ def main():
         problems.append(f"openapi.json describes {missing}, template.yaml has no such route")
     for extra in sorted(routes.keys() - described):
         problems.append(f"template.yaml routes {extra}, openapi.json does not describe it")
-    # Every route has the scope openapi.json's `x-scope` names (API.md, "Scopes"), with the JWT
+    # Every route has the scope openapi.json's `x-scope` names (docs/api.md, "Scopes"), with the JWT
     # authorizer on; a route without `x-scope` (/health) has none.
     for key, name in sorted(routes.items()):
         method, path = key.split(" ", 1)

@@ -2,7 +2,7 @@
 these machines have none, so no test of this project runs them) at `make dev`'s local stack:
 
 - `.local/sam-env.json` (`--env-vars`): for every function of template.yaml, every variable its
-  template entry sets (Globals and its own), with the local names of API.md (`inventory`,
+  template entry sets (Globals and its own), with the local names of docs/api.md (`inventory`,
   `inventory-events`, the local queues' URLs) in place of the deployed ones. SAM lets this file
   override only the variables the template declares, which is every one it lists.
 - `.local/sam-container-env.json` (`--container-env-vars`): where the local stack is, and its

@@ -194,7 +194,7 @@ def rate_seconds(expression):
 
 
 def local_name(name):
-    """The local name of a deployed one: the stage suffix dropped (API.md, "Names")."""
+    """The local name of a deployed one: the stage suffix dropped (docs/api.md, "Names")."""
     return re.sub(r"-\$\{Stage\}$", "", name) if isinstance(name, str) else name
 
 

@@ -93,7 +93,7 @@ async fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// `make dev`'s names: the template's resources without their stage suffix (API.md, "Names"),
+/// `make dev`'s names: the template's resources without their stage suffix (docs/api.md, "Names"),
 /// `TABLE_NAME` and `EVENT_BUS_NAME` if set; the queues' URLs from LocalStack.
 async fn local_names(topology: &Topology, base: &BaseClients) -> Result<Names, String> {
     let local = |kind: &str| -> Result<String, String> {

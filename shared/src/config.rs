@@ -1,5 +1,5 @@
 //! Configuration from the environment. The defaults here are the single place the local names of
-//! API.md live in code.
+//! docs/api.md live in code.
 
 use std::time::Duration;
 
@@ -86,7 +86,7 @@ impl FunctionEnv {
         self.require("PUBLISH_DLQ")
     }
 
-    /// The longest a hold may live, in seconds (`MAX_HOLD_SECONDS`; API.md's default when unset).
+    /// The longest a hold may live, in seconds (`MAX_HOLD_SECONDS`; docs/api.md's default when unset).
     pub fn max_hold_seconds(&self) -> Result<i64, String> {
         match self.get("MAX_HOLD_SECONDS") {
             None => Ok(crate::domain::DEFAULT_MAX_HOLD_SECONDS),
@@ -111,7 +111,7 @@ impl FunctionEnv {
         }
     }
 
-    /// `REQUIRE_SCOPES=true`: the handlers check each route's scope (API.md, "Scopes").
+    /// `REQUIRE_SCOPES=true`: the handlers check each route's scope (docs/api.md, "Scopes").
     pub fn require_scopes(&self) -> bool {
         self.get("REQUIRE_SCOPES").is_some_and(|v| v == "true")
     }

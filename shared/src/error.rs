@@ -1,4 +1,4 @@
-//! The service's typed errors, each with its API.md error code. A leaf module (it names only
+//! The service's typed errors, each with its docs/api.md error code. A leaf module (it names only
 //! [`Status`] and timestamps): the HTTP status and wire body of each are the HTTP edge's business
 //! (`crate::http::error`), nobody else's.
 
@@ -92,7 +92,7 @@ impl Error {
         Error::Internal(message.to_string())
     }
 
-    /// The API.md error code.
+    /// The docs/api.md error code.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Validation { .. } => "VALIDATION_ERROR",

@@ -1,4 +1,4 @@
-//! The outbound event envelope of API.md. Every state change writes one outbox record in the same
+//! The outbound event envelope of docs/api.md. Every state change writes one outbox record in the same
 //! DynamoDB transaction as the change; `publish-events` later puts it on the bus unchanged.
 
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use crate::timestamp;
 pub const EVENT_SOURCE: &str = "inventory";
 pub const EVENT_VERSION: u32 = 1;
 
-/// The `detail-type`s of API.md.
+/// The `detail-type`s of docs/api.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum DetailType {
     StockAdjusted,

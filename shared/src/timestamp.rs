@@ -1,4 +1,4 @@
-//! Timestamps as API.md wants them: RFC 3339 UTC with exactly three fractional digits. A leaf
+//! Timestamps as docs/api.md wants them: RFC 3339 UTC with exactly three fractional digits. A leaf
 //! module: the domain, the event envelope and the store all use it.
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -1,4 +1,4 @@
-//! Holds that follow the cart (API.md, PUT /v1/orders/{orderId}/reservation and lines that let the
+//! Holds that follow the cart (docs/api.md, PUT /v1/orders/{orderId}/reservation and lines that let the
 //! service pick the location), against DynamoDB Local: changes in place, races with the other
 //! writers of a hold, re-reservation after a final state, the order's history, and allocation.
 

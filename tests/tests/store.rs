@@ -429,7 +429,7 @@ fn late_after_the_first_read(t: &TestTable, late: Duration) -> inventory::store:
     })
 }
 
-/// API.md: confirm and extend check `expiresAt` at the moment they write, not only when they
+/// docs/api.md: confirm and extend check `expiresAt` at the moment they write, not only when they
 /// read. A hold read live and written past its expiresAt is expired on the spot (410), its units
 /// back: never CONFIRMED or extended.
 #[tokio::test]

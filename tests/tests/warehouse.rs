@@ -1,4 +1,4 @@
-//! The warehouse side (API.md, "Stock"): the on-hand ledger under concurrent writers, batches
+//! The warehouse side (docs/api.md, "Stock"): the on-hand ledger under concurrent writers, batches
 //! (with and without an Idempotency-Key), and the lists of movements, holds and a location's items,
 //! against DynamoDB Local through the router the Lambdas run.
 

@@ -1,4 +1,4 @@
-//! Allocation across locations (API.md, "Lines that let the service pick the location"): a pure
+//! Allocation across locations (docs/api.md, "Lines that let the service pick the location"): a pure
 //! planner that turns request lines naming a location, a list of allowed locations in order of
 //! preference, or none (any location of the sku), into concrete `(sku, locationId, quantity)`
 //! lines against the stock items as read. The store then reserves them with the usual conditional

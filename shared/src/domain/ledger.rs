@@ -1,4 +1,4 @@
-//! The on-hand ledger (API.md, `GET /v1/stock/{sku}/{locationId}/movements`): one movement per
+//! The on-hand ledger (docs/api.md, `GET /v1/stock/{sku}/{locationId}/movements`): one movement per
 //! change of an item's onHand, written in the same transaction as the change and kept for good, so
 //! "why is on-hand 47?" is answered by replaying an item's movements from the first.
 

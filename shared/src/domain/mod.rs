@@ -1,5 +1,5 @@
 //! The domain: stock items, reservations, the state machine, the decisions every write makes and
-//! the validation rules of API.md. What is where:
+//! the validation rules of docs/api.md. What is where:
 //!
 //! - `validate`: the limits and validation rules of request fields, and merged lines;
 //! - `allocation`: carts, and lines without a location resolved over the stock read;

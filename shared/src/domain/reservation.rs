@@ -73,7 +73,7 @@ impl Reservation {
         next
     }
 
-    /// The PENDING reservation once its lines are replaced by `lines` at `now` (API.md, PUT
+    /// The PENDING reservation once its lines are replaced by `lines` at `now` (docs/api.md, PUT
     /// /v1/orders/{orderId}/reservation): same id, next version, expiresAt = now + ttl when given.
     pub fn modified(&self, lines: Vec<Line>, ttl_seconds: Option<i64>, now: DateTime<Utc>) -> Reservation {
         let mut next = self.clone();
@@ -87,7 +87,7 @@ impl Reservation {
     }
 }
 
-/// The longest a hold may live unless configured otherwise (API.md: `MAX_HOLD_SECONDS`).
+/// The longest a hold may live unless configured otherwise (docs/api.md: `MAX_HOLD_SECONDS`).
 pub const DEFAULT_MAX_HOLD_SECONDS: i64 = 86_400;
 
 /// A hold created at `created_at` may not be kept past `created_at + max_hold`: a write that

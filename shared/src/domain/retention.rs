@@ -1,4 +1,4 @@
-//! How long finished reservations and their order items stay in the table (API.md, "Retention").
+//! How long finished reservations and their order items stay in the table (docs/api.md, "Retention").
 //!
 //! A reservation in a final state, its order reservation item and the order key that names it
 //! carry DynamoDB's TTL attribute, all with one value computed from the reservation's creation:

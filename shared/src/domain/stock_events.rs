@@ -1,4 +1,4 @@
-//! The stock events a change of one item's availability derives (API.md, "Events"): each once
+//! The stock events a change of one item's availability derives (docs/api.md, "Events"): each once
 //! per crossing, decided from the item's level before and after the change.
 //!
 //! - `StockDepleted`: available went from > 0 to 0;

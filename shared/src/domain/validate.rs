@@ -1,4 +1,4 @@
-//! The input rules of API.md: identifiers, ranges, and the merging of reservation lines.
+//! The input rules of docs/api.md: identifiers, ranges, and the merging of reservation lines.
 
 use serde::{Deserialize, Serialize};
 
@@ -161,7 +161,7 @@ pub fn merge_lines(lines: &[LineRequest]) -> Result<Vec<Line>> {
     Ok(Cart::parse(&requests)?.fixed().expect("every line names its location"))
 }
 
-/// For optional fields that may be absent but not `null` (API.md: `null` is refused wherever only
+/// For optional fields that may be absent but not `null` (docs/api.md: `null` is refused wherever only
 /// absence is allowed): `#[serde(default, deserialize_with = "not_null")]`.
 pub fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)

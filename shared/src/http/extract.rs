@@ -177,7 +177,7 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
 pub const MAX_PAGE: i32 = 100;
 pub const DEFAULT_PAGE: i32 = 50;
 
-/// What an order's history gives without `limit` (API.md).
+/// What an order's history gives without `limit` (docs/api.md).
 pub const DEFAULT_ORDER_PAGE: i32 = 20;
 
 /// `?limit=1..100&cursor=...` of a paged list (no other query parameter); `DEFAULT` without

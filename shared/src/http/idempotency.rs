@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on POST and PUT (API.md, "Idempotent writes"): a request with a key seen
+//! `Idempotency-Key` on POST and PUT (docs/api.md, "Idempotent writes"): a request with a key seen
 //! before gets the kept answer again (`Idempotent-Replayed: true`) when it is the same request
 //! (method, path, and body compared as JSON values), else 422 `IDEMPOTENCY_KEY_REUSED`; a new one
 //! runs with a claim on the key (left in the request's extensions, whence the handler's
@@ -152,7 +152,7 @@ mod tests {
             )
         );
         assert_ne!(fingerprint(&Method::POST, "/p", b"[1,2]"), fingerprint(&Method::POST, "/p", b"[2,1]"));
-        // The path is compared decoded (API.md): `a%3Ab` is `a:b`.
+        // The path is compared decoded (docs/api.md): `a%3Ab` is `a:b`.
         assert_eq!(
             fingerprint(&Method::PUT, "/v1/orders/a%3Ab/reservation", b"{}"),
             fingerprint(&Method::PUT, "/v1/orders/a:b/reservation", b"{}")

@@ -67,7 +67,7 @@ pub enum Operation {
     Extend,
 }
 
-/// The routes of API.md (`{name}` is a path parameter), as API Gateway routes them to functions.
+/// The routes of docs/api.md (`{name}` is a path parameter), as API Gateway routes them to functions.
 pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/health", Operation::Health),
     ("PUT", "/v1/stock/{sku}/{locationId}", Operation::PutStock),
@@ -130,7 +130,7 @@ impl Operation {
         }
     }
 
-    /// The scope a caller's token needs for the operation (API.md, "Scopes"); `None`: none.
+    /// The scope a caller's token needs for the operation (docs/api.md, "Scopes"); `None`: none.
     pub fn scope(self) -> Option<&'static str> {
         match self {
             Operation::Health => None,

@@ -1,4 +1,4 @@
-//! Scopes (API.md, "Scopes"): with the JWT authorizer on, API Gateway checks each route's scope;
+//! Scopes (docs/api.md, "Scopes"): with the JWT authorizer on, API Gateway checks each route's scope;
 //! with `REQUIRE_SCOPES=true` the handlers check it again from the request context, so a function
 //! reached some other way (a misconfigured route, a direct invoke) refuses a token without it.
 

@@ -1,4 +1,4 @@
-//! Kept answers of `Idempotency-Key` requests (API.md, "Idempotent writes").
+//! Kept answers of `Idempotency-Key` requests (docs/api.md, "Idempotent writes").
 //!
 //! The HTTP edge gives a request that carries a key a [`Claim`], which reaches the store in the
 //! write's context (`WriteContext::claim`). A key belongs to its caller: the record is the key's

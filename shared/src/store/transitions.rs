@@ -90,7 +90,7 @@ impl Store {
         };
         let mut tx = Tx::new(write);
         // Confirm and extend hold only while the hold lives: checked at the moment of the write
-        // (API.md), taken after the reads the confirm makes, not only at the read that decided
+        // (docs/api.md), taken after the reads the confirm makes, not only at the read that decided
         // it. A hold found expired by then is read again, and the decision (expiry on the spot,
         // 410) is made anew.
         let sold = if transition == Transition::Confirm {

@@ -7,7 +7,7 @@ use integration_tests::TestTable;
 use serde_json::json;
 use std::time::Duration;
 
-/// API.md: the path is compared decoded, so `a%3Ab` and `a:b` with one key are one request.
+/// docs/api.md: the path is compared decoded, so `a%3Ab` and `a:b` with one key are one request.
 #[tokio::test]
 async fn a_keyed_request_is_the_same_whether_its_path_is_percent_encoded_or_not() {
     let t = TestTable::new().await;
@@ -134,7 +134,7 @@ fn signed_post(
     lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event")
 }
 
-/// API.md: a key belongs to its caller. The same key and request from two callers are two
+/// docs/api.md: a key belongs to its caller. The same key and request from two callers are two
 /// requests; from one caller (one IAM role, whatever its session), one.
 #[tokio::test]
 async fn the_same_key_from_two_callers_applies_twice_and_from_one_caller_once() {

@@ -1,4 +1,4 @@
-//! Bounded holds and reads (API.md): a hold cannot be kept past createdAt + `MAX_HOLD_SECONDS`
+//! Bounded holds and reads (docs/api.md): a hold cannot be kept past createdAt + `MAX_HOLD_SECONDS`
 //! (template.yaml's default, 86400), an order's history is paged, and a sku stocked at 2,000
 //! locations answers in one piece within the deadline and Lambda's payload limit.
 

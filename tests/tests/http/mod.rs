@@ -1,4 +1,4 @@
-//! The HTTP contract of API.md, through the real handlers against DynamoDB Local: requests go
+//! The HTTP contract of docs/api.md, through the real handlers against DynamoDB Local: requests go
 //! through the router the local runtime builds from template.yaml (each route's function with its
 //! own store behind its IAM gate), in-process.
 //!

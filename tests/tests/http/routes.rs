@@ -1,4 +1,4 @@
-//! The routes of API.md as the router serves them: stock, reservations, an order's cart, the
+//! The routes of docs/api.md as the router serves them: stock, reservations, an order's cart, the
 //! samples in events/, and how paths are matched and decoded.
 
 use super::*;
