@@ -4,7 +4,7 @@
 dev: ## install what is missing, start the local stack, seed demo data, serve the API on :3000
 	infra/dev.sh
 
-test: lint lint-template ## lint, then all unit and integration tests against a local stack of their own
+test: ## lint and lint-template, then all unit and integration tests against a local stack of their own
 	infra/test.sh
 
 bench: ## measure (contention vs the seed strategy, per-op cost, expiry, cold start): BENCHMARKS.md

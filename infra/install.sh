@@ -77,6 +77,9 @@ install_arm64_target() {
 
 case "${1:-stack}" in
   stack) install_dynamodb; install_localstack; install_fuzzer; install_template ;;
+  # The local stack and the fuzzer, without the template tools (`make test` installs these while
+  # the lints, which install and use the template tools, run).
+  runtime) install_dynamodb; install_localstack; install_fuzzer ;;
   template) install_template ;;
   tools) install_tools ;;
   package) install_tools; install_arm64_target ;;

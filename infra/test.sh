@@ -4,6 +4,18 @@
 set -euo pipefail
 source "$(dirname "$0")/own_stack.sh"
 
+# What the tests need (DynamoDB Local, LocalStack, the fuzzer) is installed while the lints run:
+# mostly downloads, beside clippy's compiling. The lints install the template tools themselves.
+mkdir -p .local
+infra/install.sh runtime > .local/install-runtime.log 2>&1 &
+installing=$!
+make --no-print-directory lint lint-template || { wait "$installing" || true; exit 1; }
+if ! wait "$installing"; then
+  cat .local/install-runtime.log >&2
+  echo "error: installing the local stack failed (above)" >&2
+  exit 1
+fi
+cat .local/install-runtime.log
 infra/install.sh
 echo "== building tests"
 cargo test --workspace --no-run --quiet
