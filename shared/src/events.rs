@@ -25,6 +25,7 @@ pub enum DetailType {
     StockLow,
     StockReplenished,
     ReservationConfirmFailed,
+    ChannelUpdated,
     InventoryDriftDetected,
 }
 
@@ -42,6 +43,7 @@ impl DetailType {
             DetailType::StockLow => "StockLow",
             DetailType::StockReplenished => "StockReplenished",
             DetailType::ReservationConfirmFailed => "ReservationConfirmFailed",
+            DetailType::ChannelUpdated => "ChannelUpdated",
             DetailType::InventoryDriftDetected => "InventoryDriftDetected",
         }
     }

@@ -35,6 +35,8 @@ pub enum Write {
     /// A stock write: a put per shard item, a ledger movement per shard item whose onHand
     /// changes, and the outbox record.
     Stock { shard_items: usize, movements: usize },
+    /// A channel's put: the channel and the outbox record.
+    Channel,
 }
 
 /// Whether the transaction also carries the record of an `Idempotency-Key` request.
@@ -55,6 +57,7 @@ impl Write {
             Write::Extend => 2,
             Write::ExpireBatch { reservations, shard_items, holds } => 2 * reservations + shard_items + holds,
             Write::Stock { shard_items, movements } => 1 + shard_items + movements,
+            Write::Channel => 2,
         };
         own + usize::from(keyed == Keyed::Yes)
     }

@@ -17,6 +17,7 @@
 
 mod actions;
 mod allocation;
+mod channels;
 mod ledger;
 mod orders;
 mod reservation;
@@ -32,6 +33,10 @@ pub use crate::timestamp::truncate_to_millis;
 pub use actions::{check_reservation, Keyed, Write, MAX_ACTIONS};
 pub use allocation::{
     allocate, Cart, CartLine, Chosen, FlexibleLine, Placement, MAX_LOCATIONS, MAX_RESOLVED_LINES,
+};
+pub use channels::{
+    decide_channel_write, validate_channel, validate_channel_id, Channel, ChannelWrite,
+    MAX_CHANNEL_LOCATIONS, MAX_SAFETY_STOCK,
 };
 pub use ledger::{replay_break, Movement, MovementKind, Provenance};
 pub use orders::{

@@ -16,7 +16,7 @@ pub const MAX_REASON_CHARS: usize = 256;
 /// Items of one `POST /v1/stock/batch`.
 pub const MAX_BATCH_ITEMS: usize = 100;
 
-fn valid_identifier(value: &str, max_len: usize, extra: &[char]) -> bool {
+pub(super) fn valid_identifier(value: &str, max_len: usize, extra: &[char]) -> bool {
     !value.is_empty()
         && value.len() <= max_len
         && value

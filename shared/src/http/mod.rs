@@ -5,6 +5,7 @@
 //! tower-http's; what is ours is the handlers, the extractors (`extract`) and one mapping of
 //! errors, rejections and the framework's own 404/405/413 to the contract's error body (`error`).
 
+mod channels;
 mod error;
 mod extract;
 mod health;
@@ -65,6 +66,8 @@ pub enum Operation {
     Confirm,
     Release,
     Extend,
+    PutChannel,
+    GetChannel,
 }
 
 /// The routes of docs/api.md (`{name}` is a path parameter), as API Gateway routes them to functions.
@@ -86,10 +89,12 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/v1/orders/{orderId}/reservation", Operation::GetOrderReservation),
     ("PUT", "/v1/orders/{orderId}/reservation", Operation::PutOrderReservation),
     ("GET", "/v1/orders/{orderId}/reservations", Operation::ListOrderReservations),
+    ("PUT", "/v1/channels/{channelId}", Operation::PutChannel),
+    ("GET", "/v1/channels/{channelId}", Operation::GetChannel),
 ];
 
 impl Operation {
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 18] = [
         Operation::Health,
         Operation::PutStock,
         Operation::AdjustStock,
@@ -106,6 +111,8 @@ impl Operation {
         Operation::Confirm,
         Operation::Release,
         Operation::Extend,
+        Operation::PutChannel,
+        Operation::GetChannel,
     ];
 
     /// The crate under `functions/` (and the template's function) that serves the operation.
@@ -127,6 +134,8 @@ impl Operation {
             Operation::Confirm => "confirm",
             Operation::Release => "release",
             Operation::Extend => "extend",
+            Operation::PutChannel => "put-channel",
+            Operation::GetChannel => "get-channel",
         }
     }
 
@@ -134,7 +143,7 @@ impl Operation {
     pub fn scope(self) -> Option<&'static str> {
         match self {
             Operation::Health => None,
-            Operation::PutStock | Operation::AdjustStock | Operation::BatchStock => {
+            Operation::PutStock | Operation::AdjustStock | Operation::BatchStock | Operation::PutChannel => {
                 Some("inventory/stock.write")
             }
             Operation::Reserve
@@ -148,7 +157,8 @@ impl Operation {
             | Operation::ListLocationStock
             | Operation::GetReservation
             | Operation::GetOrderReservation
-            | Operation::ListOrderReservations => Some("inventory/read"),
+            | Operation::ListOrderReservations
+            | Operation::GetChannel => Some("inventory/read"),
         }
     }
 
@@ -171,6 +181,8 @@ impl Operation {
             Operation::Confirm => on(method, reservations::confirm),
             Operation::Release => on(method, reservations::release),
             Operation::Extend => on(method, reservations::extend),
+            Operation::PutChannel => on(method, channels::put_channel),
+            Operation::GetChannel => on(method, channels::get_channel),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | order key   | `ORDER#{orderId}`  | `ORDER`    | the latest reservationId and its request, `ttl` |
 //! | order's res.| `ORDER#{orderId}`  | `RES#{createdAt}#{id}` | one per reservation: the history, `ttl` |
 //! | outbox      | `OUTBOX#{eventId}` | `OUTBOX`   | one per state change; `ttl` cleans it up      |
+//! | channel     | `CHANNEL#{id}`     | `CHANNEL`  | its locations in order, safetyStock, version  |
 //!
 //! `gsi1` is sparse: only PENDING reservations carry `gsi1pk = PENDING#{shard}` and
 //! `gsi1sk = {expiresAt}#{id}` (fixed-width RFC 3339, so string order is time order), so the
@@ -196,6 +197,17 @@ pub fn movement_item(sku: &str, location_id: &str, movement: &Movement) -> Resul
 
 pub fn reservation_key(id: &str) -> Item {
     HashMap::from([(PK.into(), s(format!("RES#{id}"))), (SK.into(), s("RES"))])
+}
+
+pub fn channel_key(channel_id: &str) -> Item {
+    HashMap::from([(PK.into(), s(format!("CHANNEL#{channel_id}"))), (SK.into(), s("CHANNEL"))])
+}
+
+pub fn channel_item(channel: &crate::domain::Channel) -> Result<Item, Error> {
+    let mut item = to_item(channel)?;
+    item.extend(channel_key(&channel.channel_id));
+    item.insert("entity".into(), s("CHANNEL"));
+    Ok(item)
 }
 
 pub fn order_key(order_id: &str) -> Item {

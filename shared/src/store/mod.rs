@@ -23,6 +23,7 @@
 
 mod actions;
 mod audit;
+mod channels;
 mod context;
 mod cursors;
 mod deadline;
@@ -84,8 +85,15 @@ impl StoreStats {
     }
 }
 
-/// Result of a stock write.
+/// A channel's put: the channel as it is now, and whether the put created it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelPut {
+    pub channel: crate::domain::Channel,
+    pub created: bool,
+}
+
+/// Result of a stock write.
+#[derive(Debug, Clone)]
 pub struct StockWrite {
     pub item: StockItem,
     pub created: bool,

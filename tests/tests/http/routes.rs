@@ -386,6 +386,9 @@ async fn every_sample_event_replays_through_its_handler() {
             let lines = json!([{"sku": "SNEAKER-42", "locationId": "berlin", "quantity": 2}]);
             let held = reserve(&t.store, "order-1001", lines).await.body;
             text = text.replace(sample_id, held["reservationId"].as_str().unwrap());
+        } else if name == "get-channel" {
+            let locations = ["berlin".to_owned()];
+            t.store.put_channel("web-shop", &locations, 2, None, &Default::default()).await.unwrap();
         } else if name == "get-order-reservation" || name == "list-order-reservations" {
             reserve(
                 &t.store,
