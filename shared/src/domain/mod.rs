@@ -17,6 +17,7 @@
 
 mod actions;
 mod allocation;
+mod availability;
 mod channels;
 mod ledger;
 mod orders;
@@ -33,6 +34,9 @@ pub use crate::timestamp::truncate_to_millis;
 pub use actions::{check_reservation, Keyed, Write, MAX_ACTIONS};
 pub use allocation::{
     allocate, Cart, CartLine, Chosen, FlexibleLine, Placement, MAX_LOCATIONS, MAX_RESOLVED_LINES,
+};
+pub use availability::{
+    availability_of, validate_availability_skus, LocationAvailability, SkuAvailability, MAX_AVAILABILITY_SKUS,
 };
 pub use channels::{
     decide_channel_write, validate_channel, validate_channel_id, Channel, ChannelWrite,

@@ -1,13 +1,14 @@
-//! `/v1/channels/{channelId}`: define and read a sales channel.
+//! `/v1/channels/{channelId}`: define and read a sales channel; `/v1/availability`: what a
+//! storefront can sell of many skus at once.
 
 use axum::extract::State;
 use axum::Json;
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::extract::{not_null, JsonBody, Params, PathParams};
 use super::AppState;
-use crate::domain::{self, Channel};
+use crate::domain::{self, Channel, SkuAvailability};
 use crate::error::Result;
 use crate::store::WriteContext;
 
@@ -55,4 +56,33 @@ pub(super) async fn get_channel(
     Params(path): Params<ChannelPath>,
 ) -> Result<Json<Channel>> {
     Ok(Json(store.get_channel(&path.channel_id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct AvailabilityBody {
+    skus: Vec<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    channel_id: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    by_location: Option<bool>,
+}
+
+#[derive(Serialize)]
+pub(super) struct AvailabilityAnswer {
+    items: Vec<SkuAvailability>,
+}
+
+/// `POST /v1/availability`: what can be sold of each sku, in request order (a read).
+pub(super) async fn availability(
+    State(store): State<AppState>,
+    JsonBody(body): JsonBody<AvailabilityBody>,
+) -> Result<Json<AvailabilityAnswer>> {
+    domain::validate_availability_skus(&body.skus)?;
+    if let Some(channel_id) = &body.channel_id {
+        domain::validate_channel_id(channel_id)?;
+    }
+    let by_location = body.by_location.unwrap_or(false);
+    let items = store.availability(&body.skus, body.channel_id.as_deref(), by_location).await?;
+    Ok(Json(AvailabilityAnswer { items }))
 }

@@ -68,6 +68,7 @@ pub enum Operation {
     Extend,
     PutChannel,
     GetChannel,
+    Availability,
 }
 
 /// The routes of docs/api.md (`{name}` is a path parameter), as API Gateway routes them to functions.
@@ -91,10 +92,11 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("GET", "/v1/orders/{orderId}/reservations", Operation::ListOrderReservations),
     ("PUT", "/v1/channels/{channelId}", Operation::PutChannel),
     ("GET", "/v1/channels/{channelId}", Operation::GetChannel),
+    ("POST", "/v1/availability", Operation::Availability),
 ];
 
 impl Operation {
-    pub const ALL: [Operation; 18] = [
+    pub const ALL: [Operation; 19] = [
         Operation::Health,
         Operation::PutStock,
         Operation::AdjustStock,
@@ -113,6 +115,7 @@ impl Operation {
         Operation::Extend,
         Operation::PutChannel,
         Operation::GetChannel,
+        Operation::Availability,
     ];
 
     /// The crate under `functions/` (and the template's function) that serves the operation.
@@ -136,7 +139,15 @@ impl Operation {
             Operation::Extend => "extend",
             Operation::PutChannel => "put-channel",
             Operation::GetChannel => "get-channel",
+            Operation::Availability => "availability",
         }
+    }
+
+    /// Whether it may change anything: a POST or PUT but the availability read, whose
+    /// `Idempotency-Key` is kept (a read keeps no answer: it has nothing to repeat).
+    pub fn writes(self) -> bool {
+        ROUTES.iter().any(|(method, _, op)| *op == self && matches!(*method, "POST" | "PUT"))
+            && self != Operation::Availability
     }
 
     /// The scope a caller's token needs for the operation (docs/api.md, "Scopes"); `None`: none.
@@ -158,7 +169,8 @@ impl Operation {
             | Operation::GetReservation
             | Operation::GetOrderReservation
             | Operation::ListOrderReservations
-            | Operation::GetChannel => Some("inventory/read"),
+            | Operation::GetChannel
+            | Operation::Availability => Some("inventory/read"),
         }
     }
 
@@ -183,6 +195,7 @@ impl Operation {
             Operation::Extend => on(method, reservations::extend),
             Operation::PutChannel => on(method, channels::put_channel),
             Operation::GetChannel => on(method, channels::get_channel),
+            Operation::Availability => on(method, channels::availability),
         }
     }
 }
@@ -261,8 +274,11 @@ pub fn with_route(
     let filter = filter.unwrap_or_else(|| unreachable!("ROUTES names only standard methods"));
     let endpoint = || {
         // On the method's handler only: a method the path does not have is 405 whatever its key.
-        let idempotent = middleware::from_fn_with_state(store.clone(), idempotency::idempotency);
-        let mut endpoint = operation.endpoint(filter).route_layer(idempotent);
+        let mut endpoint = operation.endpoint(filter);
+        if operation.writes() {
+            let idempotent = middleware::from_fn_with_state(store.clone(), idempotency::idempotency);
+            endpoint = endpoint.route_layer(idempotent);
+        }
         if let (true, Some(scope)) = (options.require_scopes, operation.scope()) {
             // Outside the idempotency layer: a refused request touches no key.
             endpoint = endpoint.route_layer(middleware::from_fn_with_state(scope, scopes::require_scope));

@@ -23,6 +23,7 @@
 
 mod actions;
 mod audit;
+mod availability;
 mod channels;
 mod context;
 mod cursors;

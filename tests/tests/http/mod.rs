@@ -5,6 +5,7 @@
 //! By concern: `routes`, `failures` (bad input, failing dependencies), `idempotency`, `limits`
 //! (bounded holds and reads), `scopes`.
 
+mod availability;
 mod channels;
 mod failures;
 mod idempotency;

@@ -1,0 +1,128 @@
+//! What a storefront can sell (docs/api.md, "Channels and availability"): per sku, the units
+//! available over its locations, or over a channel's locations each less the channel's safety
+//! stock.
+
+use serde::Serialize;
+
+use super::channels::Channel;
+use super::stock::StockItem;
+use super::validate::validate_sku;
+use crate::error::{Error, Result};
+
+/// At most this many skus per request.
+pub const MAX_AVAILABILITY_SKUS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkuAvailability {
+    pub sku: String,
+    pub available: i64,
+    /// With `byLocation`: each location counted, sorted by locationId.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locations: Option<Vec<LocationAvailability>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationAvailability {
+    pub location_id: String,
+    pub available: i64,
+}
+
+/// 1-100 distinct, valid skus.
+pub fn validate_availability_skus(skus: &[String]) -> Result<()> {
+    if skus.is_empty() || skus.len() > MAX_AVAILABILITY_SKUS {
+        return Err(Error::invalid_field("skus", "skus must have 1-100 skus"));
+    }
+    for (i, sku) in skus.iter().enumerate() {
+        validate_sku(sku).map_err(|_| {
+            Error::invalid_field(&format!("skus[{i}]"), "each sku must be 1-64 characters of [A-Za-z0-9._-]")
+        })?;
+        if skus[..i].contains(sku) {
+            return Err(Error::invalid_field(&format!("skus[{i}]"), format!("{sku} is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+/// A sku's availability from its stock items (each the sum of its shards): every location, or
+/// only the channel's, each counted as `max(0, available - safetyStock)`.
+pub fn availability_of(
+    sku: &str,
+    items: &[StockItem],
+    channel: Option<&Channel>,
+    by_location: bool,
+) -> SkuAvailability {
+    let mut locations: Vec<LocationAvailability> = items
+        .iter()
+        .filter(|item| item.sku == sku)
+        .filter_map(|item| {
+            let available = match channel {
+                None => item.available,
+                Some(c) if c.locations.contains(&item.location_id) => {
+                    (item.available - c.safety_stock).max(0)
+                }
+                Some(_) => return None,
+            };
+            Some(LocationAvailability { location_id: item.location_id.clone(), available })
+        })
+        .collect();
+    locations.sort_by(|a, b| a.location_id.cmp(&b.location_id));
+    SkuAvailability {
+        sku: sku.to_owned(),
+        available: locations.iter().map(|l| l.available).sum(),
+        locations: by_location.then_some(locations),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn item(sku: &str, location: &str, available: i64) -> StockItem {
+        StockItem {
+            sku: sku.into(),
+            location_id: location.into(),
+            on_hand: available + 1,
+            reserved: 1,
+            available,
+            version: 1,
+            updated_at: Utc::now(),
+            low_stock_threshold: None,
+            shards: 1,
+        }
+    }
+
+    #[test]
+    fn a_channel_counts_its_own_locations_each_less_its_safety_stock_never_below_zero() {
+        let items = [item("A", "paris", 5), item("A", "berlin", 1), item("A", "madrid", 7)];
+        let all = availability_of("A", &items, None, false);
+        assert_eq!((all.available, all.locations), (13, None));
+        let web = Channel {
+            channel_id: "web".into(),
+            locations: vec!["paris".into(), "berlin".into()],
+            safety_stock: 2,
+            version: 1,
+            updated_at: Utc::now(),
+        };
+        let through = availability_of("A", &items, Some(&web), true);
+        assert_eq!(through.available, 3, "paris 5 - 2, berlin max(0, 1 - 2), madrid not the channel's");
+        let ids: Vec<_> =
+            through.locations.unwrap().into_iter().map(|l| (l.location_id, l.available)).collect();
+        assert_eq!(ids, [("berlin".to_owned(), 0), ("paris".to_owned(), 3)]);
+        let none = availability_of("B", &items, None, true);
+        assert_eq!((none.available, none.locations), (0, Some(vec![])));
+    }
+
+    #[test]
+    fn one_to_a_hundred_distinct_valid_skus() {
+        let skus = |n: usize| (0..n).map(|i| format!("S{i}")).collect::<Vec<_>>();
+        assert!(validate_availability_skus(&skus(100)).is_ok());
+        assert!(validate_availability_skus(&skus(101)).is_err());
+        assert!(validate_availability_skus(&[]).is_err());
+        let twice = validate_availability_skus(&["A".into(), "A".into()]).unwrap_err();
+        assert_eq!(twice, Error::invalid_field("skus[1]", "A is listed twice"));
+        assert!(validate_availability_skus(&["no space".into()]).is_err());
+    }
+}
