@@ -119,6 +119,15 @@ async fn seed_demo_stock(store: &Store) -> Result<(), String> {
             Err(e) => return Err(format!("seeding demo stock failed: {e}")),
         }
     }
-    println!("demo stock seeded: {} items (see README.md, Demo stock)", DEMO_STOCK.len());
+    // The web shop's channel: paris first, then berlin, keeping 2 units at each for the stores.
+    let locations = ["paris".to_owned(), "berlin".to_owned()];
+    match store.put_channel("web-shop", &locations, 2, Some(0), &Default::default()).await {
+        Ok(_) | Err(Error::VersionConflict { .. }) => {}
+        Err(e) => return Err(format!("seeding the demo channel failed: {e}")),
+    }
+    println!(
+        "demo stock seeded: {} items and the channel web-shop (see README.md, Demo stock)",
+        DEMO_STOCK.len()
+    );
     Ok(())
 }

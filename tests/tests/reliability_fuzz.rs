@@ -121,6 +121,7 @@ fn base_request(method: &str, template: &str, reservation_id: &str, rng: &mut fa
             "{locationId}" => "w1".to_owned(),
             "{reservationId}" => reservation_id.to_owned(),
             "{orderId}" => "fuzz-order".to_owned(),
+            "{channelId}" => "fuzz-channel".to_owned(),
             p if p.starts_with('{') => {
                 panic!("openapi.json has a new parameter {p}: give the fuzz a valid value")
             }
@@ -149,6 +150,10 @@ fn base_request(method: &str, template: &str, reservation_id: &str, rng: &mut fa
             "lines": [{"sku": "FUZZ-SKU", "locations": ["w1"], "quantity": rng.i64(1..=2)}]
         })),
         ("post", "/v1/reservations/{reservationId}/extend") => Some(json!({"ttlSeconds": 600})),
+        ("put", "/v1/channels/{channelId}") => {
+            Some(json!({"locations": ["w1"], "safetyStock": rng.i64(0..=2)}))
+        }
+        ("post", "/v1/availability") => Some(json!({"skus": ["FUZZ-SKU"], "byLocation": true})),
         ("post", t) if t.ends_with("/confirm") || t.ends_with("/release") => None,
         (m, t) => panic!("openapi.json has {m} {t}: give the fuzz a valid request for it"),
     };

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::channels::Channel;
 use super::stock::StockItem;
 use super::validate::{not_null, validate_location_id, validate_sku, Line, MAX_LINES, MAX_QUANTITY};
 use crate::error::{Error, Shortfall};
@@ -59,6 +60,9 @@ pub enum Chosen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cart {
     lines: Vec<FlexibleLine>,
+    /// The channel the cart is held through ([`Cart::through`]) and the units it leaves at each
+    /// of its locations.
+    channel: Option<(String, i64)>,
 }
 
 impl Cart {
@@ -131,7 +135,47 @@ impl Cart {
                 Ok(FlexibleLine { sku, placement, quantity, split })
             })
             .collect::<Result<_, Error>>()?;
-        Ok(Cart { lines })
+        Ok(Cart { lines, channel: None })
+    }
+
+    /// The cart held through `channel`: a line naming a location (or listing one) outside the
+    /// channel is 400; a line naming none may go to the channel's locations, in the channel's
+    /// order; every location keeps the channel's safety stock (the store puts it in each write's
+    /// condition, and counts it off what the resolution reads).
+    pub fn through(self, channel: &Channel) -> Result<Cart, Error> {
+        let outside = |location_id: &String| !channel.locations.contains(location_id);
+        let lines = self
+            .lines
+            .into_iter()
+            .map(|mut line| {
+                let named: Vec<&String> = match &line.placement {
+                    Placement::At(location_id) => vec![location_id],
+                    Placement::Preferred(locations) => locations.iter().collect(),
+                    Placement::Anywhere => vec![],
+                };
+                if let Some(location_id) = named.into_iter().find(|l| outside(l)) {
+                    return Err(Error::invalid_field(
+                        "lines",
+                        format!("{location_id} is not a location of channel {}", channel.channel_id),
+                    ));
+                }
+                if line.placement == Placement::Anywhere {
+                    line.placement = Placement::Preferred(channel.locations.clone());
+                }
+                Ok(line)
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Cart { lines, channel: Some((channel.channel_id.clone(), channel.safety_stock)) })
+    }
+
+    /// The channel it is held through, if any.
+    pub fn channel_id(&self) -> Option<&str> {
+        self.channel.as_ref().map(|(id, _)| id.as_str())
+    }
+
+    /// The units every write must leave at a location (the channel's safety stock; 0 without).
+    pub fn safety_stock(&self) -> i64 {
+        self.channel.as_ref().map_or(0, |(_, safety)| *safety)
     }
 
     pub fn lines(&self) -> &[FlexibleLine] {
@@ -185,7 +229,11 @@ impl Cart {
                 line
             })
             .collect();
-        Value::Array(lines).to_string()
+        match &self.channel {
+            // Through a channel: another request than the same lines without it.
+            Some((channel_id, _)) => json!({"channelId": channel_id, "lines": lines}).to_string(),
+            None => Value::Array(lines).to_string(),
+        }
     }
 
     /// The concrete lines for `stock` (every stock item of the cart's skus, as read), counting the
@@ -209,10 +257,12 @@ impl Cart {
                 _ => {}
             }
         }
+        let safety = self.safety_stock();
         let with_held: Vec<StockItem> = stock
             .iter()
             .map(|s| {
                 let mut s = s.clone();
+                s.available = (s.available - safety).max(0);
                 s.available += held
                     .iter()
                     .filter(|h| h.sku == s.sku && h.location_id == s.location_id)
@@ -244,7 +294,7 @@ impl From<Vec<Line>> for Cart {
                 split: false,
             })
             .collect();
-        Cart { lines }
+        Cart { lines, channel: None }
     }
 }
 

@@ -32,6 +32,9 @@ pub struct Reservation {
     /// item itself); see `domain::shards`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shard_holds: Vec<ShardHold>,
+    /// The sales channel it was made (or last changed) through, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<String>,
 }
 
 impl Reservation {
@@ -48,6 +51,7 @@ impl Reservation {
             updated_at: now,
             version: 1,
             shard_holds: Vec::new(),
+            channel_id: None,
         }
     }
 

@@ -61,6 +61,8 @@ pub(super) struct CartBody {
     lines: Vec<CartLine>,
     #[serde(default, deserialize_with = "not_null")]
     ttl_seconds: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
+    channel_id: Option<String>,
 }
 
 /// `PUT /v1/orders/{orderId}/reservation`: 201 when a new reservation was made, 200 when the
@@ -75,6 +77,10 @@ pub(super) async fn put_order_reservation(
     if let Some(ttl) = body.ttl_seconds {
         domain::validate_ttl_seconds(ttl)?;
     }
+    if let Some(channel_id) = &body.channel_id {
+        domain::validate_channel_id(channel_id)?;
+    }
+    let cart = super::reservations::through_channel(&store, cart, body.channel_id.as_deref()).await?;
     let reserved = store.put_order_reservation(&path.order_id, &cart, body.ttl_seconds, &ctx).await?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(reserved.reservation)))

@@ -37,6 +37,8 @@ pub(super) struct ReserveBody {
     lines: Vec<CartLine>,
     #[serde(default, deserialize_with = "not_null")]
     ttl_seconds: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
+    channel_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,9 +57,20 @@ pub(super) async fn reserve(
     let cart = Cart::parse(&body.lines)?;
     let ttl = body.ttl_seconds.unwrap_or(domain::DEFAULT_TTL_SECONDS);
     domain::validate_ttl_seconds(ttl)?;
+    if let Some(channel_id) = &body.channel_id {
+        domain::validate_channel_id(channel_id)?;
+    }
+    let cart = through_channel(&store, cart, body.channel_id.as_deref()).await?;
     let reserved = store.reserve_cart(&body.order_id, &cart, ttl, &ctx).await?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(reserved.reservation)))
+}
+
+/// `cart`, held through the channel `channel_id` names when it names one (404 if there is none).
+pub(super) async fn through_channel(store: &AppState, cart: Cart, channel_id: Option<&str>) -> Result<Cart> {
+    let Some(channel_id) = channel_id else { return Ok(cart) };
+    domain::validate_channel_id(channel_id)?;
+    cart.through(&store.get_channel(channel_id).await?)
 }
 
 /// `GET /v1/reservations/{reservationId}`.

@@ -158,14 +158,20 @@ impl Store {
         sku: &str,
         location_id: &str,
         shard: u32,
-        quantity: i64,
+        (quantity, safety): (i64, i64),
         now: &DateTime<Utc>,
     ) -> Result<TransactWriteItem> {
+        // The units a channel keeps back are in the condition, never judged on a read before it.
         self.update(
             shard_key(sku, location_id, shard),
             "SET reserved = reserved + :q, available = available - :q, version = version + :one, updatedAt = :now",
-            "attribute_exists(pk) AND available >= :q",
-            vec![(":q", n(quantity)), (":one", n(1)), (":now", s(timestamp::format(now)))],
+            "attribute_exists(pk) AND available >= :need",
+            vec![
+                (":q", n(quantity)),
+                (":need", n(quantity + safety)),
+                (":one", n(1)),
+                (":now", s(timestamp::format(now))),
+            ],
         )
     }
 }

@@ -37,6 +37,18 @@ impl Store {
                 None => None,
             };
             let order_cart = order.as_ref().and_then(|o| string_attr(o, "cartKey"));
+            // A cart changed without naming a channel keeps the one its order was held through.
+            let kept;
+            let cart = match (cart.channel_id(), latest.as_ref().and_then(|r| r.channel_id.as_deref())) {
+                (None, Some(channel_id)) => {
+                    let channel = self.read_channel(channel_id).await?.ok_or_else(|| {
+                        Failure::Fatal(Error::NotFound { what: "channel", id: channel_id.to_owned() })
+                    })?;
+                    kept = cart.clone().through(&channel)?;
+                    &kept
+                }
+                _ => cart,
+            };
             let now = self.now();
             let slot = match decide_put(latest.as_ref(), order_cart.as_deref(), cart, now) {
                 PutDecision::Refuse(e) => return Err(e.into()),
@@ -81,10 +93,11 @@ impl Store {
             return Ok(Reserved { reservation: current.clone(), created: false });
         }
         let held = current.units();
-        let units = self.place_units(&lines, &held, cart.chosen(), &BTreeSet::new()).await?;
+        let units = self.place_units(&lines, &held, cart, &BTreeSet::new()).await?;
         // The moment of the write, taken after the reads that placed the units.
         let now = self.now();
         let mut next = current.modified(lines, ttl_seconds, now);
+        next.channel_id = cart.channel_id().map(str::to_owned);
         if ttl_seconds.is_some() {
             self.check_hold_lifetime(next.created_at, next.expires_at)?;
         }
@@ -107,9 +120,10 @@ impl Store {
         let mut returns = Vec::new();
         for (key @ (sku, location_id, shard), change) in &unit_changes {
             if *change > 0 {
-                takes.push(
-                    tx.push_for(key.clone(), self.take_units(sku, location_id, *shard, *change, &now)?),
-                );
+                takes.push(tx.push_for(
+                    key.clone(),
+                    self.take_units(sku, location_id, *shard, (*change, cart.safety_stock()), &now)?,
+                ));
             } else {
                 let back = StockDeltas::from([(key.clone(), (0, *change))]);
                 returns.push(tx.push_for(key.clone(), self.stock_updates(&back, &now)?.remove(0)));
@@ -150,7 +164,7 @@ impl Store {
             ))));
         }
         let held = |sku: &str, location_id: &str| quantity_of(&current.lines, sku, location_id);
-        Err(self.short_takes(cancelled.failures(&takes), cart.chosen(), &next.lines, held))
+        Err(self.short_takes(cancelled.failures(&takes), cart, &next.lines, held))
     }
 }
 

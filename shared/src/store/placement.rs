@@ -88,9 +88,10 @@ impl Store {
         &self,
         lines: &[Line],
         held: &Units,
-        chosen: Chosen,
+        cart: &Cart,
         busy: &BTreeSet<ShardKey>,
     ) -> Result<Units, Failure> {
+        let safety = cart.safety_stock();
         let mut next = Units::new();
         let mut short = false;
         for line in lines {
@@ -99,7 +100,7 @@ impl Store {
             let entries = if line.quantity <= old {
                 unplace(&mine, old - line.quantity)
             } else {
-                let Some(placed) = self.place_more(line, line.quantity - old, busy).await? else {
+                let Some(placed) = self.place_more(line, line.quantity - old, safety, busy).await? else {
                     short = true;
                     continue;
                 };
@@ -113,10 +114,10 @@ impl Store {
                 next.insert((line.sku.clone(), line.location_id.clone(), k), q);
             }
         }
-        match (short, chosen) {
+        match (short, cart.chosen()) {
             (false, _) => Ok(next),
             (true, Chosen::ByService) => Err(Failure::Stale),
-            (true, Chosen::ByCaller) => Err(self.shortfalls_on_snapshots(lines, held).await?),
+            (true, Chosen::ByCaller) => Err(self.shortfalls_on_snapshots(lines, held, safety).await?),
         }
     }
 
@@ -126,6 +127,7 @@ impl Store {
         &self,
         line: &Line,
         quantity: i64,
+        safety: i64,
         busy: &BTreeSet<ShardKey>,
     ) -> Result<Option<Vec<(u32, i64)>>, Failure> {
         let (sku, location_id) = (line.sku.as_str(), line.location_id.as_str());
@@ -163,7 +165,7 @@ impl Store {
         // Every shard item with units available, those beyond the count too (units given back
         // there after the count was lowered).
         let available: Vec<i64> = (0..items.max(count))
-            .map(|k| shards.iter().find(|(n, _)| *n == k).map_or(0, |(_, s)| s.available))
+            .map(|k| shards.iter().find(|(n, _)| *n == k).map_or(0, |(_, s)| (s.available - safety).max(0)))
             .collect();
         Ok(place(quantity, &available))
     }
@@ -172,7 +174,12 @@ impl Store {
     /// on a snapshot of its item (its shard items read at one moment: a Query is not one, a PUT
     /// may have moved units between shards while it read), counting the units `held` already;
     /// `Stale` when none is short after all. An item that does not exist is 404.
-    async fn shortfalls_on_snapshots(&self, lines: &[Line], held: &Units) -> Result<Failure, Failure> {
+    async fn shortfalls_on_snapshots(
+        &self,
+        lines: &[Line],
+        held: &Units,
+        safety: i64,
+    ) -> Result<Failure, Failure> {
         let reads = lines.iter().map(|line| async move {
             let shards = self.read_shards(&line.sku, &line.location_id).await?;
             let keys: Vec<_> =
@@ -186,8 +193,13 @@ impl Store {
                 let id = format!("{}/{}", line.sku, line.location_id);
                 return Ok(Failure::Fatal(Error::NotFound { what: "stock item", id }));
             }
-            let total: i64 =
-                snapshot.iter().flatten().filter_map(|item| number_attr(item, "available")).sum();
+            // Each shard item keeps the safety stock (the condition of a write to it says so).
+            let total: i64 = snapshot
+                .iter()
+                .flatten()
+                .filter_map(|item| number_attr(item, "available"))
+                .map(|available| (available - safety).max(0))
+                .sum();
             let mine: i64 = held_on(held, &line.sku, &line.location_id).values().sum();
             if total + mine < line.quantity {
                 short.push(Shortfall {
@@ -212,10 +224,11 @@ impl Store {
     pub(crate) fn short_takes<'a>(
         &self,
         failed: impl Iterator<Item = (&'a ShardKey, &'a Item)>,
-        chosen: Chosen,
+        cart: &Cart,
         lines: &[Line],
         held: impl Fn(&str, &str) -> i64,
     ) -> Failure {
+        let chosen = cart.chosen();
         let failed: Vec<_> = failed.collect();
         let mut sharded = false;
         for ((sku, location_id, shard), old) in &failed {
@@ -241,7 +254,7 @@ impl Store {
                 sku: sku.clone(),
                 location_id: Some(location_id.clone()),
                 requested: line.quantity,
-                available: available + held(sku, location_id),
+                available: (available - cart.safety_stock()).max(0) + held(sku, location_id),
             });
         }
         if short.is_empty() {

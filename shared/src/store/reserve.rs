@@ -97,10 +97,11 @@ impl Store {
         let mut busy = BTreeSet::new();
         let mut hops = 0;
         loop {
-            let units = self.place_units(&lines, &Units::new(), cart.chosen(), &busy).await?;
+            let units = self.place_units(&lines, &Units::new(), cart, &busy).await?;
             let now = self.now();
             let mut reservation = Reservation::new(order_id.to_owned(), lines.clone(), ttl_seconds, now);
             reservation.shard_holds = shard_holds_of(&units);
+            reservation.channel_id = cart.channel_id().map(str::to_owned);
             check_reservation(&reservation)?;
             let data = serde_json::to_value(&reservation).map_err(Error::internal)?;
             let event = ctx.event(DetailType::ReservationCreated, data, now);
@@ -125,7 +126,8 @@ impl Store {
             let takes = units
                 .iter()
                 .map(|((sku, location_id, shard), quantity)| {
-                    let take = self.take_units(sku, location_id, *shard, *quantity, &now)?;
+                    let take =
+                        self.take_units(sku, location_id, *shard, (*quantity, cart.safety_stock()), &now)?;
                     Ok(tx.push_for((sku.clone(), location_id.clone(), *shard), take))
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -152,7 +154,7 @@ impl Store {
                         return Ok(Created::OrderTaken(order.clone()));
                     }
                     let failed = cancelled.failures(&takes);
-                    return Err(self.short_takes(failed, cart.chosen(), &reservation.lines, |_, _| 0));
+                    return Err(self.short_takes(failed, cart, &reservation.lines, |_, _| 0));
                 }
                 TxOutcome::GaveWay => {
                     // At most MAX_SHARD_HOPS moves, and never more than the item has other shards.

@@ -96,3 +96,141 @@ async fn bad_channels_are_refused_whole() {
     assert_eq!(call(&t.store, Method::GET, path, None).await.status, 404, "nothing was written");
     assert_eq!(t.event_details("ChannelUpdated").await.len(), 0);
 }
+
+/// A channel over paris then berlin keeping 2 units at each (`onHand` per location given).
+async fn web_channel(t: &TestTable, stock: &[(&str, i64)]) {
+    for (location, on_hand) in stock {
+        assert_eq!(super::put_stock(&t.store, "TEE", location, *on_hand).await.status, 201);
+    }
+    let put = call(
+        &t.store,
+        Method::PUT,
+        "/v1/channels/web",
+        Some(json!({"locations": ["paris", "berlin"], "safetyStock": 2})),
+    )
+    .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+}
+
+async fn reserve_through(
+    t: &TestTable,
+    order: &str,
+    lines: serde_json::Value,
+    channel: Option<&str>,
+) -> super::Reply {
+    let mut body = json!({"orderId": order, "lines": lines});
+    if let Some(channel) = channel {
+        body["channelId"] = json!(channel);
+    }
+    call(&t.store, Method::POST, "/v1/reservations", Some(body)).await
+}
+
+#[tokio::test]
+async fn a_channel_resolves_in_its_order_and_leaves_its_safety_stock_which_others_may_still_buy() {
+    let t = TestTable::new().await;
+    // paris has exactly the safety stock, berlin more, madrid is not the channel's.
+    web_channel(&t, &[("paris", 2), ("berlin", 5), ("madrid", 50)]).await;
+    let held = reserve_through(&t, "o-1", json!([{"sku": "TEE", "quantity": 3}]), Some("web")).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    assert_eq!(
+        held.body["lines"],
+        json!([{"sku": "TEE", "locationId": "berlin", "quantity": 3}]),
+        "paris gives nothing to the channel"
+    );
+    assert_eq!(held.body["channelId"], "web");
+    // berlin now has 2 available: its safety stock. The channel has nothing left anywhere...
+    let short = reserve_through(&t, "o-2", json!([{"sku": "TEE", "quantity": 1}]), Some("web")).await;
+    assert_eq!(
+        (short.status, short.body["error"]["code"].as_str()),
+        (409, Some("INSUFFICIENT_STOCK")),
+        "{}",
+        short.body
+    );
+    let named = reserve_through(
+        &t,
+        "o-3",
+        json!([{"sku": "TEE", "locationId": "paris", "quantity": 1}]),
+        Some("web"),
+    )
+    .await;
+    assert_eq!(named.status, 409);
+    assert_eq!(
+        named.body["error"]["details"]["lines"][0]["available"].as_i64(),
+        Some(0),
+        "max(0, available - safetyStock)"
+    );
+    // ...but a reserve without the channel still sells those units.
+    let store_sale =
+        reserve_through(&t, "o-4", json!([{"sku": "TEE", "locationId": "paris", "quantity": 2}]), None).await;
+    assert_eq!(store_sale.status, 201, "{}", store_sale.body);
+    assert!(store_sale.body.get("channelId").is_none());
+    // A line outside the channel is refused; an unknown channel is 404.
+    let outside = reserve_through(
+        &t,
+        "o-5",
+        json!([{"sku": "TEE", "locationId": "madrid", "quantity": 1}]),
+        Some("web"),
+    )
+    .await;
+    assert_eq!(
+        (outside.status, outside.body["error"]["details"]["field"].as_str()),
+        (400, Some("lines")),
+        "{}",
+        outside.body
+    );
+    let listed = reserve_through(
+        &t,
+        "o-6",
+        json!([{"sku": "TEE", "locations": ["berlin", "madrid"], "quantity": 1}]),
+        Some("web"),
+    )
+    .await;
+    assert_eq!(listed.status, 400);
+    let unknown = reserve_through(&t, "o-7", json!([{"sku": "TEE", "quantity": 1}]), Some("nowhere")).await;
+    assert_eq!(unknown.status, 404);
+    // A changed cart keeps the channel: growing the hold past berlin's safety stock is refused.
+    let grow = call(
+        &t.store,
+        Method::PUT,
+        "/v1/orders/o-1/reservation",
+        Some(json!({"lines": [{"sku": "TEE", "quantity": 4}]})),
+    )
+    .await;
+    assert_eq!(grow.status, 409, "{}", grow.body);
+    let shrink = call(
+        &t.store,
+        Method::PUT,
+        "/v1/orders/o-1/reservation",
+        Some(json!({"lines": [{"sku": "TEE", "quantity": 2}]})),
+    )
+    .await;
+    assert_eq!((shrink.status, shrink.body["channelId"].as_str()), (200, Some("web")), "{}", shrink.body);
+    let berlin = call(&t.store, Method::GET, "/v1/stock/TEE/berlin", None).await;
+    assert_eq!(berlin.body["available"].as_i64(), Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn thirty_two_concurrent_reserves_through_a_channel_never_take_its_safety_stock() {
+    let t = TestTable::new().await;
+    web_channel(&t, &[("paris", 20)]).await;
+    let buyers = (0..32).map(|i| {
+        let t = &t;
+        async move {
+            // The location named: no read resolves it, only the write's condition can refuse it.
+            reserve_through(
+                t,
+                &format!("rush-{i}"),
+                json!([{"sku": "TEE", "locationId": "paris", "quantity": 1}]),
+                Some("web"),
+            )
+            .await
+            .status
+        }
+    });
+    let statuses = futures::future::join_all(buyers).await;
+    let sold = statuses.iter().filter(|s| **s == 201).count();
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    let paris = call(&t.store, Method::GET, "/v1/stock/TEE/paris", None).await;
+    assert_eq!(paris.body["available"].as_i64(), Some(2), "the safety stock is left: {}", paris.body);
+    assert_eq!(sold, 18, "every unit above the safety stock sold");
+}
