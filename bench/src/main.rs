@@ -308,17 +308,24 @@ async fn run_model(rows: &[(usize, u32)], per_cell: Duration) -> hot_model::Mode
 async fn ops_only(root: &std::path::Path, n: usize) {
     let json = std::fs::read_to_string(root.join("bench/results.json")).expect("bench/results.json");
     let results: Results = serde_json::from_str(&json).expect("results.json parses");
-    println!("| operation | requests/op before (mean, max) | now (mean, max) | same |");
-    println!("|---|---|---|---|");
+    println!("| operation | requests/op before (mean, max) | now (mean, max) | same | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|---|");
     let mut differ = 0;
     for op in http_ops::run(n).await {
         let before = results.operations.iter().find(|b| b.operation == op.operation);
         let was = before.map(|b| (b.dynamodb_requests_mean, b.dynamodb_requests_max));
         let now = (op.dynamodb_requests_mean, op.dynamodb_requests_max);
         let same = was == Some(now);
-        differ += usize::from(!same);
+        // An operation the last full run did not have is new, not changed.
+        differ += usize::from(was.is_some() && !same);
+        let verdict = match (was, same) {
+            (None, _) => "new",
+            (_, true) => "yes",
+            _ => "NO",
+        };
         let was = was.map_or("-".to_owned(), |(mean, max)| format!("{mean}, {max}"));
-        println!("| {} | {was} | {}, {} | {} |", op.operation, now.0, now.1, if same { "yes" } else { "NO" });
+        let (p50, p99) = (op.latency.p50_ms, op.latency.p99_ms);
+        println!("| {} | {was} | {}, {} | {verdict} | {p50} | {p99} |", op.operation, now.0, now.1);
     }
     if differ > 0 {
         eprintln!("{differ} operation(s) changed their requests per operation");
