@@ -70,7 +70,7 @@ pub(super) async fn reserve(
 pub(super) async fn through_channel(store: &AppState, cart: Cart, channel_id: Option<&str>) -> Result<Cart> {
     let Some(channel_id) = channel_id else { return Ok(cart) };
     domain::validate_channel_id(channel_id)?;
-    cart.through(&store.get_channel(channel_id).await?)
+    cart.through(&store.channel_for_reserve(channel_id).await?)
 }
 
 /// `GET /v1/reservations/{reservationId}`.

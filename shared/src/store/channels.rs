@@ -1,5 +1,12 @@
 //! Channels: a put keyed on the version read (and on `expectedVersion` when given), with its
-//! `ChannelUpdated` outbox record in the same transaction; a strongly consistent read.
+//! `ChannelUpdated` outbox record in the same transaction; a strongly consistent read. Reserves
+//! through a channel read it through a per-process cache of a few seconds (a change applies to
+//! them after that), so a reserve through a known channel costs no more requests than one
+//! without; `GET` and availability always read it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::idempotency::Answer;
 use super::items::{channel_item, channel_key, from_item, n, outbox_key};
@@ -51,7 +58,10 @@ impl Store {
                 .commit("put_channel", tx, outbox_key(&event), Some(&answer), ctx, OnConflict::Retry)
                 .await?
             {
-                TxOutcome::Committed => Ok(ChannelPut { channel, created }),
+                TxOutcome::Committed => {
+                    self.channels.forget(channel_id);
+                    Ok(ChannelPut { channel, created })
+                }
                 // Written since it was read: read again and decide again.
                 TxOutcome::Cancelled(_) => Err(Failure::Stale),
                 TxOutcome::GaveWay => Err(Failure::Retry("conflict")),
@@ -67,11 +77,47 @@ impl Store {
             .ok_or_else(|| Error::NotFound { what: "channel", id: channel_id.to_owned() })
     }
 
+    /// The channel a reserve goes through: as read within the last [`CHANNEL_CACHE_TTL`] by
+    /// this process, else read now. `NOT_FOUND` if there is none.
+    pub async fn channel_for_reserve(&self, channel_id: &str) -> Result<Channel> {
+        if let Some(channel) = self.channels.get(channel_id) {
+            return Ok(channel);
+        }
+        let channel = self.get_channel(channel_id).await?;
+        self.channels.put(channel.clone());
+        Ok(channel)
+    }
+
     /// The channel, strongly consistent; `None` if there is none.
     pub(crate) async fn read_channel(&self, channel_id: &str) -> Result<Option<Channel>, Failure> {
         match self.get_item(channel_key(channel_id)).await? {
             Some(item) => Ok(Some(from_item(item)?)),
             None => Ok(None),
         }
+    }
+}
+
+/// How long a process reserves through a channel as it read it.
+pub const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Channels by id, with when they were read.
+#[derive(Debug, Default)]
+pub(crate) struct ChannelCache {
+    entries: Mutex<HashMap<String, (Instant, Channel)>>,
+}
+
+impl ChannelCache {
+    fn get(&self, channel_id: &str) -> Option<Channel> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(channel_id).filter(|(at, _)| at.elapsed() < CHANNEL_CACHE_TTL).map(|(_, c)| c.clone())
+    }
+
+    fn put(&self, channel: Channel) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert(channel.channel_id.clone(), (Instant::now(), channel));
+    }
+
+    fn forget(&self, channel_id: &str) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(channel_id);
     }
 }

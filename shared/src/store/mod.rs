@@ -147,6 +147,8 @@ pub struct Store {
     retention_days: i64,
     stats: Arc<StoreStats>,
     shard_counts: Arc<placement::ShardCounts>,
+    /// Channels as reserves last read them (`channels::CHANNEL_CACHE_TTL`).
+    channels: Arc<channels::ChannelCache>,
 }
 
 impl Store {
@@ -160,6 +162,7 @@ impl Store {
             retention_days: crate::domain::DEFAULT_RETENTION_DAYS,
             stats: Arc::default(),
             shard_counts: Arc::default(),
+            channels: Arc::default(),
         }
     }
 

@@ -41,9 +41,7 @@ impl Store {
             let kept;
             let cart = match (cart.channel_id(), latest.as_ref().and_then(|r| r.channel_id.as_deref())) {
                 (None, Some(channel_id)) => {
-                    let channel = self.read_channel(channel_id).await?.ok_or_else(|| {
-                        Failure::Fatal(Error::NotFound { what: "channel", id: channel_id.to_owned() })
-                    })?;
+                    let channel = self.channel_for_reserve(channel_id).await.map_err(Failure::Fatal)?;
                     kept = cart.clone().through(&channel)?;
                     &kept
                 }

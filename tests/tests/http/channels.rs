@@ -234,3 +234,15 @@ async fn thirty_two_concurrent_reserves_through_a_channel_never_take_its_safety_
     assert_eq!(paris.body["available"].as_i64(), Some(2), "the safety stock is left: {}", paris.body);
     assert_eq!(sold, 18, "every unit above the safety stock sold");
 }
+
+#[tokio::test]
+async fn a_reserve_through_a_channel_the_process_knows_costs_one_request() {
+    let t = TestTable::new().await;
+    web_channel(&t, &[("paris", 10)]).await;
+    let line = json!([{"sku": "TEE", "locationId": "paris", "quantity": 1}]);
+    // The first reads the channel; the next ones, within a few seconds, go to the stock item blind.
+    assert_eq!(reserve_through(&t, "c-1", line.clone(), Some("web")).await.status, 201);
+    let before = t.store.stats().requests();
+    assert_eq!(reserve_through(&t, "c-2", line, Some("web")).await.status, 201);
+    assert_eq!(t.store.stats().requests() - before, 1, "the transaction alone");
+}
