@@ -15,7 +15,8 @@ worker keep the run reproducible):
 - a valid Idempotency-Key is made unique on seven requests in eight; the eighth keeps its key, so
   replays and reuse are still exercised;
 - every other reservation request or adjustment names the stock `dev-server --seed` creates (one
-  unit a line, held at least ten minutes, through its channel `web-shop` when a channel is named),
+  unit a line, held at least ten minutes, for a fresh order, through its channel `web-shop` when
+  a channel is named),
   and a stock batch names distinct items with exactly one of onHand / delta;
 - every other request on a reservation names a PENDING one the run has made (`after_call` keeps
   their ids, and forgets one once confirmed or released), an extension within the hold's lifetime,
@@ -125,6 +126,10 @@ def before_call(context, case, kwargs):
         seeded_lines(case.body)
         if case.path_parameters and "orderId" in case.path_parameters:
             case.path_parameters["orderId"] = f"fuzz-order-{next(PICK)}"
+        # A fresh order: the coverage phase's few boundary orderIds would otherwise be taken by
+        # their first reservation, and every later request for them refused (409).
+        if isinstance(case.body, dict) and "orderId" in case.body:
+            case.body["orderId"] = f"fuzz-order-{next(PICK)}"
     elif route == "POST /v1/stock/batch":
         seeded_batch(case.body)
     elif route in ON_A_RESERVATION and MADE and case.path_parameters:
