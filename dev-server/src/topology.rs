@@ -269,18 +269,19 @@ impl Names {
         function.statements.iter().map(|s| self.statement(topology, s)).collect()
     }
 
-    /// The resources' own policies (the bus's), resolved.
+    /// The resources' own policies (the bus's), resolved: one per resource, its statements
+    /// gathered from every policy resource of the template that names it.
     pub fn resource_policies(&self, topology: &Topology) -> Result<Vec<ResourcePolicy>, String> {
-        topology
-            .resource_policies
-            .iter()
-            .map(|p| {
-                let resource = self.resolve(topology, &format!("${{{}.Arn}}", p.bus))?;
-                let statement =
-                    self.statement(topology, &p.statement).map_err(|e| format!("{}: {e}", p.name))?;
-                Ok(ResourcePolicy { resource, statements: vec![statement] })
-            })
-            .collect()
+        let mut policies: Vec<ResourcePolicy> = Vec::new();
+        for p in &topology.resource_policies {
+            let resource = self.resolve(topology, &format!("${{{}.Arn}}", p.bus))?;
+            let statement = self.statement(topology, &p.statement).map_err(|e| format!("{}: {e}", p.name))?;
+            match policies.iter_mut().find(|known| known.resource == resource) {
+                Some(known) => known.statements.push(statement),
+                None => policies.push(ResourcePolicy { resource, statements: vec![statement] }),
+            }
+        }
+        Ok(policies)
     }
 
     /// The ARN of a function's execution role: the principal its calls are made as.

@@ -234,13 +234,13 @@ impl FunctionPolicy {
         let mut used = Vec::new();
         for call in &calls {
             let call = &call.clone().with(PRINCIPAL_ARN, &self.principal);
-            let resource: Vec<Statement> = self
+            // One policy per resource (`Names::resource_policies`), read in place.
+            let resource = self
                 .resource_policies
                 .iter()
-                .filter(|p| p.resource == call.resource)
-                .flat_map(|p| p.statements.iter().cloned())
-                .collect();
-            let why = match evaluate_with(&self.statements, &resource, call) {
+                .find(|p| p.resource == call.resource)
+                .map_or(&[][..], |p| p.statements.as_slice());
+            let why = match evaluate_with(&self.statements, resource, call) {
                 Decision::Allow(grants) => {
                     used.extend(grants);
                     continue;

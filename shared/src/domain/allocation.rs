@@ -422,11 +422,12 @@ fn fill_in_order(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::Utc;
 
-    fn item(sku: &str, location_id: &str, available: i64) -> StockItem {
+    /// An unsharded item of `sku` at `location_id` with `available` units (and one reserved).
+    pub(crate) fn item(sku: &str, location_id: &str, available: i64) -> StockItem {
         StockItem {
             sku: sku.into(),
             location_id: location_id.into(),

@@ -77,22 +77,9 @@ pub fn availability_of(
 
 #[cfg(test)]
 mod tests {
+    use super::super::allocation::tests::item;
     use super::*;
     use chrono::Utc;
-
-    fn item(sku: &str, location: &str, available: i64) -> StockItem {
-        StockItem {
-            sku: sku.into(),
-            location_id: location.into(),
-            on_hand: available + 1,
-            reserved: 1,
-            available,
-            version: 1,
-            updated_at: Utc::now(),
-            low_stock_threshold: None,
-            shards: 1,
-        }
-    }
 
     #[test]
     fn a_channel_counts_its_own_locations_each_less_its_safety_stock_never_below_zero() {

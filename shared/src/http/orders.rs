@@ -77,9 +77,6 @@ pub(super) async fn put_order_reservation(
     if let Some(ttl) = body.ttl_seconds {
         domain::validate_ttl_seconds(ttl)?;
     }
-    if let Some(channel_id) = &body.channel_id {
-        domain::validate_channel_id(channel_id)?;
-    }
     let cart = super::reservations::through_channel(&store, cart, body.channel_id.as_deref()).await?;
     let reserved = store.put_order_reservation(&path.order_id, &cart, body.ttl_seconds, &ctx).await?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };

@@ -57,9 +57,6 @@ pub(super) async fn reserve(
     let cart = Cart::parse(&body.lines)?;
     let ttl = body.ttl_seconds.unwrap_or(domain::DEFAULT_TTL_SECONDS);
     domain::validate_ttl_seconds(ttl)?;
-    if let Some(channel_id) = &body.channel_id {
-        domain::validate_channel_id(channel_id)?;
-    }
     let cart = through_channel(&store, cart, body.channel_id.as_deref()).await?;
     let reserved = store.reserve_cart(&body.order_id, &cart, ttl, &ctx).await?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 use futures::{StreamExt, TryStreamExt};
 
-use super::items::{from_item, shard_key, shard_of, stock_key, string_attr, Item, SK};
+use super::items::{from_item, shard_key, shard_of, stock_key, Item};
 use super::retry::{classify, Failure};
 use super::Store;
 use crate::domain::{availability_of, combine, validate_availability_skus, SkuAvailability, StockItem};
@@ -94,7 +94,7 @@ impl Store {
             .buffer_unordered(IN_FLIGHT)
             .try_collect()
             .await?;
-        Ok(pages.into_iter().flatten().filter(|item| string_attr(item, SK).is_some()).collect())
+        Ok(pages.into_iter().flatten().collect())
     }
 
     /// One BatchGetItem: the items found, and the keys DynamoDB left unprocessed.
