@@ -4,6 +4,7 @@
 `python3 infra/loc.py [--max N] DIR...` lists files over N (default 400) and fails if any is;
 with `--all` it lists every file, largest first."""
 import pathlib
+import re
 import sys
 
 
@@ -19,7 +20,8 @@ def loc(path: pathlib.Path) -> int:
         if line.startswith("#[cfg(test)]"):
             pending_test = True
             continue
-        if pending_test and line.startswith("mod ") and line.endswith("{"):
+        # `mod tests {`, or one other test modules may use (`pub(crate) mod tests {`).
+        if pending_test and re.match(r"(pub(\([a-z:]+\))? )?mod ", line) and line.endswith("{"):
             depth = 1
             pending_test = False
             continue

@@ -94,7 +94,7 @@ pub struct ChannelPut {
 }
 
 /// Result of a stock write.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StockWrite {
     pub item: StockItem,
     pub created: bool,
