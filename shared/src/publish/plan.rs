@@ -184,6 +184,26 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_change_is_published_as_channel_updated_and_the_channel_item_itself_as_nothing() {
+        let channel = crate::domain::Channel {
+            channel_id: "web".into(),
+            locations: vec!["paris".into()],
+            safety_stock: 2,
+            version: 1,
+            updated_at: Utc::now(),
+        };
+        let event = OutboxEvent::new(DetailType::ChannelUpdated, json!(channel), Utc::now(), None);
+        let Planned::Publish(entries) = plan_record(&record("INSERT", None, Some(outbox_item(&event))))
+        else {
+            panic!("expected an entry");
+        };
+        assert_eq!(entries, vec![BusEntry::from_event(&event)]);
+        assert_eq!(entries[0].detail_type, "ChannelUpdated");
+        let item = crate::store::items::channel_item(&channel).unwrap();
+        assert_eq!(plan_record(&record("INSERT", None, Some(item))), Planned::Nothing);
+    }
+
+    #[test]
     fn the_trace_header_of_the_change_goes_onto_the_put_events_entry() {
         let trace = "Root=1-67891233-abcdef012345678912345678;Sampled=1".to_owned();
         let mut event = OutboxEvent::new(DetailType::ReservationCreated, json!({}), Utc::now(), None);
