@@ -185,14 +185,15 @@ mod tests {
 
     #[test]
     fn a_channel_change_is_published_as_channel_updated_and_the_channel_item_itself_as_nothing() {
+        let at = timestamp::parse("2026-12-06T10:00:00.000Z").unwrap();
         let channel = crate::domain::Channel {
             channel_id: "web".into(),
             locations: vec!["paris".into()],
             safety_stock: 2,
             version: 1,
-            updated_at: Utc::now(),
+            updated_at: at,
         };
-        let event = OutboxEvent::new(DetailType::ChannelUpdated, json!(channel), Utc::now(), None);
+        let event = OutboxEvent::new(DetailType::ChannelUpdated, json!(channel), at, None);
         let Planned::Publish(entries) = plan_record(&record("INSERT", None, Some(outbox_item(&event))))
         else {
             panic!("expected an entry");
