@@ -28,7 +28,7 @@ pub struct OperationCost {
     pub statuses: Vec<u16>,
 }
 
-struct Recorder {
+pub(crate) struct Recorder {
     name: &'static str,
     route: &'static str,
     latencies_ms: Vec<f64>,
@@ -38,11 +38,11 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn new(name: &'static str, route: &'static str) -> Self {
+    pub(crate) fn new(name: &'static str, route: &'static str) -> Self {
         Recorder { name, route, latencies_ms: vec![], requests: vec![], capacity: 0.0, statuses: vec![] }
     }
 
-    async fn time(
+    pub(crate) async fn time(
         &mut self,
         store: &Store,
         conn: &mut Connection,
@@ -63,7 +63,16 @@ impl Recorder {
         reply
     }
 
-    fn finish(self) -> OperationCost {
+    /// One sample measured elsewhere (no HTTP status: 200 stands for "answered").
+    pub(crate) fn sample(&mut self, ms: f64, requests: u64) {
+        self.latencies_ms.push(ms);
+        self.requests.push(requests);
+        if !self.statuses.contains(&200) {
+            self.statuses.push(200);
+        }
+    }
+
+    pub(crate) fn finish(self) -> OperationCost {
         let n = self.requests.len().max(1) as f64;
         OperationCost {
             operation: self.name.into(),
@@ -151,36 +160,6 @@ pub async fn run_on(server: Server, n: usize) -> Vec<OperationCost> {
     costs
 }
 
-/// A storefront's calls, `m` times each: a channel's put, the availability of 100 skus without
-/// and with the channel, and a reserve through the channel.
-async fn storefront(store: &Store, conn: &mut Connection, m: usize) -> Vec<OperationCost> {
-    let skus: Vec<String> = (0..100).map(|i| format!("OPS-AV{i:03}")).collect();
-    for sku in &skus {
-        // Locations of their own: the location listing below reads w1's first page.
-        for location in ["s1", "s2"] {
-            let change = StockChange::Set { on_hand: 1_000 };
-            store.write_stock(sku, location, change, None, None, &Default::default()).await.expect("stock");
-        }
-    }
-    let mut channel = Recorder::new("put-channel", "PUT /v1/channels/{channelId}");
-    for i in 0..m {
-        let body = json!({"locations": ["s2", "s1"], "safetyStock": 1 + i % 2});
-        channel.time(store, conn, "PUT", "/v1/channels/ops-web", Some(body)).await;
-    }
-    let mut all = Recorder::new("availability (100 skus)", "POST /v1/availability");
-    let mut through = Recorder::new("availability (100 skus, channel)", "POST /v1/availability");
-    let mut reserve = Recorder::new("reserve (channel)", "POST /v1/reservations");
-    for i in 0..m {
-        all.time(store, conn, "POST", "/v1/availability", Some(json!({ "skus": skus }))).await;
-        let body = json!({"skus": skus, "channelId": "ops-web"});
-        through.time(store, conn, "POST", "/v1/availability", Some(body)).await;
-        let line = json!({"sku": skus[i % skus.len()], "quantity": 1});
-        let body = json!({"orderId": format!("ops-c-{i}"), "lines": [line], "channelId": "ops-web"});
-        reserve.time(store, conn, "POST", "/v1/reservations", Some(body)).await;
-    }
-    vec![channel.finish(), all.finish(), through.finish(), reserve.finish()]
-}
-
 /// Every other route, `m` times each (the batch `m * 4 / 10` times, of 10 items).
 async fn other_routes(store: &Store, conn: &mut Connection, m: usize) -> Vec<OperationCost> {
     let mut put = Recorder::new("put-stock", "PUT /v1/stock/{sku}/{locationId}");
@@ -244,7 +223,7 @@ async fn other_routes(store: &Store, conn: &mut Connection, m: usize) -> Vec<Ope
         modify.finish(),
         extend.finish(),
     ];
-    costs.extend(storefront(store, conn, m).await);
+    costs.extend(crate::storefront::run(store, conn, m).await);
     for (name, route, path) in reads {
         let mut read = Recorder::new(name, route);
         for _ in 0..m {

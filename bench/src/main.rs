@@ -15,6 +15,7 @@ mod hot_model;
 mod http_ops;
 mod report;
 mod stats;
+mod storefront;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -55,7 +55,27 @@ pub fn goals(r: &Results, v: &mut Values) {
                 ),
                 None => "not measured".into(),
             },
+        )
+        .set("goal_availability_all", availability_goal(r, "availability (100 skus)", EMULATOR_QUERIES, 20.0))
+        .set(
+            "goal_availability_channel",
+            availability_goal(r, "availability (100 skus, channel)", EMULATOR_BATCHES, 5.0),
         );
+}
+
+/// Whether `operation`'s p50 is at most `limit` times get-stock's, and what the same DynamoDB
+/// requests cost the emulator alone over its own Query.
+fn availability_goal(r: &Results, operation: &str, alone: &str, limit: f64) -> String {
+    let p50 = |name: &str| r.operations.iter().find(|o| o.operation == name).map(|o| o.latency.p50_ms);
+    match (p50(operation), p50("get-stock"), p50(alone), p50(EMULATOR_QUERY)) {
+        (Some(op), Some(get), Some(alone), Some(query)) if get > 0.0 && query > 0.0 => format!(
+            "{} ({:.1}x; its DynamoDB requests alone, sent by the bench: {:.1}x the emulator's own Query)",
+            yes(op <= limit * get),
+            op / get,
+            alone / query
+        ),
+        _ => "not measured".into(),
+    }
 }
 
 /// Section 1: the stock of the plenty scenario and one table per scenario.
@@ -102,19 +122,28 @@ fn contention_rows(r: &Results, scenario: Scenario) -> String {
     rows.join("\n")
 }
 
-/// Section 2: one row per operation.
+/// Section 2: one row per operation, with its p50 over get-stock's (the emulator-alone rows: over
+/// the emulator's own Query).
 pub fn operations(r: &Results, v: &mut Values) {
+    let p50 = |name: &str| r.operations.iter().find(|o| o.operation == name).map(|o| o.latency.p50_ms);
     let rows: Vec<String> = r
         .operations
         .iter()
         .map(|o| {
             let statuses: Vec<String> = o.statuses.iter().map(u16::to_string).collect();
+            let base =
+                if o.operation.starts_with(EMULATOR_ALONE) { p50(EMULATOR_QUERY) } else { p50("get-stock") };
+            let ratio = match base {
+                Some(base) if base > 0.0 => format!("{:.1}x", o.latency.p50_ms / base),
+                _ => "-".into(),
+            };
             format!(
-                "| {} | `{}` | {} | {} | {} | {} | {}, {} | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | {} | {} | {}, {} | {} | {} |",
                 o.operation,
                 o.route,
                 o.latency.count,
                 o.latency.p50_ms,
+                ratio,
                 o.latency.p95_ms,
                 o.latency.p99_ms,
                 o.dynamodb_requests_mean,
@@ -126,6 +155,12 @@ pub fn operations(r: &Results, v: &mut Values) {
         .collect();
     v.set("operation_rows", rows.join("\n"));
 }
+
+/// Rows measured by the bench straight against DynamoDB Local (`storefront::emulator_alone`).
+const EMULATOR_ALONE: &str = "emulator alone:";
+const EMULATOR_QUERY: &str = "emulator alone: 1 Query (get-stock's)";
+const EMULATOR_QUERIES: &str = "emulator alone: 100 Queries (availability's)";
+const EMULATOR_BATCHES: &str = "emulator alone: GetItem + 2 BatchGetItem (availability, channel)";
 
 /// Section 3: the not-due holds loaded first, and one row per sweep.
 pub fn expiry(r: &Results, v: &mut Values) {

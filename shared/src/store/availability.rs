@@ -15,9 +15,9 @@ use crate::domain::{availability_of, combine, validate_availability_skus, SkuAva
 use crate::error::{Error, Result};
 
 /// DynamoDB's limit of keys per BatchGetItem.
-const BATCH_GET_KEYS: usize = 100;
+pub const BATCH_GET_KEYS: usize = 100;
 /// Reads in flight at once for one request.
-const IN_FLIGHT: usize = 8;
+pub const IN_FLIGHT: usize = 8;
 
 impl Store {
     /// The availability of each of `skus`, in their order: over every location, or over the

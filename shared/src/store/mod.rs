@@ -50,6 +50,7 @@ use chrono::{DateTime, Utc};
 
 pub use crate::domain::StockChange;
 pub use audit::MAX_TRANSACT_GET;
+pub use availability::{BATCH_GET_KEYS, IN_FLIGHT as AVAILABILITY_IN_FLIGHT};
 pub use context::WriteContext;
 pub use deadline::{remaining_before, with_deadline};
 pub use expiry::{pack_expiry_batches, DuePage};
