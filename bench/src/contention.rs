@@ -119,7 +119,7 @@ async fn baseline_reserve(store: &Store, order_id: &str, policy: &RetryPolicy) -
             return Outcome::Rejected { retries: attempt };
         }
         let now = store.now();
-        let line = Line { sku: SKU.into(), location_id: LOCATION.into(), quantity: 1 };
+        let line = Line::new(SKU.into(), LOCATION.into(), 1);
         let reservation = Reservation::new(order_id.to_owned(), vec![line], 900, now);
         let event = OutboxEvent::new(
             DetailType::ReservationCreated,
@@ -179,7 +179,7 @@ async fn baseline_reserve(store: &Store, order_id: &str, policy: &RetryPolicy) -
 }
 
 async fn ours_reserve(store: &Store, order_id: &str) -> Outcome {
-    let line = Line { sku: SKU.into(), location_id: LOCATION.into(), quantity: 1 };
+    let line = Line::new(SKU.into(), LOCATION.into(), 1);
     match store.reserve(order_id, vec![line], 900, &Default::default()).await {
         // Store::reserve retries inside (conflicts, throttling); those are counted from its stats.
         Ok(_) => Outcome::Reserved { retries: 0 },

@@ -35,7 +35,7 @@ async fn bulk_holds(t: &TestTable, prefix: &str, count: usize, skus: usize, ttl_
     let now = t.store.now();
     let mut items = Vec::with_capacity(count + skus);
     for i in 0..count {
-        let line = Line { sku: format!("{prefix}-{}", i % skus), location_id: "w1".into(), quantity: 1 };
+        let line = Line::new(format!("{prefix}-{}", i % skus), "w1".into(), 1);
         let r = Reservation::new(format!("{prefix}-order-{i}"), vec![line], ttl_seconds, now);
         items.push(reservation_item(&r).expect("reservation item"));
     }

@@ -122,7 +122,7 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
                 let mut tally = Tally::default();
                 let mut i = 0;
                 while Instant::now() < stop_at {
-                    let line = Line { sku: SKU.into(), location_id: LOCATION.into(), quantity: 1 };
+                    let line = Line::new(SKU.into(), LOCATION.into(), 1);
                     let t0 = Instant::now();
                     let order = format!("o-{c}-{i}");
                     let answer = store.reserve(&order, vec![line], 900, &Default::default()).await;

@@ -44,8 +44,35 @@ pub async fn run(store: &Store, conn: &mut Connection, m: usize) -> Vec<Operatio
         reserve.time(store, conn, "POST", "/v1/reservations", Some(body)).await;
     }
     let mut costs = vec![channel.finish(), all.finish(), through.finish(), reserve.finish()];
+    costs.extend(kits(store, conn, m).await);
     costs.extend(emulator_alone(store, &skus, m).await);
     costs
+}
+
+/// A kit of 3 components: its put, and `m` reserves of one kit at a named location, after one
+/// reserve of it (the process then knows the kit, as a warm Lambda does).
+async fn kits(store: &Store, conn: &mut Connection, m: usize) -> Vec<OperationCost> {
+    let parts = ["OPS-K1", "OPS-K2", "OPS-K3"];
+    for sku in parts {
+        let change = StockChange::Set { on_hand: 1_000_000 };
+        store.write_stock(sku, "s1", change, None, None, &Default::default()).await.expect("stock");
+    }
+    let mut put = Recorder::new("put-kit", "PUT /v1/kits/{sku}");
+    for i in 0..m {
+        let components: Vec<_> =
+            parts.iter().map(|sku| json!({"sku": sku, "quantity": 1 + (i + 1) % 2})).collect();
+        put.time(store, conn, "PUT", "/v1/kits/OPS-KIT", Some(json!({ "components": components }))).await;
+    }
+    let line = json!([{"sku": "OPS-KIT", "locationId": "s1", "quantity": 1}]);
+    let first =
+        conn.send("POST", "/v1/reservations", Some(json!({"orderId": "ops-k-first", "lines": line}))).await;
+    assert_eq!(first.status, 201, "the kit reserves: {}", first.body);
+    let mut reserve = Recorder::new("reserve (kit of 3)", "POST /v1/reservations");
+    for i in 0..m {
+        let body = json!({"orderId": format!("ops-k-{i}"), "lines": line});
+        reserve.time(store, conn, "POST", "/v1/reservations", Some(body)).await;
+    }
+    vec![put.finish(), reserve.finish()]
 }
 
 /// The DynamoDB requests of get-stock and of both availability calls, sent by the bench itself

@@ -52,6 +52,11 @@ pub enum Error {
     #[error("transition not allowed from status {status}")]
     InvalidState { status: Status },
 
+    /// A sku with stock items cannot become a kit (`kind` STOCKED), nor a kit get stock items
+    /// (`kind` KIT).
+    #[error("{sku} is {}", if *kind == "KIT" { "a kit: it has no stock items of its own" } else { "stocked: it cannot become a kit" })]
+    SkuKind { sku: String, kind: &'static str },
+
     #[error("reservation has expired")]
     ReservationExpired { reservation_id: String },
 
@@ -104,7 +109,7 @@ impl Error {
             Error::VersionConflict { .. } => "VERSION_CONFLICT",
             Error::StockBelowReserved { .. } => "STOCK_BELOW_RESERVED",
             Error::OrderAlreadyReserved { .. } => "ORDER_ALREADY_RESERVED",
-            Error::InvalidState { .. } => "INVALID_STATE",
+            Error::InvalidState { .. } | Error::SkuKind { .. } => "INVALID_STATE",
             Error::ReservationExpired { .. } => "RESERVATION_EXPIRED",
             Error::HoldLifetimeExceeded { .. } => "HOLD_LIFETIME_EXCEEDED",
             Error::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",

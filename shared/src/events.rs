@@ -26,6 +26,7 @@ pub enum DetailType {
     StockReplenished,
     ReservationConfirmFailed,
     ChannelUpdated,
+    KitUpdated,
     InventoryDriftDetected,
 }
 
@@ -44,6 +45,7 @@ impl DetailType {
             DetailType::StockReplenished => "StockReplenished",
             DetailType::ReservationConfirmFailed => "ReservationConfirmFailed",
             DetailType::ChannelUpdated => "ChannelUpdated",
+            DetailType::KitUpdated => "KitUpdated",
             DetailType::InventoryDriftDetected => "InventoryDriftDetected",
         }
     }

@@ -201,14 +201,13 @@ mod tests {
     use crate::domain::MAX_ACTIONS as MAX_TRANSACTION_ITEMS;
 
     fn hold(skus: &[&str]) -> Reservation {
-        let lines =
-            skus.iter().map(|s| Line { sku: (*s).into(), location_id: "w".into(), quantity: 1 }).collect();
+        let lines = skus.iter().map(|s| Line::new((*s).into(), "w".into(), 1)).collect();
         Reservation::new("o".into(), lines, 60, chrono::Utc::now())
     }
 
     fn items(batch: &[Reservation]) -> usize {
         let keys: std::collections::BTreeSet<_> = batch.iter().flat_map(|r| r.units().into_keys()).collect();
-        2 * batch.len() + keys.len() + batch.iter().map(|r| r.lines.len()).sum::<usize>()
+        2 * batch.len() + keys.len() + batch.iter().map(|r| r.stock_lines().len()).sum::<usize>()
     }
 
     #[test]

@@ -325,7 +325,7 @@ mod tests {
     }
 
     fn held() -> Option<Reservation> {
-        let line = Line { sku: "A".into(), location_id: "w".into(), quantity: 1 };
+        let line = Line::new("A".into(), "w".into(), 1);
         Some(Reservation::new("o-1".into(), vec![line], 60, Utc::now()))
     }
 

@@ -88,6 +88,8 @@ impl Snapshot {
                         quantity.unwrap_or_default(),
                     ));
                 }
+                // Whether the sku is stocked or a kit (`store::kits`).
+                "SKU" => {}
                 other => panic!("an item of entity {other:?} under STOCK#"),
             }
         }
@@ -125,7 +127,7 @@ impl Snapshot {
         let mut pending: HashMap<Key, i64> = HashMap::new();
         for r in self.reservations.values() {
             if r.status == Status::Pending {
-                for line in &r.lines {
+                for line in r.stock_lines() {
                     *pending.entry((line.sku.clone(), line.location_id.clone())).or_default() +=
                         line.quantity;
                 }
@@ -180,7 +182,7 @@ impl Snapshot {
         // The hold items are exactly the PENDING reservations' lines.
         let mut lines: BTreeMap<(Key, String), i64> = BTreeMap::new();
         for r in self.reservations.values().filter(|r| r.status == Status::Pending) {
-            for line in &r.lines {
+            for line in r.stock_lines() {
                 lines.insert(
                     ((line.sku.clone(), line.location_id.clone()), r.reservation_id.clone()),
                     line.quantity,

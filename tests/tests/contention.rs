@@ -24,7 +24,7 @@ async fn a_hot_item_under_the_model_conflicts_and_still_sells_exactly_its_stock(
             tokio::spawn(async move {
                 let mut answers = Vec::new();
                 for i in 0..2 {
-                    let line = Line { sku: "HOT".into(), location_id: "w1".into(), quantity: 1 };
+                    let line = Line::new("HOT".into(), "w1".into(), 1);
                     let answer =
                         store.reserve(&format!("o-{b}-{i}"), vec![line], 900, &Default::default()).await;
                     let left = store.get_stock("HOT", "w1").await.expect("read").available;

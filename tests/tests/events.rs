@@ -353,11 +353,7 @@ async fn order_events_are_idempotent_when_redelivered() {
 
     // A re-checkout after the failed payment holds again under a new reservation; the order's
     // events now act on that one, its latest.
-    let cart = inventory::domain::Cart::from(vec![inventory::domain::Line {
-        sku: "A".into(),
-        location_id: "w1".into(),
-        quantity: 3,
-    }]);
+    let cart = inventory::domain::Cart::from(vec![inventory::domain::Line::new("A".into(), "w1".into(), 3)]);
     let again = t
         .function("put-order-reservation")
         .put_order_reservation("o1", &cart, None, &Default::default())
@@ -500,11 +496,7 @@ async fn an_extension_and_a_change_of_lines_are_published_with_their_contract_da
     assert_eq!(published[0]["detail"]["correlationId"], "corr-extend");
     assert_eq!(published[0]["detail"]["data"], serde_json::to_value(&extended).unwrap());
 
-    let cart = inventory::domain::Cart::from(vec![inventory::domain::Line {
-        sku: "X".into(),
-        location_id: "w1".into(),
-        quantity: 3,
-    }]);
+    let cart = inventory::domain::Cart::from(vec![inventory::domain::Line::new("X".into(), "w1".into(), 3)]);
     let modified = t
         .function("put-order-reservation")
         .put_order_reservation("o-x", &cart, None, &inventory::store::WriteContext::correlated("corr-modify"))

@@ -20,7 +20,7 @@ fn cart(lines: Value) -> Cart {
 }
 
 fn line(sku: &str, location_id: &str, quantity: i64) -> Line {
-    Line { sku: sku.into(), location_id: location_id.into(), quantity }
+    Line::new(sku.into(), location_id.into(), quantity)
 }
 
 /// `(onHand, reserved, available)` of an item.

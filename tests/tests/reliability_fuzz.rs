@@ -154,6 +154,10 @@ fn base_request(method: &str, template: &str, reservation_id: &str, rng: &mut fa
             Some(json!({"locations": ["w1"], "safetyStock": rng.i64(0..=2)}))
         }
         ("post", "/v1/availability") => Some(json!({"skus": ["FUZZ-SKU"], "byLocation": true})),
+        // FUZZ-SKU has stock: 409, never a kit (a mutation must not make it one either).
+        ("put", "/v1/kits/{sku}") => {
+            Some(json!({"components": [{"sku": "FUZZ-PART", "quantity": rng.i64(1..=3)}]}))
+        }
         ("post", t) if t.ends_with("/confirm") || t.ends_with("/release") => None,
         (m, t) => panic!("openapi.json has {m} {t}: give the fuzz a valid request for it"),
     };

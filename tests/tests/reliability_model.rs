@@ -1,6 +1,6 @@
 //! Randomized concurrency against the store, checked against a model. Clients run a seeded
 //! random mix of adjust / reserve (1-3 lines, some letting the service pick the location, some
-//! split) / retried reserve / PUT of an order's cart (create, re-create or change the hold) /
+//! split, some on a kit of two of the items) / retried reserve / PUT of an order's cart (create, re-create or change the hold) /
 //! confirm / release / extend / expire / expiry sweeps / clock ticks over a few hot stock items,
 //! racing on the same holds.
 //! Between phases (everyone paused) the test puts new on-hand counts and checks:
@@ -24,13 +24,15 @@ use std::time::{Duration, Instant};
 use integration_tests::figures::{env_usize, seed};
 use integration_tests::invariants::{Key, Snapshot};
 use integration_tests::TestTable;
-use inventory::domain::{Cart, CartLine, Status};
+use inventory::domain::{Cart, CartLine, Component, Status};
 use inventory::expiry::ExpirySweep;
 use inventory::store::StockChange;
 use inventory::{Error, Store};
 use serde_json::json;
 
 const SKUS: &[&str] = &["HOT-A", "HOT-B", "HOT-C"];
+/// A kit of 1 HOT-A and 2 HOT-C: its lines hold both, beside lines of them bought alone.
+const KIT: &str = "HOT-KIT";
 const LOCATIONS: &[&str] = &["w1", "w2"];
 
 fn keys() -> Vec<Key> {
@@ -105,6 +107,7 @@ impl Client {
         (0..self.rng.usize(1..=3))
             .map(|_| {
                 let (sku, location_id) = self.random_key();
+                let sku = if self.rng.u32(0..5) == 0 { KIT.to_owned() } else { sku };
                 let (location_id, locations) = match self.rng.u32(0..6) {
                     0 => (None, None),
                     1 => (None, Some(vec!["w2".to_owned(), "w1".to_owned()])),
@@ -299,7 +302,7 @@ impl Client {
                     l.finals.entry(id).or_default().push(t.reservation.status);
                 }
                 if op == "confirm" {
-                    for line in &t.reservation.lines {
+                    for line in t.reservation.stock_lines() {
                         *l.confirmed_units
                             .entry((line.sku.clone(), line.location_id.clone()))
                             .or_default() += line.quantity;
@@ -423,6 +426,9 @@ async fn random_concurrent_operations_keep_every_invariant() {
     let mut violations: Vec<String> = Vec::new();
     let mut checkpoints = 0;
     let mut sharded = 0;
+    let components =
+        [("HOT-A", 1), ("HOT-C", 2)].map(|(sku, quantity)| Component { sku: sku.into(), quantity });
+    t.function("put-kit").put_kit(KIT, &components, None, &Default::default()).await.expect("the kit");
     let mut snapshot = Snapshot::take(&t).await;
     for phase in 0..phases {
         // Quiet: put new on-hand counts (never below what is reserved) and start the phase's model.

@@ -17,7 +17,7 @@ fn put(on_hand: i64, shards: u32) -> StockChange {
 }
 
 async fn reserve(store: &Store, order: &str, sku: &str, quantity: i64) -> inventory::Result<Reserved> {
-    let line = Line { sku: sku.into(), location_id: "w1".into(), quantity };
+    let line = Line::new(sku.into(), "w1".into(), quantity);
     store.reserve(order, vec![line], 900, &Default::default()).await
 }
 
@@ -127,8 +127,7 @@ async fn units_are_confirmed_released_and_expired_on_the_shards_they_were_taken_
     t.function("confirm").confirm(&ids[0].reservation_id, &Default::default()).await.unwrap();
     t.function("release").release(&ids[1].reservation_id, &Default::default()).await.unwrap();
     // A changed cart moves units on and off shards.
-    let cart =
-        inventory::domain::Cart::from(vec![Line { sku: "S".into(), location_id: "w1".into(), quantity: 5 }]);
+    let cart = inventory::domain::Cart::from(vec![Line::new("S".into(), "w1".into(), 5)]);
     let modified = t
         .function("put-order-reservation")
         .put_order_reservation("o-2", &cart, None, &Default::default())
@@ -179,8 +178,7 @@ async fn a_reservation_its_confirm_could_not_write_in_one_transaction_is_refused
             .await
             .unwrap();
     }
-    let lines =
-        ["A", "B"].map(|sku| Line { sku: sku.into(), location_id: "w1".into(), quantity: 60 }).to_vec();
+    let lines = ["A", "B"].map(|sku| Line::new(sku.into(), "w1".into(), 60)).to_vec();
     let refused = t.function("reserve").reserve("o-big", lines, 900, &Default::default()).await.unwrap_err();
     assert_eq!(refused.code(), "VALIDATION_ERROR", "{refused:?}");
     assert_eq!(t.store.get_stock("A", "w1").await.unwrap().reserved, 0, "nothing held");
@@ -197,9 +195,7 @@ async fn a_change_of_a_hold_its_confirm_could_not_write_in_one_transaction_is_re
             .unwrap();
     }
     let cart = |q: i64| {
-        inventory::domain::Cart::from(
-            ["A", "B"].map(|sku| Line { sku: sku.into(), location_id: "w1".into(), quantity: q }).to_vec(),
-        )
+        inventory::domain::Cart::from(["A", "B"].map(|sku| Line::new(sku.into(), "w1".into(), q)).to_vec())
     };
     let put_order = t.function("put-order-reservation");
     let held = put_order
@@ -228,7 +224,7 @@ async fn every_short_line_of_a_cart_is_reported_sharded_or_not() {
     put_stock.write_stock("S2", "w1", put(4, 4), None, None, &Default::default()).await.unwrap();
     put_stock.write_stock("U", "w1", put(2, 1), None, None, &Default::default()).await.unwrap();
     put_stock.write_stock("OK", "w1", put(9, 1), None, None, &Default::default()).await.unwrap();
-    let line = |sku: &str, quantity| Line { sku: sku.into(), location_id: "w1".into(), quantity };
+    let line = |sku: &str, quantity| Line::new(sku.into(), "w1".into(), quantity);
     let lines = vec![line("OK", 1), line("S1", 5), line("S2", 6), line("U", 3)];
     let short = t.function("reserve").reserve("o-short", lines, 900, &Default::default()).await.unwrap_err();
     let Error::InsufficientStock { lines } = short else {

@@ -96,7 +96,7 @@ async fn sixteen_writers_leave_every_ledger_replaying_to_its_on_hand_with_no_gap
                     }
                     _ => {
                         let order = format!("c{c}-{n}");
-                        let line = Line { sku: sku.to_owned(), location_id: location.to_owned(), quantity: 1 };
+                        let line = Line::new(sku.to_owned(), location.to_owned(), 1);
                         let Ok(r) = store.reserve(&order, vec![line], 600, &Default::default()).await else { continue };
                         if store.confirm(&r.reservation.reservation_id, &Default::default()).await.is_ok() {
                             *sold.lock().unwrap() += 1;

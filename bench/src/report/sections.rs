@@ -56,6 +56,18 @@ pub fn goals(r: &Results, v: &mut Values) {
                 None => "not measured".into(),
             },
         )
+        .set(
+            "goal_reserve_kit",
+            match r.operations.iter().find(|o| o.operation == "reserve (kit of 3)") {
+                Some(o) => format!(
+                    "{} (mean {}, max {})",
+                    yes(o.dynamodb_requests_max <= 2),
+                    o.dynamodb_requests_mean,
+                    o.dynamodb_requests_max
+                ),
+                None => "not measured".into(),
+            },
+        )
         .set("goal_availability_all", availability_goal(r, "availability (100 skus)", EMULATOR_QUERIES, 20.0))
         .set(
             "goal_availability_channel",

@@ -145,7 +145,7 @@ impl View {
             self.reservations.values().filter(|r| r.status == Status::Pending).collect();
         pending.sort_by(|a, b| a.reservation_id.cmp(&b.reservation_id));
         for r in pending {
-            for line in &r.lines {
+            for line in r.stock_lines() {
                 let key = (line.sku.clone(), line.location_id.clone());
                 if !self.stock.contains_key(&key) {
                     let problem = Problem::LineOfNoItem {
@@ -194,12 +194,8 @@ mod tests {
 
     fn view() -> View {
         let mut v = View::default();
-        let r = Reservation::new(
-            "o1".into(),
-            vec![Line { sku: "A".into(), location_id: "w".into(), quantity: 2 }],
-            60,
-            chrono::Utc::now(),
-        );
+        let r =
+            Reservation::new("o1".into(), vec![Line::new("A".into(), "w".into(), 2)], 60, chrono::Utc::now());
         v.holds.push((("A".into(), "w".into()), r.reservation_id.clone(), 2));
         v.orders.insert("o1".into(), r.reservation_id.clone());
         v.reservations.insert(r.reservation_id.clone(), r);
@@ -336,12 +332,8 @@ mod tests {
     #[test]
     fn each_shard_is_checked_against_the_units_placed_on_it() {
         let mut v = View::default();
-        let r = Reservation::new(
-            "o1".into(),
-            vec![Line { sku: "S".into(), location_id: "w".into(), quantity: 2 }],
-            60,
-            chrono::Utc::now(),
-        );
+        let r =
+            Reservation::new("o1".into(), vec![Line::new("S".into(), "w".into(), 2)], 60, chrono::Utc::now());
         v.holds.push((("S".into(), "w".into()), r.reservation_id.clone(), 2));
         v.orders.insert("o1".into(), r.reservation_id.clone());
         v.reservations.insert(r.reservation_id.clone(), r);

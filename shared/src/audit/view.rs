@@ -88,7 +88,7 @@ impl View {
     pub(super) fn pending_lines(&self) -> BTreeMap<ItemKey, Vec<(String, i64)>> {
         let mut lines: BTreeMap<ItemKey, Vec<(String, i64)>> = BTreeMap::new();
         for r in self.reservations.values().filter(|r| r.status == Status::Pending) {
-            for line in &r.lines {
+            for line in r.stock_lines() {
                 let key = (line.sku.clone(), line.location_id.clone());
                 lines.entry(key).or_default().push((r.reservation_id.clone(), line.quantity));
             }

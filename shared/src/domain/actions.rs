@@ -33,10 +33,12 @@ pub enum Write {
     /// of their hold items, and each shard item once.
     ExpireBatch { reservations: usize, shard_items: usize, holds: usize },
     /// A stock write: a put per shard item, a ledger movement per shard item whose onHand
-    /// changes, and the outbox record.
-    Stock { shard_items: usize, movements: usize },
+    /// changes, and the outbox record; the item's creation also marks its sku as stocked.
+    Stock { shard_items: usize, movements: usize, created: bool },
     /// A channel's put: the channel and the outbox record.
     Channel,
+    /// A kit's put: the kit, each component marked as stocked, and the outbox record.
+    Kit { components: usize },
 }
 
 /// Whether the transaction also carries the record of an `Idempotency-Key` request.
@@ -56,8 +58,11 @@ impl Write {
             Write::Release { shard_items, holds } => 2 + shard_items + holds,
             Write::Extend => 2,
             Write::ExpireBatch { reservations, shard_items, holds } => 2 * reservations + shard_items + holds,
-            Write::Stock { shard_items, movements } => 1 + shard_items + movements,
+            Write::Stock { shard_items, movements, created } => {
+                1 + shard_items + movements + usize::from(created)
+            }
             Write::Channel => 2,
+            Write::Kit { components } => 2 + components,
         };
         own + usize::from(keyed == Keyed::Yes)
     }
@@ -70,7 +75,7 @@ impl Write {
     /// The writes that make `reservation` and finish it: its reserve, confirm and release (an
     /// expiry is a release without an idempotency record).
     pub fn of_reservation(reservation: &Reservation) -> [Write; 3] {
-        let (shard_items, holds) = (reservation.units().len(), reservation.lines.len());
+        let (shard_items, holds) = (reservation.units().len(), reservation.stock_lines().len());
         [
             Write::Reserve { shard_items, holds },
             Write::Confirm { shard_items, holds },
@@ -101,13 +106,8 @@ mod tests {
     use chrono::Utc;
 
     fn reservation(lines: usize, shards_per_line: u32) -> Reservation {
-        let lines: Vec<Line> = (0..lines)
-            .map(|i| Line {
-                sku: format!("S{i}"),
-                location_id: "w1".into(),
-                quantity: shards_per_line as i64,
-            })
-            .collect();
+        let lines: Vec<Line> =
+            (0..lines).map(|i| Line::new(format!("S{i}"), "w1".into(), shards_per_line as i64)).collect();
         let mut r = Reservation::new("o".into(), lines.clone(), 900, Utc::now());
         if shards_per_line > 1 {
             r.shard_holds = lines

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::channels::Channel;
+use super::kits::{stock_lines, whole_kits, Component};
 use super::stock::StockItem;
 use super::validate::{not_null, validate_location_id, validate_sku, Line, MAX_LINES, MAX_QUANTITY};
 use crate::error::{Error, Shortfall};
@@ -132,10 +133,42 @@ impl Cart {
                         format!("merged quantity for {at} exceeds {MAX_QUANTITY}"),
                     ));
                 }
-                Ok(FlexibleLine { sku, placement, quantity, split })
+                Ok(FlexibleLine { sku, placement, quantity, split, components: Vec::new() })
             })
             .collect::<Result<_, Error>>()?;
         Ok(Cart { lines, channel: None })
+    }
+
+    /// The cart with the lines on the kits of `kits` (kit sku -> components per kit) made kit
+    /// lines, and every other line a line of its own sku.
+    pub fn with_kits(&self, kits: &BTreeMap<String, Vec<Component>>) -> Cart {
+        let mut cart = self.clone();
+        for line in &mut cart.lines {
+            line.components = kits.get(&line.sku).cloned().unwrap_or_default();
+        }
+        cart
+    }
+
+    /// Whether a line is on a kit ([`Cart::with_kits`]).
+    pub fn has_kits(&self) -> bool {
+        self.lines.iter().any(|l| !l.components.is_empty())
+    }
+
+    /// The skus of the stock items the lines may hold: each line's own, or a kit line's
+    /// components'.
+    pub fn stock_skus(&self) -> BTreeSet<&str> {
+        self.lines
+            .iter()
+            .flat_map(|l| match l.components.as_slice() {
+                [] => vec![l.sku.as_str()],
+                components => components.iter().map(|c| c.sku.as_str()).collect(),
+            })
+            .collect()
+    }
+
+    /// The skus of the lines not (yet) on kits: those that may turn out to be kits.
+    pub fn plain_skus(&self) -> BTreeSet<&str> {
+        self.lines.iter().filter(|l| l.components.is_empty()).map(|l| l.sku.as_str()).collect()
     }
 
     /// The cart held through `channel`: a line naming a location (or listing one) outside the
@@ -188,7 +221,7 @@ impl Cart {
             .iter()
             .map(|l| match &l.placement {
                 Placement::At(location_id) => {
-                    Some(Line { sku: l.sku.clone(), location_id: location_id.clone(), quantity: l.quantity })
+                    Some(Line::kit(l.sku.clone(), location_id.clone(), l.quantity, &l.components))
                 }
                 _ => None,
             })
@@ -241,7 +274,8 @@ impl Cart {
     /// location, or for a line without one its sku, has no stock item; 409 INSUFFICIENT_STOCK
     /// with the planner's shortfalls; 400 when the lines resolve to too many stock items.
     pub fn resolve(&self, stock: &[StockItem], held: &[Line]) -> Result<Vec<Line>, Error> {
-        for line in &self.lines {
+        // A kit has no stock items: where its components are short, it is short.
+        for line in self.lines.iter().filter(|l| l.components.is_empty()) {
             match &line.placement {
                 Placement::At(location_id)
                     if !stock.iter().any(|s| s.sku == line.sku && s.location_id == *location_id) =>
@@ -272,7 +306,7 @@ impl Cart {
             })
             .collect();
         let lines = allocate(&self.lines, &with_held).map_err(|lines| Error::InsufficientStock { lines })?;
-        if lines.len() > MAX_RESOLVED_LINES {
+        if stock_lines(&lines).len() > MAX_RESOLVED_LINES {
             return Err(Error::invalid_field(
                 "lines",
                 format!("the lines resolve to more than {MAX_RESOLVED_LINES} stock items"),
@@ -288,6 +322,12 @@ impl From<Vec<Line>> for Cart {
         let lines = lines
             .into_iter()
             .map(|l| FlexibleLine {
+                // A kit line's components per kit.
+                components: l
+                    .components
+                    .iter()
+                    .map(|c| Component { sku: c.sku.clone(), quantity: c.quantity / l.quantity.max(1) })
+                    .collect(),
                 sku: l.sku,
                 placement: Placement::At(l.location_id),
                 quantity: l.quantity,
@@ -317,6 +357,8 @@ pub struct FlexibleLine {
     pub quantity: i64,
     /// The line may be covered by several locations.
     pub split: bool,
+    /// On a kit: its components, per kit (empty for a line of a sku with stock of its own).
+    pub components: Vec<Component>,
 }
 
 /// Units available per `(sku, locationId)`, as the planner hands them out.
@@ -327,21 +369,46 @@ impl Available {
         self.0.get(&(sku.to_owned(), location_id.to_owned())).copied().unwrap_or(0).max(0)
     }
 
-    fn take(&mut self, sku: &str, location_id: &str, quantity: i64) {
-        *self.0.entry((sku.to_owned(), location_id.to_owned())).or_insert(0) -= quantity;
+    /// How many of `line` (units, or whole kits) `location_id` can cover.
+    fn for_line(&self, line: &FlexibleLine, location_id: &str) -> i64 {
+        match line.components.as_slice() {
+            [] => self.of(&line.sku, location_id),
+            components => whole_kits(components, |sku| self.of(sku, location_id)),
+        }
+    }
+
+    /// `quantity` of `line` taken at `location_id` (a kit's: its components').
+    fn take(&mut self, line: &FlexibleLine, location_id: &str, quantity: i64) {
+        let mut take = |sku: &str, units: i64| {
+            *self.0.entry((sku.to_owned(), location_id.to_owned())).or_insert(0) -= units;
+        };
+        match line.components.as_slice() {
+            [] => take(&line.sku, quantity),
+            components => components.iter().for_each(|c| take(&c.sku, c.quantity * quantity)),
+        }
+    }
+
+    /// Whether `line`'s stock items exist at `location_id` (a kit's: every component's).
+    fn has(&self, line: &FlexibleLine, location_id: &str) -> bool {
+        let has = |sku: &str| self.0.contains_key(&(sku.to_owned(), location_id.to_owned()));
+        match line.components.as_slice() {
+            [] => has(&line.sku),
+            components => components.iter().all(|c| has(&c.sku)),
+        }
     }
 
     /// The allowed locations of a flexible line, in the order they are tried.
-    fn candidates(&self, sku: &str, placement: &Placement) -> Vec<String> {
-        match placement {
+    fn candidates(&self, line: &FlexibleLine) -> Vec<String> {
+        match &line.placement {
             Placement::At(location_id) => vec![location_id.clone()],
             Placement::Preferred(locations) => locations.clone(),
             Placement::Anywhere => {
+                let first = line.components.first().map_or(line.sku.as_str(), |c| c.sku.as_str());
                 let mut all: Vec<(i64, String)> = self
                     .0
-                    .iter()
-                    .filter(|((s, _), _)| s == sku)
-                    .map(|((_, location_id), available)| (*available, location_id.clone()))
+                    .keys()
+                    .filter(|(s, location_id)| s == first && self.has(line, location_id))
+                    .map(|(_, location_id)| (self.for_line(line, location_id), location_id.clone()))
                     .collect();
                 // Most available first, ties by locationId.
                 all.sort_by(|(a, la), (b, lb)| b.cmp(a).then_with(|| la.cmp(lb)));
@@ -351,34 +418,38 @@ impl Available {
     }
 }
 
-/// Resolves `lines` against `stock` (every stock item of the skus named, as read): the concrete
-/// lines, merged by `(sku, locationId)` and sorted, or every line that cannot be covered.
+/// Resolves `lines` against `stock` (every stock item of the skus named, and of the components of
+/// the kits named, as read): the concrete lines, merged by `(sku, locationId)` and sorted, or
+/// every line that cannot be covered. A kit line is covered in whole kits per location, and sees
+/// (as every line does) what the lines before it took of the same stock items.
 pub fn allocate(lines: &[FlexibleLine], stock: &[StockItem]) -> Result<Vec<Line>, Vec<Shortfall>> {
     let mut available =
         Available(stock.iter().map(|s| ((s.sku.clone(), s.location_id.clone()), s.available)).collect());
-    let mut placed: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut placed: BTreeMap<(String, String), (i64, &[Component])> = BTreeMap::new();
     let mut shortfalls = Vec::new();
     let fixed = lines.iter().filter(|l| matches!(l.placement, Placement::At(_)));
     let flexible = lines.iter().filter(|l| !matches!(l.placement, Placement::At(_)));
     for line in fixed.chain(flexible) {
-        let candidates = available.candidates(&line.sku, &line.placement);
+        let candidates = available.candidates(line);
         let takes = if line.split {
-            fill_in_order(&available, &line.sku, &candidates, line.quantity)
+            fill_in_order(&available, line, &candidates)
         } else {
             candidates
                 .iter()
-                .find(|l| available.of(&line.sku, l) >= line.quantity)
+                .find(|l| available.for_line(line, l) >= line.quantity)
                 .map(|l| vec![(l.clone(), line.quantity)])
         };
         match takes {
             Some(takes) => {
                 for (location_id, quantity) in takes {
-                    available.take(&line.sku, &location_id, quantity);
-                    *placed.entry((line.sku.clone(), location_id)).or_insert(0) += quantity;
+                    available.take(line, &location_id, quantity);
+                    let entry =
+                        placed.entry((line.sku.clone(), location_id)).or_insert((0, &line.components));
+                    entry.0 += quantity;
                 }
             }
             None => {
-                let each = candidates.iter().map(|l| available.of(&line.sku, l));
+                let each = candidates.iter().map(|l| available.for_line(line, l));
                 let (location_id, usable) = match &line.placement {
                     Placement::At(location_id) => (Some(location_id.clone()), each.sum()),
                     _ if line.split => (None, each.sum()),
@@ -396,20 +467,23 @@ pub fn allocate(lines: &[FlexibleLine], stock: &[StockItem]) -> Result<Vec<Line>
     if !shortfalls.is_empty() {
         return Err(shortfalls);
     }
-    Ok(placed.into_iter().map(|((sku, location_id), quantity)| Line { sku, location_id, quantity }).collect())
+    Ok(placed
+        .into_iter()
+        .map(|((sku, location_id), (quantity, components))| Line::kit(sku, location_id, quantity, components))
+        .collect())
 }
 
-/// `quantity` of `sku` taken from `candidates` in order, or `None` if they do not have it all.
+/// All of `line` taken from `candidates` in order (a kit's in whole kits per location), or
+/// `None` if they do not have it all.
 fn fill_in_order(
     available: &Available,
-    sku: &str,
+    line: &FlexibleLine,
     candidates: &[String],
-    quantity: i64,
 ) -> Option<Vec<(String, i64)>> {
-    let mut left = quantity;
+    let mut left = line.quantity;
     let mut takes = Vec::new();
     for location_id in candidates {
-        let take = available.of(sku, location_id).min(left);
+        let take = available.for_line(line, location_id).min(left);
         if take > 0 {
             takes.push((location_id.clone(), take));
             left -= take;
@@ -442,7 +516,53 @@ pub(crate) mod tests {
     }
 
     fn line(sku: &str, placement: Placement, quantity: i64, split: bool) -> FlexibleLine {
-        FlexibleLine { sku: sku.into(), placement, quantity, split }
+        FlexibleLine { sku: sku.into(), placement, quantity, split, components: vec![] }
+    }
+
+    /// A line of `quantity` kits of BOX = 2 A + 1 B.
+    fn box_line(placement: Placement, quantity: i64, split: bool) -> FlexibleLine {
+        let components =
+            vec![Component { sku: "A".into(), quantity: 2 }, Component { sku: "B".into(), quantity: 1 }];
+        FlexibleLine { components, ..line("BOX", placement, quantity, split) }
+    }
+
+    #[test]
+    fn a_kit_and_a_part_bought_alone_are_checked_against_their_sum() {
+        let stock = [item("A", "w1", 5), item("B", "w1", 9)];
+        let at = || Placement::At("w1".into());
+        // 2 boxes (4 A) and 1 A: 5 A, all there is.
+        let plan = allocate(&[line("A", at(), 1, false), box_line(at(), 2, false)], &stock).unwrap();
+        assert_eq!(stock_lines(&plan), resolved(&[("A", "w1", 5), ("B", "w1", 2)]));
+        let kit = plan.iter().find(|l| l.sku == "BOX").unwrap();
+        assert_eq!((kit.quantity, kit.components.len(), kit.components[0].quantity), (2, 2, 4));
+        // 2 more A: each line alone fits, together they do not. The box sees what A took.
+        let refused = allocate(&[line("A", at(), 3, false), box_line(at(), 2, false)], &stock).unwrap_err();
+        assert_eq!(refused, [short("BOX", Some("w1"), 2, 1)]);
+    }
+
+    #[test]
+    fn a_kit_goes_where_whole_kits_are_and_splits_in_whole_kits() {
+        // w1 makes 1 box (A is short), w2 makes 2 (B is short), w3 has no B at all.
+        let stock = [
+            item("A", "w1", 3),
+            item("B", "w1", 9),
+            item("A", "w2", 8),
+            item("B", "w2", 2),
+            item("A", "w3", 50),
+        ];
+        let plan = allocate(&[box_line(Placement::Anywhere, 2, false)], &stock).unwrap();
+        assert_eq!(stock_lines(&plan), resolved(&[("A", "w2", 4), ("B", "w2", 2)]));
+        let refused = allocate(&[box_line(Placement::Anywhere, 3, false)], &stock).unwrap_err();
+        assert_eq!(refused, [short("BOX", None, 3, 2)]);
+        let plan = allocate(&[box_line(preferred(&["w1", "w2"]), 3, true)], &stock).unwrap();
+        assert_eq!(
+            stock_lines(&plan),
+            resolved(&[("A", "w1", 2), ("A", "w2", 4), ("B", "w1", 1), ("B", "w2", 2)])
+        );
+        assert_eq!(
+            plan.iter().map(|l| (l.location_id.as_str(), l.quantity)).collect::<Vec<_>>(),
+            [("w1", 1), ("w2", 2)]
+        );
     }
 
     fn preferred(locations: &[&str]) -> Placement {
@@ -450,9 +570,7 @@ pub(crate) mod tests {
     }
 
     fn resolved(spec: &[(&str, &str, i64)]) -> Vec<Line> {
-        spec.iter()
-            .map(|(s, l, q)| Line { sku: (*s).into(), location_id: (*l).into(), quantity: *q })
-            .collect()
+        spec.iter().map(|(s, l, q)| Line::new((*s).into(), (*l).into(), *q)).collect()
     }
 
     fn short(sku: &str, location_id: Option<&str>, requested: i64, available: i64) -> Shortfall {

@@ -4,7 +4,10 @@
 
 use serde::Serialize;
 
+use std::collections::BTreeMap;
+
 use super::channels::Channel;
+use super::kits::{whole_kits, Component};
 use super::stock::StockItem;
 use super::validate::validate_sku;
 use crate::error::{Error, Result};
@@ -75,6 +78,49 @@ pub fn availability_of(
     }
 }
 
+/// A kit's availability: per location where every component has a stock item (with a channel:
+/// each of the channel's), the whole kits its components make there, each component counted as
+/// [`availability_of`] counts it.
+pub fn kit_availability_of(
+    sku: &str,
+    components: &[Component],
+    items: &[StockItem],
+    channel: Option<&Channel>,
+    by_location: bool,
+) -> SkuAvailability {
+    let per_component: Vec<BTreeMap<String, i64>> = components
+        .iter()
+        .map(|c| {
+            let counted = availability_of(&c.sku, items, channel, true).locations.unwrap_or_default();
+            counted.into_iter().map(|l| (l.location_id, l.available)).collect()
+        })
+        .collect();
+    let locations: Vec<LocationAvailability> = per_component
+        .first()
+        .map(|first| {
+            first
+                .keys()
+                .filter(|location_id| per_component.iter().all(|units| units.contains_key(*location_id)))
+                .map(|location_id| {
+                    let units = |component: &str| {
+                        let i = components.iter().position(|c| c.sku == component).unwrap_or(0);
+                        per_component[i][location_id]
+                    };
+                    LocationAvailability {
+                        location_id: location_id.clone(),
+                        available: whole_kits(components, units),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    SkuAvailability {
+        sku: sku.to_owned(),
+        available: locations.iter().map(|l| l.available).sum(),
+        locations: by_location.then_some(locations),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::allocation::tests::item;
@@ -100,6 +146,33 @@ mod tests {
         assert_eq!(ids, [("berlin".to_owned(), 0), ("paris".to_owned(), 3)]);
         let none = availability_of("B", &items, None, true);
         assert_eq!((none.available, none.locations), (0, Some(vec![])));
+    }
+
+    #[test]
+    fn a_kit_counts_the_whole_kits_each_location_makes() {
+        let items = [
+            item("A", "paris", 5),
+            item("B", "paris", 3),
+            item("A", "berlin", 9),
+            item("B", "berlin", 9),
+            item("A", "rome", 40),
+        ];
+        let components =
+            [Component { sku: "A".into(), quantity: 2 }, Component { sku: "B".into(), quantity: 1 }];
+        let all = kit_availability_of("BOX", &components, &items, None, true);
+        // paris: min(5 / 2, 3) = 2; berlin: min(9 / 2, 9) = 4; rome has no B.
+        let each: Vec<_> = all.locations.unwrap().into_iter().map(|l| (l.location_id, l.available)).collect();
+        assert_eq!(each, [("berlin".to_owned(), 4), ("paris".to_owned(), 2)]);
+        assert_eq!(all.available, 6);
+        let web = Channel {
+            channel_id: "web".into(),
+            locations: vec!["paris".into()],
+            safety_stock: 1,
+            version: 1,
+            updated_at: Utc::now(),
+        };
+        // paris less 1 of each: min(4 / 2, 2) = 2.
+        assert_eq!(kit_availability_of("BOX", &components, &items, Some(&web), false).available, 2);
     }
 
     #[test]

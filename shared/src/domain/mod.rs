@@ -7,6 +7,7 @@
 //!   stock;
 //! - `orders`: what an order holds (the decisions of reserve and of a PUT of the cart);
 //! - `actions`: what each write costs in DynamoDB actions, against the limit of one transaction;
+//! - `kits`: kits (bundles), their validation, and the stock a kit line holds;
 //! - `shards`: sharded stock (where units are placed and given back, PUTs spreading them);
 //! - `stock`: stock items and the decision of a stock write;
 //! - `stock_events`: which of StockDepleted, StockLow and StockReplenished a change crosses into;
@@ -19,6 +20,7 @@ mod actions;
 mod allocation;
 mod availability;
 mod channels;
+mod kits;
 mod ledger;
 mod orders;
 mod reservation;
@@ -36,11 +38,16 @@ pub use allocation::{
     allocate, Cart, CartLine, Chosen, FlexibleLine, Placement, MAX_LOCATIONS, MAX_RESOLVED_LINES,
 };
 pub use availability::{
-    availability_of, validate_availability_skus, LocationAvailability, SkuAvailability, MAX_AVAILABILITY_SKUS,
+    availability_of, kit_availability_of, validate_availability_skus, LocationAvailability, SkuAvailability,
+    MAX_AVAILABILITY_SKUS,
 };
 pub use channels::{
     decide_channel_write, validate_channel, validate_channel_id, Channel, ChannelWrite,
     MAX_CHANNEL_LOCATIONS, MAX_SAFETY_STOCK,
+};
+pub use kits::{
+    decide_kit_write, stock_lines, validate_kit, whole_kits, Component, Kit, KitWrite, MAX_COMPONENTS,
+    MAX_COMPONENT_QUANTITY,
 };
 pub use ledger::{replay_break, Movement, MovementKind, Provenance};
 pub use orders::{

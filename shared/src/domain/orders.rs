@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::allocation::Cart;
-use super::reservation::{line_changes, Reservation};
+use super::reservation::Reservation;
 use super::validate::Line;
 use crate::error::Error;
 use crate::events::DetailType;
@@ -87,11 +87,17 @@ pub enum HoldChange {
 pub fn hold_change(current: &[Line], lines: &[Line], ttl_seconds: Option<i64>) -> HoldChange {
     if lines == current && ttl_seconds.is_none() {
         HoldChange::Unchanged
-    } else if line_changes(current, lines).is_empty() {
+    } else if sorted(lines) == sorted(current) {
         HoldChange::Extended
     } else {
         HoldChange::Modified
     }
+}
+
+fn sorted(lines: &[Line]) -> Vec<&Line> {
+    let mut sorted: Vec<&Line> = lines.iter().collect();
+    sorted.sort();
+    sorted
 }
 
 impl HoldChange {
@@ -125,7 +131,11 @@ pub fn answer_to_taken_order(
     existing: Reservation,
 ) -> Result<Reservation, Error> {
     let same_request = order_cart == Some(cart.key().as_str());
-    if same_request || cart.fixed().is_some_and(|lines| lines == existing.lines) {
+    // (A kit line is the same line whatever components the kit has now.)
+    let named = |lines: &[Line]| {
+        lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), l.quantity)).collect::<Vec<_>>()
+    };
+    if same_request || cart.fixed().is_some_and(|lines| named(&lines) == named(&existing.lines)) {
         Ok(existing)
     } else {
         Err(Error::OrderAlreadyReserved { reservation_id: existing.reservation_id })
@@ -138,7 +148,7 @@ mod tests {
     use chrono::Duration;
 
     fn line(sku: &str, quantity: i64) -> Line {
-        Line { sku: sku.into(), location_id: "w".into(), quantity }
+        Line::new(sku.into(), "w".into(), quantity)
     }
 
     fn reservation(status: Status, expires_in: i64, now: DateTime<Utc>) -> Reservation {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::kits::stock_lines;
 use super::shards::{units_of, ShardHold, Units};
 use super::validate::Line;
 use crate::error::Error;
@@ -55,9 +56,15 @@ impl Reservation {
         }
     }
 
-    /// The units this reservation holds, per `(sku, locationId, shard)`.
+    /// The units this reservation holds, per `(sku, locationId, shard)` (a kit line's are its
+    /// components').
     pub fn units(&self) -> Units {
-        units_of(&self.lines, &self.shard_holds)
+        units_of(&self.stock_lines(), &self.shard_holds)
+    }
+
+    /// The stock its lines hold: one line per stock item, kits as their components.
+    pub fn stock_lines(&self) -> Vec<Line> {
+        stock_lines(&self.lines)
     }
 
     pub fn is_past_due(&self, now: DateTime<Utc>) -> bool {
@@ -109,9 +116,11 @@ pub fn check_hold_lifetime(
 }
 
 /// How many more units (or, negative, fewer) each `(sku, locationId)` holds when a hold's lines
-/// go from `old` to `new`; items whose quantity does not change are absent.
+/// go from `old` to `new` (kit lines as their components); items whose quantity does not change
+/// are absent.
 pub fn line_changes(old: &[Line], new: &[Line]) -> BTreeMap<(String, String), i64> {
     let mut changes: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let (old, new) = (stock_lines(old), stock_lines(new));
     for (line, sign) in old.iter().map(|l| (l, -1)).chain(new.iter().map(|l| (l, 1))) {
         *changes.entry((line.sku.clone(), line.location_id.clone())).or_default() += sign * line.quantity;
     }
@@ -246,7 +255,7 @@ mod tests {
     }
 
     fn line(sku: &str, quantity: i64) -> Line {
-        Line { sku: sku.into(), location_id: "w".into(), quantity }
+        Line::new(sku.into(), "w".into(), quantity)
     }
 
     #[test]

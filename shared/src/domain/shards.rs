@@ -178,7 +178,7 @@ mod tests {
     use super::*;
 
     fn line(sku: &str, quantity: i64) -> Line {
-        Line { sku: sku.into(), location_id: "w".into(), quantity }
+        Line::new(sku.into(), "w".into(), quantity)
     }
 
     #[test]

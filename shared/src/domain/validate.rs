@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::allocation::{Cart, CartLine};
+use super::kits::Component;
 use crate::error::{Error, Result};
 
 pub const MAX_LINES: usize = 25;
@@ -142,6 +143,16 @@ pub struct Line {
     pub sku: String,
     pub location_id: String,
     pub quantity: i64,
+    /// A kit line: the units of each component it holds at its location (`domain::kits`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<Component>,
+}
+
+impl Line {
+    /// A line of `quantity` units of `sku` at `location_id`.
+    pub fn new(sku: String, location_id: String, quantity: i64) -> Line {
+        Line { sku, location_id, quantity, components: Vec::new() }
+    }
 }
 
 /// Validates every line, merges lines naming the same `(sku, locationId)` (summing quantities) and
@@ -209,9 +220,9 @@ mod tests {
         assert_eq!(
             merged,
             vec![
-                Line { sku: "A".into(), location_id: "w1".into(), quantity: 4 },
-                Line { sku: "A".into(), location_id: "w2".into(), quantity: 1 },
-                Line { sku: "B".into(), location_id: "w1".into(), quantity: 5 },
+                Line::new("A".into(), "w1".into(), 4),
+                Line::new("A".into(), "w2".into(), 1),
+                Line::new("B".into(), "w1".into(), 5),
             ]
         );
     }

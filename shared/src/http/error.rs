@@ -22,6 +22,7 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::StockBelowReserved { .. }
         | Error::OrderAlreadyReserved { .. }
         | Error::InvalidState { .. }
+        | Error::SkuKind { .. }
         | Error::HoldLifetimeExceeded { .. } => StatusCode::CONFLICT,
         Error::ReservationExpired { .. } => StatusCode::GONE,
         Error::IdempotencyKeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -51,6 +52,7 @@ fn details(error: &Error) -> Value {
             json!({ "reservationId": reservation_id })
         }
         Error::InvalidState { status } => json!({ "status": status }),
+        Error::SkuKind { sku, kind } => json!({ "status": kind, "sku": sku }),
         Error::HoldLifetimeExceeded { max_expires_at } => {
             json!({ "maxExpiresAt": crate::timestamp::format(max_expires_at) })
         }

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod health;
 mod idempotency;
+mod kits;
 mod orders;
 mod reservations;
 mod scopes;
@@ -69,6 +70,8 @@ pub enum Operation {
     PutChannel,
     GetChannel,
     Availability,
+    PutKit,
+    GetKit,
 }
 
 /// The routes of docs/api.md (`{name}` is a path parameter), as API Gateway routes them to functions.
@@ -93,10 +96,12 @@ pub const ROUTES: &[(&str, &str, Operation)] = &[
     ("PUT", "/v1/channels/{channelId}", Operation::PutChannel),
     ("GET", "/v1/channels/{channelId}", Operation::GetChannel),
     ("POST", "/v1/availability", Operation::Availability),
+    ("PUT", "/v1/kits/{sku}", Operation::PutKit),
+    ("GET", "/v1/kits/{sku}", Operation::GetKit),
 ];
 
 impl Operation {
-    pub const ALL: [Operation; 19] = [
+    pub const ALL: [Operation; 21] = [
         Operation::Health,
         Operation::PutStock,
         Operation::AdjustStock,
@@ -116,6 +121,8 @@ impl Operation {
         Operation::PutChannel,
         Operation::GetChannel,
         Operation::Availability,
+        Operation::PutKit,
+        Operation::GetKit,
     ];
 
     /// The crate under `functions/` (and the template's function) that serves the operation.
@@ -140,6 +147,8 @@ impl Operation {
             Operation::PutChannel => "put-channel",
             Operation::GetChannel => "get-channel",
             Operation::Availability => "availability",
+            Operation::PutKit => "put-kit",
+            Operation::GetKit => "get-kit",
         }
     }
 
@@ -154,9 +163,11 @@ impl Operation {
     pub fn scope(self) -> Option<&'static str> {
         match self {
             Operation::Health => None,
-            Operation::PutStock | Operation::AdjustStock | Operation::BatchStock | Operation::PutChannel => {
-                Some("inventory/stock.write")
-            }
+            Operation::PutStock
+            | Operation::AdjustStock
+            | Operation::BatchStock
+            | Operation::PutChannel
+            | Operation::PutKit => Some("inventory/stock.write"),
             Operation::Reserve
             | Operation::PutOrderReservation
             | Operation::Confirm
@@ -170,6 +181,7 @@ impl Operation {
             | Operation::GetOrderReservation
             | Operation::ListOrderReservations
             | Operation::GetChannel
+            | Operation::GetKit
             | Operation::Availability => Some("inventory/read"),
         }
     }
@@ -196,6 +208,8 @@ impl Operation {
             Operation::PutChannel => on(method, channels::put_channel),
             Operation::GetChannel => on(method, channels::get_channel),
             Operation::Availability => on(method, channels::availability),
+            Operation::PutKit => on(method, kits::put_kit),
+            Operation::GetKit => on(method, kits::get_kit),
         }
     }
 }

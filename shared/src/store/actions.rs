@@ -18,8 +18,8 @@ use crate::events::OutboxEvent;
 /// The hold items a reservation leaving PENDING deletes.
 pub(crate) fn released_holds(
     reservation: &Reservation,
-) -> impl Iterator<Item = (String, String, Option<i64>)> + '_ {
-    reservation.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), None))
+) -> impl Iterator<Item = (String, String, Option<i64>)> {
+    reservation.stock_lines().into_iter().map(|l| (l.sku, l.location_id, None))
 }
 
 impl Store {

@@ -1,17 +1,22 @@
 //! `POST /v1/availability`: strongly consistent reads, so the answer reflects every write
 //! completed before it started. Without a channel, one Query per sku (its partition: every
 //! location and shard); with one, BatchGetItem of the (sku x channel location) items, 100 keys a
-//! request, then of the shard items of the sharded ones. Requests in flight are bounded.
+//! request, then of the shard items of the sharded ones. Requests in flight are bounded. Skus
+//! with no stock item read may be kits: one BatchGetItem of their sku items, then the
+//! components' stock, read the same way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 use futures::{StreamExt, TryStreamExt};
 
-use super::items::{from_item, shard_key, shard_of, stock_key, Item};
+use super::items::{from_item, shard_key, shard_of, sku_key, stock_key, string_attr, Item};
 use super::retry::{classify, Failure};
 use super::Store;
-use crate::domain::{availability_of, combine, validate_availability_skus, SkuAvailability, StockItem};
+use crate::domain::{
+    availability_of, combine, kit_availability_of, validate_availability_skus, Channel, Kit, SkuAvailability,
+    StockItem,
+};
 use crate::error::{Error, Result};
 
 /// DynamoDB's limit of keys per BatchGetItem.
@@ -21,7 +26,9 @@ pub const IN_FLIGHT: usize = 8;
 
 impl Store {
     /// The availability of each of `skus`, in their order: over every location, or over the
-    /// channel's (`NOT_FOUND` if there is none), each location less its safety stock.
+    /// channel's (`NOT_FOUND` if there is none), each location less its safety stock. A sku with
+    /// no stock item among those read may be a kit: the kits among them are read (one
+    /// BatchGetItem), then their components' stock as the skus' was.
     pub async fn availability(
         &self,
         skus: &[String],
@@ -29,17 +36,51 @@ impl Store {
         by_location: bool,
     ) -> Result<Vec<SkuAvailability>> {
         validate_availability_skus(skus)?;
-        let Some(channel_id) = channel_id else {
-            return futures::stream::iter(skus.iter().cloned())
+        let channel = match channel_id {
+            Some(channel_id) => Some(self.get_channel(channel_id).await?),
+            None => None,
+        };
+        let channel = channel.as_ref();
+        let (mut items, mut kits) = self.stock_of(skus, channel).await?;
+        if channel.is_some() {
+            let bare: Vec<&String> =
+                skus.iter().filter(|sku| !items.iter().any(|i| i.sku == **sku)).collect();
+            kits = self.kits_among(&bare).await?;
+        }
+        let parts: BTreeSet<String> =
+            kits.iter().flat_map(|kit| kit.components.iter().map(|c| c.sku.clone())).collect();
+        let unread: Vec<String> = parts.into_iter().filter(|sku| !skus.contains(sku)).collect();
+        if !unread.is_empty() {
+            items.extend(self.stock_of(&unread, channel).await?.0);
+        }
+        Ok(skus
+            .iter()
+            .map(|sku| match kits.iter().find(|kit| kit.sku == *sku) {
+                Some(kit) => kit_availability_of(sku, &kit.components, &items, channel, by_location),
+                None => availability_of(sku, &items, channel, by_location),
+            })
+            .collect())
+    }
+
+    /// The stock items of `skus` (each the sum of its shards): without a channel one Query per
+    /// sku, a few at once, which also finds the kits among them; with one, BatchGetItem of the
+    /// (sku x channel location) items, then of the shard items of the sharded ones (and no kits).
+    async fn stock_of(
+        &self,
+        skus: &[String],
+        channel: Option<&Channel>,
+    ) -> Result<(Vec<StockItem>, Vec<Kit>)> {
+        let Some(channel) = channel else {
+            let per_sku: Vec<(Vec<StockItem>, Option<Kit>)> = futures::stream::iter(skus.iter().cloned())
                 .map(|sku: String| async move {
-                    let items = self.with_retries("availability", || self.read_sku_stock(&sku)).await?;
-                    Ok::<_, Error>(availability_of(&sku, &items, None, by_location))
+                    self.with_retries("availability", || self.read_sku_stock_or_kit(&sku)).await
                 })
                 .buffered(IN_FLIGHT)
                 .try_collect()
-                .await;
+                .await?;
+            let (items, kits): (Vec<_>, Vec<_>) = per_sku.into_iter().unzip();
+            return Ok((items.into_iter().flatten().collect(), kits.into_iter().flatten().collect()));
         };
-        let channel = self.get_channel(channel_id).await?;
         let keys: Vec<Item> = skus
             .iter()
             .flat_map(|sku| channel.locations.iter().map(move |location| stock_key(sku, location)))
@@ -64,14 +105,27 @@ impl Store {
                 }
             }
         }
-        let items: Vec<StockItem> = shards
+        let items = shards
             .into_values()
             .filter_map(|mut parts| {
                 parts.sort_by_key(|(k, _)| *k);
                 combine(&parts.into_iter().map(|(_, item)| item).collect::<Vec<_>>())
             })
             .collect();
-        Ok(skus.iter().map(|sku| availability_of(sku, &items, Some(&channel), by_location)).collect())
+        Ok((items, Vec::new()))
+    }
+
+    /// The kits among `skus` (their sku items, BatchGetItem).
+    async fn kits_among(&self, skus: &[&String]) -> Result<Vec<Kit>> {
+        if skus.is_empty() {
+            return Ok(Vec::new());
+        }
+        let items = self.batch_get(skus.iter().map(|sku| sku_key(sku)).collect()).await?;
+        items
+            .into_iter()
+            .filter(|item| string_attr(item, "kind").as_deref() == Some(super::kits::KIT))
+            .map(from_item)
+            .collect()
     }
 
     /// The items of `keys` that exist (strongly consistent), in any order: BatchGetItem of 100

@@ -10,6 +10,7 @@
 //! | order's res.| `ORDER#{orderId}`  | `RES#{createdAt}#{id}` | one per reservation: the history, `ttl` |
 //! | outbox      | `OUTBOX#{eventId}` | `OUTBOX`   | one per state change; `ttl` cleans it up      |
 //! | channel     | `CHANNEL#{id}`     | `CHANNEL`  | its locations in order, safetyStock, version  |
+//! | sku         | `STOCK#{sku}`      | `KIND`     | `kind` STOCK or KIT; a kit's components, version |
 //!
 //! `gsi1` is sparse: only PENDING reservations carry `gsi1pk = PENDING#{shard}` and
 //! `gsi1sk = {expiresAt}#{id}` (fixed-width RFC 3339, so string order is time order), so the
@@ -199,6 +200,18 @@ pub fn reservation_key(id: &str) -> Item {
     HashMap::from([(PK.into(), s(format!("RES#{id}"))), (SK.into(), s("RES"))])
 }
 
+/// The sku item: whether the sku is stocked or a kit (`store::kits`). In the sku's partition, its
+/// sort key sorts right before its stock items' (`HOLD#` < `KIND` < `LOC#` < `MOV#`): one Query
+/// from [`SKU_SK`] to [`STOCK_ITEMS_END`] reads both.
+pub fn sku_key(sku: &str) -> Item {
+    HashMap::from([(PK.into(), s(stock_pk(sku))), (SK.into(), s(SKU_SK))])
+}
+
+/// Sort key of the sku item.
+pub const SKU_SK: &str = "KIND";
+/// An upper bound of the sort keys of a sku's stock items (`LOC#...` < `LOC$`).
+pub const STOCK_ITEMS_END: &str = "LOC$";
+
 pub fn channel_key(channel_id: &str) -> Item {
     HashMap::from([(PK.into(), s(format!("CHANNEL#{channel_id}"))), (SK.into(), s("CHANNEL"))])
 }
@@ -339,12 +352,7 @@ mod tests {
 
     #[test]
     fn holds_and_item_ranges_are_read_from_their_keys() {
-        let r = Reservation::new(
-            "o".into(),
-            vec![Line { sku: "A".into(), location_id: "w-1".into(), quantity: 2 }],
-            60,
-            Utc::now(),
-        );
+        let r = Reservation::new("o".into(), vec![Line::new("A".into(), "w-1".into(), 2)], 60, Utc::now());
         let mut item = hold_key("A", "w-1", &r);
         item.insert("reservationId".into(), s(&r.reservation_id));
         item.insert("quantity".into(), n(2));
@@ -358,12 +366,7 @@ mod tests {
 
     #[test]
     fn pending_reservations_carry_the_due_index_and_final_ones_do_not() {
-        let mut r = Reservation::new(
-            "o".into(),
-            vec![Line { sku: "A".into(), location_id: "w".into(), quantity: 1 }],
-            60,
-            Utc::now(),
-        );
+        let mut r = Reservation::new("o".into(), vec![Line::new("A".into(), "w".into(), 1)], 60, Utc::now());
         let item = reservation_item(&r).unwrap();
         assert!(string_attr(&item, GSI1_PK).unwrap().starts_with("PENDING#"));
         assert!(string_attr(&item, GSI1_SK).unwrap().ends_with(&r.reservation_id));

@@ -31,6 +31,7 @@ mod deadline;
 mod expiry;
 mod idempotency;
 pub mod items;
+mod kits;
 mod lists;
 mod orders;
 mod placement;
@@ -56,6 +57,7 @@ pub use deadline::{remaining_before, with_deadline};
 pub use expiry::{pack_expiry_batches, DuePage};
 pub use idempotency::{Answer, Claim, Kept, KEPT_FOR_HOURS};
 pub use items::{Item, DUE_PARTITIONS};
+pub use kits::{KitPut, KIT_CACHE_TTL};
 pub use retry::RetryPolicy;
 pub use schema::{create_table, delete_table};
 
@@ -150,6 +152,8 @@ pub struct Store {
     shard_counts: Arc<placement::ShardCounts>,
     /// Channels as reserves last read them (`channels::CHANNEL_CACHE_TTL`).
     channels: Arc<channels::ChannelCache>,
+    /// Kits as reserves last read them (`kits::KIT_CACHE_TTL`).
+    kits: Arc<kits::KitCache>,
 }
 
 impl Store {
@@ -164,6 +168,7 @@ impl Store {
             stats: Arc::default(),
             shard_counts: Arc::default(),
             channels: Arc::default(),
+            kits: Arc::default(),
         }
     }
 

@@ -14,8 +14,8 @@ use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Reserved, Store, WriteContext};
 use crate::domain::{
-    check_reservation, decide_put, hold_change, line_changes, shard_holds_of, Cart, HoldChange, Line,
-    LinesFrom, OrderSlot, PutDecision, Reservation, StockDeltas, Transition, Units, Write,
+    check_reservation, decide_put, hold_change, line_changes, shard_holds_of, stock_lines, Cart, HoldChange,
+    Line, LinesFrom, OrderSlot, PutDecision, Reservation, StockDeltas, Transition, Units, Write,
     DEFAULT_TTL_SECONDS,
 };
 use crate::error::{Error, Result};
@@ -47,12 +47,21 @@ impl Store {
                 }
                 _ => cart,
             };
+            let with_kits = self.with_known_kits(cart).await?;
+            let cart = &with_kits;
             let now = self.now();
             let slot = match decide_put(latest.as_ref(), order_cart.as_deref(), cart, now) {
                 PutDecision::Refuse(e) => return Err(e.into()),
                 PutDecision::Change(from) => {
                     let current = latest.as_ref().expect("a change has a reservation");
-                    return self.modify(current, cart, from, ttl_seconds, ctx).await;
+                    let outcome = self.modify(current, cart, from, ttl_seconds, ctx).await;
+                    // A line's stock item is missing: if its sku is a kit, decide again with it.
+                    if matches!(outcome, Err(Failure::Fatal(Error::NotFound { .. })))
+                        && self.learn_kits(cart).await?
+                    {
+                        return Err(Failure::Stale);
+                    }
+                    return outcome;
                 }
                 PutDecision::ExpireThenCreate => {
                     // Expired on the spot (its own change, which keeps no answer).
@@ -64,6 +73,7 @@ impl Store {
                 PutDecision::Create(slot) => slot,
             };
             let ttl = ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+            // (`create` learns the kits among the cart's skus, as a reserve does.)
             match self.create(order_id, cart, ttl, ctx, &slot).await? {
                 Created::Done(reservation) => Ok(Reserved { reservation, created: true }),
                 // Another request gave the order a reservation since it was read.
@@ -84,14 +94,14 @@ impl Store {
     ) -> Result<Reserved, Failure> {
         let lines = match from {
             LinesFrom::Hold => current.lines.clone(),
-            LinesFrom::Cart => self.resolve_lines(cart, &current.lines).await?,
+            LinesFrom::Cart => self.resolve_lines(cart, &current.stock_lines()).await?,
         };
         let change = hold_change(&current.lines, &lines, ttl_seconds);
         if change == HoldChange::Unchanged {
             return Ok(Reserved { reservation: current.clone(), created: false });
         }
         let held = current.units();
-        let units = self.place_units(&lines, &held, cart, &BTreeSet::new()).await?;
+        let units = self.place_units(&stock_lines(&lines), &held, cart, &BTreeSet::new()).await?;
         // The moment of the write, taken after the reads that placed the units.
         let now = self.now();
         let mut next = current.modified(lines, ttl_seconds, now);
@@ -136,8 +146,9 @@ impl Store {
         let (detail_type, data) = change.event(current, &next)?;
         let event = ctx.event(detail_type, data, now);
         tx.push(self.outbox(&event)?);
+        let next_held = next.stock_lines();
         let holds = changed_holds.keys().map(|(sku, location_id)| {
-            let quantity = quantity_of(&next.lines, sku, location_id);
+            let quantity = quantity_of(&next_held, sku, location_id);
             (sku.clone(), location_id.clone(), (quantity > 0).then_some(quantity))
         });
         tx.extend(self.holds(&next, holds)?);
@@ -161,8 +172,10 @@ impl Store {
                 current.reservation_id
             ))));
         }
-        let held = |sku: &str, location_id: &str| quantity_of(&current.lines, sku, location_id);
-        Err(self.short_takes(cancelled.failures(&takes), cart, &next.lines, held))
+        let current_held = current.stock_lines();
+        let held = |sku: &str, location_id: &str| quantity_of(&current_held, sku, location_id);
+        let refusal = self.short_takes(cancelled.failures(&takes), cart, &next_held, held);
+        Err(self.kit_refusal(refusal, cart, &current_held).await)
     }
 }
 

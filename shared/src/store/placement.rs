@@ -117,6 +117,9 @@ impl Store {
         match (short, cart.chosen()) {
             (false, _) => Ok(next),
             (true, Chosen::ByService) => Err(Failure::Stale),
+            (true, Chosen::ByCaller) if cart.has_kits() => {
+                Err(self.shortfalls_on_read(cart, &lines_of(held)).await)
+            }
             (true, Chosen::ByCaller) => Err(self.shortfalls_on_snapshots(lines, held, safety).await?),
         }
     }
@@ -274,7 +277,32 @@ impl Store {
         if let Some(lines) = cart.fixed() {
             return Ok(lines);
         }
-        let items = self.read_skus_shards(cart.skus()).await?;
+        self.resolve_on_read(cart, held).await
+    }
+
+    /// The answer to a cart with kit lines some of whose takes failed (`refusal`, as the items
+    /// alone would answer it): for the caller's lines, the cart resolved again on a fresh read,
+    /// so that a kit line's shortfall counts whole kits and sees the other lines on the same
+    /// items (or `Stale`, when it fits after all).
+    pub(crate) async fn kit_refusal(&self, refusal: Failure, cart: &Cart, held: &[Line]) -> Failure {
+        match refusal {
+            Failure::Fatal(Error::InsufficientStock { .. } | Error::NotFound { .. }) if cart.has_kits() => {
+                self.shortfalls_on_read(cart, held).await
+            }
+            other => other,
+        }
+    }
+
+    async fn shortfalls_on_read(&self, cart: &Cart, held: &[Line]) -> Failure {
+        match self.resolve_on_read(cart, held).await {
+            Ok(_) => Failure::Stale,
+            Err(refusal) => refusal,
+        }
+    }
+
+    /// [`Store::resolve_lines`] on a read, whatever the lines name.
+    async fn resolve_on_read(&self, cart: &Cart, held: &[Line]) -> Result<Vec<Line>, Failure> {
+        let items = self.read_skus_shards(cart.stock_skus()).await?;
         // The read tells which items are unsharded: their units go to the item itself with no read
         // of its layout. (A sharded item's units are placed on a read of its shards, which can
         // split a line over several.)
@@ -311,6 +339,15 @@ impl Store {
         });
         Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }
+}
+
+/// The units of `held`, one line per item.
+fn lines_of(held: &Units) -> Vec<Line> {
+    let mut units: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for ((sku, location_id, _), q) in held {
+        *units.entry((sku.clone(), location_id.clone())).or_default() += q;
+    }
+    units.into_iter().map(|((sku, location_id), quantity)| Line::new(sku, location_id, quantity)).collect()
 }
 
 /// The units of `held` on the shards of one item, by shard.

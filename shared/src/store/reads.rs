@@ -8,11 +8,11 @@ use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
 use super::items::{
     from_item, item_range, reservation_key, s, shard_key, shard_of, stock_pk, string_attr, Item, PK, SK,
-    STOCK_ITEM_PREFIX,
+    SKU_SK, STOCK_ITEMS_END, STOCK_ITEM_PREFIX,
 };
 use super::retry::{classify, Failure};
 use super::Store;
-use crate::domain::{combine, Reservation, StockItem};
+use crate::domain::{combine, Kit, Reservation, StockItem};
 use crate::error::{Error, Result};
 
 /// In which order of sort key a query reads.
@@ -111,29 +111,59 @@ impl Store {
 
     /// Every stock item of a SKU as its shard items (shard 0 first), by location.
     pub(crate) async fn read_sku_shards(&self, sku: &str) -> Result<Vec<Vec<StockItem>>, Failure> {
-        let mut locations: Vec<Vec<(u32, StockItem)>> = Vec::new();
-        // Sort-key order: each item, then its shards (`LOC#w#01` sorts before `LOC#w0`).
-        for item in self
+        let items = self
             .query_partition(stock_pk(sku), SortKeys::Prefix(STOCK_ITEM_PREFIX), KeyOrder::Ascending)
-            .await?
-        {
-            let shard = shard_of(&item);
-            let stock = from_item::<StockItem>(item)?;
-            match locations.last_mut() {
-                Some(last) if last[0].1.location_id == stock.location_id => last.push((shard, stock)),
-                _ => locations.push(vec![(shard, stock)]),
-            }
-        }
-        Ok(locations
-            .into_iter()
-            .filter(|shards| shards[0].0 == 0)
-            .map(|mut shards| {
-                shards.sort_by_key(|(k, _)| *k);
-                shards.into_iter().map(|(_, s)| s).collect()
-            })
-            .collect())
+            .await?;
+        by_location(items)
     }
 
+    /// Every stock item of a SKU (each the sum of its shards) and, if the sku is a kit, the kit:
+    /// one Query (the sku item sorts right before the stock items).
+    pub(crate) async fn read_sku_stock_or_kit(
+        &self,
+        sku: &str,
+    ) -> Result<(Vec<StockItem>, Option<Kit>), Failure> {
+        let range = SortKeys::Between(SKU_SK, STOCK_ITEMS_END);
+        let mut items = self.query_partition(stock_pk(sku), range, KeyOrder::Ascending).await?;
+        let kit = match items.first() {
+            Some(first) if string_attr(first, SK).as_deref() == Some(SKU_SK) => {
+                let first = items.remove(0);
+                match string_attr(&first, "kind").as_deref() {
+                    Some(super::kits::KIT) => Some(from_item::<Kit>(first)?),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let stock = by_location(items)?.into_iter().filter_map(|shards| combine(&shards)).collect();
+        Ok((stock, kit))
+    }
+}
+
+/// Stock and shard items of one sku in sort-key order, as each item's shard items (shard 0
+/// first), by location.
+fn by_location(items: Vec<Item>) -> Result<Vec<Vec<StockItem>>, Failure> {
+    let mut locations: Vec<Vec<(u32, StockItem)>> = Vec::new();
+    // Sort-key order: each item, then its shards (`LOC#w#01` sorts before `LOC#w0`).
+    for item in items {
+        let shard = shard_of(&item);
+        let stock = from_item::<StockItem>(item)?;
+        match locations.last_mut() {
+            Some(last) if last[0].1.location_id == stock.location_id => last.push((shard, stock)),
+            _ => locations.push(vec![(shard, stock)]),
+        }
+    }
+    Ok(locations
+        .into_iter()
+        .filter(|shards| shards[0].0 == 0)
+        .map(|mut shards| {
+            shards.sort_by_key(|(k, _)| *k);
+            shards.into_iter().map(|(_, s)| s).collect()
+        })
+        .collect())
+}
+
+impl Store {
     /// Every stock item of the skus named, as its shard items (shard 0 first), read at once.
     pub(crate) async fn read_skus_shards(
         &self,

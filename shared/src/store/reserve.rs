@@ -17,8 +17,8 @@ use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Reserved, Store, WriteContext};
 use crate::domain::{
-    answer_to_taken_order, check_reservation, may_be_a_retry, shard_holds_of, Cart, Line, OrderSlot,
-    Reservation, ShardKey, Units, Write,
+    answer_to_taken_order, check_reservation, may_be_a_retry, shard_holds_of, stock_lines, Cart, Line,
+    OrderSlot, Reservation, ShardKey, Units, Write,
 };
 use crate::error::{Error, Result};
 use crate::events::DetailType;
@@ -81,8 +81,29 @@ impl Store {
     }
 
     /// One attempt at a new reservation of `cart` taking the order key from `slot`.
-    /// `Err(Stale)` when the stock it was decided on changed: decide again.
+    /// `Err(Stale)` when the stock it was decided on changed: decide again. Lines on the kits
+    /// this process knows are held as their components; should a line's stock item be missing,
+    /// its sku is looked up as a kit, and if it is one, the attempt is made again at once.
     pub(crate) async fn create(
+        &self,
+        order_id: &str,
+        cart: &Cart,
+        ttl_seconds: i64,
+        ctx: &WriteContext,
+        slot: &OrderSlot,
+    ) -> Result<Created, Failure> {
+        let with_kits = self.with_known_kits(cart).await?;
+        let outcome = self.create_once(order_id, &with_kits, ttl_seconds, ctx, slot).await;
+        if matches!(outcome, Err(Failure::Fatal(Error::NotFound { .. })))
+            && self.learn_kits(&with_kits).await?
+        {
+            let with_kits = self.with_known_kits(cart).await?;
+            return self.create_once(order_id, &with_kits, ttl_seconds, ctx, slot).await;
+        }
+        outcome
+    }
+
+    async fn create_once(
         &self,
         order_id: &str,
         cart: &Cart,
@@ -97,7 +118,7 @@ impl Store {
         let mut busy = BTreeSet::new();
         let mut hops = 0;
         loop {
-            let units = self.place_units(&lines, &Units::new(), cart, &busy).await?;
+            let units = self.place_units(&stock_lines(&lines), &Units::new(), cart, &busy).await?;
             let now = self.now();
             let mut reservation = Reservation::new(order_id.to_owned(), lines.clone(), ttl_seconds, now);
             reservation.shard_holds = shard_holds_of(&units);
@@ -108,7 +129,8 @@ impl Store {
             let retained_until = self.retained_until(reservation.created_at);
             let order = order_item(order_id, &reservation.reservation_id, &cart.key(), retained_until);
 
-            let mut tx = Tx::new(Write::Reserve { shard_items: units.len(), holds: reservation.lines.len() });
+            let held = reservation.stock_lines();
+            let mut tx = Tx::new(Write::Reserve { shard_items: units.len(), holds: held.len() });
             let order_slot = tx.push(match slot {
                 // No order key, or one past its TTL that DynamoDB has not deleted yet.
                 OrderSlot::Free => {
@@ -134,8 +156,7 @@ impl Store {
             tx.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
             tx.push(self.put(order_reservation_item(&reservation, retained_until), "", vec![])?);
             tx.push(self.outbox(&event)?);
-            let holds =
-                reservation.lines.iter().map(|l| (l.sku.clone(), l.location_id.clone(), Some(l.quantity)));
+            let holds = held.iter().map(|l| (l.sku.clone(), l.location_id.clone(), Some(l.quantity)));
             tx.extend(self.holds(&reservation, holds)?);
 
             let answer = Answer::new(201, &reservation)?;
@@ -153,8 +174,8 @@ impl Store {
                     if let Some(order) = cancelled.old_item(&order_slot) {
                         return Ok(Created::OrderTaken(order.clone()));
                     }
-                    let failed = cancelled.failures(&takes);
-                    return Err(self.short_takes(failed, cart, &reservation.lines, |_, _| 0));
+                    let refusal = self.short_takes(cancelled.failures(&takes), cart, &held, |_, _| 0);
+                    return Err(self.kit_refusal(refusal, cart, &[]).await);
                 }
                 TxOutcome::GaveWay => {
                     // At most MAX_SHARD_HOPS moves, and never more than the item has other shards.

@@ -69,7 +69,10 @@ impl Store {
                 on_hands[k] != read.map_or(0, |s| s.on_hand) || (update.created && k == 0)
             };
             let movements = (0..on_hands.len()).filter(|k| moves(*k)).count();
-            let mut tx = Tx::new(Write::Stock { shard_items: on_hands.len(), movements });
+            let mut tx =
+                Tx::new(Write::Stock { shard_items: on_hands.len(), movements, created: update.created });
+            // A sku's first stock item says so on its sku item: a kit cannot get one.
+            let sku_item = update.created.then(|| self.stocked_item(sku)).transpose()?.map(|a| tx.push(a));
             let mut written = Vec::with_capacity(on_hands.len());
             for (k, on_hand) in on_hands.iter().enumerate() {
                 let k = k as u32;
@@ -111,8 +114,11 @@ impl Store {
                     self.remember_shards(sku, location_id, update.item.shards, on_hands.len() as u32);
                     Ok(StockWrite { item: update.item, created: update.created })
                 }
-                // Someone wrote the item since our read: read again and decide again.
-                TxOutcome::Cancelled(_) => Err(Failure::Stale),
+                TxOutcome::Cancelled(cancelled) => match sku_item.filter(|slot| cancelled.failed(slot)) {
+                    Some(_) => Err(Failure::Fatal(Error::SkuKind { sku: sku.to_owned(), kind: "KIT" })),
+                    // Someone wrote the item since our read: read again and decide again.
+                    None => Err(Failure::Stale),
+                },
                 TxOutcome::GaveWay => Err(Failure::Retry("conflict")),
             }
         })

@@ -9,6 +9,7 @@ mod availability;
 mod channels;
 mod failures;
 mod idempotency;
+mod kits;
 mod limits;
 mod routes;
 mod scopes;

@@ -389,6 +389,9 @@ async fn every_sample_event_replays_through_its_handler() {
         } else if name == "get-channel" {
             let locations = ["berlin".to_owned()];
             t.store.put_channel("web-shop", &locations, 2, None, &Default::default()).await.unwrap();
+        } else if name == "get-kit" {
+            let components = [inventory::domain::Component { sku: "MUG-01".into(), quantity: 1 }];
+            t.store.put_kit("GIFT-BOX", &components, None, &Default::default()).await.unwrap();
         } else if name == "get-order-reservation" || name == "list-order-reservations" {
             reserve(
                 &t.store,
