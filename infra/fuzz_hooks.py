@@ -23,7 +23,9 @@ worker keep the run reproducible):
   and every other read of an item's lists names a seeded item (of an order's history, an order the
   run made), without a made-up `cursor` (a cursor the server did not give is 400 by contract; an
   order's history never gets one);
-- the demo channel `web-shop` is never redefined (a PUT of it goes to another channel id).
+- the demo channel `web-shop` is never redefined (a PUT of it goes to another channel id);
+- a kit's components are made distinct and never the kit itself (two rules its schema leaves out),
+  and every other put of a kit defines a new one.
 """
 import collections
 import itertools
@@ -101,6 +103,20 @@ def seeded_batch(body):
             item["delta"] = 1
 
 
+def distinct_components(case):
+    """A kit's components by the two rules its schema leaves out: distinct skus, and not the kit."""
+    components = case.body.get("components") if isinstance(case.body, dict) else None
+    kit = (case.path_parameters or {}).get("sku")
+    if not isinstance(components, list):
+        return
+    seen = set()
+    for i, component in enumerate(components):
+        if isinstance(component, dict) and isinstance(component.get("sku"), str):
+            if component["sku"] == kit or component["sku"] in seen:
+                component["sku"] = f"fuzz-part-{i}"
+            seen.add(component["sku"])
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     # Negative cases too: an invalid request with a key used before would be 422 (the key's) before
@@ -119,6 +135,8 @@ def before_call(context, case, kwargs):
     # channel names the demo one.
     if route in RESERVATION_ROUTES and isinstance(case.body, dict) and "channelId" in case.body:
         case.body["channelId"] = "web-shop"
+    if route == "PUT /v1/kits/{sku}":
+        distinct_components(case)
     if next(STEER[route]) % 2:
         return
 
@@ -142,6 +160,12 @@ def before_call(context, case, kwargs):
         case.path_parameters["sku"], case.path_parameters["locationId"] = SEEDED[0]
         if case.query:
             case.query.pop("cursor", None)
+    elif route == "PUT /v1/kits/{sku}" and case.path_parameters:
+        # A fresh kit: the coverage phase's few boundary skus are soon stocked (named as
+        # components) or kits at another version.
+        case.path_parameters["sku"] = f"fuzz-kit-{next(PICK)}"
+        if isinstance(case.body, dict) and "expectedVersion" in case.body:
+            case.body["expectedVersion"] = 0
     elif route == "GET /v1/locations/{locationId}/stock" and case.query:
         case.query.pop("cursor", None)
     elif route == "GET /v1/orders/{orderId}/reservations" and ORDERS and case.path_parameters:
