@@ -166,11 +166,6 @@ impl Cart {
             .collect()
     }
 
-    /// The skus of the lines not (yet) on kits: those that may turn out to be kits.
-    pub fn plain_skus(&self) -> BTreeSet<&str> {
-        self.lines.iter().filter(|l| l.components.is_empty()).map(|l| l.sku.as_str()).collect()
-    }
-
     /// The cart held through `channel`: a line naming a location (or listing one) outside the
     /// channel is 400; a line naming none may go to the channel's locations, in the channel's
     /// order; every location keeps the channel's safety stock (the store puts it in each write's

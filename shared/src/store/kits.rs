@@ -7,7 +7,7 @@
 //! the same transaction.
 //!
 //! Reserves name stock items directly: a sku is looked up as a kit only when its stock item turns
-//! out to be missing ([`Store::learn_kits`]). A process keeps the kits it learnt: a kit stays a
+//! out to be missing ([`Store::learn_kit`]). A process keeps the kits it learnt: a kit stays a
 //! kit, and its components are used as read for [`KIT_CACHE_TTL`], then read again before the
 //! next reserve of it. A reservation keeps the components it held, whatever the kit becomes.
 
@@ -168,16 +168,21 @@ impl Store {
         Ok(if kits.is_empty() { cart.clone() } else { cart.with_kits(&kits) })
     }
 
-    /// Looks up as kits the skus of `cart`'s lines not on kits (a line's stock item was found
-    /// missing): `true` when one is, and this process now knows it.
-    pub(crate) async fn learn_kits(&self, cart: &Cart) -> Result<bool, Failure> {
-        let reads = cart.plain_skus().into_iter().map(|sku| self.read_kit(sku));
-        let mut learnt = false;
-        for kit in futures::future::try_join_all(reads).await?.into_iter().flatten() {
-            self.kits.put(&kit.sku, kit.components);
-            learnt = true;
+    /// After `refusal`: if it says a line's stock item (or sku) is missing, and that sku is a kit
+    /// this process did not know, it knows it now: `true`, the cart is to be held again.
+    pub(crate) async fn learn_kit(&self, refusal: &Failure) -> Result<bool, Failure> {
+        let Failure::Fatal(Error::NotFound { what, id }) = refusal else { return Ok(false) };
+        let sku = match *what {
+            "stock item" => id.split('/').next().unwrap_or_default(),
+            "sku" => id.as_str(),
+            _ => return Ok(false),
+        };
+        if self.kits.get(sku).is_some() {
+            return Ok(false);
         }
-        Ok(learnt)
+        let Some(kit) = self.read_kit(sku).await? else { return Ok(false) };
+        self.kits.put(&kit.sku, kit.components);
+        Ok(true)
     }
 }
 

@@ -56,12 +56,10 @@ impl Store {
                     let current = latest.as_ref().expect("a change has a reservation");
                     let outcome = self.modify(current, cart, from, ttl_seconds, ctx).await;
                     // A line's stock item is missing: if its sku is a kit, decide again with it.
-                    if matches!(outcome, Err(Failure::Fatal(Error::NotFound { .. })))
-                        && self.learn_kits(cart).await?
-                    {
-                        return Err(Failure::Stale);
-                    }
-                    return outcome;
+                    return match outcome {
+                        Err(refusal) if self.learn_kit(&refusal).await? => Err(Failure::Stale),
+                        outcome => outcome,
+                    };
                 }
                 PutDecision::ExpireThenCreate => {
                     // Expired on the spot (its own change, which keeps no answer).

@@ -92,15 +92,15 @@ impl Store {
         ctx: &WriteContext,
         slot: &OrderSlot,
     ) -> Result<Created, Failure> {
-        let with_kits = self.with_known_kits(cart).await?;
-        let outcome = self.create_once(order_id, &with_kits, ttl_seconds, ctx, slot).await;
-        if matches!(outcome, Err(Failure::Fatal(Error::NotFound { .. })))
-            && self.learn_kits(&with_kits).await?
-        {
+        // At most one kit learnt per line.
+        for _ in 0..=cart.lines().len() {
             let with_kits = self.with_known_kits(cart).await?;
-            return self.create_once(order_id, &with_kits, ttl_seconds, ctx, slot).await;
+            match self.create_once(order_id, &with_kits, ttl_seconds, ctx, slot).await {
+                Err(refusal) if self.learn_kit(&refusal).await? => continue,
+                outcome => return outcome,
+            }
         }
-        outcome
+        Err(Failure::Stale)
     }
 
     async fn create_once(

@@ -263,4 +263,13 @@ async fn a_reserve_of_a_kit_costs_one_request_once_the_process_knows_it_and_with
     // 2 mugs and a tea alone, 2 gifts of a mug and 2 teas each.
     assert_eq!(item(&t, "MUG", "w1").await, (10, 4, 6));
     assert_eq!(item(&t, "TEA", "w1").await, (100, 5, 95));
+
+    // Another fresh process meets two kits in one cart: it learns both.
+    let mini = json!({"components": [{"sku": "MUG", "quantity": 1}]});
+    assert_eq!(call(&t.store, Method::PUT, "/v1/kits/MINI", Some(mini)).await.status, 201);
+    let fresh = inventory::Store::new(t.store.client().clone(), t.store.table());
+    let lines = ["GIFT", "MINI"].map(|sku| inventory::domain::Line::new(sku.into(), "w1".into(), 1)).to_vec();
+    let both = fresh.reserve("both", lines, 900, &Default::default()).await.unwrap();
+    assert!(both.reservation.lines.iter().all(|l| l.is_kit()), "{:?}", both.reservation.lines);
+    assert_eq!(item(&t, "MUG", "w1").await, (10, 6, 4));
 }
