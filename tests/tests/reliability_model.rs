@@ -489,6 +489,8 @@ async fn random_concurrent_operations_keep_every_invariant() {
     }
     let l = ledger.lock().unwrap();
     let operations: u64 = l.ops.values().sum();
+    let with_kits =
+        snapshot.reservations.values().filter(|r| r.lines.iter().any(|line| line.is_kit())).count();
     let figures = json!({
         "seed": seed,
         "clients": clients,
@@ -502,6 +504,7 @@ async fn random_concurrent_operations_keep_every_invariant() {
         "modifiedRecords": snapshot.of_type("ReservationModified").count(),
         "checkpoints": checkpoints,
         "shardedItemPhases": sharded,
+        "reservationsWithKitLines": with_kits,
         "violations": violations.len(),
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     });
@@ -517,4 +520,5 @@ async fn random_concurrent_operations_keep_every_invariant() {
     assert!(!l.finals.is_empty() && !l.created.is_empty(), "the mix exercised reserves and transitions");
     assert!(!l.put_answers.is_empty(), "the mix changed holds in place");
     assert!(sharded > 0, "sharded items were mixed in");
+    assert!(with_kits > 0, "kit lines were mixed in");
 }

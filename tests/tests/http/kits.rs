@@ -2,8 +2,11 @@
 //! all-or-nothing transaction (checked with the parts bought alone against their sum), confirmed,
 //! released and changed on the components, and counted in whole kits by availability.
 
+use std::time::Duration;
+
 use http::Method;
-use integration_tests::TestTable;
+use integration_tests::{sweeper, TestTable};
+use inventory::expiry::{ExpirySweep, RUN_TIMEOUT};
 use serde_json::{json, Value};
 
 use super::{assert_error, call, put_stock, reserve};
@@ -187,6 +190,17 @@ async fn confirm_release_and_a_changed_cart_move_exactly_the_components_and_a_re
     );
     assert_eq!(item(&t, "MUG", "w1").await, (7, 0, 7));
     assert_eq!(item(&t, "TEA", "w1").await, (96, 0, 96));
+
+    // A kit's hold of one second, swept: its components come back, its holds go.
+    let short = json!({"orderId": "o-3", "lines": [line("GIFT", "w1", 1)], "ttlSeconds": 1});
+    assert_eq!(call(&t.store, Method::POST, "/v1/reservations", Some(short)).await.status, 201);
+    assert_eq!((item(&t, "MUG", "w1").await.1, item(&t, "TEA", "w1").await.1), (1, 5));
+    let swept = ExpirySweep::default().run(&sweeper(&t, Duration::from_secs(2)), RUN_TIMEOUT).await;
+    assert_eq!((swept.expired, swept.failed), (1, 0), "{swept:?}");
+    assert_eq!(item(&t, "MUG", "w1").await, (7, 0, 7));
+    assert_eq!(item(&t, "TEA", "w1").await, (96, 0, 96));
+    let holds = call(&t.store, Method::GET, "/v1/stock/TEA/w1/holds", None).await;
+    assert_eq!(holds.body["items"], json!([]), "{}", holds.body);
 }
 
 #[tokio::test]
@@ -229,6 +243,16 @@ async fn a_kit_goes_where_whole_kits_are_and_availability_counts_whole_kits() {
     assert_eq!(
         through.body["items"],
         json!([{"sku": "GIFT", "available": 0}, {"sku": "TEA", "available": 49}])
+    );
+    // A checkout through it: its one mug in w1 is the channel's safety stock.
+    let body = json!({"orderId": "web-1", "channelId": "web", "lines": [{"sku": "GIFT", "quantity": 1}]});
+    let refused = call(&t.store, Method::POST, "/v1/reservations", Some(body)).await;
+    assert_error(&refused, 409, "INSUFFICIENT_STOCK");
+    assert_eq!(refused.body["error"]["details"]["lines"][0]["available"], 0);
+    assert_eq!(
+        reserve(&t.store, "till", json!([line("GIFT", "w1", 1)])).await.status,
+        201,
+        "the till may sell it"
     );
 }
 
