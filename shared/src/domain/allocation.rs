@@ -264,8 +264,9 @@ impl Cart {
         }
     }
 
-    /// The concrete lines for `stock` (every stock item of the cart's skus, as read), counting the
-    /// units of `held` (the hold being changed) as available where they are. 404 when a line's
+    /// The concrete lines for `stock` (every stock item of the cart's skus, as read, each as the
+    /// cart's channel can sell it: `domain::sellable`), counting the units of `held` (the hold
+    /// being changed) as available where they are. 404 when a line's
     /// location, or for a line without one its sku, has no stock item; 409 INSUFFICIENT_STOCK
     /// with the planner's shortfalls; 400 when the lines resolve to too many stock items.
     pub fn resolve(&self, stock: &[StockItem], held: &[Line]) -> Result<Vec<Line>, Error> {
@@ -286,12 +287,10 @@ impl Cart {
                 _ => {}
             }
         }
-        let safety = self.safety_stock();
         let with_held: Vec<StockItem> = stock
             .iter()
             .map(|s| {
                 let mut s = s.clone();
-                s.available = (s.available - safety).max(0);
                 s.available += held
                     .iter()
                     .filter(|h| h.sku == s.sku && h.location_id == s.location_id)
@@ -301,14 +300,20 @@ impl Cart {
             })
             .collect();
         let lines = allocate(&self.lines, &with_held).map_err(|lines| Error::InsufficientStock { lines })?;
-        if stock_lines(&lines).len() > MAX_RESOLVED_LINES {
-            return Err(Error::invalid_field(
-                "lines",
-                format!("the lines resolve to more than {MAX_RESOLVED_LINES} stock items"),
-            ));
-        }
-        Ok(lines)
+        check_resolved(lines)
     }
+}
+
+/// Lines that hold units on at most [`MAX_RESOLVED_LINES`] stock items (a kit line's components
+/// counted), else 400.
+pub fn check_resolved(lines: Vec<Line>) -> Result<Vec<Line>, Error> {
+    if stock_lines(&lines).len() > MAX_RESOLVED_LINES {
+        return Err(Error::invalid_field(
+            "lines",
+            format!("the lines resolve to more than {MAX_RESOLVED_LINES} stock items"),
+        ));
+    }
+    Ok(lines)
 }
 
 impl From<Vec<Line>> for Cart {

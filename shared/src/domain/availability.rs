@@ -48,8 +48,9 @@ pub fn validate_availability_skus(skus: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// A sku's availability from its stock items (each the sum of its shards): every location, or
-/// only the channel's, each counted as `max(0, available - safetyStock)`.
+/// A sku's availability from its stock items, each as the channel can sell it
+/// (`domain::sellable`: its shards summed, each less the channel's safety stock): every location,
+/// or only the channel's.
 pub fn availability_of(
     sku: &str,
     items: &[StockItem],
@@ -60,14 +61,10 @@ pub fn availability_of(
         .iter()
         .filter(|item| item.sku == sku)
         .filter_map(|item| {
-            let available = match channel {
-                None => item.available,
-                Some(c) if c.locations.contains(&item.location_id) => {
-                    (item.available - c.safety_stock).max(0)
-                }
-                Some(_) => return None,
-            };
-            Some(LocationAvailability { location_id: item.location_id.clone(), available })
+            if channel.is_some_and(|c| !c.locations.contains(&item.location_id)) {
+                return None;
+            }
+            Some(LocationAvailability { location_id: item.location_id.clone(), available: item.available })
         })
         .collect();
     locations.sort_by(|a, b| a.location_id.cmp(&b.location_id));
@@ -124,11 +121,17 @@ pub fn kit_availability_of(
 #[cfg(test)]
 mod tests {
     use super::super::allocation::tests::item;
+    use super::super::shards::sellable;
     use super::*;
     use chrono::Utc;
 
     #[test]
     fn a_channel_counts_its_own_locations_each_less_its_safety_stock_never_below_zero() {
+        // A sharded item keeps the safety stock on every shard: 2 shards of 5 and 1, safety 2.
+        let mut shard = item("A", "paris", 1);
+        shard.on_hand = 1;
+        shard.reserved = 0;
+        assert_eq!(sellable(&[item("A", "paris", 5), shard], 2).unwrap().available, 3, "3 + max(0, 1 - 2)");
         let items = [item("A", "paris", 5), item("A", "berlin", 1), item("A", "madrid", 7)];
         let all = availability_of("A", &items, None, false);
         assert_eq!((all.available, all.locations), (13, None));
@@ -139,7 +142,9 @@ mod tests {
             version: 1,
             updated_at: Utc::now(),
         };
-        let through = availability_of("A", &items, Some(&web), true);
+        let sold_through: Vec<StockItem> =
+            items.iter().filter_map(|i| sellable(std::slice::from_ref(i), 2)).collect();
+        let through = availability_of("A", &sold_through, Some(&web), true);
         assert_eq!(through.available, 3, "paris 5 - 2, berlin max(0, 1 - 2), madrid not the channel's");
         let ids: Vec<_> =
             through.locations.unwrap().into_iter().map(|l| (l.location_id, l.available)).collect();
@@ -172,7 +177,9 @@ mod tests {
             updated_at: Utc::now(),
         };
         // paris less 1 of each: min(4 / 2, 2) = 2.
-        assert_eq!(kit_availability_of("BOX", &components, &items, Some(&web), false).available, 2);
+        let sold_through: Vec<StockItem> =
+            items.iter().filter_map(|i| sellable(std::slice::from_ref(i), 1)).collect();
+        assert_eq!(kit_availability_of("BOX", &components, &sold_through, Some(&web), false).available, 2);
     }
 
     #[test]

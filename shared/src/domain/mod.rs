@@ -35,7 +35,8 @@ pub use crate::timestamp;
 pub use crate::timestamp::truncate_to_millis;
 pub use actions::{check_reservation, Keyed, Write, MAX_ACTIONS};
 pub use allocation::{
-    allocate, Cart, CartLine, Chosen, FlexibleLine, Placement, MAX_LOCATIONS, MAX_RESOLVED_LINES,
+    allocate, check_resolved, Cart, CartLine, Chosen, FlexibleLine, Placement, MAX_LOCATIONS,
+    MAX_RESOLVED_LINES,
 };
 pub use availability::{
     availability_of, kit_availability_of, validate_availability_skus, LocationAvailability, SkuAvailability,
@@ -60,8 +61,8 @@ pub use reservation::{
 };
 pub use retention::{is_past_ttl, retained_until, DEFAULT_RETENTION_DAYS, MAX_HOLD_CEILING_SECONDS};
 pub use shards::{
-    balance, combine, place, shard_holds_of, units_of, unplace, validate_shards, ShardHold, ShardKey, Units,
-    MAX_SHARDS,
+    balance, combine, place, sellable, shard_holds_of, units_of, unplace, validate_shards, ShardHold,
+    ShardKey, Units, MAX_SHARDS,
 };
 pub use stock::{decide_stock_write, SkuStock, StockChange, StockItem, StockUpdate};
 pub use stock_events::{stock_crossings, StockLevel};

@@ -164,6 +164,16 @@ pub fn combine(shards: &[StockItem]) -> Option<StockItem> {
     Some(item)
 }
 
+/// The item as a channel keeping `safety` units at each location can sell from it: its shards
+/// summed ([`combine`]), `available` what the writes' conditions let it take, each shard less the
+/// safety stock (`Σ max(0, available_k - safety)`; for an unsharded item `max(0, available -
+/// safety)`).
+pub fn sellable(shards: &[StockItem], safety: i64) -> Option<StockItem> {
+    let mut item = combine(shards)?;
+    item.available = shards.iter().map(|s| (s.available - safety).max(0)).sum();
+    Some(item)
+}
+
 /// `shards` of a PUT: 1..=MAX_SHARDS.
 pub fn validate_shards(shards: i64) -> Result<u32> {
     if (1..=i64::from(MAX_SHARDS)).contains(&shards) {

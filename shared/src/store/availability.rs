@@ -14,8 +14,8 @@ use super::items::{from_item, shard_key, shard_of, sku_key, stock_key, string_at
 use super::retry::{classify, Failure};
 use super::Store;
 use crate::domain::{
-    availability_of, combine, kit_availability_of, validate_availability_skus, Channel, Kit, SkuAvailability,
-    StockItem,
+    availability_of, kit_availability_of, sellable, validate_availability_skus, Channel, Kit,
+    SkuAvailability, StockItem,
 };
 use crate::error::{Error, Result};
 
@@ -109,7 +109,8 @@ impl Store {
             .into_values()
             .filter_map(|mut parts| {
                 parts.sort_by_key(|(k, _)| *k);
-                combine(&parts.into_iter().map(|(_, item)| item).collect::<Vec<_>>())
+                // Each shard keeps the channel's safety stock, as a write's condition does.
+                sellable(&parts.into_iter().map(|(_, item)| item).collect::<Vec<_>>(), channel.safety_stock)
             })
             .collect();
         Ok((items, Vec::new()))

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use super::items::{from_item, number_attr, shard_key, Item};
 use super::retry::Failure;
 use super::Store;
-use crate::domain::{combine, place, unplace, Cart, Chosen, Line, ShardKey, StockItem, Units};
+use crate::domain::{
+    check_resolved, place, sellable, unplace, Cart, Chosen, Line, ShardKey, StockItem, Units,
+};
 use crate::error::{Error, Result, Shortfall};
 
 /// How long a shard count read is used before it is read again. A stale count is harmless: a
@@ -275,7 +277,8 @@ impl Store {
     /// decided again on a snapshot of each.
     pub(crate) async fn resolve_lines(&self, cart: &Cart, held: &[Line]) -> Result<Vec<Line>, Failure> {
         if let Some(lines) = cart.fixed() {
-            return Ok(lines);
+            // (Kit lines: before any of their components' layouts is read.)
+            return Ok(check_resolved(lines)?);
         }
         self.resolve_on_read(cart, held).await
     }
@@ -313,10 +316,11 @@ impl Store {
                 }
             }
         }
-        let stock: Vec<StockItem> = items.iter().filter_map(|shards| combine(shards)).collect();
+        let safety = cart.safety_stock();
+        let stock: Vec<StockItem> = items.iter().filter_map(|shards| sellable(shards, safety)).collect();
         match cart.resolve(&stock, held) {
             Err(Error::InsufficientStock { .. }) if items.iter().any(|shards| shards.len() > 1) => {
-                let stock = self.snapshots(&items).await?;
+                let stock = self.snapshots(&items, safety).await?;
                 Ok(cart.resolve(&stock, held)?)
             }
             resolved => Ok(resolved?),
@@ -324,18 +328,18 @@ impl Store {
     }
 
     /// Each of `items` (an item as its shard items) read again at one moment when it has several
-    /// shard items, and summed.
-    async fn snapshots(&self, items: &[Vec<StockItem>]) -> Result<Vec<StockItem>, Failure> {
+    /// shard items, and summed as a channel keeping `safety` at each can sell it.
+    async fn snapshots(&self, items: &[Vec<StockItem>], safety: i64) -> Result<Vec<StockItem>, Failure> {
         let reads = items.iter().map(|shards| async move {
             if shards.len() <= 1 {
-                return Ok(combine(shards));
+                return Ok(sellable(shards, safety));
             }
             let keys: Vec<_> = (0..shards.len() as u32)
                 .map(|k| shard_key(&shards[0].sku, &shards[0].location_id, k))
                 .collect();
             let read = self.audit_snapshot(&keys).await?;
             let read = read.into_iter().flatten().map(from_item::<StockItem>).collect::<Result<Vec<_>>>()?;
-            Ok::<_, Failure>(combine(&read))
+            Ok::<_, Failure>(sellable(&read, safety))
         });
         Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
     }

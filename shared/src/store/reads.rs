@@ -22,6 +22,9 @@ pub(crate) enum KeyOrder {
     Descending,
 }
 
+/// Reads of one request in flight at once.
+const READS_IN_FLIGHT: usize = 16;
+
 /// Which sort keys of a partition a query reads.
 #[derive(Clone, Copy)]
 pub(crate) enum SortKeys<'a> {
@@ -164,13 +167,18 @@ fn by_location(items: Vec<Item>) -> Result<Vec<Vec<StockItem>>, Failure> {
 }
 
 impl Store {
-    /// Every stock item of the skus named, as its shard items (shard 0 first), read at once.
+    /// Every stock item of the skus named, as its shard items (shard 0 first), read a few at once
+    /// (a cart of kits may name 250 skus).
     pub(crate) async fn read_skus_shards(
         &self,
         skus: impl IntoIterator<Item = &str>,
     ) -> Result<Vec<Vec<StockItem>>, Failure> {
-        let reads = skus.into_iter().map(|sku| self.read_sku_shards(sku));
-        Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect())
+        use futures::{StreamExt, TryStreamExt};
+        let skus: Vec<String> = skus.into_iter().map(str::to_owned).collect();
+        let reads = futures::stream::iter(skus)
+            .map(|sku| async move { self.read_sku_shards(&sku).await })
+            .buffered(READS_IN_FLIGHT);
+        Ok(reads.try_collect::<Vec<_>>().await?.into_iter().flatten().collect())
     }
 
     /// One Query call: `query` names the key condition (and the index, the values); this adds the

@@ -297,3 +297,36 @@ async fn a_reserve_of_a_kit_costs_one_request_once_the_process_knows_it_and_with
     assert!(both.reservation.lines.iter().all(|l| l.is_kit()), "{:?}", both.reservation.lines);
     assert_eq!(item(&t, "MUG", "w1").await, (10, 6, 4));
 }
+
+#[tokio::test]
+async fn through_a_channel_each_shard_of_a_component_keeps_the_safety_stock() {
+    let t = TestTable::new().await;
+    // 10 mugs over 2 shards (5 each); a channel keeping 3 at each: 2 + 2 to sell.
+    let mugs = json!({"onHand": 10, "shards": 2});
+    assert_eq!(call(&t.store, Method::PUT, "/v1/stock/MUG/w1", Some(mugs)).await.status, 201);
+    put_stock(&t.store, "TEA", "w1", 100).await;
+    assert_eq!(gift(&t).await.status, 201);
+    let channel = json!({"locations": ["w1"], "safetyStock": 3});
+    assert_eq!(call(&t.store, Method::PUT, "/v1/channels/web", Some(channel)).await.status, 201);
+    let counted = json!({"skus": ["GIFT", "MUG"], "channelId": "web"});
+    let counted = call(&t.store, Method::POST, "/v1/availability", Some(counted)).await;
+    assert_eq!(
+        counted.body["items"],
+        json!([{"sku": "GIFT", "available": 4}, {"sku": "MUG", "available": 4}])
+    );
+    // Five gifts are one too many: refused as such (not retried until 503).
+    let through =
+        |order: &str, n: i64| json!({"orderId": order, "channelId": "web", "lines": [line("GIFT", "w1", n)]});
+    let refused = call(&t.store, Method::POST, "/v1/reservations", Some(through("web-1", 5))).await;
+    assert_error(&refused, 409, "INSUFFICIENT_STOCK");
+    assert_eq!(refused.body["error"]["details"]["lines"][0]["available"], 4);
+    let anywhere = json!({"orderId": "web-2", "channelId": "web", "lines": [{"sku": "GIFT", "quantity": 5}]});
+    assert_error(
+        &call(&t.store, Method::POST, "/v1/reservations", Some(anywhere)).await,
+        409,
+        "INSUFFICIENT_STOCK",
+    );
+    let held = call(&t.store, Method::POST, "/v1/reservations", Some(through("web-3", 4))).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    assert_eq!(item(&t, "MUG", "w1").await, (10, 4, 6), "3 left on each shard");
+}
