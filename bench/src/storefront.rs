@@ -7,6 +7,7 @@ use std::time::Instant;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures::{StreamExt, TryStreamExt};
 use integration_tests::http_client::Connection;
+use inventory::domain::Line;
 use inventory::store::items::{channel_key, stock_key, stock_pk, STOCK_ITEM_PREFIX};
 use inventory::store::{StockChange, AVAILABILITY_IN_FLIGHT, BATCH_GET_KEYS};
 use inventory::Store;
@@ -45,6 +46,7 @@ pub async fn run(store: &Store, conn: &mut Connection, m: usize) -> Vec<Operatio
     }
     let mut costs = vec![channel.finish(), all.finish(), through.finish(), reserve.finish()];
     costs.extend(kits(store, conn, m).await);
+    costs.push(new_process(store, m).await);
     costs.extend(emulator_alone(store, &skus, m).await);
     costs
 }
@@ -73,6 +75,22 @@ async fn kits(store: &Store, conn: &mut Connection, m: usize) -> Vec<OperationCo
         reserve.time(store, conn, "POST", "/v1/reservations", Some(body)).await;
     }
     vec![put.finish(), reserve.finish()]
+}
+
+/// `m` reserves of one unit at a named location, each by a store of its own, as a Lambda's first
+/// reserve after a cold start (no layout or kit known): the store alone, no HTTP.
+async fn new_process(store: &Store, m: usize) -> OperationCost {
+    let mut reserve = Recorder::new("reserve (new process)", "(the store of a new process, no HTTP)");
+    let line = Line::new("OPS-AV000".into(), "s1".into(), 1);
+    for i in 0..m {
+        let cold = Store::new(store.client().clone(), store.table());
+        let t0 = Instant::now();
+        cold.reserve(&format!("ops-n-{i}"), vec![line.clone()], 900, &Default::default())
+            .await
+            .expect("reserve");
+        reserve.sample(ms(t0), cold.stats().requests());
+    }
+    reserve.finish()
 }
 
 /// The DynamoDB requests of get-stock and of both availability calls, sent by the bench itself

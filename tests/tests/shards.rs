@@ -319,3 +319,41 @@ async fn a_hundred_buyers_of_the_last_unit_over_16_shards_under_the_model_exactl
         model.counts()
     );
 }
+
+/// A process that has not met an item (a cold Lambda) takes its units blind, at shard 0: one
+/// transaction. It reads the item's shards only when that take is refused (shard 0 short) or
+/// meets another transaction, and then places as it would have.
+#[tokio::test]
+async fn a_new_process_reserves_blind_at_shard_0_and_reads_the_shards_only_after_a_refusal_or_a_conflict() {
+    let t = TestTable::new().await;
+    // 10 units on each of 4 shards.
+    t.store.write_stock("S", "w1", put(40, 4), None, None, &Default::default()).await.unwrap();
+    t.store.write_stock("U", "w1", put(5, 1), None, None, &Default::default()).await.unwrap();
+    let process = || Store::new(t.store.client().clone(), t.store.table());
+
+    // Unsharded: one transaction.
+    let cold = process();
+    reserve(&cold, "u-1", "U", 1).await.unwrap();
+    assert_eq!(cold.stats().requests(), 1);
+    // Sharded, and shard 0 has the units: one transaction, there.
+    let cold = process();
+    let held = reserve(&cold, "s-1", "S", 8).await.unwrap().reservation;
+    assert_eq!(cold.stats().requests(), 1);
+    assert!(held.shard_holds.is_empty(), "on shard 0: {:?}", held.shard_holds);
+    // Shard 0 has 2 left: 3 units are refused there, the shards are read, another shard takes them.
+    let cold = process();
+    let held = reserve(&cold, "s-2", "S", 3).await.unwrap().reservation;
+    assert_eq!(cold.stats().requests(), 3, "the refused take, the shards' read, the transaction");
+    assert!(held.shard_holds.iter().all(|h| h.shard != 0 && h.quantity == 3), "{:?}", held.shard_holds);
+    // Another transaction on the item: the shards are read, and the reserve goes to one of them.
+    let cold = process();
+    t.faults.plan("TransactWriteItems", Fault::TransactionConflict, 1);
+    reserve(&cold, "s-3", "S", 1).await.unwrap();
+    assert_eq!(cold.stats().requests(), 3, "the conflict, the shards' read, the transaction");
+    // (Every shard still has a unit: whichever this process picks, it takes it.)
+    let before = cold.stats().requests();
+    reserve(&cold, "s-4", "S", 1).await.unwrap();
+    assert_eq!(cold.stats().requests() - before, 1, "the layout is known now");
+    assert_eq!(shards(&t, "S").await.values().map(|s| s.reserved).sum::<i64>(), 13);
+    no_violations(&t).await;
+}

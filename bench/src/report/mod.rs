@@ -227,6 +227,7 @@ mod tests {
                 op("get-stock", "GET /v1/stock/{sku}", 3.2, (1.0, 1), 0.5),
                 op("list-holds", "GET /v1/stock/{sku}/holds", 4.75, (1.5, 3), 1.25),
                 op("reserve (kit of 3)", "POST /v1/reservations", 11.0, (1.0, 1), 10.0),
+                op("reserve (new process)", "(the store of a new process, no HTTP)", 6.0, (1.0, 1), 6.0),
                 op("availability (100 skus)", "POST /v1/availability", 60.0, (100.0, 100), 100.0),
                 op("availability (100 skus, channel)", "POST /v1/availability", 12.8, (3.0, 3), 101.0),
                 op("emulator alone: 1 Query (get-stock's)", "(the bench)", 1.2, (1.0, 1), 0.0),

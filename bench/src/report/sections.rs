@@ -57,6 +57,18 @@ pub fn goals(r: &Results, v: &mut Values) {
             },
         )
         .set(
+            "goal_reserve_new_process",
+            match r.operations.iter().find(|o| o.operation == "reserve (new process)") {
+                Some(o) => format!(
+                    "{} (mean {}, max {})",
+                    yes(o.dynamodb_requests_max <= 1),
+                    o.dynamodb_requests_mean,
+                    o.dynamodb_requests_max
+                ),
+                None => "not measured".into(),
+            },
+        )
+        .set(
             "goal_reserve_kit",
             match r.operations.iter().find(|o| o.operation == "reserve (kit of 3)") {
                 Some(o) => format!(

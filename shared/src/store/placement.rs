@@ -17,10 +17,12 @@ use crate::domain::{
 };
 use crate::error::{Error, Result, Shortfall};
 
-/// How long a shard count read is used before it is read again. A stale count is harmless: a
-/// count of 1 sends a reserve to shard 0, which is a shard of every item; a count too large
-/// names shards without units, whose conditions fail, and the item is read again. A take that
-/// fails on a sharded item forgets the count, so the next placement reads the shards.
+/// How long a shard count read is used. A stale count is harmless: a count of 1 sends a reserve
+/// to shard 0, which is a shard of every item; a count too large names shards without units, whose
+/// conditions fail, and the item is read again. An item whose count is not known (never met, or
+/// met too long ago) is taken from blind, at shard 0, like an unsharded one: one request. A take
+/// that fails on a sharded item, or one taken from blind that meets another transaction, marks
+/// the item to be read before it is placed again.
 const SHARD_COUNT_TTL: Duration = Duration::from_secs(10);
 
 /// An item's shards as last read: `count` take new holds; `items` shard items exist (more than
@@ -32,49 +34,69 @@ pub(crate) struct Layout {
     pub items: u32,
 }
 
+/// What a process knows of an item's layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// Read within [`SHARD_COUNT_TTL`].
+    Layout(Layout),
+    /// Read it before placing units on it (its last take failed, or met another transaction).
+    ReadFirst,
+}
+
 /// Shard layouts as last read, per `(sku, locationId)`.
 #[derive(Debug, Default)]
-pub(crate) struct ShardCounts(Mutex<HashMap<(String, String), (Layout, Instant)>>);
+pub(crate) struct ShardCounts(Mutex<HashMap<(String, String), (Known, Instant)>>);
 
 impl ShardCounts {
-    fn get(&self, sku: &str, location_id: &str) -> Option<Layout> {
+    /// `None`: not known (never met, or read too long ago).
+    fn get(&self, sku: &str, location_id: &str) -> Option<Known> {
         let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (layout, at) = counts.get(&(sku.to_owned(), location_id.to_owned()))?;
-        (at.elapsed() < SHARD_COUNT_TTL).then_some(*layout)
+        match counts.get(&(sku.to_owned(), location_id.to_owned()))? {
+            (Known::Layout(_), at) if at.elapsed() >= SHARD_COUNT_TTL => None,
+            (known, _) => Some(*known),
+        }
     }
 
-    fn set(&self, sku: &str, location_id: &str, layout: Layout) {
+    fn set(&self, sku: &str, location_id: &str, known: Known) {
         let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if counts.len() > 10_000 {
             counts.clear();
         }
-        counts.insert((sku.to_owned(), location_id.to_owned()), (layout, Instant::now()));
+        counts.insert((sku.to_owned(), location_id.to_owned()), (known, Instant::now()));
     }
 
-    fn forget(&self, sku: &str, location_id: &str) {
-        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        counts.remove(&(sku.to_owned(), location_id.to_owned()));
+    fn layout(&self, sku: &str, location_id: &str) -> Option<Layout> {
+        match self.get(sku, location_id)? {
+            Known::Layout(layout) => Some(layout),
+            Known::ReadFirst => None,
+        }
     }
 }
 
 impl Store {
     pub(crate) fn remember_shards(&self, sku: &str, location_id: &str, count: u32, items: u32) {
-        self.shard_counts.set(sku, location_id, Layout { count, items: items.max(count) });
+        self.shard_counts.set(sku, location_id, Known::Layout(Layout { count, items: items.max(count) }));
     }
 
-    /// The item may have been resharded: read its shard count again next time.
+    /// The item may have been resharded: read its shards before placing units on it again.
     pub(crate) fn forget_shards(&self, sku: &str, location_id: &str) {
-        self.shard_counts.forget(sku, location_id);
+        self.shard_counts.set(sku, location_id, Known::ReadFirst);
+    }
+
+    /// Whether this process does not know `(sku, location_id)`'s layout: a reserve takes from it
+    /// blind, at shard 0.
+    pub(crate) fn layout_unknown(&self, sku: &str, location_id: &str) -> bool {
+        self.shard_counts.get(sku, location_id).is_none()
     }
 
     /// Whether `(sku, location_id)` is known to have more than one shard item.
     pub(crate) fn known_sharded(&self, sku: &str, location_id: &str) -> bool {
-        self.shard_counts.get(sku, location_id).is_some_and(|l| l.items > 1)
+        self.shard_counts.layout(sku, location_id).is_some_and(|l| l.items > 1)
     }
 
     /// How many shards of `(sku, location_id)` take new holds, as last read (1 if unknown).
     pub(crate) fn shard_count(&self, sku: &str, location_id: &str) -> u32 {
-        self.shard_counts.get(sku, location_id).map_or(1, |l| l.count)
+        self.shard_counts.layout(sku, location_id).map_or(1, |l| l.count)
     }
 
     /// Where the units of `lines` are to be held, given the units `held` already (a hold being
@@ -138,12 +160,13 @@ impl Store {
         let (sku, location_id) = (line.sku.as_str(), line.location_id.as_str());
         match self.shard_counts.get(sku, location_id) {
             // Unsharded (or shards left over from a count since lowered to 1: shard 0 first,
-            // and should it be short the shards are read).
-            Some(Layout { count: 1, .. }) => return Ok(Some(vec![(0, quantity)])),
+            // and should it be short the shards are read); or not known: blind, at shard 0
+            // (should it be short or busy, the item is read before placing again).
+            Some(Known::Layout(Layout { count: 1, .. })) | None => return Ok(Some(vec![(0, quantity)])),
             // Sharded, as read lately: a random shard (not one just found busy), unread (one
             // request per reserve, as for an unsharded item). Should it be short, its condition
             // fails, and the item is read before placing again.
-            Some(Layout { count, .. }) => {
+            Some(Known::Layout(Layout { count, .. })) => {
                 let free: Vec<u32> = (0..count)
                     .filter(|k| !busy.contains(&(sku.to_owned(), location_id.to_owned(), *k)))
                     .collect();
@@ -154,7 +177,7 @@ impl Store {
                 };
                 return Ok(Some(vec![(k, quantity)]));
             }
-            None => {}
+            Some(Known::ReadFirst) => {}
         }
         let shards = self.read_shards(sku, location_id).await?;
         let Some((_, item)) = shards.first() else {
@@ -238,7 +261,9 @@ impl Store {
         let mut sharded = false;
         for ((sku, location_id, shard), old) in &failed {
             let resharded = number_attr(old, "shards").is_some_and(|n| n > 1);
-            if *shard > 0 || resharded || self.known_sharded(sku, location_id) {
+            // Taken from blind: shards left from a lowered count may have units; read them first.
+            let blind = self.layout_unknown(sku, location_id) && !old.is_empty();
+            if *shard > 0 || resharded || blind || self.known_sharded(sku, location_id) {
                 self.forget_shards(sku, location_id);
                 sharded = true;
             }
@@ -310,10 +335,10 @@ impl Store {
         // of its layout. (A sharded item's units are placed on a read of its shards, which can
         // split a line over several.)
         for shards in &items {
-            if let [item] = shards.as_slice() {
-                if item.shards <= 1 {
-                    self.remember_shards(&item.sku, &item.location_id, 1, 1);
-                }
+            match shards.as_slice() {
+                [item] if item.shards <= 1 => self.remember_shards(&item.sku, &item.location_id, 1, 1),
+                [item, ..] => self.forget_shards(&item.sku, &item.location_id),
+                [] => {}
             }
         }
         let safety = cart.safety_stock();

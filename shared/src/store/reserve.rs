@@ -118,7 +118,11 @@ impl Store {
         let mut busy = BTreeSet::new();
         let mut hops = 0;
         loop {
-            let units = self.place_units(&stock_lines(&lines), &Units::new(), cart, &busy).await?;
+            let held = stock_lines(&lines);
+            // Items whose layout this process does not know: taken from blind, at shard 0.
+            let blind: Vec<Line> =
+                held.iter().filter(|l| self.layout_unknown(&l.sku, &l.location_id)).cloned().collect();
+            let units = self.place_units(&held, &Units::new(), cart, &busy).await?;
             let now = self.now();
             let mut reservation = Reservation::new(order_id.to_owned(), lines.clone(), ttl_seconds, now);
             reservation.shard_holds = shard_holds_of(&units);
@@ -129,7 +133,6 @@ impl Store {
             let retained_until = self.retained_until(reservation.created_at);
             let order = order_item(order_id, &reservation.reservation_id, &cart.key(), retained_until);
 
-            let held = reservation.stock_lines();
             let mut tx = Tx::new(Write::Reserve { shard_items: units.len(), holds: held.len() });
             let order_slot = tx.push(match slot {
                 // No order key, or one past its TTL that DynamoDB has not deleted yet.
@@ -167,7 +170,9 @@ impl Store {
                 .filter(|(sku, location_id, shard)| *shard > 0 || self.known_sharded(sku, location_id))
                 .cloned()
                 .collect();
-            let on_conflict = if sharded.is_empty() { OnConflict::Retry } else { OnConflict::GiveWay };
+            // Taken from blind: another transaction on it may be another buyer of a sharded item.
+            let on_conflict =
+                if sharded.is_empty() && blind.is_empty() { OnConflict::Retry } else { OnConflict::GiveWay };
             match self.commit("reserve", tx, outbox_key(&event), Some(&answer), ctx, on_conflict).await? {
                 TxOutcome::Committed => return Ok(Created::Done(reservation)),
                 TxOutcome::Cancelled(cancelled) => {
@@ -176,6 +181,11 @@ impl Store {
                     }
                     let refusal = self.short_takes(cancelled.failures(&takes), cart, &held, |_, _| 0);
                     return Err(self.kit_refusal(refusal, cart, &[]).await);
+                }
+                TxOutcome::GaveWay if !blind.is_empty() => {
+                    // Read what was taken from blind before placing it again.
+                    blind.iter().for_each(|l| self.forget_shards(&l.sku, &l.location_id));
+                    self.count_retry("reserve", "conflict");
                 }
                 TxOutcome::GaveWay => {
                     // At most MAX_SHARD_HOPS moves, and never more than the item has other shards.
