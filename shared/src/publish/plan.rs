@@ -205,6 +205,30 @@ mod tests {
     }
 
     #[test]
+    fn a_kit_change_is_published_as_kit_updated_and_the_kit_item_itself_as_nothing() {
+        let at = timestamp::parse("2026-12-06T10:00:00.000Z").unwrap();
+        let kit = crate::domain::Kit {
+            sku: "GIFT".into(),
+            components: vec![crate::domain::Component { sku: "MUG".into(), quantity: 1 }],
+            version: 2,
+            updated_at: at,
+        };
+        let event = OutboxEvent::new(DetailType::KitUpdated, json!(kit), at, None);
+        let Planned::Publish(entries) = plan_record(&record("INSERT", None, Some(outbox_item(&event))))
+        else {
+            panic!("expected an entry");
+        };
+        assert_eq!(entries, vec![BusEntry::from_event(&event)]);
+        assert_eq!(entries[0].detail_type, "KitUpdated");
+        let detail: Value = serde_json::from_str(&entries[0].detail).unwrap();
+        assert_eq!(detail["data"]["components"][0]["sku"], "MUG");
+        // The kit's item (under STOCK#GIFT, beside stock items) is not a stock item: no stock event.
+        let item = crate::store::kits::kit_item(&kit).unwrap();
+        assert_eq!(plan_record(&record("INSERT", None, Some(item.clone()))), Planned::Nothing);
+        assert_eq!(plan_record(&record("MODIFY", Some(item.clone()), Some(item))), Planned::Nothing);
+    }
+
+    #[test]
     fn the_trace_header_of_the_change_goes_onto_the_put_events_entry() {
         let trace = "Root=1-67891233-abcdef012345678912345678;Sampled=1".to_owned();
         let mut event = OutboxEvent::new(DetailType::ReservationCreated, json!({}), Utc::now(), None);

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnConsumedCapacity};
 use futures::{StreamExt, TryStreamExt};
 
-use super::items::{from_item, shard_key, shard_of, sku_key, stock_key, string_attr, Item};
+use super::items::{from_item, shard_key, shard_of, sku_key, stock_key, Item};
+use super::kits::kit_of;
 use super::retry::{classify, Failure};
 use super::Store;
 use crate::domain::{
@@ -122,11 +123,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let items = self.batch_get(skus.iter().map(|sku| sku_key(sku)).collect()).await?;
-        items
-            .into_iter()
-            .filter(|item| string_attr(item, "kind").as_deref() == Some(super::kits::KIT))
-            .map(from_item)
-            .collect()
+        let kits: Vec<Option<Kit>> = items.into_iter().map(kit_of).collect::<Result<_>>()?;
+        Ok(kits.into_iter().flatten().collect())
     }
 
     /// The items of `keys` that exist (strongly consistent), in any order: BatchGetItem of 100

@@ -11,6 +11,7 @@
 //! kit, and its components are used as read for [`KIT_CACHE_TTL`], then read again before the
 //! next reserve of it. A reservation keeps the components it held, whatever the kit becomes.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ use crate::events::DetailType;
 /// `kind` of the sku item of a sku with stock items (or named as a kit's component).
 const STOCK: &str = "STOCK";
 /// `kind` of a kit's sku item.
-pub(crate) const KIT: &str = "KIT";
+const KIT: &str = "KIT";
 
 /// How long a process reserves a kit as it read its components.
 pub const KIT_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -57,10 +58,7 @@ impl Store {
         let components = validate_kit(sku, components)?;
         self.with_retries("put_kit", || async {
             let current = match self.get_item(sku_key(sku)).await? {
-                Some(item) if string_attr(&item, "kind").as_deref() == Some(KIT) => {
-                    Some(from_item::<Kit>(item)?)
-                }
-                Some(_) => return Err(stocked(sku)),
+                Some(item) => Some(kit_of(item)?.ok_or_else(|| stocked(sku))?),
                 None if self.has_stock_items(sku).await? => return Err(stocked(sku)),
                 None => None,
             };
@@ -116,10 +114,7 @@ impl Store {
 
     /// The kit `sku` is, strongly consistent; `None` if it is not one.
     pub(crate) async fn read_kit(&self, sku: &str) -> Result<Option<Kit>, Failure> {
-        match self.get_item(sku_key(sku)).await? {
-            Some(item) if string_attr(&item, "kind").as_deref() == Some(KIT) => Ok(Some(from_item(item)?)),
-            _ => Ok(None),
-        }
+        Ok(self.get_item(sku_key(sku)).await?.map(kit_of).transpose()?.flatten())
     }
 
     /// The action a stock item's creation carries: the sku's item says STOCK (refused, with the
@@ -144,7 +139,7 @@ impl Store {
 
     /// `cart` with its lines on the kits this process knows made kit lines: their components as
     /// read within [`KIT_CACHE_TTL`], or read again now (one GetItem per such kit, at once).
-    pub(crate) async fn with_known_kits(&self, cart: &Cart) -> Result<Cart, Failure> {
+    pub(crate) async fn with_known_kits<'c>(&self, cart: &'c Cart) -> Result<Cow<'c, Cart>, Failure> {
         let mut kits = BTreeMap::new();
         let mut stale = Vec::new();
         for sku in cart.skus() {
@@ -165,7 +160,8 @@ impl Store {
                 kits.insert(sku.to_owned(), kit.components);
             }
         }
-        Ok(if kits.is_empty() { cart.clone() } else { cart.with_kits(&kits) })
+        // A cart on no kit (the common case) as it is, not copied.
+        Ok(if kits.is_empty() { Cow::Borrowed(cart) } else { Cow::Owned(cart.with_kits(&kits)) })
     }
 
     /// After `refusal`: if it says a line's stock item (or sku) is missing, and that sku is a kit
@@ -186,11 +182,19 @@ impl Store {
     }
 }
 
+/// The kit a sku item says the sku is; `None` for a stocked sku.
+pub(crate) fn kit_of(item: Item) -> Result<Option<Kit>> {
+    match string_attr(&item, "kind").as_deref() {
+        Some(KIT) => Ok(Some(from_item(item)?)),
+        _ => Ok(None),
+    }
+}
+
 fn stocked(sku: &str) -> Failure {
     Failure::Fatal(Error::SkuKind { sku: sku.to_owned(), kind: "STOCKED" })
 }
 
-fn kit_item(kit: &Kit) -> Result<Item> {
+pub(crate) fn kit_item(kit: &Kit) -> Result<Item> {
     let mut item: Item = serde_dynamo::to_item(kit).map_err(Error::internal)?;
     item.extend(sku_key(&kit.sku));
     item.insert("entity".into(), s("SKU"));

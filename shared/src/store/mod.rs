@@ -31,7 +31,7 @@ mod deadline;
 mod expiry;
 mod idempotency;
 pub mod items;
-mod kits;
+pub(crate) mod kits;
 mod lists;
 mod orders;
 mod placement;

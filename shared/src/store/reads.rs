@@ -130,11 +130,7 @@ impl Store {
         let mut items = self.query_partition(stock_pk(sku), range, KeyOrder::Ascending).await?;
         let kit = match items.first() {
             Some(first) if string_attr(first, SK).as_deref() == Some(SKU_SK) => {
-                let first = items.remove(0);
-                match string_attr(&first, "kind").as_deref() {
-                    Some(super::kits::KIT) => Some(from_item::<Kit>(first)?),
-                    _ => None,
-                }
+                super::kits::kit_of(items.remove(0))?
             }
             _ => None,
         };
