@@ -228,10 +228,12 @@ impl LocalRuntime {
         Ok(inventory::http::serve(router, options))
     }
 
-    /// The `publish-events` handler, with its function's clients and environment.
+    /// The `publish-events` handler, with its function's clients, store and environment.
     pub async fn publisher(&self) -> Result<Publisher, String> {
         let function = self.function("publish-events")?;
-        inventory::lambda::publisher_from(&function.env, function.events.clone(), function.sqs.clone()).await
+        let store = Store::clone(self.store(&function.name)?.as_ref());
+        inventory::lambda::publisher_from(&function.env, function.events.clone(), function.sqs.clone(), store)
+            .await
     }
 
     /// The event source mappings of the template, each polling with its function's clients and

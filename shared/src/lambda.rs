@@ -24,15 +24,16 @@ async fn store_from_env() -> Result<Store, String> {
     store_from(&FunctionEnv::process(), aws_sdk_dynamodb::Client::new(&aws_config().await))
 }
 
-/// The `publish-events` handler of a function's environment (`EVENT_BUS_NAME`, `PUBLISH_DLQ`)
-/// and clients.
+/// The `publish-events` handler of a function's environment (`EVENT_BUS_NAME`, `PUBLISH_DLQ`),
+/// clients and store.
 pub async fn publisher_from(
     env: &FunctionEnv,
     events: aws_sdk_eventbridge::Client,
     sqs: aws_sdk_sqs::Client,
+    store: Store,
 ) -> Result<Publisher, String> {
     let dead_letters = queue_url(&sqs, &env.publish_dead_letter_queue()?).await?;
-    Ok(Publisher::new(events, sqs, env.event_bus_name()?, dead_letters))
+    Ok(Publisher::new(events, sqs, env.event_bus_name()?, dead_letters, store))
 }
 
 /// Logging and the EMF recorder, once per cold start.
@@ -107,7 +108,9 @@ pub async fn run_publish_events() -> Result<(), lambda_runtime::Error> {
     init();
     let aws = aws_config().await;
     let (events, sqs) = (aws_sdk_eventbridge::Client::new(&aws), aws_sdk_sqs::Client::new(&aws));
-    let publisher = publisher_from(&FunctionEnv::process(), events, sqs).await?;
+    let env = FunctionEnv::process();
+    let store = store_from(&env, aws_sdk_dynamodb::Client::new(&aws))?;
+    let publisher = publisher_from(&env, events, sqs, store).await?;
     let publisher = &publisher;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<_>| {
         flushing(async move { Ok::<_, Infallible>(publisher.handle(event.payload).await) })

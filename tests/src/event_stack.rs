@@ -59,7 +59,8 @@ pub struct EventStack {
     pub order_queue_url: String,
     pub order_dlq_url: String,
     pub publish_dlq_url: String,
-    publisher: Option<Arc<Publisher>>,
+    /// The publish-events handler, over the table of the last pipelines started.
+    publisher: std::sync::Mutex<Option<Arc<Publisher>>>,
     /// By the template's logical id, and `tap`.
     queues: HashMap<String, LocalQueue>,
     /// The clients the functions' EventBridge and SQS clients are made from (through
@@ -113,7 +114,7 @@ impl EventStack {
         let url = |id: &str| {
             queues.get(id).unwrap_or_else(|| panic!("template.yaml has no queue {id}")).url.clone()
         };
-        let mut stack = EventStack {
+        let stack = EventStack {
             endpoint: endpoint.to_owned(),
             sqs,
             events,
@@ -123,23 +124,28 @@ impl EventStack {
             order_queue_url: url("OrderEventsQueue"),
             order_dlq_url: url("OrderEventsDeadLetterQueue"),
             publish_dlq_url: url("PublishEventsDeadLetterQueue"),
-            publisher: None,
+            publisher: Default::default(),
             queues,
             publisher_clients: (
                 aws_sdk_eventbridge::Client::from_conf(faulty),
                 aws_sdk_sqs::Client::from_conf(faulty_sqs),
             ),
         };
-        // The publish-events function of the template, behind its gate (on no table: it has none).
+        // The publish-events function of the template, behind its gate (on no table until
+        // pipelines start over one).
         let runtime = stack.runtime_over(&Store::new(dummy_dynamodb(), "no-table"), dummy_streams());
-        stack.publisher =
-            Some(Arc::new(runtime.publisher().await.unwrap_or_else(|e| panic!("publisher: {e}"))));
+        stack.set_publisher(&runtime).await;
         stack
     }
 
+    async fn set_publisher(&self, runtime: &LocalRuntime) {
+        let publisher = runtime.publisher().await.unwrap_or_else(|e| panic!("publisher: {e}"));
+        *self.publisher.lock().unwrap() = Some(Arc::new(publisher));
+    }
+
     /// The publish-events handler the stack's mappings run (its counters are the tests').
-    pub fn publisher(&self) -> &Arc<Publisher> {
-        self.publisher.as_ref().expect("built with the stack")
+    pub fn publisher(&self) -> Arc<Publisher> {
+        self.publisher.lock().unwrap().clone().expect("built with the stack")
     }
 
     /// Every function of the template over `store`'s table and this stack's bus and queues.
@@ -180,6 +186,7 @@ impl EventStack {
         streams: aws_sdk_dynamodbstreams::Client,
     ) -> EventPipelines {
         let runtime = self.runtime_over(&store, streams);
+        self.set_publisher(&runtime).await;
         let stream = StreamPollerOptions {
             idle_wait: Duration::from_millis(100),
             max_backoff: Duration::from_millis(500),
@@ -187,7 +194,7 @@ impl EventStack {
         };
         let queue = QueuePollerOptions { wait_time: Duration::from_secs(1), ..Default::default() };
         runtime
-            .start_mappings(stream, queue, Some(self.publisher().clone()))
+            .start_mappings(stream, queue, Some(self.publisher()))
             .await
             .unwrap_or_else(|e| panic!("event source mappings: {e}"))
     }

@@ -18,6 +18,7 @@ mod reliability_faults;
 mod reliability_fuzz;
 mod reliability_model;
 mod retention;
+mod sharded_events;
 mod shards;
 mod store;
 mod warehouse;

@@ -33,12 +33,17 @@ pub enum Write {
     /// of their hold items, and each shard item once.
     ExpireBatch { reservations: usize, shard_items: usize, holds: usize },
     /// A stock write: a put per shard item, a ledger movement per shard item whose onHand
-    /// changes, and the outbox record; the item's creation also marks its sku as stocked.
-    Stock { shard_items: usize, movements: usize, created: bool },
+    /// changes, and the outbox record; the item's creation also marks its sku as stocked; the
+    /// write that makes it sharded also puts its level item and the stock events it crosses
+    /// (`level`: those actions).
+    Stock { shard_items: usize, movements: usize, created: bool, level: usize },
     /// A channel's put: the channel and the outbox record.
     Channel,
     /// A kit's put: the kit, each component marked as stocked, and the outbox record.
     Kit { components: usize },
+    /// A sharded item's total seen by the publisher: its level item and the outbox record of
+    /// each stock event the change of total crosses.
+    Level { events: usize },
 }
 
 /// Whether the transaction also carries the record of an `Idempotency-Key` request.
@@ -58,11 +63,12 @@ impl Write {
             Write::Release { shard_items, holds } => 2 + shard_items + holds,
             Write::Extend => 2,
             Write::ExpireBatch { reservations, shard_items, holds } => 2 * reservations + shard_items + holds,
-            Write::Stock { shard_items, movements, created } => {
-                1 + shard_items + movements + usize::from(created)
+            Write::Stock { shard_items, movements, created, level } => {
+                1 + shard_items + movements + usize::from(created) + level
             }
             Write::Channel => 2,
             Write::Kit { components } => 2 + components,
+            Write::Level { events } => 1 + events,
         };
         own + usize::from(keyed == Keyed::Yes)
     }

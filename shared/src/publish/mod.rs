@@ -28,6 +28,7 @@ use serde_json::Value;
 pub use plan::{plan_record, Planned};
 
 use crate::bus::{calls, BusEntry, Delivery, EventBus};
+use crate::Store;
 
 /// A dead letter of the publisher: the entry (when there is one) and why it was given up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +68,8 @@ impl PublishStats {
 /// The `publish-events` handler and its dependencies.
 pub struct Publisher {
     bus: EventBus,
+    /// The table, for the stock events of sharded items (`Store::settle_stock_level`).
+    store: Store,
     sqs: aws_sdk_sqs::Client,
     dead_letter_queue_url: String,
     stats: PublishStats,
@@ -78,9 +81,11 @@ impl Publisher {
         sqs: aws_sdk_sqs::Client,
         bus_name: impl Into<String>,
         dead_letter_queue_url: impl Into<String>,
+        store: Store,
     ) -> Self {
         Publisher {
             bus: EventBus::new(events, bus_name),
+            store,
             sqs,
             dead_letter_queue_url: dead_letter_queue_url.into(),
             stats: PublishStats::default(),
@@ -100,15 +105,36 @@ impl Publisher {
         let records = event.records;
         let mut to_publish = Vec::new();
         let mut dead = Vec::new();
+        let mut levels: Vec<(usize, String, String)> = Vec::new();
         for (i, record) in records.iter().enumerate() {
             match plan_record(record) {
                 Planned::Nothing => {}
                 Planned::Publish(entries) => to_publish.extend(entries.into_iter().map(|entry| (i, entry))),
                 Planned::Poison { reason } => dead.push((i, dead_letter(record, None, reason))),
+                Planned::SettleLevel { sku, location_id } => {
+                    if !levels.iter().any(|(_, s, l)| *s == sku && *l == location_id) {
+                        levels.push((i, sku, location_id));
+                    }
+                }
             }
         }
 
+        // A sharded item's total, once per item of the batch: its events are outbox records,
+        // published when the stream brings them. Where one cannot be settled now, the stream
+        // resumes from that record, so nothing after it is sent now.
         let mut failed: Vec<usize> = Vec::new();
+        for (i, sku, location_id) in levels {
+            if let Err(e) = self.store.settle_stock_level(&sku, &location_id).await {
+                tracing::warn!(%sku, %location_id, error = %e, "cannot settle a sharded item's stock level; will retry");
+                failed.push(i);
+                break;
+            }
+        }
+        if let Some(&first) = failed.first() {
+            let (now, later): (Vec<_>, Vec<_>) = to_publish.into_iter().partition(|(i, _)| *i < first);
+            failed.extend(later.into_iter().map(|(i, _)| i));
+            to_publish = now;
+        }
         let mut published = 0;
         for chunk in calls(to_publish) {
             if !failed.is_empty() {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::bus::{BusEntry, MAX_BYTES_PER_CALL};
 use crate::domain::{stock_crossings, StockItem, StockLevel};
 use crate::events::{DetailType, OutboxEvent};
+use crate::store::items::SHARD_ENTITY;
 use crate::timestamp;
 
 /// Names the ids of events derived from stock items (UUID v5 of `[type|]pk|sk|version`): the same
@@ -24,6 +25,9 @@ pub enum Planned {
     Publish(Vec<BusEntry>),
     /// Can never be published as it is: straight to the dead-letter queue.
     Poison { reason: String },
+    /// A shard of a sharded item changed so that the item's total may have crossed a line: its
+    /// stock events are decided on the total (`Store::settle_stock_level`).
+    SettleLevel { sku: String, location_id: String },
 }
 
 /// The outbox record as the store writes it (`store::items::outbox_item`).
@@ -54,6 +58,7 @@ pub fn plan_record(record: &EventRecord) -> Planned {
     match (record.event_name.as_str(), entity(new).as_deref()) {
         ("INSERT", Some("OUTBOX")) => plan_outbox(new),
         ("INSERT" | "MODIFY", Some("STOCK")) => plan_stock_events(&record.change.old_image, new),
+        ("INSERT" | "MODIFY", Some(SHARD_ENTITY)) => plan_shard(&record.change.old_image, new),
         _ => Planned::Nothing,
     }
 }
@@ -85,21 +90,63 @@ fn plan_outbox(image: &serde_dynamo::Item) -> Planned {
     Planned::Publish(vec![entry])
 }
 
+/// How many shard items an image of shard 0 says its item has (`store::items::SHARD_ITEMS`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShardItems {
+    shard_items: Option<u32>,
+    shards: Option<u32>,
+}
+
+fn shard_items(image: &serde_dynamo::Item) -> Option<u32> {
+    let read = serde_dynamo::from_item::<_, ShardItems>(image.clone()).ok()?;
+    read.shard_items.or(read.shards)
+}
+
+/// Whether a shard's change from `before` to `after` may move its item's total across a line:
+/// unless the shard had and keeps at least `max(1, lowStockThreshold)` available (then the total
+/// did too, before and after, so no line was crossed).
+fn may_cross(before: Option<&StockItem>, after: &StockItem) -> bool {
+    let Some(before) = before else { return true };
+    let line = before.low_stock_threshold.max(after.low_stock_threshold).unwrap_or(1).max(1);
+    before.available < line || after.available < line
+}
+
+/// A shard item other than shard 0 changed.
+fn plan_shard(old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Planned {
+    let Ok(after) = serde_dynamo::from_item::<_, StockItem>(new.clone()) else {
+        return Planned::Nothing;
+    };
+    let before = serde_dynamo::from_item::<_, StockItem>(old.clone()).ok();
+    if !may_cross(before.as_ref(), &after) {
+        return Planned::Nothing;
+    }
+    Planned::SettleLevel { sku: after.sku, location_id: after.location_id }
+}
+
 /// The events a stock item's change derives (`domain::stock_crossings` decides which), each once
-/// per crossing: ids fixed by item, version and type. Never on an item's creation, nor on a
-/// sharded item (not derived there).
+/// per crossing: ids fixed by item, version and type. Never on an item's creation. For a sharded
+/// item (or one with shards left from a lowered count), shard 0 holds a slice of the units: the
+/// item's total decides ([`Planned::SettleLevel`]).
 fn plan_stock_events(old: &serde_dynamo::Item, new: &serde_dynamo::Item) -> Planned {
     let Ok(after) = serde_dynamo::from_item::<_, StockItem>(new.clone()) else {
         return Planned::Nothing;
     };
-    let Some(before) = serde_dynamo::from_item::<_, StockItem>(old.clone()).ok() else {
+    let before = serde_dynamo::from_item::<_, StockItem>(old.clone()).ok();
+    let sharded = |image| shard_items(image).unwrap_or(1) > 1;
+    if sharded(new) || sharded(old) {
+        // The stock write that made it sharded recorded its total and crossings itself; after
+        // that, only what may cross a line is worth reading the total for.
+        let changed = shard_items(old) != shard_items(new)
+            || before.as_ref().is_some_and(|b| b.low_stock_threshold != after.low_stock_threshold);
+        if !changed && !may_cross(before.as_ref(), &after) {
+            return Planned::Nothing;
+        }
+        return Planned::SettleLevel { sku: after.sku, location_id: after.location_id };
+    }
+    let Some(before) = before else {
         return Planned::Nothing;
     };
-    // A sharded item's shard 0 holds a slice of its units: its crossings are not the item's.
-    // (Shard items other than 0 are `STOCK_SHARD`: never here.)
-    if before.shards > 1 || after.shards > 1 {
-        return Planned::Nothing;
-    }
     let data = match serde_json::to_value(&after) {
         Ok(data) => data,
         Err(e) => return Planned::Poison { reason: format!("stock item: {e}") },
@@ -320,5 +367,38 @@ mod tests {
         assert_ne!(a[0].event_id, a[1].event_id);
         let detail: Value = serde_json::from_str(&a[1].detail).unwrap();
         assert_eq!(detail["data"]["lowStockThreshold"], 5);
+    }
+
+    #[test]
+    fn a_sharded_items_shards_ask_for_its_total_only_when_it_may_cross_a_line() {
+        use crate::store::items::{shard_item, SHARD_ITEMS};
+        let shard = |k: u32, available: i64, threshold: Option<i64>, shards: u32, items: u32| {
+            let mut s = stock(available, 1);
+            (s.shards, s.low_stock_threshold) = (shards, threshold);
+            let mut item = shard_item(&s, k).unwrap();
+            if k == 0 {
+                item.insert(SHARD_ITEMS.into(), crate::store::items::n(items));
+            }
+            item
+        };
+        let plan = |old, new| plan_record(&record("MODIFY", Some(old), Some(new)));
+        let settle = Planned::SettleLevel { sku: "A".into(), location_id: "w1".into() };
+        // Far from every line: nothing read (a sale's bulk of reserves).
+        assert_eq!(plan(shard(3, 9, None, 4, 4), shard(3, 8, None, 4, 4)), Planned::Nothing);
+        assert_eq!(plan(shard(0, 9, Some(5), 4, 4), shard(0, 5, Some(5), 4, 4)), Planned::Nothing);
+        // A shard reaching 0, coming back from 0, or below the threshold: the total decides.
+        assert_eq!(plan(shard(3, 1, None, 4, 4), shard(3, 0, None, 4, 4)), settle);
+        assert_eq!(plan(shard(3, 0, None, 4, 4), shard(3, 2, None, 4, 4)), settle);
+        assert_eq!(plan(shard(0, 5, Some(5), 4, 4), shard(0, 4, Some(5), 4, 4)), settle);
+        assert_eq!(plan(shard(2, 7, Some(5), 4, 4), shard(2, 6, Some(5), 4, 4)), Planned::Nothing);
+        // Lowered to 1 shard with shards left behind: shard 0 alone is not the item.
+        assert_eq!(plan(shard(0, 1, None, 1, 4), shard(0, 0, None, 1, 4)), settle);
+        // The record that made the item sharded (its write recorded the total): read once more.
+        assert_eq!(plan(shard(0, 1, None, 1, 1), shard(0, 0, None, 4, 4)), settle);
+        // An unsharded item: its own images decide, as always.
+        let Planned::Publish(entries) = plan(shard(0, 1, None, 1, 1), shard(0, 0, None, 1, 1)) else {
+            panic!("StockDepleted from the images")
+        };
+        assert_eq!(entries[0].detail_type, "StockDepleted");
     }
 }

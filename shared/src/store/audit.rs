@@ -81,44 +81,47 @@ impl Store {
         if keys.len() > MAX_TRANSACT_GET {
             return Err(Error::internal(format!("{} items in one TransactGetItems", keys.len())));
         }
-        self.with_retries("audit_snapshot", || async {
-            let gets = keys
-                .iter()
-                .map(|key| {
-                    let get = Get::builder().table_name(&self.table).set_key(Some(key.clone())).build();
-                    get.map(|get| TransactGetItem::builder().get(get).build())
-                        .map_err(|e| Failure::Fatal(Error::internal(e)))
-                })
-                .collect::<Result<Vec<_>, Failure>>()?;
-            let sent = self
-                .client
-                .transact_get_items()
-                .set_transact_items(Some(gets))
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
-                .await;
-            let out = match sent {
-                Ok(out) => out,
-                Err(e)
-                    if matches!(
-                        e.as_service_error(),
-                        Some(TransactGetItemsError::TransactionCanceledException(_))
-                    ) =>
-                {
-                    self.count_request(None);
-                    return Err(Failure::Retry("conflict"));
-                }
-                Err(e) => return Err(classify(e)),
-            };
-            let units = out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
-            self.count_request(Some(units));
-            Ok(out
-                .responses
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| r.item.filter(|i| !i.is_empty() && !self.is_gone(i)))
-                .collect())
-        })
-        .await
+        self.with_retries("audit_snapshot", || self.read_snapshot(keys)).await
+    }
+
+    /// One attempt at reading the items of `keys` as of one moment (TransactGetItems, strongly
+    /// consistent), `None` where absent: `Retry` when it met a transaction in flight.
+    pub(crate) async fn read_snapshot(&self, keys: &[Item]) -> Result<Vec<Option<Item>>, Failure> {
+        let gets = keys
+            .iter()
+            .map(|key| {
+                let get = Get::builder().table_name(&self.table).set_key(Some(key.clone())).build();
+                get.map(|get| TransactGetItem::builder().get(get).build())
+                    .map_err(|e| Failure::Fatal(Error::internal(e)))
+            })
+            .collect::<Result<Vec<_>, Failure>>()?;
+        let sent = self
+            .client
+            .transact_get_items()
+            .set_transact_items(Some(gets))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(TransactGetItemsError::TransactionCanceledException(_))
+                ) =>
+            {
+                self.count_request(None);
+                return Err(Failure::Retry("conflict"));
+            }
+            Err(e) => return Err(classify(e)),
+        };
+        let units = out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
+        self.count_request(Some(units));
+        Ok(out
+            .responses
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.item.filter(|i| !i.is_empty() && !self.is_gone(i)))
+            .collect())
     }
 }

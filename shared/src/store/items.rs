@@ -11,6 +11,7 @@
 //! | outbox      | `OUTBOX#{eventId}` | `OUTBOX`   | one per state change; `ttl` cleans it up      |
 //! | channel     | `CHANNEL#{id}`     | `CHANNEL`  | its locations in order, safetyStock, version  |
 //! | sku         | `STOCK#{sku}`      | `KIND`     | `kind` STOCK or KIT; a kit's components, version |
+//! | stock level | `LEVEL#{sku}#{loc}`| `LEVEL`    | a sharded item's total available as the publisher last saw it |
 //!
 //! `gsi1` is sparse: only PENDING reservations carry `gsi1pk = PENDING#{shard}` and
 //! `gsi1sk = {expiresAt}#{id}` (fixed-width RFC 3339, so string order is time order), so the
@@ -105,8 +106,28 @@ pub fn shard_item(stock: &StockItem, shard: u32) -> Result<Item, Error> {
     item.extend(shard_key(&stock.sku, &stock.location_id, shard));
     item.insert("entity".into(), s(SHARD_ENTITY));
     item.insert("shard".into(), n(shard));
-    item.remove("lowStockThreshold");
     Ok(item)
+}
+
+/// On shard 0 of an item: how many shard items it has (shards 0 to `shardItems - 1`), the current
+/// `shards` and those a lowered count left behind. Written by every stock write (each rewrites
+/// every shard item), so it never shrinks; an item written before it existed has `shards`.
+pub const SHARD_ITEMS: &str = "shardItems";
+
+/// The [`SHARD_ITEMS`] of shard 0 of an item as read (or of one of its images).
+pub fn shard_items_of(item: &Item) -> u32 {
+    let read = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    };
+    read(SHARD_ITEMS).or_else(|| read("shards")).unwrap_or(1)
+}
+
+/// The item recording a sharded item's total available as the publisher last derived its stock
+/// events from it (`store::levels`): a partition of its own, written only on a change of the
+/// item's total.
+pub fn level_key(sku: &str, location_id: &str) -> Item {
+    HashMap::from([(PK.into(), s(format!("LEVEL#{sku}#{location_id}"))), (SK.into(), s("LEVEL"))])
 }
 
 /// The `entity` of a shard item other than shard 0.

@@ -32,6 +32,7 @@ mod expiry;
 mod idempotency;
 pub mod items;
 pub(crate) mod kits;
+mod levels;
 mod lists;
 mod orders;
 mod placement;
@@ -58,6 +59,7 @@ pub use expiry::{pack_expiry_batches, DuePage};
 pub use idempotency::{Answer, Claim, Kept, KEPT_FOR_HOURS};
 pub use items::{Item, DUE_PARTITIONS};
 pub use kits::{KitPut, KIT_CACHE_TTL};
+pub use levels::Settled;
 pub use retry::RetryPolicy;
 pub use schema::{create_table, delete_table};
 

@@ -6,12 +6,14 @@
 use serde_json::json;
 
 use super::idempotency::Answer;
-use super::items::{movement_item, n, outbox_key, shard_item};
+use super::items::{movement_item, n, outbox_key, shard_item, SHARD_ITEMS};
+use super::levels::{level_events, level_item};
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{StockWrite, Store, WriteContext};
 use crate::domain::{
-    balance, combine, decide_stock_write, Movement, MovementKind, Provenance, StockChange, StockItem, Write,
+    balance, combine, decide_stock_write, stock_crossings, Movement, MovementKind, Provenance, StockChange,
+    StockItem, StockLevel, Write,
 };
 use crate::error::{Error, Result};
 use crate::events::DetailType;
@@ -69,8 +71,21 @@ impl Store {
                 on_hands[k] != read.map_or(0, |s| s.on_hand) || (update.created && k == 0)
             };
             let movements = (0..on_hands.len()).filter(|k| moves(*k)).count();
-            let mut tx =
-                Tx::new(Write::Stock { shard_items: on_hands.len(), movements, created: update.created });
+            // The write that makes the item sharded records its total for the publisher (which
+            // derives a sharded item's stock events from its total, `store::levels`), and the
+            // lines this write crosses, as the publisher would have from an unsharded item's images.
+            let crossed = match &current {
+                Some(before) if count <= 1 && on_hands.len() > 1 => {
+                    let threshold = update.item.low_stock_threshold;
+                    let level = |available| StockLevel { available, low_stock_threshold: threshold };
+                    Some(stock_crossings(level(before.available), level(update.item.available)))
+                }
+                None if on_hands.len() > 1 => Some(Vec::new()),
+                _ => None,
+            };
+            let level = crossed.as_ref().map_or(0, |c| 1 + c.len());
+            let shard_items = on_hands.len();
+            let mut tx = Tx::new(Write::Stock { shard_items, movements, created: update.created, level });
             // A sku's first stock item says so on its sku item: a kit cannot get one.
             let sku_item = update.created.then(|| self.stocked_item(sku)).transpose()?.map(|a| tx.push(a));
             let mut written = Vec::with_capacity(on_hands.len());
@@ -82,11 +97,13 @@ impl Store {
                 shard.reserved = read.map_or(0, |s| s.reserved);
                 shard.available = on_hand - shard.reserved;
                 shard.version = read.map_or(0, |s| s.version) + 1;
+                let mut item = shard_item(&shard, k)?;
+                if k == 0 {
+                    item.insert(SHARD_ITEMS.into(), n(on_hands.len()));
+                }
                 let guard = match read {
-                    None => self.put(shard_item(&shard, k)?, "attribute_not_exists(pk)", vec![])?,
-                    Some(read) => {
-                        self.put(shard_item(&shard, k)?, "version = :v", vec![(":v", n(read.version))])?
-                    }
+                    None => self.put(item, "attribute_not_exists(pk)", vec![])?,
+                    Some(read) => self.put(item, "version = :v", vec![(":v", n(read.version))])?,
                 };
                 tx.push(guard);
                 if moves(k as usize) {
@@ -99,6 +116,12 @@ impl Store {
                 written.push(shard);
             }
             update.item = combine(&written).expect("at least shard 0");
+            if let Some(crossed) = &crossed {
+                tx.push(self.put(level_item(&update.item), "", vec![])?);
+                for event in level_events(&update.item, crossed)? {
+                    tx.push(self.outbox(&event)?);
+                }
+            }
             let mut data = serde_json::to_value(&update.item).map_err(Error::internal)?;
             data["delta"] = json!(update.delta);
             data["reason"] = json!(provenance.reason);
