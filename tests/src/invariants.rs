@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use inventory::domain::{combine, replay_break, Movement, Reservation, Status, StockItem};
-use inventory::store::items::{from_item, shard_of};
+use inventory::store::items::{from_item, shard_of, shard_pk};
 use serde_json::Value;
 
 use crate::TestTable;
@@ -46,8 +46,10 @@ pub struct Snapshot {
     pub shards: BTreeMap<(String, String), BTreeMap<u32, StockItem>>,
     /// Each item's ledger, oldest first.
     pub movements: BTreeMap<(String, String), Vec<Movement>>,
-    /// Hold items: `(item, reservationId, quantity)`.
-    pub holds: Vec<(Key, String, i64)>,
+    /// Hold items: `(item, shard, reservationId, quantity)`.
+    pub holds: Vec<(Key, u32, String, i64)>,
+    /// Items not in the partition the layout puts them in (`store::items::shard_pk`).
+    pub misplaced: Vec<String>,
     pub reservations: HashMap<String, Reservation>,
     pub records: Vec<Record>,
 }
@@ -62,31 +64,39 @@ impl Snapshot {
             match attr("entity").as_str() {
                 "STOCK" | "STOCK_SHARD" => {
                     let shard = shard_of(&item);
+                    let pk = attr("pk");
                     let stock: StockItem = from_item(item).expect("stock item parses");
+                    if pk != shard_pk(&stock.sku, &stock.location_id, shard) {
+                        snapshot
+                            .misplaced
+                            .push(format!("shard {shard} of {}/{} at {pk}", stock.sku, stock.location_id));
+                    }
                     let key = (stock.sku.clone(), stock.location_id.clone());
                     snapshot.shards.entry(key).or_default().insert(shard, stock);
                 }
                 "MOVEMENT" => {
-                    let sku = attr("pk").trim_start_matches("STOCK#").to_owned();
-                    let location = attr("sk").trim_start_matches("MOV#").split('#').next().map(str::to_owned);
+                    let sku = attr("sku");
+                    let location = attr("locationId");
+                    let pk = attr("pk");
                     let movement: Movement = from_item(item).expect("movement parses");
-                    snapshot.movements.entry((sku, location.unwrap_or_default())).or_default().push(movement);
+                    if pk != shard_pk(&sku, &location, movement.shard.unwrap_or(0)) {
+                        snapshot
+                            .misplaced
+                            .push(format!("movement v{} of {sku}/{location} at {pk}", movement.version));
+                    }
+                    snapshot.movements.entry((sku, location)).or_default().push(movement);
                 }
                 "HOLD" => {
-                    let sku = attr("pk").trim_start_matches("STOCK#").to_owned();
-                    let location = attr("sk")
-                        .trim_start_matches("HOLD#")
-                        .split('#')
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let quantity =
-                        item.get("quantity").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
-                    snapshot.holds.push((
-                        (sku, location),
-                        attr("reservationId"),
-                        quantity.unwrap_or_default(),
-                    ));
+                    let sku = attr("sku");
+                    let location = attr("locationId");
+                    let number =
+                        |name: &str| item.get(name).and_then(|v| v.as_n().ok()).cloned().unwrap_or_default();
+                    let shard: u32 = number("shard").parse().unwrap_or_default();
+                    if attr("pk") != shard_pk(&sku, &location, shard) {
+                        snapshot.misplaced.push(format!("hold {}/{}", attr("pk"), attr("sk")));
+                    }
+                    let quantity: i64 = number("quantity").parse().unwrap_or_default();
+                    snapshot.holds.push(((sku, location), shard, attr("reservationId"), quantity));
                 }
                 // Whether the sku is stocked or a kit (`store::kits`).
                 "SKU" => {}
@@ -179,31 +189,29 @@ impl Snapshot {
                 v.push(format!("{key:?}: reserved {} but PENDING holds sum to {held}", s.reserved));
             }
         }
-        // The hold items are exactly the PENDING reservations' lines.
-        let mut lines: BTreeMap<(Key, String), i64> = BTreeMap::new();
+        v.extend(self.misplaced.iter().map(|m| format!("not in its shard's partition: {m}")));
+        // The hold items are exactly the PENDING reservations' units, shard by shard.
+        let mut units: BTreeMap<(Key, u32, String), i64> = BTreeMap::new();
         for r in self.reservations.values().filter(|r| r.status == Status::Pending) {
-            for line in r.stock_lines() {
-                lines.insert(
-                    ((line.sku.clone(), line.location_id.clone()), r.reservation_id.clone()),
-                    line.quantity,
-                );
+            for ((sku, location_id, shard), q) in r.units() {
+                units.insert(((sku, location_id), shard, r.reservation_id.clone()), q);
             }
         }
-        let holds: BTreeMap<(Key, String), i64> =
-            self.holds.iter().map(|(key, id, q)| ((key.clone(), id.clone()), *q)).collect();
+        let holds: BTreeMap<(Key, u32, String), i64> =
+            self.holds.iter().map(|(key, k, id, q)| ((key.clone(), *k, id.clone()), *q)).collect();
         if holds.len() != self.holds.len() {
-            v.push("two hold items for one reservation and item".into());
+            v.push("two hold items for one reservation and shard item".into());
         }
-        for (key, q) in &lines {
+        for (key, q) in &units {
             if holds.get(key) != Some(q) {
-                v.push(format!("PENDING line {key:?} of {q} units has hold item {:?}", holds.get(key)));
+                v.push(format!("PENDING units {key:?} of {q} have hold item {:?}", holds.get(key)));
             }
         }
-        for key in holds.keys().filter(|k| !lines.contains_key(*k)) {
-            v.push(format!("hold item {key:?} of no PENDING reservation line"));
+        for key in holds.keys().filter(|k| !units.contains_key(*k)) {
+            v.push(format!("hold item {key:?} of no PENDING reservation's units"));
         }
         let mut held_per_item: BTreeMap<&Key, i64> = BTreeMap::new();
-        for (key, _, quantity) in &self.holds {
+        for (key, _, _, quantity) in &self.holds {
             *held_per_item.entry(key).or_default() += quantity;
         }
         for (key, s) in &self.stock {

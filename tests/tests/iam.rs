@@ -212,11 +212,11 @@ async fn a_function_whose_policy_lacks_an_action_it_calls_fails_as_on_aws_and_th
     let app = runtime_over(&t.store).router(RouterOptions::default()).unwrap();
     assert_eq!(send(&app, Method::PUT, "/v1/stock/G/w1", Some(json!({"onHand": 5}))).await.0, 201);
 
-    // put-stock's template grants, less dynamodb:Query (resolved for this table).
+    // put-stock's template grants, less dynamodb:GetItem (resolved for this table).
     let runtime = runtime_over(&t.store);
     let mut statements = runtime.function("put-stock").unwrap().policy.statements.clone();
     for s in &mut statements {
-        s.actions.retain(|a| a != "dynamodb:Query");
+        s.actions.retain(|a| a != "dynamodb:GetItem");
     }
     let app = runtime_with(&t, "put-stock", statements).router(RouterOptions::default()).unwrap();
     let (status, body) = send(&app, Method::PUT, "/v1/stock/G/w1", Some(json!({"onHand": 6}))).await;
@@ -315,7 +315,7 @@ async fn a_functions_template_timeout_is_its_requests_deadline() {
     short.functions.get_mut("put-stock").unwrap().timeout_seconds = 2;
     let app =
         runtime_of(&t.store, short, &BTreeMap::new()).unwrap().router(RouterOptions::default()).unwrap();
-    t.faults.plan("Query", integration_tests::Fault::Delay(std::time::Duration::from_secs(60)), 100);
+    t.faults.plan("GetItem", integration_tests::Fault::Delay(std::time::Duration::from_secs(60)), 100);
     let started = std::time::Instant::now();
     let (status, body) = send(&app, Method::PUT, "/v1/stock/SLOW/w1", Some(json!({"onHand": 1}))).await;
     let took = started.elapsed();

@@ -343,17 +343,62 @@ async fn a_new_process_reserves_blind_at_shard_0_and_reads_the_shards_only_after
     // Shard 0 has 2 left: 3 units are refused there, the shards are read, another shard takes them.
     let cold = process();
     let held = reserve(&cold, "s-2", "S", 3).await.unwrap().reservation;
+    // (The refusal returned shard 0 as it was, which names the shard items: one BatchGetItem.)
     assert_eq!(cold.stats().requests(), 3, "the refused take, the shards' read, the transaction");
     assert!(held.shard_holds.iter().all(|h| h.shard != 0 && h.quantity == 3), "{:?}", held.shard_holds);
     // Another transaction on the item: the shards are read, and the reserve goes to one of them.
     let cold = process();
     t.faults.plan("TransactWriteItems", Fault::TransactionConflict, 1);
     reserve(&cold, "s-3", "S", 1).await.unwrap();
-    assert_eq!(cold.stats().requests(), 3, "the conflict, the shards' read, the transaction");
+    // (Nothing said how many shard items: shard 0, then the others from their partitions.)
+    assert_eq!(cold.stats().requests(), 4, "the conflict, the shards' read (2), the transaction");
     // (Every shard still has a unit: whichever this process picks, it takes it.)
     let before = cold.stats().requests();
     reserve(&cold, "s-4", "S", 1).await.unwrap();
     assert_eq!(cold.stats().requests() - before, 1, "the layout is known now");
     assert_eq!(shards(&t, "S").await.values().map(|s| s.reserved).sum::<i64>(), 13);
     no_violations(&t).await;
+}
+
+/// Each shard k > 0 has a partition of its own, with its holds and ledger: the holds listing
+/// merges them, oldest first, a reservation holding units on several shards once with their sum,
+/// over pages that each end where every partition read is complete.
+#[tokio::test]
+async fn the_holds_of_a_sharded_item_are_listed_from_every_shards_partition_once_per_reservation() {
+    let t = TestTable::new().await;
+    t.function("put-stock")
+        .write_stock("P", "w1", put(16, 4), None, None, &Default::default())
+        .await
+        .unwrap();
+    let mut held = Vec::new();
+    for i in 0..6 {
+        held.push(reserve(&t.store, &format!("o-{i}"), "P", 1).await.unwrap().reservation);
+    }
+    // 10 left, at most 3 on a shard: 7 units need several shards.
+    let split = reserve(&t.store, "o-split", "P", 7).await.unwrap().reservation;
+    assert!(split.shard_holds.len() > 1, "{:?}", split.shard_holds);
+    held.push(split);
+    let snapshot = Snapshot::take(&t).await;
+    assert!(snapshot.holds.iter().any(|(_, k, _, _)| *k > 0), "hold items on other shards' partitions");
+    assert_eq!(snapshot.violations(), Vec::<String>::new(), "every item in its shard's partition");
+
+    for limit in [1, 2, 3, 100] {
+        let mut listed = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = t.store.list_holds("P", "w1", limit, cursor.as_deref()).await.unwrap();
+            assert!(!page.items.is_empty() || listed.is_empty(), "no empty page after the first");
+            listed.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let got: Vec<(String, i64)> = listed.iter().map(|h| (h.reservation_id.clone(), h.quantity)).collect();
+        let mut expected: Vec<_> = held.iter().collect();
+        expected.sort_by_key(|r| (r.created_at, r.reservation_id.clone()));
+        let expected: Vec<(String, i64)> =
+            expected.iter().map(|r| (r.reservation_id.clone(), r.lines[0].quantity)).collect();
+        assert_eq!(got, expected, "limit {limit}: every hold once, with its sum, oldest first");
+    }
 }

@@ -370,9 +370,9 @@ async fn injected_conflicts_and_throttling_are_retried() {
 
     // Reads are retried too.
     t.faults.clear();
-    t.faults.plan("Query", Fault::Throttled, 2);
+    t.faults.plan("GetItem", Fault::Throttled, 2);
     assert_eq!(t.store.get_stock("F", "w1").await.unwrap().reserved, 3);
-    assert_eq!(t.faults.seen("Query"), 3);
+    assert_eq!(t.faults.seen("GetItem"), 3);
 
     // Transitions: a conflicted confirm is retried and applied once.
     t.faults.clear();

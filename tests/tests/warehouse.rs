@@ -415,3 +415,24 @@ async fn the_callers_jwt_sub_is_the_actor_of_its_movements() {
     assert_eq!(page.items[0].reason.as_deref(), Some("delivery"));
     assert_eq!(page.items[1].actor, None, "set without a token");
 }
+
+/// A batch item on a sharded item is applied as its single route applies it: every shard
+/// rewritten (read from their partitions), the units spread evenly.
+#[tokio::test]
+async fn a_batch_item_on_a_sharded_item_rewrites_every_shard() {
+    let t = TestTable::new().await;
+    let put = json!({"onHand": 8, "shards": 4});
+    assert_eq!(call(&t.store, Method::PUT, "/v1/stock/BS/w1", Some(put), None).await.0, 201);
+    let body = json!({"items": [{"sku": "BS", "locationId": "w1", "delta": 4}]});
+    let (status, answer) = call(&t.store, Method::POST, "/v1/stock/batch", Some(body), None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (&answer["results"][0]["status"], &answer["results"][0]["item"]["onHand"]),
+        (&json!(200), &json!(12))
+    );
+    let snapshot = Snapshot::take(&t).await;
+    assert_no_violations(&snapshot);
+    let on_hands: Vec<i64> =
+        snapshot.shards[&("BS".to_owned(), "w1".to_owned())].values().map(|s| s.on_hand).collect();
+    assert_eq!(on_hands, [3, 3, 3, 3]);
+}

@@ -12,10 +12,13 @@ impl View {
     pub fn drifting_items(&self) -> Vec<Drift> {
         let pending = self.pending_lines();
         let pending_units = self.pending_units();
-        let mut holds: BTreeMap<&ItemKey, Vec<(&str, i64)>> = BTreeMap::new();
+        // A reservation's hold items on an item (one per shard it holds units on), summed.
+        let mut summed: BTreeMap<&ItemKey, BTreeMap<&str, i64>> = BTreeMap::new();
         for (key, reservation_id, quantity) in &self.holds {
-            holds.entry(key).or_default().push((reservation_id, *quantity));
+            *summed.entry(key).or_default().entry(reservation_id).or_default() += *quantity;
         }
+        let holds: BTreeMap<&ItemKey, Vec<(&str, i64)>> =
+            summed.into_iter().map(|(key, by_id)| (key, by_id.into_iter().collect())).collect();
         let mut drift = Vec::new();
         for (key, stock) in &self.stock {
             let by_reservations = pending.get(key).map_or(&[][..], Vec::as_slice);

@@ -81,7 +81,8 @@ impl Write {
     /// The writes that make `reservation` and finish it: its reserve, confirm and release (an
     /// expiry is a release without an idempotency record).
     pub fn of_reservation(reservation: &Reservation) -> [Write; 3] {
-        let (shard_items, holds) = (reservation.units().len(), reservation.stock_lines().len());
+        // A hold item per shard item holding units.
+        let (shard_items, holds) = (reservation.units().len(), reservation.units().len());
         [
             Write::Reserve { shard_items, holds },
             Write::Confirm { shard_items, holds },

@@ -11,15 +11,13 @@ use super::items::{
     hold_item, hold_key, n, outbox_item, outbox_key, reservation_item, s, shard_key, Item, TTL,
 };
 use super::{Store, WriteContext};
-use crate::domain::{timestamp, Reservation, StockDeltas, Transition};
+use crate::domain::{timestamp, Reservation, ShardKey, StockDeltas, Transition};
 use crate::error::{Error, Result};
 use crate::events::OutboxEvent;
 
-/// The hold items a reservation leaving PENDING deletes.
-pub(crate) fn released_holds(
-    reservation: &Reservation,
-) -> impl Iterator<Item = (String, String, Option<i64>)> {
-    reservation.stock_lines().into_iter().map(|l| (l.sku, l.location_id, None))
+/// The hold items a reservation leaving PENDING deletes: one per shard item it holds units on.
+pub(crate) fn released_holds(reservation: &Reservation) -> impl Iterator<Item = (ShardKey, Option<i64>)> {
+    reservation.units().into_keys().map(|key| (key, None))
 }
 
 impl Store {
@@ -70,18 +68,18 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// The hold items of a reservation's lines: put (with their quantities) or, with `None`,
-    /// deleted.
+    /// A reservation's hold items, one per shard item it holds units on: put (with their
+    /// quantities) or, with `None`, deleted.
     pub(crate) fn holds(
         &self,
         reservation: &Reservation,
-        lines: impl IntoIterator<Item = (String, String, Option<i64>)>,
+        holds: impl IntoIterator<Item = (ShardKey, Option<i64>)>,
     ) -> Result<Vec<TransactWriteItem>> {
-        lines
+        holds
             .into_iter()
-            .map(|(sku, location_id, quantity)| match quantity {
-                Some(q) => self.put(hold_item(&sku, &location_id, reservation, q), "", vec![]),
-                None => self.delete(hold_key(&sku, &location_id, reservation)),
+            .map(|((sku, location_id, shard), quantity)| match quantity {
+                Some(q) => self.put(hold_item(&sku, &location_id, shard, reservation, q), "", vec![]),
+                None => self.delete(hold_key(&sku, &location_id, shard, reservation)),
             })
             .collect()
     }

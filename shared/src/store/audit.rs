@@ -5,7 +5,9 @@
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::types::{Get, ReturnConsumedCapacity, TransactGetItem};
 
-use super::items::{holds_prefix, item_range, s, stock_pk, Item};
+use super::items::{
+    holds_and_item_range, s, shard_items_of, shard_pk, string_attr, Item, SK, STOCK_ITEM_PREFIX,
+};
 use super::reads::SortKeys;
 use super::retry::{classify, Failure};
 use super::Store;
@@ -62,16 +64,30 @@ impl Store {
         }
     }
 
-    /// The holds of `(sku, location_id)` and then its stock item and its shards, in one strongly
-    /// consistent Query of the sort-key range `HOLD#{loc}#` .. `LOC#{loc}#~` (DynamoDB reads it in
-    /// key order; other locations' items in the range are the caller's to skip).
+    /// The holds of `(sku, location_id)` and its stock item and shards: in each of its shards'
+    /// partitions (shard 0's names how many there are), one strongly consistent Query of the
+    /// sort-key range `HOLD#{loc}#` .. `LOC#{loc}#~` (other locations' items in the range are the
+    /// caller's to skip), shard by shard.
     pub async fn audit_item_range(&self, sku: &str, location_id: &str) -> Result<Vec<Item>> {
-        let (pk, from, to) = (stock_pk(sku), holds_prefix(location_id), item_range(location_id).1);
+        let (from, to) = holds_and_item_range(location_id);
         let keys = SortKeys::Between(&from, &to);
-        self.with_retries("audit_item", || {
-            self.query_partition(pk.clone(), keys, super::reads::KeyOrder::Ascending)
-        })
-        .await
+        let query = |shard: u32| {
+            let pk = shard_pk(sku, location_id, shard);
+            self.with_retries("audit_item", move || {
+                self.query_partition(pk.clone(), keys, super::reads::KeyOrder::Ascending)
+            })
+        };
+        let mut items = query(0).await?;
+        let count = items
+            .iter()
+            .find(|item| {
+                string_attr(item, SK).as_deref() == Some(&format!("{STOCK_ITEM_PREFIX}{location_id}"))
+            })
+            .map_or(1, shard_items_of);
+        for shard in 1..count {
+            items.extend(query(shard).await?);
+        }
+        Ok(items)
     }
 
     /// The items of `keys` (at most [`MAX_TRANSACT_GET`]) as they were at one moment

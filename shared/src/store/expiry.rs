@@ -40,7 +40,7 @@ pub fn pack_expiry_batches(holds: Vec<Reservation>, max_holds: usize) -> Vec<Vec
         let with_it = Write::ExpireBatch {
             reservations: batch.len() + 1,
             shard_items: shard_items.union(&keys).count(),
-            holds: hold_items + hold.stock_lines().len(),
+            holds: hold_items + hold.units().len(),
         };
         if !batch.is_empty() && (batch.len() >= max_holds.max(1) || !with_it.fits(Keyed::No)) {
             batches.push(std::mem::take(&mut batch));
@@ -48,7 +48,7 @@ pub fn pack_expiry_batches(holds: Vec<Reservation>, max_holds: usize) -> Vec<Vec
             hold_items = 0;
         }
         shard_items.extend(keys);
-        hold_items += hold.stock_lines().len();
+        hold_items += hold.units().len();
         batch.push(hold);
     }
     if !batch.is_empty() {
@@ -130,7 +130,7 @@ impl Store {
             return self.expire_one_by_one(&due, ctx).await;
         }
         let deltas = stock_deltas(due.iter().copied(), Transition::Expire);
-        let holds = due.iter().map(|r| r.stock_lines().len()).sum();
+        let holds = due.iter().map(|r| r.units().len()).sum();
         let mut tx =
             Tx::new(Write::ExpireBatch { reservations: due.len(), shard_items: deltas.len(), holds });
         let mut events = Vec::with_capacity(due.len());

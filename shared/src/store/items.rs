@@ -3,8 +3,9 @@
 //! | entity      | pk                 | sk         | notes                                       |
 //! |-------------|--------------------|------------|---------------------------------------------|
 //! | stock item  | `STOCK#{sku}`      | `LOC#{loc}`| Query on pk = every location of a SKU        |
-//! | movement    | `STOCK#{sku}`      | `MOV#{loc}#{version, 12 digits}` | the on-hand ledger, kept for good |
-//! | hold        | `STOCK#{sku}`      | `HOLD#{loc}#{createdAt}#{id}` | a PENDING reservation's units here |
+//! | shard k > 0 | `STOCK#{sku}#LOC#{loc}#S{k:02}` | `LOC#{loc}#{k:02}` | a partition of its own per shard |
+//! | movement    | the shard's pk     | `MOV#{loc}#{version, 12 digits}[#{k:02}]` | the on-hand ledger, kept for good |
+//! | hold        | the shard's pk     | `HOLD#{loc}#{createdAt}#{id}` | a PENDING reservation's units on that shard |
 //! | reservation | `RES#{id}`         | `RES`      | + `gsi1pk`/`gsi1sk` only while PENDING, `ttl` once final |
 //! | order key   | `ORDER#{orderId}`  | `ORDER`    | the latest reservationId and its request, `ttl` |
 //! | order's res.| `ORDER#{orderId}`  | `RES#{createdAt}#{id}` | one per reservation: the history, `ttl` |
@@ -67,23 +68,37 @@ pub fn stock_key(sku: &str, location_id: &str) -> Item {
     ])
 }
 
-/// The key of shard `shard` of an item. Shard 0 is the item itself (`LOC#{loc}`); shard k > 0 is
-/// `LOC#{loc}#{k:02}`. Location ids have no `#` and every character they may have sorts after it,
-/// so the sort keys from `LOC#{loc}` to `LOC#{loc}#~` are exactly the item and its shards
-/// ([`item_range`]).
+/// The partition of shard `shard` of an item, with the shard's holds and ledger: shard 0 is the
+/// item itself, in its sku's partition (`STOCK#{sku}`, beside the sku's other locations); shard
+/// k > 0 has a partition of its own, `STOCK#{sku}#LOC#{loc}#S{k:02}` (DynamoDB's write sharding:
+/// its write and read budgets are per partition, so a sale on N shards has N partitions' worth).
+/// Skus and location ids have no `#`, so these never meet a sku's partition.
+pub fn shard_pk(sku: &str, location_id: &str, shard: u32) -> String {
+    if shard == 0 {
+        stock_pk(sku)
+    } else {
+        format!("STOCK#{sku}#LOC#{location_id}#S{shard:02}")
+    }
+}
+
+/// The key of shard `shard` of an item: shard 0 is the item itself (`LOC#{loc}`); shard k > 0 is
+/// `LOC#{loc}#{k:02}` in its own partition ([`shard_pk`]).
 pub fn shard_key(sku: &str, location_id: &str, shard: u32) -> Item {
     if shard == 0 {
         return stock_key(sku, location_id);
     }
     HashMap::from([
-        (PK.into(), s(stock_pk(sku))),
+        (PK.into(), s(shard_pk(sku, location_id, shard))),
         (SK.into(), s(format!("{STOCK_ITEM_PREFIX}{location_id}#{shard:02}"))),
     ])
 }
 
-/// The sort keys of an item and its shards: `BETWEEN` these two.
-pub fn item_range(location_id: &str) -> (String, String) {
-    (format!("{STOCK_ITEM_PREFIX}{location_id}"), format!("{STOCK_ITEM_PREFIX}{location_id}#~"))
+/// In each of an item's partitions (its shards'), the sort keys of its holds and then the shard
+/// item: `BETWEEN` these two. Location ids have no `#` and every character they may have sorts
+/// after it, so no other location's item is in between but the holds of one whose id begins
+/// with this one's (the caller skips those).
+pub fn holds_and_item_range(location_id: &str) -> (String, String) {
+    (holds_prefix(location_id), format!("{STOCK_ITEM_PREFIX}{location_id}#~"))
 }
 
 /// Which shard a stock or shard item (as read) is: the number after the location in its sort key.
@@ -159,13 +174,12 @@ pub struct HoldRead {
     pub quantity: Option<i64>,
 }
 
-/// Reads a hold item (`STOCK#{sku}`, `HOLD#{loc}#...`); `None` for any other item.
+/// Reads a hold item (its `sku` and `locationId`, `HOLD#{loc}#...`); `None` for any other item.
 pub fn read_hold(item: &Item) -> Option<HoldRead> {
-    let sku = string_attr(item, PK)?.strip_prefix("STOCK#")?.to_owned();
     let sort_key = string_attr(item, SK)?;
     let location_id = sort_key.strip_prefix("HOLD#")?.split('#').next()?.to_owned();
     Some(HoldRead {
-        sku,
+        sku: string_attr(item, "sku")?,
         location_id,
         reservation_id: string_attr(item, "reservationId").unwrap_or_default(),
         quantity: number_attr(item, "quantity"),
@@ -175,27 +189,31 @@ pub fn read_hold(item: &Item) -> Option<HoldRead> {
 
 /// Whether `sk` is the sort key of the stock item at `location_id` or one of its shards.
 pub fn is_item_or_shard(sk: &str, location_id: &str) -> bool {
-    let (item, _) = item_range(location_id);
+    let item = format!("{STOCK_ITEM_PREFIX}{location_id}");
     sk == item || sk.strip_prefix(&item).is_some_and(|rest| rest.starts_with('#'))
 }
 
-/// The key of `reservation`'s hold on `(sku, location_id)`.
-pub fn hold_key(sku: &str, location_id: &str, reservation: &Reservation) -> Item {
+/// The key of `reservation`'s hold on shard `shard` of `(sku, location_id)`, in the shard's
+/// partition.
+pub fn hold_key(sku: &str, location_id: &str, shard: u32, reservation: &Reservation) -> Item {
     let sk = format!(
         "{}{}#{}",
         holds_prefix(location_id),
         timestamp::format(&reservation.created_at),
         reservation.reservation_id
     );
-    HashMap::from([(PK.into(), s(stock_pk(sku))), (SK.into(), s(sk))])
+    HashMap::from([(PK.into(), s(shard_pk(sku, location_id, shard))), (SK.into(), s(sk))])
 }
 
-/// `reservation`'s hold of `quantity` units on `(sku, location_id)`: the holds of an item sum to
-/// its `reserved`, kept so by the transactions that move `reserved`.
-pub fn hold_item(sku: &str, location_id: &str, reservation: &Reservation, quantity: i64) -> Item {
-    let mut item = hold_key(sku, location_id, reservation);
+/// `reservation`'s hold of `quantity` units on shard `shard` of `(sku, location_id)`: the holds on
+/// a shard sum to its `reserved`, kept so by the transactions that move `reserved`.
+pub fn hold_item(sku: &str, location_id: &str, shard: u32, reservation: &Reservation, quantity: i64) -> Item {
+    let mut item = hold_key(sku, location_id, shard, reservation);
     item.extend([
         ("entity".into(), s("HOLD")),
+        ("sku".into(), s(sku)),
+        ("locationId".into(), s(location_id)),
+        ("shard".into(), n(shard)),
         ("reservationId".into(), s(&reservation.reservation_id)),
         ("orderId".into(), s(&reservation.order_id)),
         ("quantity".into(), n(quantity)),
@@ -207,7 +225,9 @@ pub fn hold_item(sku: &str, location_id: &str, reservation: &Reservation, quanti
 /// shard k > 0 (its own chain of versions) at `MOV#{loc}#{version}#{k:02}`.
 pub fn movement_item(sku: &str, location_id: &str, movement: &Movement) -> Result<Item, Error> {
     let mut item = to_item(movement)?;
-    item.insert(PK.into(), s(stock_pk(sku)));
+    item.insert(PK.into(), s(shard_pk(sku, location_id, movement.shard.unwrap_or(0))));
+    item.insert("sku".into(), s(sku));
+    item.insert("locationId".into(), s(location_id));
     let mut sk = format!("{}{:012}", movements_prefix(location_id), movement.version);
     if let Some(shard) = movement.shard.filter(|k| *k > 0) {
         sk.push_str(&format!("#{shard:02}"));
@@ -369,17 +389,22 @@ pub fn number_attr(item: &Item, name: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Line;
+    use crate::domain::{Line, MovementKind};
 
     #[test]
     fn holds_and_item_ranges_are_read_from_their_keys() {
         let r = Reservation::new("o".into(), vec![Line::new("A".into(), "w-1".into(), 2)], 60, Utc::now());
-        let mut item = hold_key("A", "w-1", &r);
-        item.insert("reservationId".into(), s(&r.reservation_id));
-        item.insert("quantity".into(), n(2));
+        let item = hold_item("A", "w-1", 3, &r, 2);
         let hold = read_hold(&item).expect("a hold");
         assert_eq!((hold.sku.as_str(), hold.location_id.as_str(), hold.quantity), ("A", "w-1", Some(2)));
         assert_eq!(hold.reservation_id, r.reservation_id);
+        // In its shard's partition, as the shard item and its ledger are; shard 0's is the sku's.
+        assert_eq!(string_attr(&item, PK).unwrap(), "STOCK#A#LOC#w-1#S03");
+        assert_eq!(shard_key("A", "w-1", 3)[PK], item[PK]);
+        assert_eq!(string_attr(&hold_item("A", "w-1", 0, &r, 2), PK).unwrap(), "STOCK#A");
+        let movement =
+            Movement::new(MovementKind::Sold, 4, -1, 2, Utc::now(), &Default::default()).on_shard(3, 4);
+        assert_eq!(movement_item("A", "w-1", &movement).unwrap()[PK], item[PK]);
         assert_eq!(read_hold(&stock_key("A", "w-1")), None, "not a hold");
         assert!(is_item_or_shard("LOC#w-1", "w-1") && is_item_or_shard("LOC#w-1#03", "w-1"));
         assert!(!is_item_or_shard("LOC#w-10", "w-1") && !is_item_or_shard("HOLD#w-1#x", "w-1"));

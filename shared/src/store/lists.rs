@@ -6,8 +6,9 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::cursors::{CreatedCursor, LocationCursor, MovementsCursor};
 use super::items::{
-    from_item, holds_prefix, location_pk, movements_prefix, number_attr, order_key, order_pk, s, stock_key,
-    stock_pk, string_attr, GSI2, GSI2_PK, GSI2_SK, ORDER_RESERVATION_PREFIX, SK,
+    from_item, holds_prefix, location_pk, movements_prefix, number_attr, order_key, order_pk, s,
+    shard_items_of, shard_pk, stock_key, string_attr, Item, GSI2, GSI2_PK, GSI2_SK, ORDER_RESERVATION_PREFIX,
+    SK,
 };
 use super::reads::{split_page, KeyOrder};
 use super::retry::Failure;
@@ -128,10 +129,10 @@ impl Store {
         let prefix = movements_prefix(location_id);
         let cursors = MovementsCursor { prefix: &prefix };
         let after = cursor.map(|c| cursors.after(c)).transpose()?;
-        self.get_stock(sku, location_id).await?;
+        let partitions = self.item_partitions(sku, location_id).await?;
         let (items, next) = self
             .with_retries("list_movements", || {
-                self.query_page(stock_pk(sku), &prefix, KeyOrder::Descending, limit, after.clone())
+                self.merged_page(&partitions, &prefix, KeyOrder::Descending, limit, after.clone())
             })
             .await?;
         let items = items.into_iter().map(from_item::<Movement>).collect::<Result<Vec<_>>>()?;
@@ -151,20 +152,22 @@ impl Store {
         let prefix = holds_prefix(location_id);
         let cursors = CreatedCursor { prefix: &prefix };
         let after = cursor.map(|c| cursors.after(c)).transpose()?;
-        self.get_stock(sku, location_id).await?;
+        let partitions = self.item_partitions(sku, location_id).await?;
         let (items, next) = self
             .with_retries("list_holds", || {
-                self.query_page(stock_pk(sku), &prefix, KeyOrder::Ascending, limit, after.clone())
+                self.merged_page(&partitions, &prefix, KeyOrder::Ascending, limit, after.clone())
             })
             .await?;
-        let held: Vec<(String, String, i64)> = items
-            .iter()
-            .map(|item| {
-                let id = string_attr(item, "reservationId").unwrap_or_default();
-                let order = string_attr(item, "orderId").unwrap_or_default();
-                (id, order, number_attr(item, "quantity").unwrap_or_default())
-            })
-            .collect();
+        // A reservation holding units on several shards has a hold item on each: one entry.
+        let mut held: Vec<(String, String, i64)> = Vec::new();
+        for item in &items {
+            let id = string_attr(item, "reservationId").unwrap_or_default();
+            let quantity = number_attr(item, "quantity").unwrap_or_default();
+            match held.last_mut() {
+                Some(last) if last.0 == id => last.2 += quantity,
+                _ => held.push((id, string_attr(item, "orderId").unwrap_or_default(), quantity)),
+            }
+        }
         let reservations =
             futures::future::try_join_all(held.iter().map(|(id, _, _)| self.get_reservation(id))).await?;
         let items = held
@@ -210,5 +213,49 @@ impl Store {
             .map(|sku| self.with_retries("list_location_stock", || self.read_stock(sku, location_id)));
         let items = futures::future::try_join_all(reads).await?.into_iter().flatten().collect();
         Ok(Page { items, next_cursor: next })
+    }
+
+    /// The partitions of an item's shards (shard 0's names how many there are); `NOT_FOUND` when
+    /// the item does not exist.
+    async fn item_partitions(&self, sku: &str, location_id: &str) -> Result<Vec<String>> {
+        let first =
+            self.with_retries("item_partitions", || self.get_item(stock_key(sku, location_id))).await?;
+        let first = first
+            .ok_or_else(|| Error::NotFound { what: "stock item", id: format!("{sku}/{location_id}") })?;
+        Ok((0..shard_items_of(&first)).map(|k| shard_pk(sku, location_id, k)).collect())
+    }
+
+    /// One page of the items under `prefix` in several partitions (an item's shards'), merged in
+    /// `order` of sort key, as [`Store::query_page`] reads one: at most `limit` sort keys (the
+    /// same sort key in several partitions, a reservation's holds on several shards, is one, with
+    /// all its items), and the sort key to go on from when there are more. Each partition is read
+    /// a page at once: a sort key one of them did not reach comes after `limit` others it did.
+    async fn merged_page(
+        &self,
+        partitions: &[String],
+        prefix: &str,
+        order: KeyOrder,
+        limit: i32,
+        after: Option<String>,
+    ) -> Result<(Vec<Item>, Option<String>), Failure> {
+        if let [pk] = partitions {
+            return self.query_page(pk.clone(), prefix, order, limit, after).await;
+        }
+        let reads =
+            partitions.iter().map(|pk| self.query_page(pk.clone(), prefix, order, limit, after.clone()));
+        let pages = futures::future::try_join_all(reads).await?;
+        let sk = |item: &Item| string_attr(item, SK).unwrap_or_default();
+        let unread = pages.iter().any(|(_, next)| next.is_some());
+        let mut items: Vec<Item> = pages.into_iter().flat_map(|(items, _)| items).collect();
+        items
+            .sort_by(|a, b| if order == KeyOrder::Ascending { sk(a).cmp(&sk(b)) } else { sk(b).cmp(&sk(a)) });
+        let mut keys: Vec<String> = items.iter().map(sk).collect();
+        keys.dedup();
+        let more = keys.len() > limit as usize || unread;
+        keys.truncate(limit as usize);
+        let kept: std::collections::HashSet<&String> = keys.iter().collect();
+        items.retain(|item| kept.contains(&sk(item)));
+        let last = keys.last().cloned();
+        Ok((items, if more { last } else { None }))
     }
 }

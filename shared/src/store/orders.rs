@@ -14,8 +14,8 @@ use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Reserved, Store, WriteContext};
 use crate::domain::{
-    check_reservation, decide_put, hold_change, line_changes, shard_holds_of, stock_lines, Cart, HoldChange,
-    Line, LinesFrom, OrderSlot, PutDecision, Reservation, StockDeltas, Transition, Units, Write,
+    check_reservation, decide_put, hold_change, shard_holds_of, stock_lines, Cart, HoldChange, Line,
+    LinesFrom, OrderSlot, PutDecision, Reservation, StockDeltas, Transition, Units, Write,
     DEFAULT_TTL_SECONDS,
 };
 use crate::error::{Error, Result};
@@ -109,14 +109,14 @@ impl Store {
         }
         next.shard_holds = shard_holds_of(&units);
         check_reservation(&next)?;
-        let changed_holds = line_changes(&current.lines, &next.lines);
         let unit_changes = unit_changes(&held, &units);
 
-        let write = Write::Modify { shard_items: unit_changes.len(), holds: changed_holds.len() };
+        // A hold item per shard item whose units change.
+        let write = Write::Modify { shard_items: unit_changes.len(), holds: unit_changes.len() };
         if !write.fits(crate::domain::Keyed::Yes) {
             let message = format!(
-                "this change touches {} stock items at once: too many for one transaction",
-                changed_holds.len()
+                "this change touches {} stock and shard items at once: too many for one transaction",
+                unit_changes.len()
             );
             return Err(Failure::Fatal(Error::invalid_field("lines", message)));
         }
@@ -144,11 +144,7 @@ impl Store {
         let (detail_type, data) = change.event(current, &next)?;
         let event = ctx.event(detail_type, data, now);
         tx.push(self.outbox(&event)?);
-        let next_held = next.stock_lines();
-        let holds = changed_holds.keys().map(|(sku, location_id)| {
-            let quantity = quantity_of(&next_held, sku, location_id);
-            (sku.clone(), location_id.clone(), (quantity > 0).then_some(quantity))
-        });
+        let holds = unit_changes.keys().map(|key| (key.clone(), units.get(key).copied().filter(|q| *q > 0)));
         tx.extend(self.holds(&next, holds)?);
 
         let answer = Answer::new(200, &next)?;
@@ -172,7 +168,7 @@ impl Store {
         }
         let current_held = current.stock_lines();
         let held = |sku: &str, location_id: &str| quantity_of(&current_held, sku, location_id);
-        let refusal = self.short_takes(cancelled.failures(&takes), cart, &next_held, held);
+        let refusal = self.short_takes(cancelled.failures(&takes), cart, &next.stock_lines(), held);
         Err(self.kit_refusal(refusal, cart, &current_held).await)
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::items::{from_item, number_attr, shard_key, Item};
+use super::items::{from_item, number_attr, shard_items_of, shard_key, Item};
 use super::retry::Failure;
 use super::Store;
 use crate::domain::{
@@ -39,8 +39,9 @@ pub(crate) struct Layout {
 pub(crate) enum Known {
     /// Read within [`SHARD_COUNT_TTL`].
     Layout(Layout),
-    /// Read it before placing units on it (its last take failed, or met another transaction).
-    ReadFirst,
+    /// Read it before placing units on it (its last take failed, or met another transaction);
+    /// it has this many shard items, as far as this process knows (1: not known).
+    ReadFirst(u32),
 }
 
 /// Shard layouts as last read, per `(sku, locationId)`.
@@ -68,7 +69,17 @@ impl ShardCounts {
     fn layout(&self, sku: &str, location_id: &str) -> Option<Layout> {
         match self.get(sku, location_id)? {
             Known::Layout(layout) => Some(layout),
-            Known::ReadFirst => None,
+            Known::ReadFirst(_) => None,
+        }
+    }
+
+    /// How many shard items the item has, as last read or told, however long ago (1: not known).
+    fn items_hint(&self, sku: &str, location_id: &str) -> u32 {
+        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match counts.get(&(sku.to_owned(), location_id.to_owned())) {
+            Some((Known::Layout(layout), _)) => layout.items,
+            Some((Known::ReadFirst(items), _)) => *items,
+            None => 1,
         }
     }
 }
@@ -79,8 +90,16 @@ impl Store {
     }
 
     /// The item may have been resharded: read its shards before placing units on it again.
-    pub(crate) fn forget_shards(&self, sku: &str, location_id: &str) {
-        self.shard_counts.set(sku, location_id, Known::ReadFirst);
+    /// `items`: how many shard items it has, if a write's answer just said (its shard 0 as it
+    /// was), so the read takes one request.
+    pub(crate) fn forget_shards(&self, sku: &str, location_id: &str, items: Option<u32>) {
+        let items = items.unwrap_or_else(|| self.shard_items_hint(sku, location_id));
+        self.shard_counts.set(sku, location_id, Known::ReadFirst(items));
+    }
+
+    /// How many shard items `(sku, location_id)` has, as this process last knew (1: not known).
+    pub(crate) fn shard_items_hint(&self, sku: &str, location_id: &str) -> u32 {
+        self.shard_counts.items_hint(sku, location_id)
     }
 
     /// Whether this process does not know `(sku, location_id)`'s layout: a reserve takes from it
@@ -177,7 +196,7 @@ impl Store {
                 };
                 return Ok(Some(vec![(k, quantity)]));
             }
-            Some(Known::ReadFirst) => {}
+            Some(Known::ReadFirst(_)) => {}
         }
         let shards = self.read_shards(sku, location_id).await?;
         let Some((_, item)) = shards.first() else {
@@ -264,7 +283,9 @@ impl Store {
             // Taken from blind: shards left from a lowered count may have units; read them first.
             let blind = self.layout_unknown(sku, location_id) && !old.is_empty();
             if *shard > 0 || resharded || blind || self.known_sharded(sku, location_id) {
-                self.forget_shards(sku, location_id);
+                // Shard 0 as it was names its shard items.
+                let items = (*shard == 0 && !old.is_empty()).then(|| shard_items_of(old));
+                self.forget_shards(sku, location_id, items);
                 sharded = true;
             }
         }
@@ -337,7 +358,7 @@ impl Store {
         for shards in &items {
             match shards.as_slice() {
                 [item] if item.shards <= 1 => self.remember_shards(&item.sku, &item.location_id, 1, 1),
-                [item, ..] => self.forget_shards(&item.sku, &item.location_id),
+                [item, ..] => self.forget_shards(&item.sku, &item.location_id, Some(shards.len() as u32)),
                 [] => {}
             }
         }

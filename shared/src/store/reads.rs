@@ -6,9 +6,15 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+use futures::{StreamExt, TryStreamExt};
+
+use super::availability::BATCH_GET_KEYS;
 use super::items::{
-    from_item, item_range, reservation_key, s, shard_key, shard_of, stock_pk, string_attr, Item, PK, SK,
-    SKU_SK, STOCK_ITEMS_END, STOCK_ITEM_PREFIX,
+    from_item, reservation_key, s, shard_items_of, shard_key, shard_of, stock_key, stock_pk, string_attr,
+    Item, PK, SK, SKU_SK, STOCK_ITEMS_END, STOCK_ITEM_PREFIX,
 };
 use super::retry::{classify, Failure};
 use super::Store;
@@ -64,26 +70,115 @@ impl Store {
         Ok(combine(&shards.into_iter().map(|(_, s)| s).collect::<Vec<_>>()))
     }
 
-    /// An item's shard items, shard 0 (the item itself) first, with their numbers: one strongly
-    /// consistent Query of the item's sort-key range. Empty when the item does not exist.
+    /// An item's shard items, shard 0 (the item itself) first, with their numbers: shard 0
+    /// (GetItem), then the other shard items it names (`shardItems`) in one BatchGetItem; or, when
+    /// this process knows the item has several, all of them in one BatchGetItem (and any shard 0
+    /// names beyond those in one more). Empty when the item does not exist.
     pub(crate) async fn read_shards(
         &self,
         sku: &str,
         location_id: &str,
     ) -> Result<Vec<(u32, StockItem)>, Failure> {
-        let (from, to) = item_range(location_id);
-        let items =
-            self.query_partition(stock_pk(sku), SortKeys::Between(&from, &to), KeyOrder::Ascending).await?;
-        let mut shards = items
+        let known = self.shard_items_hint(sku, location_id);
+        if known <= 1 {
+            let Some(first) = self.get_item(stock_key(sku, location_id)).await? else {
+                return Ok(Vec::new());
+            };
+            return Ok(self.with_shards(vec![first]).await?.pop().unwrap_or_default());
+        }
+        let keys = |shards: std::ops::Range<u32>| shards.map(|k| shard_key(sku, location_id, k)).collect();
+        let mut read = self.batch_get_all(keys(0..known)).await?;
+        let Some(count) = read.iter().find(|item| shard_of(item) == 0).map(shard_items_of) else {
+            return Ok(Vec::new());
+        };
+        if count > known {
+            read.extend(self.batch_get_all(keys(known..count)).await?);
+        }
+        let mut shards = read
             .into_iter()
             .map(|item| Ok((shard_of(&item), from_item::<StockItem>(item)?)))
             .collect::<Result<Vec<_>>>()?;
         shards.sort_by_key(|(k, _)| *k);
-        // Shards without the item itself (being deleted): no item.
-        if shards.first().is_none_or(|(k, _)| *k != 0) {
-            return Ok(Vec::new());
-        }
         Ok(shards)
+    }
+
+    /// Items as read at shard 0, each with the other shard items it names (`shardItems`, each in
+    /// a partition of its own), read by BatchGetItem, 100 keys a request: each item's shard items
+    /// by number, shard 0 first, in the order given.
+    pub(crate) async fn with_shards(&self, firsts: Vec<Item>) -> Result<Vec<Vec<(u32, StockItem)>>, Failure> {
+        let mut keys = Vec::new();
+        let mut items = Vec::with_capacity(firsts.len());
+        let mut index = HashMap::new();
+        for first in firsts {
+            let count = shard_items_of(&first);
+            let item: StockItem = from_item(first)?;
+            keys.extend((1..count).map(|k| shard_key(&item.sku, &item.location_id, k)));
+            index.insert((item.sku.clone(), item.location_id.clone()), items.len());
+            items.push(vec![(0, item)]);
+        }
+        if keys.is_empty() {
+            return Ok(items);
+        }
+        for read in self.batch_get_all(keys).await? {
+            let shard = shard_of(&read);
+            let shard_item: StockItem = from_item(read)?;
+            if let Some(&i) = index.get(&(shard_item.sku.clone(), shard_item.location_id.clone())) {
+                items[i].push((shard, shard_item));
+            }
+        }
+        for parts in &mut items {
+            parts.sort_by_key(|(k, _)| *k);
+        }
+        Ok(items)
+    }
+
+    /// The items of `keys` that exist (strongly consistent), in any order: BatchGetItem of 100
+    /// keys at a time, a few at once, each sent again (after a backoff) for the keys DynamoDB left
+    /// unprocessed.
+    pub(crate) async fn batch_get_all(&self, keys: Vec<Item>) -> Result<Vec<Item>, Failure> {
+        let chunks: Vec<Vec<Item>> = keys.chunks(BATCH_GET_KEYS).map(<[Item]>::to_vec).collect();
+        let pages: Vec<Vec<Item>> = futures::stream::iter(chunks)
+            .map(|mut pending| async move {
+                let mut items = Vec::with_capacity(pending.len());
+                for attempt in 0.. {
+                    let (got, unprocessed) = self.batch_get_once(pending).await?;
+                    items.extend(got);
+                    if unprocessed.is_empty() {
+                        break;
+                    }
+                    pending = unprocessed;
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                }
+                Ok::<_, Failure>(items)
+            })
+            .buffer_unordered(READS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    /// One BatchGetItem: the items found, and the keys DynamoDB left unprocessed.
+    async fn batch_get_once(&self, keys: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), Failure> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| Failure::Fatal(Error::internal(e)))?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await
+            .map_err(classify)?;
+        let units = out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum::<f64>();
+        self.count_request(Some(units));
+        let got = out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+        let got = got.into_iter().filter(|item| !self.is_gone(item)).collect();
+        let unprocessed =
+            out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+        Ok((got, unprocessed))
     }
 
     /// One shard item (strongly consistent).
@@ -112,20 +207,18 @@ impl Store {
         Ok(self.read_sku_shards(sku).await?.into_iter().filter_map(|shards| combine(&shards)).collect())
     }
 
-    /// Every stock item of a SKU as its shard items (shard 0 first), by location.
+    /// Every stock item of a SKU as its shard items (shard 0 first), by location: one Query of
+    /// the sku's partition, and one BatchGetItem of the other shards of sharded items.
     pub(crate) async fn read_sku_shards(&self, sku: &str) -> Result<Vec<Vec<StockItem>>, Failure> {
         let items = self
             .query_partition(stock_pk(sku), SortKeys::Prefix(STOCK_ITEM_PREFIX), KeyOrder::Ascending)
             .await?;
-        by_location(items)
+        by_location(self.with_shards(items).await?)
     }
 
-    /// Every stock item of a SKU (each the sum of its shards) and, if the sku is a kit, the kit:
-    /// one Query (the sku item sorts right before the stock items).
-    pub(crate) async fn read_sku_stock_or_kit(
-        &self,
-        sku: &str,
-    ) -> Result<(Vec<StockItem>, Option<Kit>), Failure> {
+    /// A SKU's stock items as read at shard 0 (each names its other shard items) and, if the sku
+    /// is a kit, the kit: one Query (the sku item sorts right before the stock items).
+    pub(crate) async fn query_sku(&self, sku: &str) -> Result<(Vec<Item>, Option<Kit>), Failure> {
         let range = SortKeys::Between(SKU_SK, STOCK_ITEMS_END);
         let mut items = self.query_partition(stock_pk(sku), range, KeyOrder::Ascending).await?;
         let kit = match items.first() {
@@ -134,32 +227,13 @@ impl Store {
             }
             _ => None,
         };
-        let stock = by_location(items)?.into_iter().filter_map(|shards| combine(&shards)).collect();
-        Ok((stock, kit))
+        Ok((items, kit))
     }
 }
 
-/// Stock and shard items of one sku in sort-key order, as each item's shard items (shard 0
-/// first), by location.
-fn by_location(items: Vec<Item>) -> Result<Vec<Vec<StockItem>>, Failure> {
-    let mut locations: Vec<Vec<(u32, StockItem)>> = Vec::new();
-    // Sort-key order: each item, then its shards (`LOC#w#01` sorts before `LOC#w0`).
-    for item in items {
-        let shard = shard_of(&item);
-        let stock = from_item::<StockItem>(item)?;
-        match locations.last_mut() {
-            Some(last) if last[0].1.location_id == stock.location_id => last.push((shard, stock)),
-            _ => locations.push(vec![(shard, stock)]),
-        }
-    }
-    Ok(locations
-        .into_iter()
-        .filter(|shards| shards[0].0 == 0)
-        .map(|mut shards| {
-            shards.sort_by_key(|(k, _)| *k);
-            shards.into_iter().map(|(_, s)| s).collect()
-        })
-        .collect())
+/// Each item's shard items without their numbers (shard 0 first).
+fn by_location(items: Vec<Vec<(u32, StockItem)>>) -> Result<Vec<Vec<StockItem>>, Failure> {
+    Ok(items.into_iter().map(|shards| shards.into_iter().map(|(_, s)| s).collect()).collect())
 }
 
 impl Store {

@@ -133,7 +133,7 @@ impl Store {
             let retained_until = self.retained_until(reservation.created_at);
             let order = order_item(order_id, &reservation.reservation_id, &cart.key(), retained_until);
 
-            let mut tx = Tx::new(Write::Reserve { shard_items: units.len(), holds: held.len() });
+            let mut tx = Tx::new(Write::Reserve { shard_items: units.len(), holds: units.len() });
             let order_slot = tx.push(match slot {
                 // No order key, or one past its TTL that DynamoDB has not deleted yet.
                 OrderSlot::Free => {
@@ -159,8 +159,7 @@ impl Store {
             tx.push(self.put(reservation_item(&reservation)?, "attribute_not_exists(pk)", vec![])?);
             tx.push(self.put(order_reservation_item(&reservation, retained_until), "", vec![])?);
             tx.push(self.outbox(&event)?);
-            let holds = held.iter().map(|l| (l.sku.clone(), l.location_id.clone(), Some(l.quantity)));
-            tx.extend(self.holds(&reservation, holds)?);
+            tx.extend(self.holds(&reservation, units.iter().map(|(key, q)| (key.clone(), Some(*q))))?);
 
             let answer = Answer::new(201, &reservation)?;
             // On a sharded item a conflict is another buyer on that shard: go to another shard
@@ -184,7 +183,7 @@ impl Store {
                 }
                 TxOutcome::GaveWay if !blind.is_empty() => {
                     // Read what was taken from blind before placing it again.
-                    blind.iter().for_each(|l| self.forget_shards(&l.sku, &l.location_id));
+                    blind.iter().for_each(|l| self.forget_shards(&l.sku, &l.location_id, None));
                     self.count_retry("reserve", "conflict");
                 }
                 TxOutcome::GaveWay => {

@@ -82,7 +82,7 @@ impl Store {
     ) -> Result<(), Failure> {
         let (event, marker) = self.transition_event(next, transition, ctx)?;
         let deltas = stock_deltas([current], transition);
-        let (shard_items, holds) = (deltas.len(), current.stock_lines().len());
+        let (shard_items, holds) = (deltas.len(), current.units().len());
         let write = match transition {
             Transition::Confirm => Write::Confirm { shard_items, holds },
             Transition::Release | Transition::Expire => Write::Release { shard_items, holds },

@@ -152,7 +152,7 @@ async fn a_hanging_dependency_answers_503_with_retry_after_within_the_request_de
     let hang = integration_tests::Fault::Delay(Duration::from_secs(60));
     // The PUT's read never answers; then its read answers and its transaction never does (the
     // store's retry loop around the transaction's own).
-    for operation in ["Query", "TransactWriteItems"] {
+    for operation in ["GetItem", "TransactWriteItems"] {
         t.faults.clear();
         t.faults.plan(operation, hang, 100);
         let started = std::time::Instant::now();
@@ -165,7 +165,7 @@ async fn a_hanging_dependency_answers_503_with_retry_after_within_the_request_de
     }
     // In Lambda the deadline is the invocation's, less a margin, whatever the local budget.
     t.faults.clear();
-    t.faults.plan("Query", hang, 100);
+    t.faults.plan("GetItem", hang, 100);
     let patient = inventory::http::router_with_budget(
         Arc::new(t.store.clone()),
         &Operation::ALL,
