@@ -23,6 +23,10 @@ const LOCATION: &str = "w1";
 #[serde(rename_all = "camelCase")]
 pub struct ModelCell {
     pub clients: usize,
+    /// The model's median hold time, when the row is one of the sensitivity rows (else the
+    /// run's parameters'), in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_p50_ms: Option<f64>,
     #[serde(default = "one")]
     pub shards: u32,
     pub requests: u64,
@@ -64,12 +68,37 @@ fn one() -> u32 {
     1
 }
 
-/// Runs every `(clients, shards)` for `duration` each, on a fresh table each.
+/// The sensitivity rows' median hold times (ms), at C = 256 on 16 shards; the 99th percentile
+/// keeps the default's ratio to the median.
+pub const SENSITIVITY_HOLD_P50_MS: [u64; 2] = [10, 100];
+
+/// Runs every `(clients, shards)` for `duration` each, on a fresh table each, and (when C = 256
+/// on 16 shards is among them) the sensitivity rows; prints each row as it goes.
 pub async fn run(rows: &[(usize, u32)], duration: Duration) -> ModelRun {
     let params = ContentionParams::default();
+    println!("model: {params}");
     let mut cells = Vec::new();
-    for &(c, shards) in rows {
-        cells.push(run_cell(params, c, shards, duration).await);
+    let mut runs: Vec<(ContentionParams, usize, u32, Option<f64>)> =
+        rows.iter().map(|&(c, shards)| (params, c, shards, None)).collect();
+    if rows.contains(&(256, 16)) {
+        for p50 in SENSITIVITY_HOLD_P50_MS {
+            let ratio = params.hold_p99.as_secs_f64() / params.hold_p50.as_secs_f64();
+            let hold_p50 = Duration::from_millis(p50);
+            let varied = ContentionParams { hold_p50, hold_p99: hold_p50.mul_f64(ratio), ..params };
+            runs.push((varied, 256, 16, Some(p50 as f64)));
+        }
+    }
+    for (params, c, shards, hold_p50_ms) in runs {
+        let mut cell = run_cell(params, c, shards, duration).await;
+        cell.hold_p50_ms = hold_p50_ms;
+        println!(
+            "model C={} shards={}{}: {} ok / {} requests, {:.1}/s, conflicts/ok {}, retries/ok {}, throttled {}, 503 {} ({}%), spurious {}, p50 {} ms, p99 {} ms, oversells {}",
+            cell.clients, cell.shards, hold_p50_ms.map(|h| format!(" hold p50 {h} ms")).unwrap_or_default(),
+            cell.successes, cell.requests, cell.successes_per_s, cell.conflicts_per_success, cell.retries_per_success,
+            cell.throttles, cell.unavailable, cell.unavailable_pct, cell.spurious_rejections, cell.latency.p50_ms,
+            cell.latency.p99_ms, cell.oversells
+        );
+        cells.push(cell);
     }
     ModelRun {
         model: params.to_string(),
@@ -172,6 +201,7 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
     let successes = total.successes.max(1) as f64;
     ModelCell {
         clients,
+        hold_p50_ms: None,
         shards,
         requests: total.requests,
         successes: total.successes,

@@ -14,6 +14,7 @@ mod expiry;
 mod hot_model;
 mod http_ops;
 mod report;
+mod sale_sim;
 mod stats;
 mod storefront;
 
@@ -70,6 +71,9 @@ pub struct Results {
     /// One hot item under the contention model of real DynamoDB.
     #[serde(default)]
     pub model: Option<hot_model::ModelRun>,
+    /// The simulation of one SKU's sale past the emulator.
+    #[serde(default)]
+    pub simulation: Option<sale_sim::SimRun>,
     pub goals: Goals,
     pub total_seconds: f64,
 }
@@ -130,8 +134,8 @@ async fn main() {
         return;
     }
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
-    let model_clients = env_list("BENCH_MODEL_CLIENTS", if quick { "1,32" } else { "1,32,128,256" });
-    let model_shards = env_list("BENCH_MODEL_SHARDS", if quick { "1,16" } else { "1,4,16" });
+    let model_clients = env_list("BENCH_MODEL_CLIENTS", if quick { "1,32" } else { "1,32,256,1024" });
+    let model_shards = env_list("BENCH_MODEL_SHARDS", if quick { "1,16" } else { "1,16,32" });
     // Every client count on one shard; on more shards, the counts past 1.
     let model_clients: Vec<(usize, u32)> = model_shards
         .iter()
@@ -142,9 +146,19 @@ async fn main() {
         // Only section 5, merged into the last full run's results (its machine and commit kept).
         let json = std::fs::read_to_string(root.join("bench/results.json")).expect("bench/results.json");
         let mut results: Results = serde_json::from_str(&json).expect("results.json parses");
-        results.model = Some(run_model(&model_clients, model_seconds).await);
+        results.model = Some(hot_model::run(&model_clients, model_seconds).await);
+        results.simulation = sale_sim::run_for(&results);
         report::write(&root, &results).expect("write the results");
-        println!("wrote section 5 into bench/results.json and BENCHMARKS.md");
+        println!("wrote sections 5 and 6 into bench/results.json and BENCHMARKS.md");
+        return;
+    }
+    if std::env::args().any(|a| a == "--simulate") {
+        // Only section 6, from the last results (DynamoDB Local's rate and section 5's rows).
+        let json = std::fs::read_to_string(root.join("bench/results.json")).expect("bench/results.json");
+        let mut results: Results = serde_json::from_str(&json).expect("results.json parses");
+        results.simulation = sale_sim::run_for(&results);
+        report::write(&root, &results).expect("write the results");
+        println!("wrote section 6 into bench/results.json and BENCHMARKS.md");
         return;
     }
     if std::env::args().any(|a| a == "--ops-only") {
@@ -197,7 +211,7 @@ async fn main() {
         .collect();
 
     // 5 (run here, while the machine is as warm as for section 1). One hot item under the model.
-    let model = run_model(&model_clients, model_seconds).await;
+    let model = hot_model::run(&model_clients, model_seconds).await;
 
     // 2. Per-operation latency and cost through the local HTTP server.
     let operations = http_ops::run(if quick { 40 } else { 400 }).await;
@@ -269,7 +283,7 @@ async fn main() {
         ratio_at_128_at_least_5x: at_128.map(|r| r.throughput_ratio >= 5.0),
         reserve_one_request: reserve_requests == Some(1),
     };
-    let results = Results {
+    let mut results = Results {
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         command: "make bench".into(),
         quick,
@@ -281,27 +295,16 @@ async fn main() {
         expiry_load_seconds,
         cold_starts,
         model: Some(model),
+        simulation: None,
         goals,
         total_seconds: stats::round(started.elapsed().as_secs_f64()),
     };
+    // 6. The sale simulated past the emulator (no I/O).
+    results.simulation = sale_sim::run_for(&results);
     let out_dir = std::env::var("BENCH_OUT").map(PathBuf::from).unwrap_or_else(|_| root.clone());
     report::write(&out_dir, &results).expect("write the results");
     println!("goals: {:?}", results.goals);
     println!("wrote bench/results.json, bench/contention.svg and BENCHMARKS.md in {}", out_dir.display());
-}
-
-/// Section 5: the hot item under the contention model, printed as it goes.
-async fn run_model(rows: &[(usize, u32)], per_cell: Duration) -> hot_model::ModelRun {
-    let run = hot_model::run(rows, per_cell).await;
-    println!("model: {}", run.model);
-    for c in &run.cells {
-        println!(
-            "model C={} shards={}: {} ok / {} requests, {:.1}/s, conflicts/ok {}, retries/ok {}, 503 {} ({}%), spurious {}, p50 {} ms, p99 {} ms, oversells {}",
-            c.clients, c.shards, c.successes, c.requests, c.successes_per_s, c.conflicts_per_success, c.retries_per_success,
-            c.unavailable, c.unavailable_pct, c.spurious_rejections, c.latency.p50_ms, c.latency.p99_ms, c.oversells
-        );
-    }
-    run
 }
 
 /// Section 2 alone: each operation's DynamoDB requests (mean, max) now and in the last full run

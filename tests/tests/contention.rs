@@ -60,3 +60,56 @@ async fn a_hot_item_under_the_model_conflicts_and_still_sells_exactly_its_stock(
     assert_eq!(snapshot.violations(), Vec::<String>::new());
     eprintln!("under the model ({}): sold {sold}, 503 {unavailable}, {counts:?}", model.params());
 }
+
+/// Issue 27: under the model's write budget per partition, a burst of reserves over 16 shards
+/// whose shard and hold items share their sku's partition (the old layout, `STOCK#{sku}`) is
+/// throttled where the same burst on the store's layout (each shard, with its holds, in a
+/// partition of its own) is not. The transactions are a reserve's, with the store's own keys.
+#[test]
+fn shards_sharing_their_skus_partition_are_throttled_where_shards_in_partitions_of_their_own_are_not() {
+    use inventory::store::items::{hold_key, shard_key, Item};
+    use serde_json::{json, Value};
+
+    fn key_json(key: &Item) -> Value {
+        let s = |name: &str| key[name].as_s().unwrap().clone();
+        json!({"pk": {"S": s("pk")}, "sk": {"S": s("sk")}})
+    }
+    fn reserve(keys: [Value; 6]) -> Value {
+        let [order, take, reservation, order_reservation, outbox, hold] = keys;
+        let put = |key: Value| json!({"Put": {"TableName": "t", "Item": key}});
+        json!({"TransactItems": [put(order), {"Update": {"TableName": "t", "Key": take}}, put(reservation),
+            put(order_reservation), put(outbox), put(hold)]})
+    }
+    let burst = |old_layout: bool| {
+        let model = ContentionModel::new(ContentionParams::default());
+        for i in 0..600u32 {
+            let (order, shard) = (format!("o-{i}"), i % 16);
+            let reservation =
+                inventory::domain::Reservation::new(order.clone(), vec![], 900, chrono::Utc::now());
+            let mut take = key_json(&shard_key("HOT", "w1", shard));
+            let mut hold = key_json(&hold_key("HOT", "w1", shard, &reservation));
+            if old_layout {
+                take["pk"] = json!({"S": "STOCK#HOT"});
+                hold["pk"] = json!({"S": "STOCK#HOT"});
+            }
+            let own = |pk: String| json!({"pk": {"S": pk}, "sk": {"S": "X"}});
+            let tx = reserve([
+                own(format!("ORDER#{order}")),
+                take,
+                own(format!("RES#{i}")),
+                json!({"pk": {"S": format!("ORDER#{order}")}, "sk": {"S": "RES"}}),
+                own(format!("OUTBOX#{i}")),
+                hold,
+            ]);
+            if let Ok(Some((number, _))) = model.decide("TransactWriteItems", &tx) {
+                model.release(number);
+            }
+        }
+        model.counts()
+    };
+    let (old, new) = (burst(true), burst(false));
+    // One partition's 1,000 units (a second's burst), 4 a reserve (the shard and the hold, 2
+    // each): 250, and a few more for what refills while the burst is sent.
+    assert!((250..300).contains(&old.transactions) && old.throttles == 600 - old.transactions, "{old:?}");
+    assert_eq!((new.transactions, new.throttles), (600, 0), "{new:?}");
+}

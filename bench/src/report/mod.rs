@@ -160,6 +160,7 @@ mod tests {
         let successes = requests - unavailable;
         ModelCell {
             clients,
+            hold_p50_ms: None,
             shards,
             requests,
             successes,
@@ -299,6 +300,7 @@ mod tests {
                     model_cell(256, 16, 1655, 198.7, 1490, 1, 1250.0, 2890.4),
                 ],
             }),
+            simulation: None,
             goals: Goals {
                 no_oversells: true,
                 no_spurious_failures_ours: true,

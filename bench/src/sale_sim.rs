@@ -1,0 +1,378 @@
+//! Section 6: a discrete-event simulation of one SKU's sale past what DynamoDB Local can run (it
+//! runs about 150-200 transactions a second here). C clients reserve one unit at a time, each
+//! sending its next reserve as soon as the last one is answered, from one item with stock that
+//! cannot run out, split into N shards, under the contention model's rules and parameters
+//! (`integration_tests::contention`) and the store's placement and retry rules:
+//!
+//! - a reserve is one transaction on one shard (a random one, not one this request just found
+//!   busy), its hold item in the shard's partition (the store's layout, `store::items::shard_pk`)
+//!   and four items of their own (order key, reservation, order's reservation item, outbox);
+//! - a transaction holds its shard for a hold time drawn from the model's log-normal, and is
+//!   answered when that has passed; one that meets a held shard is cancelled at once
+//!   (`TransactionConflict`); one whose partition lacks the write units (2 per item, per partition
+//!   per second) is cancelled as throttled;
+//! - the store's rules: on a sharded item a conflict sends the reserve to another shard at once,
+//!   up to 2 others (`MAX_SHARD_HOPS`), then it backs off (full jitter, 10 ms doubling up to
+//!   500 ms) and tries again, not counted among the 10 attempts, until the 5 s deadline (503); on
+//!   one shard, and after throttling, a retry is one of the 10 attempts, after the same backoff.
+//!
+//! With `emulator_rate` set, every transaction the model lets through also waits its turn at one
+//! server answering that many a second, first come first served, as DynamoDB Local does: the same
+//! run as section 5, to check the simulation against it. Without it: what AWS would do under the
+//! model, to C = 10,000. A cancelled transaction is answered at once in both (as the model does);
+//! on AWS it would take a round trip, so clients that meet conflicts would send a little less
+//! often than here. Deterministic: a fixed seed per row.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use integration_tests::ContentionParams;
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{round, Latency};
+
+/// The store's retry policy (`store::RetryPolicy::default()`) and its placement's hops.
+const MAX_ATTEMPTS: u32 = 10;
+const BASE_DELAY_S: f64 = 0.010;
+const MAX_DELAY_S: f64 = 0.500;
+const DEADLINE_S: f64 = 5.0;
+const MAX_SHARD_HOPS: u32 = 2;
+/// Write units one reserve spends in its shard's partition: the shard and its hold item.
+const UNITS_IN_SHARD_PARTITION: f64 = 4.0;
+
+/// One row of the simulation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimCell {
+    pub clients: usize,
+    pub shards: u32,
+    /// DynamoDB Local's transactions per second, when the row is limited by it.
+    pub emulator_rate: Option<f64>,
+    pub requests: u64,
+    pub successes_per_s: f64,
+    pub conflicts_per_success: f64,
+    pub throttles: u64,
+    pub unavailable: u64,
+    pub unavailable_pct: f64,
+    pub latency: Latency,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimRun {
+    /// The model's parameters, as it prints them.
+    pub model: String,
+    /// DynamoDB Local's transactions per second (section 1's best successes per second), the
+    /// limit of the rows that compare with section 5.
+    pub emulator_rate: f64,
+    pub simulated_seconds: f64,
+    pub cells: Vec<SimCell>,
+}
+
+/// A request in flight: when it started, and where its retries stand.
+#[derive(Debug, Clone, Default)]
+struct Request {
+    started: f64,
+    attempts: u32,
+    busy_rounds: u32,
+    hops: u32,
+    /// Shards found busy by this round (the next pick avoids them).
+    busy: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    /// Client `.0` sends an attempt of its request.
+    Attempt(usize),
+    /// Client `.0`'s transaction was answered: it succeeded.
+    Answered(usize),
+}
+
+/// A time in whole nanoseconds, for the event queue's order.
+fn at(t: f64) -> u64 {
+    (t * 1e9) as u64
+}
+
+struct Sale<'a> {
+    params: &'a ContentionParams,
+    shards: u32,
+    emulator_rate: Option<f64>,
+    rng: fastrand::Rng,
+    now: f64,
+    queue: BinaryHeap<Reverse<(u64, u64, Event)>>,
+    seq: u64,
+    /// Per shard: until when a transaction holds it.
+    held_until: Vec<f64>,
+    /// Per shard's partition: its write units and when they were counted.
+    units: Vec<(f64, f64)>,
+    /// When DynamoDB Local is free again.
+    emulator_free: f64,
+    requests: HashMap<usize, Request>,
+    // Counts, from the end of the warm-up.
+    counting: bool,
+    sent: u64,
+    successes: u64,
+    conflicts: u64,
+    throttles: u64,
+    unavailable: u64,
+    latencies_ms: Vec<f64>,
+}
+
+impl Sale<'_> {
+    fn schedule(&mut self, t: f64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse((at(t), self.seq, event)));
+    }
+
+    /// The store's backoff for the `n`th retry: uniform in [0, min(500 ms, 10 ms x 2^n)).
+    fn delay(&mut self, n: u32) -> f64 {
+        let cap = (BASE_DELAY_S * f64::from(1u32 << n.min(16))).min(MAX_DELAY_S);
+        self.rng.f64() * cap
+    }
+
+    fn new_request(&mut self, client: usize, t: f64) {
+        if self.counting {
+            self.sent += 1;
+        }
+        self.requests.insert(client, Request { started: t, ..Request::default() });
+        self.schedule(t, Event::Attempt(client));
+    }
+
+    /// The answer was 503 or a success: the client's next request starts now.
+    fn finish(&mut self, client: usize, ok: bool) {
+        let started = self.requests.get(&client).map_or(self.now, |r| r.started);
+        if self.counting {
+            if ok {
+                self.successes += 1;
+            } else {
+                self.unavailable += 1;
+            }
+            self.latencies_ms.push((self.now - started) * 1000.0);
+        }
+        self.new_request(client, self.now);
+    }
+
+    /// A retry after backoff, or 503 when it would end past the deadline or the attempts are
+    /// spent.
+    fn retry(&mut self, client: usize, counted: bool) {
+        let mut request = self.requests.remove(&client).unwrap_or_default();
+        let n = if counted {
+            request.attempts += 1;
+            request.attempts
+        } else {
+            request.busy_rounds += 1;
+            request.busy_rounds
+        };
+        let delay = self.delay(n);
+        let over = counted && request.attempts >= MAX_ATTEMPTS;
+        let started = request.started;
+        (request.hops, request.busy) = (0, Vec::new());
+        self.requests.insert(client, request);
+        if over || self.now + delay >= started + DEADLINE_S {
+            self.finish(client, false);
+        } else {
+            self.schedule(self.now + delay, Event::Attempt(client));
+        }
+    }
+
+    fn attempt(&mut self, client: usize) {
+        let t = self.now;
+        let request = self.requests.get(&client).cloned().unwrap_or_default();
+        let free: Vec<u32> = (0..self.shards).filter(|k| !request.busy.contains(k)).collect();
+        let shard =
+            if free.is_empty() { self.rng.u32(..self.shards) } else { free[self.rng.usize(..free.len())] };
+        if self.held_until[shard as usize] > t {
+            if self.counting {
+                self.conflicts += 1;
+            }
+            if self.shards == 1 {
+                return self.retry(client, true);
+            }
+            let others = (self.shards - 1).min(MAX_SHARD_HOPS);
+            let request = self.requests.get_mut(&client).expect("in flight");
+            if request.hops < others {
+                request.hops += 1;
+                request.busy.push(shard);
+                return self.schedule(t, Event::Attempt(client));
+            }
+            return self.retry(client, false);
+        }
+        // The shard's partition: the shard item and the hold item, 2 units each.
+        let rate = self.params.partition_write_units_per_second;
+        let (units, since) = self.units[shard as usize];
+        let units = (units + rate * (t - since)).min(rate);
+        if units < UNITS_IN_SHARD_PARTITION {
+            self.units[shard as usize] = (units, t);
+            if self.counting {
+                self.throttles += 1;
+            }
+            return self.retry(client, true);
+        }
+        self.units[shard as usize] = (units - UNITS_IN_SHARD_PARTITION, t);
+        let hold = self.params.hold_time(&mut self.rng).as_secs_f64();
+        self.held_until[shard as usize] = t + hold;
+        let mut answered = t + hold;
+        if let Some(rate) = self.emulator_rate {
+            self.emulator_free = self.emulator_free.max(t) + 1.0 / rate;
+            answered = answered.max(self.emulator_free);
+        }
+        self.schedule(answered, Event::Answered(client));
+    }
+}
+
+/// One row: `clients` on `shards` for `warm_up + seconds` simulated seconds (counted after the
+/// warm-up).
+pub fn simulate(
+    params: &ContentionParams,
+    clients: usize,
+    shards: u32,
+    emulator_rate: Option<f64>,
+    (warm_up, seconds): (f64, f64),
+    seed: u64,
+) -> SimCell {
+    let rate = params.partition_write_units_per_second;
+    let mut sale = Sale {
+        params,
+        shards: shards.max(1),
+        emulator_rate,
+        rng: fastrand::Rng::with_seed(seed),
+        now: 0.0,
+        queue: BinaryHeap::new(),
+        seq: 0,
+        held_until: vec![0.0; shards.max(1) as usize],
+        units: vec![(rate, 0.0); shards.max(1) as usize],
+        emulator_free: 0.0,
+        requests: HashMap::new(),
+        counting: false,
+        sent: 0,
+        successes: 0,
+        conflicts: 0,
+        throttles: 0,
+        unavailable: 0,
+        latencies_ms: Vec::new(),
+    };
+    for client in 0..clients {
+        // The clients arrive within the first 10 ms.
+        let t = sale.rng.f64() * 0.010;
+        sale.new_request(client, t);
+    }
+    let end = warm_up + seconds;
+    while let Some(Reverse((time, _, event))) = sale.queue.pop() {
+        sale.now = time as f64 / 1e9;
+        if sale.now >= end {
+            break;
+        }
+        sale.counting = sale.now >= warm_up;
+        match event {
+            Event::Attempt(client) => sale.attempt(client),
+            Event::Answered(client) => sale.finish(client, true),
+        }
+    }
+    let successes = sale.successes.max(1) as f64;
+    SimCell {
+        clients,
+        shards,
+        emulator_rate,
+        requests: sale.sent,
+        successes_per_s: round(sale.successes as f64 / seconds),
+        conflicts_per_success: round(sale.conflicts as f64 / successes),
+        throttles: sale.throttles,
+        unavailable: sale.unavailable,
+        unavailable_pct: round(
+            100.0 * sale.unavailable as f64 / (sale.successes + sale.unavailable).max(1) as f64,
+        ),
+        latency: Latency::of(sale.latencies_ms),
+    }
+}
+
+/// The rows: with DynamoDB Local's rate, the cells section 5 ran (to compare); without it, C
+/// from 256 to 10,000 on 1, 16, 32 and 64 shards.
+pub fn run(model_cells: &[(usize, u32)], emulator_rate: f64, seconds: f64) -> SimRun {
+    let params = ContentionParams::default();
+    let mut cells = Vec::new();
+    for (i, &(clients, shards)) in model_cells.iter().enumerate() {
+        cells.push(simulate(&params, clients, shards, Some(emulator_rate), (1.0, seconds), 1000 + i as u64));
+    }
+    for (i, clients) in [256, 1024, 2500, 5000, 10_000].into_iter().enumerate() {
+        for shards in [1, 16, 32, 64] {
+            cells.push(simulate(
+                &params,
+                clients,
+                shards,
+                None,
+                (1.0, seconds),
+                2000 + i as u64 * 100 + u64::from(shards),
+            ));
+        }
+    }
+    SimRun { model: params.to_string(), emulator_rate, simulated_seconds: seconds, cells }
+}
+
+/// Simulated seconds per row (after 1 s of warm-up).
+const SECONDS: f64 = 4.0;
+
+/// Section 6 for `results`: DynamoDB Local's rate from section 1, the rows to compare from
+/// section 5; printed as it goes. `None` without section 1.
+pub fn run_for(results: &crate::Results) -> Option<SimRun> {
+    use crate::contention::{Scenario, Strategy};
+    let rate = results
+        .contention
+        .iter()
+        .filter(|c| c.strategy == Strategy::Ours && c.scenario == Scenario::Plenty)
+        .map(|c| c.successes_per_s)
+        .fold(0.0, f64::max);
+    if rate <= 0.0 {
+        return None;
+    }
+    let overlap: Vec<(usize, u32)> = results
+        .model
+        .iter()
+        .flat_map(|m| m.cells.iter().filter(|c| c.hold_p50_ms.is_none() && c.clients > 1))
+        .map(|c| (c.clients, c.shards))
+        .collect();
+    let run = run(&overlap, rate, SECONDS);
+    for c in &run.cells {
+        println!(
+            "simulated C={} shards={} {}: {}/s, conflicts/ok {}, throttled {}, 503 {}%, p50 {} ms, p99 {} ms",
+            c.clients,
+            c.shards,
+            c.emulator_rate.map_or("on AWS".to_owned(), |r| format!("at DynamoDB Local's {r}/s")),
+            c.successes_per_s,
+            c.conflicts_per_success,
+            c.throttles,
+            c.unavailable_pct,
+            c.latency.p50_ms,
+            c.latency.p99_ms
+        );
+    }
+    Some(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_shard_takes_about_one_transaction_per_mean_hold_time_and_shards_add_their_own() {
+        let params = ContentionParams::default();
+        let (mu, sigma) = params.hold_distribution();
+        let per_shard = 1.0 / (mu + sigma * sigma / 2.0).exp();
+        let one = simulate(&params, 64, 1, None, (0.5, 4.0), 1);
+        assert!((one.successes_per_s - per_shard).abs() < 0.15 * per_shard, "{one:?} vs {per_shard}/s");
+        assert!(one.conflicts_per_success > 1.0, "{one:?}");
+        let sixteen = simulate(&params, 64, 16, None, (0.5, 4.0), 1);
+        assert!(sixteen.successes_per_s > 8.0 * one.successes_per_s, "{sixteen:?}");
+        assert!(sixteen.conflicts_per_success < one.conflicts_per_success, "{sixteen:?}");
+        // DynamoDB Local's rate caps what gets through, whatever the shards.
+        let capped = simulate(&params, 64, 16, Some(150.0), (0.5, 4.0), 1);
+        assert!(capped.successes_per_s <= 151.0, "{capped:?}");
+        // A partition's write units cap a shard: 1,000 a second at 4 a reserve.
+        let fast = ContentionParams {
+            hold_p50: std::time::Duration::from_micros(100),
+            hold_p99: std::time::Duration::from_micros(100),
+            ..params
+        };
+        let throttled = simulate(&fast, 64, 1, None, (0.5, 4.0), 1);
+        assert!((throttled.successes_per_s - 250.0).abs() < 10.0 && throttled.throttles > 0, "{throttled:?}");
+    }
+}
