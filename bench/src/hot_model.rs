@@ -42,6 +42,14 @@ pub struct ModelCell {
     #[serde(default)]
     pub unavailable_applied: u64,
     pub unavailable_pct: f64,
+    /// How late, on average, a transaction was answered after its drawn hold time (ms): this
+    /// machine's timers fire late under load (the model frees the items on time all the same).
+    #[serde(default)]
+    pub release_lateness_ms: f64,
+    /// The bench process's CPU time (its clients, the store, the SDK, the model) per
+    /// transaction attempted (sent on, conflicted or throttled), in ms.
+    #[serde(default)]
+    pub client_cpu_ms_per_attempt: f64,
     /// Transactions the model cancelled with TransactionConflict, and throttled.
     pub conflicts: u64,
     pub throttles: u64,
@@ -92,11 +100,11 @@ pub async fn run(rows: &[(usize, u32)], duration: Duration) -> ModelRun {
         let mut cell = run_cell(params, c, shards, duration).await;
         cell.hold_p50_ms = hold_p50_ms;
         println!(
-            "model C={} shards={}{}: {} ok / {} requests, {:.1}/s, conflicts/ok {}, retries/ok {}, throttled {}, 503 {} ({}%), spurious {}, p50 {} ms, p99 {} ms, oversells {}",
+            "model C={} shards={}{}: {} ok / {} requests, {:.1}/s, conflicts/ok {}, retries/ok {}, throttled {}, 503 {} ({}%), spurious {}, p50 {} ms, p99 {} ms, oversells {}, answers {} ms late, client CPU {} ms per attempt",
             cell.clients, cell.shards, hold_p50_ms.map(|h| format!(" hold p50 {h} ms")).unwrap_or_default(),
             cell.successes, cell.requests, cell.successes_per_s, cell.conflicts_per_success, cell.retries_per_success,
             cell.throttles, cell.unavailable, cell.unavailable_pct, cell.spurious_rejections, cell.latency.p50_ms,
-            cell.latency.p99_ms, cell.oversells
+            cell.latency.p99_ms, cell.oversells, cell.release_lateness_ms, cell.client_cpu_ms_per_attempt
         );
         cells.push(cell);
     }
@@ -142,6 +150,7 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
         integration_tests::runtime::runtime_over(&store).store("reserve").expect("the reserve function");
     model.reset();
     let retries_before = store.stats().retries();
+    let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let stop_at = started + duration;
     let tasks: Vec<_> = (0..clients)
@@ -187,6 +196,7 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
         total.unavailable_orders.extend(tally.unavailable_orders);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu_before;
     let counts: ModelCounts = model.counts();
     let retries = store.stats().retries() - retries_before;
     let item = t.store.get_stock(SKU, LOCATION).await.expect("final stock");
@@ -210,6 +220,10 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
         unavailable: total.unavailable,
         unavailable_applied,
         unavailable_pct: round(100.0 * total.unavailable as f64 / total.requests.max(1) as f64),
+        release_lateness_ms: round(counts.mean_release_lateness_ms()),
+        client_cpu_ms_per_attempt: round(
+            1000.0 * cpu / (counts.transactions + counts.conflicts + counts.throttles).max(1) as f64,
+        ),
         conflicts: counts.conflicts,
         throttles: counts.throttles,
         conflicts_per_success: round(counts.conflicts as f64 / successes),
@@ -220,4 +234,16 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
             && item.available == item.on_hand - item.reserved
             && total.errors == 0,
     }
+}
+
+/// This process's CPU time so far (user and system), in seconds, from `/proc/self/stat` (0 where
+/// there is none).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name (in parentheses, which may hold spaces): utime and stime are the
+    // 12th and 13th fields, in clock ticks (100 a second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }

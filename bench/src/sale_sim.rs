@@ -46,8 +46,10 @@ const UNITS_IN_SHARD_PARTITION: f64 = 4.0;
 pub struct SimCell {
     pub clients: usize,
     pub shards: u32,
-    /// DynamoDB Local's transactions per second, when the row is limited by it.
+    /// DynamoDB Local's transactions per second and the bench client's CPU time per attempt
+    /// (ms), when the row is limited by this machine as section 5's was.
     pub emulator_rate: Option<f64>,
+    pub client_cpu_ms: Option<f64>,
     pub requests: u64,
     pub successes_per_s: f64,
     pub conflicts_per_success: f64,
@@ -62,9 +64,7 @@ pub struct SimCell {
 pub struct SimRun {
     /// The model's parameters, as it prints them.
     pub model: String,
-    /// DynamoDB Local's transactions per second (section 1's best successes per second), the
-    /// limit of the rows that compare with section 5.
-    pub emulator_rate: f64,
+    /// Simulated seconds of the rows on AWS (those as section 5 ran: its seconds per row).
     pub simulated_seconds: f64,
     pub cells: Vec<SimCell>,
 }
@@ -84,6 +84,8 @@ struct Request {
 enum Event {
     /// Client `.0` sends an attempt of its request.
     Attempt(usize),
+    /// Client `.0`'s attempt leaves it (after its CPU time).
+    Sent(usize),
     /// Client `.0`'s transaction was answered: it succeeded.
     Answered(usize),
 }
@@ -93,10 +95,19 @@ fn at(t: f64) -> u64 {
     (t * 1e9) as u64
 }
 
+/// This machine, as the rows that compare with section 5 meet it: DynamoDB Local answering
+/// `emulator_rate` transactions a second, one at a time, and the bench's own process sending one
+/// attempt at a time, each taking `client_cpu_s` of its CPU (both measured in that run).
+#[derive(Debug, Clone, Copy)]
+pub struct Machine {
+    pub emulator_rate: f64,
+    pub client_cpu_s: f64,
+}
+
 struct Sale<'a> {
     params: &'a ContentionParams,
     shards: u32,
-    emulator_rate: Option<f64>,
+    machine: Option<Machine>,
     rng: fastrand::Rng,
     now: f64,
     queue: BinaryHeap<Reverse<(u64, u64, Event)>>,
@@ -107,6 +118,7 @@ struct Sale<'a> {
     units: Vec<(f64, f64)>,
     /// When DynamoDB Local is free again.
     emulator_free: f64,
+    client_free: f64,
     requests: HashMap<usize, Request>,
     // Counts, from the end of the warm-up.
     counting: bool,
@@ -175,7 +187,13 @@ impl Sale<'_> {
         }
     }
 
-    fn attempt(&mut self, client: usize) {
+    fn attempt(&mut self, client: usize, slotted: bool) {
+        // This machine's client: one attempt at a time, each taking its CPU time.
+        if let Some(machine) = self.machine.filter(|_| !slotted) {
+            let start = self.client_free.max(self.now);
+            self.client_free = start + machine.client_cpu_s;
+            return self.schedule(self.client_free, Event::Sent(client));
+        }
         let t = self.now;
         let request = self.requests.get(&client).cloned().unwrap_or_default();
         let free: Vec<u32> = (0..self.shards).filter(|k| !request.busy.contains(k)).collect();
@@ -212,29 +230,30 @@ impl Sale<'_> {
         let hold = self.params.hold_time(&mut self.rng).as_secs_f64();
         self.held_until[shard as usize] = t + hold;
         let mut answered = t + hold;
-        if let Some(rate) = self.emulator_rate {
-            self.emulator_free = self.emulator_free.max(t) + 1.0 / rate;
+        if let Some(machine) = self.machine {
+            self.emulator_free = self.emulator_free.max(t) + 1.0 / machine.emulator_rate;
             answered = answered.max(self.emulator_free);
         }
         self.schedule(answered, Event::Answered(client));
     }
 }
 
-/// One row: `clients` on `shards` for `warm_up + seconds` simulated seconds (counted after the
-/// warm-up).
+/// One row: `clients` on `shards`, arriving evenly over the first `arrival` seconds, for
+/// `seconds` simulated seconds, all of them counted (a sale's opening included, as section 5
+/// counts it).
 pub fn simulate(
     params: &ContentionParams,
     clients: usize,
     shards: u32,
-    emulator_rate: Option<f64>,
-    (warm_up, seconds): (f64, f64),
+    machine: Option<Machine>,
+    (arrival, seconds): (f64, f64),
     seed: u64,
 ) -> SimCell {
     let rate = params.partition_write_units_per_second;
     let mut sale = Sale {
         params,
         shards: shards.max(1),
-        emulator_rate,
+        machine,
         rng: fastrand::Rng::with_seed(seed),
         now: 0.0,
         queue: BinaryHeap::new(),
@@ -242,8 +261,9 @@ pub fn simulate(
         held_until: vec![0.0; shards.max(1) as usize],
         units: vec![(rate, 0.0); shards.max(1) as usize],
         emulator_free: 0.0,
+        client_free: 0.0,
         requests: HashMap::new(),
-        counting: false,
+        counting: true,
         sent: 0,
         successes: 0,
         conflicts: 0,
@@ -252,19 +272,18 @@ pub fn simulate(
         latencies_ms: Vec::new(),
     };
     for client in 0..clients {
-        // The clients arrive within the first 10 ms.
-        let t = sale.rng.f64() * 0.010;
+        let t = arrival * client as f64 / clients as f64;
         sale.new_request(client, t);
     }
-    let end = warm_up + seconds;
+    let end = seconds;
     while let Some(Reverse((time, _, event))) = sale.queue.pop() {
         sale.now = time as f64 / 1e9;
         if sale.now >= end {
             break;
         }
-        sale.counting = sale.now >= warm_up;
         match event {
-            Event::Attempt(client) => sale.attempt(client),
+            Event::Attempt(client) => sale.attempt(client, false),
+            Event::Sent(client) => sale.attempt(client, true),
             Event::Answered(client) => sale.finish(client, true),
         }
     }
@@ -272,7 +291,8 @@ pub fn simulate(
     SimCell {
         clients,
         shards,
-        emulator_rate,
+        emulator_rate: machine.map(|m| round(m.emulator_rate)),
+        client_cpu_ms: machine.map(|m| round(m.client_cpu_s * 1000.0)),
         requests: sale.sent,
         successes_per_s: round(sale.successes as f64 / seconds),
         conflicts_per_success: round(sale.conflicts as f64 / successes),
@@ -285,58 +305,41 @@ pub fn simulate(
     }
 }
 
-/// The rows: with DynamoDB Local's rate, the cells section 5 ran (to compare); without it, C
-/// from 256 to 10,000 on 1, 16, 32 and 64 shards.
-pub fn run(model_cells: &[(usize, u32)], emulator_rate: f64, seconds: f64) -> SimRun {
+/// Simulated seconds of the rows on AWS, and over how long their clients arrive.
+const AWS_SECONDS: f64 = 5.0;
+const AWS_ARRIVAL: f64 = 1.0;
+
+/// Section 6 for `results`: the rows section 5 ran (but its sensitivity rows), each under this
+/// machine as that row met it (DynamoDB Local's rate: the best successes per second section 5
+/// measured at that C; the client's CPU per attempt: that row's), all clients arriving at once as
+/// there; then, on AWS, C from 256 to 10,000 on 1, 16, 32 and 64 shards, arriving over the first
+/// second. Printed as it goes; `None` without section 5.
+pub fn run_for(results: &crate::Results) -> Option<SimRun> {
+    let model = results.model.as_ref()?;
     let params = ContentionParams::default();
+    let rows: Vec<&crate::hot_model::ModelCell> =
+        model.cells.iter().filter(|c| c.hold_p50_ms.is_none() && c.clients > 1).collect();
     let mut cells = Vec::new();
-    for (i, &(clients, shards)) in model_cells.iter().enumerate() {
-        cells.push(simulate(&params, clients, shards, Some(emulator_rate), (1.0, seconds), 1000 + i as u64));
+    for (i, row) in rows.iter().enumerate() {
+        let rate =
+            rows.iter().filter(|r| r.clients == row.clients).map(|r| r.successes_per_s).fold(0.0, f64::max);
+        let machine =
+            Machine { emulator_rate: rate.max(1.0), client_cpu_s: row.client_cpu_ms_per_attempt / 1000.0 };
+        let timing = (0.0, model.seconds_per_cell);
+        cells.push(simulate(&params, row.clients, row.shards, Some(machine), timing, 1000 + i as u64));
     }
     for (i, clients) in [256, 1024, 2500, 5000, 10_000].into_iter().enumerate() {
         for shards in [1, 16, 32, 64] {
-            cells.push(simulate(
-                &params,
-                clients,
-                shards,
-                None,
-                (1.0, seconds),
-                2000 + i as u64 * 100 + u64::from(shards),
-            ));
+            let seed = 2000 + i as u64 * 100 + u64::from(shards);
+            cells.push(simulate(&params, clients, shards, None, (AWS_ARRIVAL, AWS_SECONDS), seed));
         }
     }
-    SimRun { model: params.to_string(), emulator_rate, simulated_seconds: seconds, cells }
-}
-
-/// Simulated seconds per row (after 1 s of warm-up).
-const SECONDS: f64 = 4.0;
-
-/// Section 6 for `results`: DynamoDB Local's rate from section 1, the rows to compare from
-/// section 5; printed as it goes. `None` without section 1.
-pub fn run_for(results: &crate::Results) -> Option<SimRun> {
-    use crate::contention::{Scenario, Strategy};
-    let rate = results
-        .contention
-        .iter()
-        .filter(|c| c.strategy == Strategy::Ours && c.scenario == Scenario::Plenty)
-        .map(|c| c.successes_per_s)
-        .fold(0.0, f64::max);
-    if rate <= 0.0 {
-        return None;
-    }
-    let overlap: Vec<(usize, u32)> = results
-        .model
-        .iter()
-        .flat_map(|m| m.cells.iter().filter(|c| c.hold_p50_ms.is_none() && c.clients > 1))
-        .map(|c| (c.clients, c.shards))
-        .collect();
-    let run = run(&overlap, rate, SECONDS);
-    for c in &run.cells {
+    for c in &cells {
         println!(
             "simulated C={} shards={} {}: {}/s, conflicts/ok {}, throttled {}, 503 {}%, p50 {} ms, p99 {} ms",
             c.clients,
             c.shards,
-            c.emulator_rate.map_or("on AWS".to_owned(), |r| format!("at DynamoDB Local's {r}/s")),
+            c.emulator_rate.map_or("on AWS".to_owned(), |r| format!("as section 5 ran it ({r}/s)")),
             c.successes_per_s,
             c.conflicts_per_success,
             c.throttles,
@@ -345,7 +348,7 @@ pub fn run_for(results: &crate::Results) -> Option<SimRun> {
             c.latency.p99_ms
         );
     }
-    Some(run)
+    Some(SimRun { model: params.to_string(), simulated_seconds: AWS_SECONDS, cells })
 }
 
 #[cfg(test)]
@@ -357,22 +360,30 @@ mod tests {
         let params = ContentionParams::default();
         let (mu, sigma) = params.hold_distribution();
         let per_shard = 1.0 / (mu + sigma * sigma / 2.0).exp();
-        let one = simulate(&params, 64, 1, None, (0.5, 4.0), 1);
+        let one = simulate(&params, 64, 1, None, (0.1, 4.0), 1);
         assert!((one.successes_per_s - per_shard).abs() < 0.15 * per_shard, "{one:?} vs {per_shard}/s");
         assert!(one.conflicts_per_success > 1.0, "{one:?}");
-        let sixteen = simulate(&params, 64, 16, None, (0.5, 4.0), 1);
+        let sixteen = simulate(&params, 64, 16, None, (0.1, 4.0), 1);
         assert!(sixteen.successes_per_s > 8.0 * one.successes_per_s, "{sixteen:?}");
         assert!(sixteen.conflicts_per_success < one.conflicts_per_success, "{sixteen:?}");
         // DynamoDB Local's rate caps what gets through, whatever the shards.
-        let capped = simulate(&params, 64, 16, Some(150.0), (0.5, 4.0), 1);
+        let capped = simulate(
+            &params,
+            64,
+            16,
+            Some(Machine { emulator_rate: 150.0, client_cpu_s: 0.0005 }),
+            (0.0, 4.0),
+            1,
+        );
         assert!(capped.successes_per_s <= 151.0, "{capped:?}");
-        // A partition's write units cap a shard: 1,000 a second at 4 a reserve.
+        // A partition's write units cap a shard: 1,000 a second at 4 a reserve, after a second's
+        // worth at the start (the bucket starts full): (1,000 + 4 x 1,000) / 4 / 4 s.
         let fast = ContentionParams {
             hold_p50: std::time::Duration::from_micros(100),
             hold_p99: std::time::Duration::from_micros(100),
             ..params
         };
-        let throttled = simulate(&fast, 64, 1, None, (0.5, 4.0), 1);
-        assert!((throttled.successes_per_s - 250.0).abs() < 10.0 && throttled.throttles > 0, "{throttled:?}");
+        let throttled = simulate(&fast, 64, 1, None, (0.1, 4.0), 1);
+        assert!((throttled.successes_per_s - 312.5).abs() < 10.0 && throttled.throttles > 0, "{throttled:?}");
     }
 }

@@ -150,6 +150,19 @@ pub struct ModelCounts {
     /// Single writes refused with `TransactionConflictException`, and TransactGetItems cancelled
     /// on an item a transaction holds.
     pub write_conflicts: u64,
+    /// Transactions answered, and how late after their hold time in all (µs): the client's timer
+    /// firing late on a loaded machine (the items are free on time all the same).
+    #[serde(default)]
+    pub releases: u64,
+    #[serde(default)]
+    pub release_lateness_us: u64,
+}
+
+impl ModelCounts {
+    /// How late, on average, a transaction was answered after its hold time (ms).
+    pub fn mean_release_lateness_ms(&self) -> f64 {
+        self.release_lateness_us as f64 / 1000.0 / self.releases.max(1) as f64
+    }
 }
 
 #[derive(Debug)]
@@ -160,8 +173,10 @@ struct Bucket {
 
 #[derive(Debug)]
 struct ModelState {
-    /// Item -> the transaction (its number) holding it.
-    held: HashMap<String, u64>,
+    /// Item -> the transaction (its number) holding it, and until when: the item is free from
+    /// then, whenever the client's timer that answers the transaction fires (late, on a loaded
+    /// machine).
+    held: HashMap<String, (u64, Instant)>,
     /// Partition -> its write units, and its read units.
     writes: HashMap<String, Bucket>,
     reads: HashMap<String, Bucket>,
@@ -171,6 +186,8 @@ struct ModelState {
     throttles: AtomicU64,
     read_throttles: AtomicU64,
     write_conflicts: AtomicU64,
+    releases: u64,
+    release_lateness_us: u64,
 }
 
 impl Default for ModelState {
@@ -185,6 +202,8 @@ impl Default for ModelState {
             throttles: AtomicU64::new(0),
             read_throttles: AtomicU64::new(0),
             write_conflicts: AtomicU64::new(0),
+            releases: 0,
+            release_lateness_us: 0,
         }
     }
 }
@@ -273,6 +292,8 @@ impl ContentionModel {
             throttles: state.throttles.load(Ordering::Relaxed),
             read_throttles: state.read_throttles.load(Ordering::Relaxed),
             write_conflicts: state.write_conflicts.load(Ordering::Relaxed),
+            releases: state.releases,
+            release_lateness_us: state.release_lateness_us,
         }
     }
 
@@ -292,12 +313,12 @@ impl ContentionModel {
         let now = Instant::now();
         let mut state = self.state.lock().unwrap();
         let held_at = |state: &ModelState, items: &[Touched]| {
-            items.iter().position(|t| state.held.contains_key(&t.item))
+            items.iter().position(|t| state.held.get(&t.item).is_some_and(|(_, until)| *until > now))
         };
         match request_of(operation, body) {
             Request::Other => Ok(None),
             Request::Write(touched) => {
-                if state.held.contains_key(&touched.item) {
+                if state.held.get(&touched.item).is_some_and(|(_, until)| *until > now) {
                     state.write_conflicts.fetch_add(1, Ordering::Relaxed);
                     return Err(Box::new(error(
                         "TransactionConflictException",
@@ -368,7 +389,7 @@ impl ContentionModel {
                 let number = state.transactions.fetch_add(1, Ordering::Relaxed) + 1;
                 let hold = self.params.hold_time(&mut state.rng);
                 for touched in items {
-                    state.held.insert(touched.item, number);
+                    state.held.insert(touched.item, (number, now + hold));
                 }
                 Ok(Some((number, hold)))
             }
@@ -377,16 +398,24 @@ impl ContentionModel {
 
     /// The transaction `number` is done: its items are free.
     pub fn release(&self, number: u64) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).held.retain(|_, holder| *holder != number);
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).held.retain(|_, (holder, _)| *holder != number);
+    }
+
+    /// The transaction `number`, due to be done at `due`, is done now.
+    fn release_late(&self, number: u64, due: Instant) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.held.retain(|_, (holder, _)| *holder != number);
+        state.releases += 1;
+        state.release_lateness_us += Instant::now().saturating_duration_since(due).as_micros() as u64;
     }
 }
 
-/// Transaction `.1`'s hold on its items, released when dropped.
-struct Held(ContentionModel, u64);
+/// Transaction `.1`'s hold on its items until `.2`, released when dropped.
+struct Held(ContentionModel, u64, Instant);
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.release(self.1);
+        self.0.release_late(self.1, self.2);
     }
 }
 
@@ -517,7 +546,7 @@ impl HttpConnector for ModelConnector {
             Ok(None) => HttpConnectorFuture::new(sent),
             Ok(Some((number, hold))) => {
                 let done_at = Instant::now() + hold;
-                let held = Held(self.model.clone(), number);
+                let held = Held(self.model.clone(), number, done_at);
                 HttpConnectorFuture::new(async move {
                     // The items are free once the hold time has passed (or the call is dropped);
                     // the answer comes when DynamoDB Local has given it, and not before then.
@@ -575,13 +604,7 @@ mod tests {
         assert_eq!(refused["CancellationReasons"][0]["Code"], "TransactionConflict");
         assert_eq!(
             model.counts(),
-            ModelCounts {
-                transactions: 2,
-                conflicts: 1,
-                throttles: 0,
-                read_throttles: 0,
-                write_conflicts: 2
-            }
+            ModelCounts { transactions: 2, conflicts: 1, write_conflicts: 2, ..ModelCounts::default() }
         );
         // Once the first has answered, its items are free.
         model.release(holder);

@@ -123,7 +123,7 @@ pub(super) fn shards_chart(m: &crate::hot_model::ModelRun) -> String {
         cells.sort_by_key(|c| c.shards);
         cells
     };
-    let window_ms = m.params["conflictWindow"].as_f64().unwrap_or(20.0);
+    let window_ms = super::mean_hold_ms(&m.params);
     let ceiling = |shards: u32| f64::from(shards) * 1000.0 / window_ms;
     let (width, height, left, right, top, bottom) = (760.0, 400.0, 70.0, 690.0, 60.0, 330.0);
     let max_rate = cells.iter().map(|c| c.successes_per_s.max(ceiling(c.shards))).fold(1.0, f64::max) * 1.1;

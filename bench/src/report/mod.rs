@@ -14,6 +14,7 @@
 //!   golden tests (`bench/tests-data/`) that pin the rendered text.
 
 mod charts;
+mod sale;
 mod sections;
 mod template;
 
@@ -33,7 +34,22 @@ pub fn write(root: &Path, results: &Results) -> std::io::Result<()> {
     if let Some(model) = &results.model {
         std::fs::write(root.join("bench/shards.svg"), shards_chart(model))?;
     }
+    if let Some(chart) = sale::sale_chart(results) {
+        std::fs::write(root.join("bench/sale.svg"), chart)?;
+    }
     std::fs::write(root.join("BENCHMARKS.md"), markdown(results))
+}
+
+/// The mean of the model's hold time, in ms: the log-normal's (`holdP50`, `holdP99`), or the
+/// fixed window of results from before the distribution (`conflictWindow`).
+fn mean_hold_ms(params: &serde_json::Value) -> f64 {
+    match (params["holdP50"].as_f64(), params["holdP99"].as_f64()) {
+        (Some(p50), Some(p99)) => {
+            let sigma = (p99 / p50).ln() / 2.326_347_874;
+            p50 * (sigma * sigma / 2.0).exp()
+        }
+        _ => params["conflictWindow"].as_f64().unwrap_or(20.0),
+    }
 }
 
 /// A goal's or a check's cell: `yes`, or a bold `no`.
@@ -74,6 +90,7 @@ fn markdown(r: &Results) -> String {
     sections::expiry(r, &mut values);
     sections::cold_starts(r, &mut values);
     sections::model(r, &mut values);
+    sale::simulation(r, &mut values);
     template::fill(TEMPLATE, &values)
 }
 
@@ -161,6 +178,8 @@ mod tests {
         ModelCell {
             clients,
             hold_p50_ms: None,
+            release_lateness_ms: 0.0,
+            client_cpu_ms_per_attempt: 0.0,
             shards,
             requests,
             successes,
@@ -300,7 +319,20 @@ mod tests {
                     model_cell(256, 16, 1655, 198.7, 1490, 1, 1250.0, 2890.4),
                 ],
             }),
-            simulation: None,
+            simulation: Some(crate::sale_sim::SimRun {
+                model: "hold time log-normal p50 25 ms, p99 90 ms".into(),
+                simulated_seconds: 5.0,
+                cells: vec![
+                    sim_cell(32, 1, Some(170.0), 47.2, 6.5, 0.0),
+                    sim_cell(256, 1, Some(170.0), 45.0, 180.2, 0.0),
+                    sim_cell(32, 16, Some(170.0), 170.0, 0.4, 0.0),
+                    sim_cell(256, 16, Some(170.0), 170.0, 1.3, 0.0),
+                    sim_cell(256, 1, None, 34.0, 60.0, 85.0),
+                    sim_cell(256, 64, None, 1900.0, 6.0, 0.0),
+                    sim_cell(1024, 1, None, 33.0, 250.0, 96.0),
+                    sim_cell(1024, 64, None, 2050.0, 12.9, 0.17),
+                ],
+            }),
             goals: Goals {
                 no_oversells: true,
                 no_spurious_failures_ours: true,
@@ -308,6 +340,29 @@ mod tests {
                 reserve_one_request: true,
             },
             total_seconds: 912.4,
+        }
+    }
+
+    fn sim_cell(
+        clients: usize,
+        shards: u32,
+        emulator_rate: Option<f64>,
+        per_s: f64,
+        conflicts: f64,
+        unavailable_pct: f64,
+    ) -> crate::sale_sim::SimCell {
+        crate::sale_sim::SimCell {
+            clients,
+            shards,
+            emulator_rate,
+            client_cpu_ms: emulator_rate.map(|_| 0.8),
+            requests: (per_s * 5.0) as u64,
+            successes_per_s: per_s,
+            conflicts_per_success: conflicts,
+            throttles: 0,
+            unavailable: (unavailable_pct * per_s) as u64,
+            unavailable_pct,
+            latency: crate::stats::Latency::of(vec![30.0, 45.0, 900.0]),
         }
     }
 

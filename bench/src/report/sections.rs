@@ -239,15 +239,19 @@ pub fn cold_starts(r: &Results, v: &mut Values) {
 pub fn model(r: &Results, v: &mut Values) {
     v.flag("model", r.model.is_some());
     let Some(m) = &r.model else { return };
-    let window_ms = m.params["conflictWindow"].as_f64().unwrap_or(20.0);
+    let window_ms = super::mean_hold_ms(&m.params);
     v.set("model", &m.model)
         .set("seconds_per_cell", m.seconds_per_cell)
         .set("model_rows", model_rows(m))
-        .set("conflict_window_ms", window_ms)
+        .set("mean_hold_ms", format!("{window_ms:.1}"))
         .set("ceiling_1", format!("{:.0}", 1000.0 / window_ms))
-        .set("ceiling_4", format!("{:.0}", 4000.0 / window_ms))
-        .set("ceiling_16", format!("{:.0}", 16000.0 / window_ms));
-    let at = |shards: u32| m.cells.iter().find(|c| c.clients == 256 && c.shards == shards);
+        .set("ceiling_16", format!("{:.0}", 16000.0 / window_ms))
+        .set("ceiling_32", format!("{:.0}", 32000.0 / window_ms))
+        .set("queue_seconds_1024", format!("{:.1}", 1024.0 / best_rate(m)))
+        .set("best_rate", format!("{:.0}", best_rate(m)));
+    let at = |shards: u32| {
+        m.cells.iter().find(|c| c.clients == 256 && c.shards == shards && c.hold_p50_ms.is_none())
+    };
     let (Some(one), Some(sixteen)) = (at(1), at(16)) else {
         v.flag("shard_goals", false);
         return;
@@ -275,6 +279,11 @@ pub fn model(r: &Results, v: &mut Values) {
         );
 }
 
+/// The most successes per second a row of section 5 had: about DynamoDB Local's own rate.
+fn best_rate(m: &ModelRun) -> f64 {
+    m.cells.iter().map(|c| c.successes_per_s).fold(1.0, f64::max)
+}
+
 /// Section 5's rows, in the order the model ran them.
 fn model_rows(m: &ModelRun) -> String {
     let rows: Vec<String> = m
@@ -282,9 +291,10 @@ fn model_rows(m: &ModelRun) -> String {
         .iter()
         .map(|c| {
             format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 c.clients,
                 c.shards,
+                c.hold_p50_ms.map_or_else(|| "model's".to_owned(), |h| format!("{h}")),
                 c.requests,
                 c.successes_per_s,
                 c.conflicts,
@@ -298,7 +308,9 @@ fn model_rows(m: &ModelRun) -> String {
                 c.latency.p50_ms,
                 c.latency.p99_ms,
                 c.oversells,
-                yes(c.consistent)
+                yes(c.consistent),
+                c.release_lateness_ms,
+                c.client_cpu_ms_per_attempt
             )
         })
         .collect();
