@@ -14,7 +14,11 @@
 //! - the store's rules: on a sharded item a conflict sends the reserve to another shard at once,
 //!   up to 2 others (`MAX_SHARD_HOPS`), then it backs off (full jitter, 10 ms doubling up to
 //!   500 ms) and tries again, not counted among the 10 attempts, until the 5 s deadline (503); on
-//!   one shard, and after throttling, a retry is one of the 10 attempts, after the same backoff.
+//!   one shard, and after throttling, the same transaction is sent again to the same shard, one
+//!   of its 10 attempts, after the same backoff (and a conflict on a resend is one of them too).
+//!   Not simulated: reads (a known layout needs none; a new process's first reserve goes blind to
+//!   shard 0), and the store's attempt loop having a 5 s deadline of its own inside the
+//!   request's (a request here ends at 5 s).
 //!
 //! With `emulator_rate` set, every transaction the model lets through also waits its turn at one
 //! server answering that many a second, first come first served, as DynamoDB Local does: the same
@@ -73,9 +77,14 @@ pub struct SimRun {
 #[derive(Debug, Clone, Default)]
 struct Request {
     started: f64,
+    /// Attempts of the transaction being sent (the store's `commit`: up to 10, each after a
+    /// backoff); a hop to another shard or a new round is a new transaction.
     attempts: u32,
     busy_rounds: u32,
     hops: u32,
+    /// The shard of a transaction being sent again (after throttling, or a conflict on one
+    /// shard): a resend goes where the first attempt went.
+    pinned: Option<u32>,
     /// Shards found busy by this round (the next pick avoids them).
     busy: Vec<u32>,
 }
@@ -88,6 +97,9 @@ enum Event {
     Sent(usize),
     /// Client `.0`'s transaction was answered: it succeeded.
     Answered(usize),
+    /// Client `.0`'s request reached its deadline with its transaction still unanswered (in
+    /// DynamoDB Local's queue): 503, though the transaction may be applied after.
+    TimedOut(usize),
 }
 
 /// A time in whole nanoseconds, for the event queue's order.
@@ -165,20 +177,22 @@ impl Sale<'_> {
     }
 
     /// A retry after backoff, or 503 when it would end past the deadline or the attempts are
-    /// spent.
-    fn retry(&mut self, client: usize, counted: bool) {
+    /// spent: `resend` on `shard` (the same transaction again, one of its 10 attempts), else a new
+    /// round (a new placement, not counted among them).
+    fn retry(&mut self, client: usize, resend: Option<u32>) {
         let mut request = self.requests.remove(&client).unwrap_or_default();
-        let n = if counted {
+        let n = if resend.is_some() {
             request.attempts += 1;
             request.attempts
         } else {
             request.busy_rounds += 1;
+            request.attempts = 0;
             request.busy_rounds
         };
         let delay = self.delay(n);
-        let over = counted && request.attempts >= MAX_ATTEMPTS;
+        let over = resend.is_some() && request.attempts >= MAX_ATTEMPTS;
         let started = request.started;
-        (request.hops, request.busy) = (0, Vec::new());
+        (request.hops, request.busy, request.pinned) = (0, Vec::new(), resend);
         self.requests.insert(client, request);
         if over || self.now + delay >= started + DEADLINE_S {
             self.finish(client, false);
@@ -197,23 +211,30 @@ impl Sale<'_> {
         let t = self.now;
         let request = self.requests.get(&client).cloned().unwrap_or_default();
         let free: Vec<u32> = (0..self.shards).filter(|k| !request.busy.contains(k)).collect();
-        let shard =
-            if free.is_empty() { self.rng.u32(..self.shards) } else { free[self.rng.usize(..free.len())] };
+        let shard = match request.pinned {
+            Some(shard) => shard,
+            None if free.is_empty() => self.rng.u32(..self.shards),
+            None => free[self.rng.usize(..free.len())],
+        };
         if self.held_until[shard as usize] > t {
             if self.counting {
                 self.conflicts += 1;
             }
-            if self.shards == 1 {
-                return self.retry(client, true);
+            // One shard, or a resend: the store sends the same transaction again.
+            if self.shards == 1 || request.pinned.is_some() {
+                return self.retry(client, Some(shard));
             }
+            // A first attempt on a sharded item gives way: another shard at once (a new
+            // transaction), up to 2, then a new round after a backoff.
             let others = (self.shards - 1).min(MAX_SHARD_HOPS);
             let request = self.requests.get_mut(&client).expect("in flight");
             if request.hops < others {
                 request.hops += 1;
+                request.attempts = 0;
                 request.busy.push(shard);
                 return self.schedule(t, Event::Attempt(client));
             }
-            return self.retry(client, false);
+            return self.retry(client, None);
         }
         // The shard's partition: the shard item and the hold item, 2 units each.
         let rate = self.params.partition_write_units_per_second;
@@ -224,7 +245,7 @@ impl Sale<'_> {
             if self.counting {
                 self.throttles += 1;
             }
-            return self.retry(client, true);
+            return self.retry(client, Some(shard));
         }
         self.units[shard as usize] = (units - UNITS_IN_SHARD_PARTITION, t);
         let hold = self.params.hold_time(&mut self.rng).as_secs_f64();
@@ -234,7 +255,12 @@ impl Sale<'_> {
             self.emulator_free = self.emulator_free.max(t) + 1.0 / machine.emulator_rate;
             answered = answered.max(self.emulator_free);
         }
-        self.schedule(answered, Event::Answered(client));
+        let deadline = self.requests.get(&client).map_or(f64::MAX, |r| r.started + DEADLINE_S);
+        if answered > deadline {
+            self.schedule(deadline, Event::TimedOut(client));
+        } else {
+            self.schedule(answered, Event::Answered(client));
+        }
     }
 }
 
@@ -285,6 +311,7 @@ pub fn simulate(
             Event::Attempt(client) => sale.attempt(client, false),
             Event::Sent(client) => sale.attempt(client, true),
             Event::Answered(client) => sale.finish(client, true),
+            Event::TimedOut(client) => sale.finish(client, false),
         }
     }
     let successes = sale.successes.max(1) as f64;

@@ -128,3 +128,33 @@ async fn a_sharded_item_sold_out_by_concurrent_buyers_gives_one_stock_low_and_on
         }
     }
 }
+
+/// Two publishers (each shard's stream shard has its own) deciding on the same level item: the
+/// one whose level item changed since it read it decides again, so a sell-out is recorded once.
+/// A reads the total at 0 and its write is slow; meanwhile 3 units are released and held again
+/// (the total is 0 again, at a newer version) and B reads the same level item and that newer
+/// total, its write slower still; A's write lands, then B's.
+#[tokio::test]
+async fn publishers_deciding_on_the_same_level_item_record_a_sell_out_once() {
+    use integration_tests::FaultInjector;
+    use inventory::events::DetailType;
+    let t = TestTable::new().await;
+    let s = &t.store;
+    s.write_stock("HOT", "w1", put(3, 4, None), None, None, &Default::default()).await.unwrap();
+    let first = reserve(s, "o-1", 3).await.unwrap().reservation;
+    let (a_faults, b_faults) = (FaultInjector::new(), FaultInjector::new());
+    let (a, b) = (t.store_via(a_faults.clone()), t.store_via(b_faults.clone()));
+    a_faults.plan("TransactWriteItems", integration_tests::Fault::Delay(Duration::from_millis(1500)), 1);
+    b_faults.plan("TransactWriteItems", integration_tests::Fault::Delay(Duration::from_millis(3000)), 1);
+    let a = tokio::spawn(async move { a.settle_stock_level("HOT", "w1").await });
+    eventually("A to send its write", WAIT, || async { (a_faults.injected() == 1).then_some(()) }).await;
+    s.release(&first.reservation_id, &Default::default()).await.unwrap();
+    reserve(s, "o-2", 3).await.unwrap();
+    let b = tokio::spawn(async move { b.settle_stock_level("HOT", "w1").await });
+    eventually("B to send its write", WAIT, || async { (b_faults.injected() == 1).then_some(()) }).await;
+    let a = a.await.unwrap().unwrap();
+    let b = b.await.unwrap().unwrap();
+    let depleted = t.count_events(DetailType::StockDepleted.as_str()).await;
+    assert_eq!(depleted, 1, "A: {a:?}, B: {b:?}");
+    assert_eq!(a, inventory::store::Settled::Recorded(vec![DetailType::StockDepleted]));
+}

@@ -124,10 +124,21 @@ impl Publisher {
         // resumes from that record, so nothing after it is sent now.
         let mut failed: Vec<usize> = Vec::new();
         for (i, sku, location_id) in levels {
-            if let Err(e) = self.store.settle_stock_level(&sku, &location_id).await {
-                tracing::warn!(%sku, %location_id, error = %e, "cannot settle a sharded item's stock level; will retry");
-                failed.push(i);
-                break;
+            match self.store.settle_stock_level(&sku, &location_id).await {
+                Ok(_) => {}
+                // DynamoDB did not answer in time (busy, throttled, unreachable): the stream
+                // brings the record again.
+                Err(e @ crate::Error::Unavailable { .. }) => {
+                    tracing::warn!(%sku, %location_id, error = %e, "cannot settle a sharded item's stock level; will retry");
+                    failed.push(i);
+                    break;
+                }
+                // Anything else would fail again: the record goes to the dead-letter queue with
+                // the reason, and does not hold up the stream.
+                Err(e) => {
+                    let reason = format!("cannot settle the stock level of {sku}/{location_id}: {e}");
+                    dead.push((i, dead_letter(&records[i], None, reason)));
+                }
             }
         }
         if let Some(&first) = failed.first() {

@@ -93,10 +93,10 @@ pub fn shard_key(sku: &str, location_id: &str, shard: u32) -> Item {
     ])
 }
 
-/// In each of an item's partitions (its shards'), the sort keys of its holds and then the shard
-/// item: `BETWEEN` these two. Location ids have no `#` and every character they may have sorts
-/// after it, so no other location's item is in between but the holds of one whose id begins
-/// with this one's (the caller skips those).
+/// In each of an item's partitions (its shards'), the sort keys from its holds to its shard item:
+/// `BETWEEN` these two. In a shard k > 0's partition that is all there is; in the sku's (shard
+/// 0's) the range also takes in the holds of locations that sort after this one, the sku item
+/// (`KIND`) and the stock items of locations between: the caller keeps only this location's.
 pub fn holds_and_item_range(location_id: &str) -> (String, String) {
     (holds_prefix(location_id), format!("{STOCK_ITEM_PREFIX}{location_id}#~"))
 }

@@ -2,22 +2,31 @@
 //!
 //! A stream record of one shard says nothing of the item's total, so the publisher derives a
 //! sharded item's `StockDepleted`, `StockLow` and `StockReplenished` here instead of from images:
-//! it reads every shard item and the item's level item in one `TransactGetItems` (a snapshot, so
-//! units a stock write moves between shards are never counted twice or not at all), and writes
-//! the level item with the total's available and its `basis` (the sum of the shards' versions,
-//! which every write raises) together with an outbox record per line the total crossed since the
-//! level item's, all in one transaction conditioned on the level item being older. So:
+//! it reads every shard item and the item's level item (BatchGetItem: reads that never get in a
+//! reserve's way), and when the total crossed a line since the level item's, it reads the shards
+//! again as one snapshot (`TransactGetItems`, so units a stock write moves between shards are never
+//! counted twice or not at all: a crossing is decided only on a snapshot). It then writes the
+//! level item with the total's available and its `basis` (the sum of the shards' versions, which
+//! every write raises), with an outbox record per line crossed, in one transaction conditioned on
+//! the level item being exactly the one it read. So:
 //!
-//! - each crossing is recorded once (two publishers reading the same snapshot write it once; an
-//!   older snapshot never overwrites a newer one), and its event is an outbox record like any
-//!   other, published through the stream (nothing lost if the publisher stops after the write);
+//! - each crossing is recorded once: a publisher whose level item changed since it read it reads
+//!   and decides again, from the other's record (two publishers deciding on the same level item
+//!   never both write); its event is an outbox record like any other, published through the
+//!   stream (nothing lost if the publisher stops after the write);
+//! - every decision ends in a write of the level item, so the last one stands for the item as
+//!   the last write left it (a total that crossed and came back between two reads is not seen; a
+//!   read of shards torn by a multi-shard write without a crossing only moves the baseline, and the
+//!   next change is judged from it);
 //! - the shards a lowered `shards` left behind count as long as they exist (`shardItems`);
 //! - the events carry the item's total (`domain::combine`), as GET shows it.
 //!
 //! The publisher asks only when a shard's change could move the total across a line
 //! (`publish::plan`), so a sale's bulk of reserves, far from every line, reads nothing.
 
-use super::items::{from_item, level_key, n, number_attr, s, shard_items_of, shard_key, Item};
+use super::items::{
+    from_item, level_key, n, number_attr, outbox_key, s, shard_items_of, shard_key, shard_of, Item,
+};
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Store, WriteContext};
@@ -46,56 +55,88 @@ impl Store {
     /// first level item; without one, the total is recorded with no event.)
     pub async fn settle_stock_level(&self, sku: &str, location_id: &str) -> Result<Settled> {
         self.with_retries("settle_stock_level", || async {
+            // Shard 0 names the shard items; they and the level item are read as they are
+            // (BatchGetItem: no transaction, so never in a reserve's way).
             let Some(first) = self.get_item(shard_key(sku, location_id, 0)).await? else {
                 return Ok(Settled::NoItem);
             };
             let count = shard_items_of(&first);
-            let mut keys: Vec<Item> = (0..count).map(|k| shard_key(sku, location_id, k)).collect();
+            let mut keys: Vec<Item> = (1..count).map(|k| shard_key(sku, location_id, k)).collect();
             keys.push(level_key(sku, location_id));
-            let mut read = self.read_snapshot(&keys).await?;
-            let level = read.pop().flatten();
-            let Some(Some(zero)) = read.first() else { return Ok(Settled::NoItem) };
-            if shard_items_of(zero) != count {
-                // Shards were added since the first read: read them all.
-                return Err(Failure::Stale);
-            }
-            let shards =
-                read.into_iter().flatten().map(from_item::<StockItem>).collect::<Result<Vec<_>>>()?;
-            let total = combine(&shards).expect("shard 0 was read");
-            let basis = total.version;
+            let mut read = vec![first];
+            read.extend(self.batch_get_all(keys).await?);
+            let level = read.iter().position(is_level).map(|i| read.remove(i));
             let recorded = level.as_ref().and_then(|l| number_attr(l, "basis"));
-            if recorded.is_some_and(|b| b >= basis as i64) {
+            let before = level.as_ref().and_then(|l| number_attr(l, "available"));
+            let mut total = total_of(read)?;
+            let mut crossed = crossings(before, &total);
+            if !crossed.is_empty() {
+                // A line crossed is decided on a snapshot of the shards (TransactGetItems): a
+                // read of them as they are may be torn by a write that moved units between them.
+                let keys: Vec<Item> = (0..count).map(|k| shard_key(sku, location_id, k)).collect();
+                let snapshot: Vec<Item> = self.read_snapshot(&keys).await?.into_iter().flatten().collect();
+                if snapshot.first().is_some_and(|zero| shard_items_of(zero) != count) {
+                    // Shards were added since the first read: read them all.
+                    return Err(Failure::Stale);
+                }
+                total = total_of(snapshot)?;
+                crossed = crossings(before, &total);
+            }
+            if recorded.is_some_and(|b| b >= total.version as i64) {
                 return Ok(Settled::AlreadyUpToDate);
             }
-            let before = level.as_ref().and_then(|l| number_attr(l, "available"));
-            let threshold = total.low_stock_threshold;
-            let crossed = before.map_or_else(Vec::new, |available| {
-                stock_crossings(
-                    StockLevel { available, low_stock_threshold: threshold },
-                    StockLevel { available: total.available, low_stock_threshold: threshold },
-                )
-            });
+            // Only over the level item as read: another publisher's record since then (a
+            // snapshot of its own, older or newer) makes this one read and decide again.
+            let (condition, values) = match recorded {
+                Some(read) => ("basis = :read", vec![(":read", n(read))]),
+                None => ("attribute_not_exists(pk)", vec![]),
+            };
             let mut tx = Tx::new(Write::Level { events: crossed.len() });
-            let guard = tx.push(self.put(
-                level_item(&total),
-                "attribute_not_exists(pk) OR basis < :basis",
-                vec![(":basis", n(basis))],
-            )?);
-            for event in level_events(&total, &crossed)? {
-                tx.push(self.outbox(&event)?);
+            tx.push(self.put(level_item(&total), condition, values)?);
+            let events = level_events(&total, &crossed)?;
+            // What tells a resent write it was applied: its first event, else the level at its basis.
+            let marker = events.first().map(outbox_key).unwrap_or_else(|| level_key(sku, location_id));
+            for event in &events {
+                tx.push(self.outbox(event)?);
             }
             let ctx = WriteContext::default();
-            let marker = level_key(sku, location_id);
             match self.commit("settle_stock_level", tx, marker, None, &ctx, OnConflict::Retry).await? {
-                TxOutcome::Committed => Ok(Settled::Recorded(crossed.clone())),
-                // Another publisher recorded a snapshot at least as new: read again.
-                TxOutcome::Cancelled(c) if c.failed(&guard) => Err(Failure::Stale),
+                TxOutcome::Committed => Ok(Settled::Recorded(crossed)),
                 TxOutcome::Cancelled(_) => Err(Failure::Stale),
                 TxOutcome::GaveWay => Err(Failure::Retry("conflict")),
             }
         })
         .await
     }
+}
+
+/// Whether an item read is a level item.
+fn is_level(item: &Item) -> bool {
+    item.get("entity").and_then(|e| e.as_s().ok()).is_some_and(|e| e == "STOCK_LEVEL")
+}
+
+/// The item as the API shows it, from its shard items (shard 0 among them, in any order).
+fn total_of(items: Vec<Item>) -> Result<StockItem, Failure> {
+    let mut shards: Vec<(u32, StockItem)> = items
+        .into_iter()
+        .map(|item| Ok((shard_of(&item), from_item::<StockItem>(item)?)))
+        .collect::<Result<_>>()?;
+    shards.sort_by_key(|(k, _)| *k);
+    if shards.first().is_none_or(|(k, _)| *k != 0) {
+        return Err(Failure::Stale);
+    }
+    Ok(combine(&shards.into_iter().map(|(_, s)| s).collect::<Vec<_>>()).expect("shard 0"))
+}
+
+/// The stock events a change of the total from `before` (none: nothing recorded yet) crosses.
+fn crossings(before: Option<i64>, total: &StockItem) -> Vec<DetailType> {
+    let threshold = total.low_stock_threshold;
+    before.map_or_else(Vec::new, |available| {
+        stock_crossings(
+            StockLevel { available, low_stock_threshold: threshold },
+            StockLevel { available: total.available, low_stock_threshold: threshold },
+        )
+    })
 }
 
 /// The level item recording `total` (a sharded item as the API shows it) as where its stock

@@ -146,6 +146,11 @@ impl Store {
                     if unprocessed.is_empty() {
                         break;
                     }
+                    if attempt + 1 >= self.retry.max_attempts {
+                        // DynamoDB keeps leaving keys unprocessed: throttled, as the caller's
+                        // retry policy sees it.
+                        return Err(Failure::Retry("throttled"));
+                    }
                     pending = unprocessed;
                     tokio::time::sleep(self.retry.delay(attempt)).await;
                 }
