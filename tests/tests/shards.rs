@@ -402,3 +402,42 @@ async fn the_holds_of_a_sharded_item_are_listed_from_every_shards_partition_once
         assert_eq!(got, expected, "limit {limit}: every hold once, with its sum, oldest first");
     }
 }
+
+/// The audit checks each shard's `reserved` against the hold items in its own partition: a hold
+/// item moved to another shard's partition (the item's sums still agree) is drift on both shards.
+#[tokio::test]
+async fn the_audit_finds_a_hold_item_in_another_shards_partition() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use inventory::audit::{audit, AuditOptions, Problem};
+    use inventory::store::items::{n, shard_pk};
+    let t = TestTable::new().await;
+    t.function("put-stock").write_stock("A", "w1", put(8, 4), None, None, &Default::default()).await.unwrap();
+    reserve(&t.store, "o-1", "A", 2).await.unwrap();
+    let clean = audit(&t.store, &AuditOptions::default()).await.unwrap();
+    assert_eq!(clean.drift_count(), 0, "{}", clean.render());
+    // The hold item, moved to the next shard's partition.
+    let holds = t.scan("entity = :h", &[(":h", "HOLD")]).await;
+    let [hold] = &holds[..] else { panic!("one hold item: {holds:?}") };
+    let from: u32 = hold["shard"].as_n().unwrap().parse().unwrap();
+    let to = (from + 1) % 4;
+    let key = |item: &inventory::store::Item| {
+        item.iter().filter(|(k, _)| *k == "pk" || *k == "sk").map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    t.store.client().delete_item().table_name(t.store.table()).set_key(Some(key(hold))).send().await.unwrap();
+    let mut moved = hold.clone();
+    moved.insert("pk".into(), AttributeValue::S(shard_pk("A", "w1", to)));
+    moved.insert("shard".into(), n(to));
+    t.store.client().put_item().table_name(t.store.table()).set_item(Some(moved)).send().await.unwrap();
+    let report = audit(&t.store, &AuditOptions::default()).await.unwrap();
+    assert_eq!(report.drift_count(), 1, "{}", report.render());
+    let problems = &report.drift[0].problems;
+    let misplaced: Vec<u32> = problems
+        .iter()
+        .filter_map(|p| match p {
+            Problem::ShardNotHoldItems { shard, .. } => Some(*shard),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(misplaced, [from.min(to), from.max(to)], "{problems:?}");
+    assert!(!problems.iter().any(|p| matches!(p, Problem::ReservedNotHoldItems { .. })), "the sums agree");
+}

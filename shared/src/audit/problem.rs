@@ -48,6 +48,12 @@ pub enum Problem {
         reserved: i64,
         held: i64,
     },
+    /// A shard's `reserved` is not the sum of the hold items in its partition.
+    ShardNotHoldItems {
+        shard: u32,
+        reserved: i64,
+        hold_items: i64,
+    },
     /// The item kept changing while re-read: only what one read of it shows was judged.
     HoldsNotCompared,
 
@@ -93,6 +99,7 @@ impl Problem {
                 | Problem::ReservedNotHoldItems { .. }
                 | Problem::LineWithoutHold { .. }
                 | Problem::ShardNotPendingUnits { .. }
+                | Problem::ShardNotHoldItems { .. }
         )
     }
 
@@ -135,6 +142,9 @@ impl fmt::Display for Problem {
             ShardAvailableWrong { shard } => write!(f, "shard {shard}: available is not onHand - reserved"),
             ShardNotPendingUnits { shard, reserved, held } => {
                 write!(f, "shard {shard}: reserved {reserved} is not the PENDING units on it {held}")
+            }
+            ShardNotHoldItems { shard, reserved, hold_items } => {
+                write!(f, "shard {shard}: reserved {reserved} is not its hold items' {hold_items}")
             }
             HoldsNotCompared => write!(f, "its holds were not compared: the item kept changing"),
             OrderKeyNamesAnother { reservation_id, order_id, named } => {

@@ -14,8 +14,10 @@ impl View {
         let pending_units = self.pending_units();
         // A reservation's hold items on an item (one per shard it holds units on), summed.
         let mut summed: BTreeMap<&ItemKey, BTreeMap<&str, i64>> = BTreeMap::new();
-        for (key, reservation_id, quantity) in &self.holds {
+        let mut per_shard: BTreeMap<(&ItemKey, u32), i64> = BTreeMap::new();
+        for (key, shard, reservation_id, quantity) in &self.holds {
             *summed.entry(key).or_default().entry(reservation_id).or_default() += *quantity;
+            *per_shard.entry((key, *shard)).or_default() += *quantity;
         }
         let holds: BTreeMap<&ItemKey, Vec<(&str, i64)>> =
             summed.into_iter().map(|(key, by_id)| (key, by_id.into_iter().collect())).collect();
@@ -81,6 +83,14 @@ impl View {
                         shard: *k,
                         reserved: shard.reserved,
                         held,
+                    });
+                }
+                let hold_items = per_shard.get(&(key, *k)).copied().unwrap_or(0);
+                if shard.reserved != hold_items {
+                    problems.push(Problem::ShardNotHoldItems {
+                        shard: *k,
+                        reserved: shard.reserved,
+                        hold_items,
                     });
                 }
             }
@@ -161,8 +171,8 @@ impl View {
             }
         }
         let unknown: BTreeSet<_> =
-            self.holds.iter().filter(|(k, _, _)| !self.stock.contains_key(k)).collect();
-        for ((sku, location), reservation_id, quantity) in unknown {
+            self.holds.iter().filter(|(k, _, _, _)| !self.stock.contains_key(k)).collect();
+        for ((sku, location), _, reservation_id, quantity) in unknown {
             let problem = Problem::HoldOfNoItem {
                 quantity: *quantity,
                 reservation_id: reservation_id.clone(),
@@ -199,7 +209,7 @@ mod tests {
         let mut v = View::default();
         let r =
             Reservation::new("o1".into(), vec![Line::new("A".into(), "w".into(), 2)], 60, chrono::Utc::now());
-        v.holds.push((("A".into(), "w".into()), r.reservation_id.clone(), 2));
+        v.holds.push((("A".into(), "w".into()), 0, r.reservation_id.clone(), 2));
         v.orders.insert("o1".into(), r.reservation_id.clone());
         v.reservations.insert(r.reservation_id.clone(), r);
         v.stock.insert(("A".into(), "w".into()), stock("A", 10, 2));
@@ -300,7 +310,7 @@ mod tests {
     fn a_hold_of_another_quantity_is_no_line_and_the_line_has_no_hold() {
         let mut v = view();
         let r = only_pending(&v);
-        v.holds[0].2 = 3;
+        v.holds[0].3 = 3;
         let drift = v.drifting_items();
         assert_eq!(drift.len(), 1);
         let id = r.reservation_id.clone();
@@ -337,7 +347,7 @@ mod tests {
         let mut v = View::default();
         let r =
             Reservation::new("o1".into(), vec![Line::new("S".into(), "w".into(), 2)], 60, chrono::Utc::now());
-        v.holds.push((("S".into(), "w".into()), r.reservation_id.clone(), 2));
+        v.holds.push((("S".into(), "w".into()), 0, r.reservation_id.clone(), 2));
         v.orders.insert("o1".into(), r.reservation_id.clone());
         v.reservations.insert(r.reservation_id.clone(), r);
         // Two shards of 5 each, 1 reserved on each: the item's sums agree (2 reserved, 2 held),
@@ -354,7 +364,9 @@ mod tests {
             drift[0].problems,
             vec![
                 Problem::ShardNotPendingUnits { shard: 0, reserved: 1, held: 2 },
+                Problem::ShardNotHoldItems { shard: 0, reserved: 1, hold_items: 2 },
                 Problem::ShardNotPendingUnits { shard: 1, reserved: 1, held: 0 },
+                Problem::ShardNotHoldItems { shard: 1, reserved: 1, hold_items: 0 },
             ]
         );
         // Both on shard 0, as placed: no drift.

@@ -77,7 +77,8 @@ pub(super) async fn settled_item(
         for item in reservations {
             view.add(item, &mut problems);
         }
-        view.holds = second.holds.into_iter().map(|h| (key.clone(), h.reservation_id, h.quantity)).collect();
+        view.holds =
+            second.holds.into_iter().map(|h| (key.clone(), h.shard, h.reservation_id, h.quantity)).collect();
         for (k, stock) in second.shards {
             view.add_shard(k, stock);
         }
@@ -88,6 +89,7 @@ pub(super) async fn settled_item(
 
 #[derive(Debug, PartialEq)]
 struct RangeHold {
+    shard: u32,
     sort_key: String,
     reservation_id: String,
     quantity: i64,
@@ -114,6 +116,7 @@ async fn item_range(store: &Store, key: &ItemKey) -> Result<Range> {
         let sk = string_attr(&item, SK).unwrap_or_default();
         if let Some(hold) = read_hold(&item).filter(|h| h.location_id == key.1) {
             range.holds.push(RangeHold {
+                shard: hold.shard,
                 sort_key: hold.sort_key,
                 reservation_id: hold.reservation_id,
                 quantity: hold.quantity.unwrap_or(-1),

@@ -14,8 +14,8 @@ pub struct View {
     pub stock: BTreeMap<ItemKey, StockItem>,
     /// Each stock item's shard items, by shard (an unsharded item: shard 0 alone).
     pub shards: BTreeMap<ItemKey, BTreeMap<u32, StockItem>>,
-    /// Hold items: `(item, reservationId, quantity)`.
-    pub holds: Vec<(ItemKey, String, i64)>,
+    /// Hold items: `(item, shard, reservationId, quantity)`.
+    pub holds: Vec<(ItemKey, u32, String, i64)>,
     pub reservations: HashMap<String, Reservation>,
     /// Order keys: orderId -> reservationId.
     pub orders: HashMap<String, String>,
@@ -38,8 +38,8 @@ impl View {
                 }
             }
             "HOLD" => match read_hold(&item) {
-                Some(HoldRead { sku, location_id, reservation_id, quantity: Some(q), .. }) => {
-                    self.holds.push(((sku, location_id), reservation_id, q))
+                Some(HoldRead { sku, location_id, shard, reservation_id, quantity: Some(q), .. }) => {
+                    self.holds.push(((sku, location_id), shard, reservation_id, q))
                 }
                 _ => problems.push(Problem::Unreadable {
                     item: format!("hold {pk}/{sk}"),

@@ -169,6 +169,8 @@ pub fn holds_prefix(location_id: &str) -> String {
 pub struct HoldRead {
     pub sku: String,
     pub location_id: String,
+    /// The shard whose units it holds (its partition's).
+    pub shard: u32,
     pub sort_key: String,
     pub reservation_id: String,
     pub quantity: Option<i64>,
@@ -181,6 +183,7 @@ pub fn read_hold(item: &Item) -> Option<HoldRead> {
     Some(HoldRead {
         sku: string_attr(item, "sku")?,
         location_id,
+        shard: number_attr(item, "shard").and_then(|k| u32::try_from(k).ok()).unwrap_or(0),
         reservation_id: string_attr(item, "reservationId").unwrap_or_default(),
         quantity: number_attr(item, "quantity"),
         sort_key,
