@@ -158,3 +158,36 @@ async fn publishers_deciding_on_the_same_level_item_record_a_sell_out_once() {
     assert_eq!(depleted, 1, "A: {a:?}, B: {b:?}");
     assert_eq!(a, inventory::store::Settled::Recorded(vec![DetailType::StockDepleted]));
 }
+
+/// A level write with no event that met another transaction, sent again and refused because
+/// another publisher recorded an older total meanwhile, reads again: the newer total's crossing
+/// is recorded (the sell-out after a re-stock), not dropped as if the write had been applied.
+#[tokio::test]
+async fn a_refused_resend_of_a_level_write_reads_again_and_records_the_newer_crossing() {
+    use integration_tests::{Fault, FaultInjector};
+    use inventory::events::DetailType;
+    let t = TestTable::new().await;
+    let s = &t.store;
+    s.write_stock("HOT", "w1", put(2, 4, None), None, None, &Default::default()).await.unwrap();
+    let first = reserve(s, "o-1", 2).await.unwrap().reservation;
+    s.settle_stock_level("HOT", "w1").await.unwrap();
+    assert_eq!(t.count_events(DetailType::StockDepleted.as_str()).await, 1);
+    // Back in stock: B sees 2 available and its write (StockReplenished) is slow.
+    s.release(&first.reservation_id, &Default::default()).await.unwrap();
+    let b_faults = FaultInjector::new();
+    b_faults.plan("TransactWriteItems", Fault::Delay(Duration::from_millis(1500)), 1);
+    let b = t.store_via(b_faults.clone());
+    let b = tokio::spawn(async move { b.settle_stock_level("HOT", "w1").await });
+    eventually("B to send its write", WAIT, || async { (b_faults.injected() == 1).then_some(()) }).await;
+    // Sold out again: A sees 0 against the level's 0 (no event); its write meets another
+    // transaction, and is sent again after B's has landed.
+    reserve(s, "o-2", 2).await.unwrap();
+    let a_faults = FaultInjector::new();
+    a_faults.plan("TransactWriteItems", Fault::TransactionConflict, 1);
+    a_faults.plan("TransactWriteItems", Fault::Delay(Duration::from_millis(3000)), 1);
+    let a = t.store_via(a_faults.clone()).settle_stock_level("HOT", "w1").await.unwrap();
+    let b = b.await.unwrap().unwrap();
+    assert_eq!(b, inventory::store::Settled::Recorded(vec![DetailType::StockReplenished]));
+    assert_eq!(a, inventory::store::Settled::Recorded(vec![DetailType::StockDepleted]), "A read again");
+    assert_eq!(t.count_events(DetailType::StockDepleted.as_str()).await, 2);
+}

@@ -3,9 +3,10 @@
 //! A stream record of one shard says nothing of the item's total, so the publisher derives a
 //! sharded item's `StockDepleted`, `StockLow` and `StockReplenished` here instead of from images:
 //! it reads every shard item and the item's level item (BatchGetItem: reads that never get in a
-//! reserve's way), and when the total crossed a line since the level item's, it reads the shards
-//! again as one snapshot (`TransactGetItems`, so units a stock write moves between shards are never
-//! counted twice or not at all: a crossing is decided only on a snapshot). It then writes the
+//! reserve's way), and when the total is on the other side of a line (0, the low-stock threshold)
+//! from the level item's, it reads the shards again as one snapshot (`TransactGetItems`, so units
+//! writes move between shards are never counted twice or not at all: a line is judged crossed,
+//! or crossed back, only on a snapshot). It then writes the
 //! level item with the total's available and its `basis` (the sum of the shards' versions, which
 //! every write raises), with an outbox record per line crossed, in one transaction conditioned on
 //! the level item being exactly the one it read. So:
@@ -15,9 +16,9 @@
 //!   never both write); its event is an outbox record like any other, published through the
 //!   stream (nothing lost if the publisher stops after the write);
 //! - every decision ends in a write of the level item, so the last one stands for the item as
-//!   the last write left it (a total that crossed and came back between two reads is not seen; a
-//!   read of shards torn by a multi-shard write without a crossing only moves the baseline, and the
-//!   next change is judged from it);
+//!   the last write left it (a total that crossed and came back between two reads is not seen);
+//!   a write with no event that is refused when sent again reads again (it cannot tell it was
+//!   not applied);
 //! - the shards a lowered `shards` left behind count as long as they exist (`shardItems`);
 //! - the events carry the item's total (`domain::combine`), as GET shows it.
 //!
@@ -70,9 +71,10 @@ impl Store {
             let before = level.as_ref().and_then(|l| number_attr(l, "available"));
             let mut total = total_of(read)?;
             let mut crossed = crossings(before, &total);
-            if !crossed.is_empty() {
-                // A line crossed is decided on a snapshot of the shards (TransactGetItems): a
-                // read of them as they are may be torn by a write that moved units between them.
+            if before.is_some_and(|b| zone(b, &total) != zone(total.available, &total)) {
+                // A total on the other side of a line (crossing it or not: going back up above
+                // the threshold is no event) is decided on a snapshot of the shards
+                // (TransactGetItems): a read of them as they are may be torn by writes between them.
                 let keys: Vec<Item> = (0..count).map(|k| shard_key(sku, location_id, k)).collect();
                 let snapshot: Vec<Item> = self.read_snapshot(&keys).await?.into_iter().flatten().collect();
                 if snapshot.first().is_some_and(|zero| shard_items_of(zero) != count) {
@@ -94,8 +96,9 @@ impl Store {
             let mut tx = Tx::new(Write::Level { events: crossed.len() });
             tx.push(self.put(level_item(&total), condition, values)?);
             let events = level_events(&total, &crossed)?;
-            // What tells a resent write it was applied: its first event, else the level at its basis.
-            let marker = events.first().map(outbox_key).unwrap_or_else(|| level_key(sku, location_id));
+            // What tells a resent write it was applied: its first event. Without one, nothing
+            // does (the level item exists whoever wrote it): a cancelled resend reads again.
+            let marker = events.first().map(outbox_key).unwrap_or_else(|| never_written(sku, location_id));
             for event in &events {
                 tx.push(self.outbox(event)?);
             }
@@ -108,6 +111,22 @@ impl Store {
         })
         .await
     }
+}
+
+/// Which side of the lines a total is on: out of stock, below the low-stock threshold, or not.
+fn zone(available: i64, total: &StockItem) -> u8 {
+    match available {
+        a if a <= 0 => 0,
+        a if total.low_stock_threshold.is_some_and(|t| a < t) => 1,
+        _ => 2,
+    }
+}
+
+/// A key no item has: the marker of a level write with no event.
+fn never_written(sku: &str, location_id: &str) -> Item {
+    let mut key = level_key(sku, location_id);
+    key.insert(super::items::SK.into(), s("NO-MARKER"));
+    key
 }
 
 /// Whether an item read is a level item.
