@@ -25,9 +25,7 @@
 //! The publisher asks only when a shard's change could move the total across a line
 //! (`publish::plan`), so a sale's bulk of reserves, far from every line, reads nothing.
 
-use super::items::{
-    from_item, level_key, n, number_attr, outbox_key, s, shard_items_of, shard_key, shard_of, Item,
-};
+use super::items::{level_key, n, number_attr, outbox_key, s, shard_items_of, shard_key, Item};
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Store, WriteContext};
@@ -136,11 +134,7 @@ fn is_level(item: &Item) -> bool {
 
 /// The item as the API shows it, from its shard items (shard 0 among them, in any order).
 fn total_of(items: Vec<Item>) -> Result<StockItem, Failure> {
-    let mut shards: Vec<(u32, StockItem)> = items
-        .into_iter()
-        .map(|item| Ok((shard_of(&item), from_item::<StockItem>(item)?)))
-        .collect::<Result<_>>()?;
-    shards.sort_by_key(|(k, _)| *k);
+    let shards = super::reads::numbered_shards(items)?;
     if shards.first().is_none_or(|(k, _)| *k != 0) {
         return Err(Failure::Stale);
     }

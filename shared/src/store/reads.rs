@@ -94,12 +94,7 @@ impl Store {
         if count > known {
             read.extend(self.batch_get_all(keys(known..count)).await?);
         }
-        let mut shards = read
-            .into_iter()
-            .map(|item| Ok((shard_of(&item), from_item::<StockItem>(item)?)))
-            .collect::<Result<Vec<_>>>()?;
-        shards.sort_by_key(|(k, _)| *k);
-        Ok(shards)
+        Ok(numbered_shards(read)?)
     }
 
     /// Items as read at shard 0, each with the other shard items it names (`shardItems`, each in
@@ -234,6 +229,16 @@ impl Store {
         };
         Ok((items, kit))
     }
+}
+
+/// Shard items as read (of one item, in any order), with their numbers, by number.
+pub(crate) fn numbered_shards(items: Vec<Item>) -> Result<Vec<(u32, StockItem)>> {
+    let mut shards = items
+        .into_iter()
+        .map(|item| Ok((shard_of(&item), from_item::<StockItem>(item)?)))
+        .collect::<Result<Vec<_>>>()?;
+    shards.sort_by_key(|(k, _)| *k);
+    Ok(shards)
 }
 
 /// Each item's shard items without their numbers (shard 0 first).
