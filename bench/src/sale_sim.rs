@@ -20,10 +20,12 @@
 //!   shard 0), and the store's attempt loop having a 5 s deadline of its own inside the
 //!   request's (a request here ends at 5 s).
 //!
-//! With `emulator_rate` set, every transaction the model lets through also waits its turn at one
-//! server answering that many a second, first come first served, as DynamoDB Local does: the same
-//! run as section 5, to check the simulation against it. Without it: what AWS would do under the
-//! model, to C = 10,000. A cancelled transaction is answered at once in both (as the model does);
+//! With a [`Machine`], every transaction the model lets through also waits its turn at one
+//! server answering `emulator_rate` a second, first come first served, as DynamoDB Local does (one
+//! still waiting for its turn at its deadline is never sent), the bench's client sends on this
+//! machine's cores, and the row ends as section 5's do ([`Ending::Drained`]): the same run as
+//! section 5, to check the simulation against it. Without it: what AWS would do under the model,
+//! to C = 10,000. A cancelled transaction is answered at once in both (as the model does);
 //! on AWS it would take a round trip, so clients that meet conflicts would send a little less
 //! often than here. Deterministic: a fixed seed per row.
 
@@ -55,10 +57,17 @@ pub struct SimCell {
     pub emulator_rate: Option<f64>,
     pub client_cpu_ms: Option<f64>,
     pub requests: u64,
+    /// Simulated seconds the rates are over (a drained row's: until its last answer).
+    #[serde(default)]
+    pub seconds: f64,
     pub successes_per_s: f64,
     pub conflicts_per_success: f64,
     pub throttles: u64,
     pub unavailable: u64,
+    /// Of those, the ones whose transaction was applied all the same (sent to DynamoDB Local
+    /// before the deadline, answered after it).
+    #[serde(default)]
+    pub unavailable_applied: u64,
     pub unavailable_pct: f64,
     pub latency: Latency,
 }
@@ -98,8 +107,8 @@ enum Event {
     /// Client `.0`'s transaction was answered: it succeeded.
     Answered(usize),
     /// Client `.0`'s request reached its deadline with its transaction still unanswered (in
-    /// DynamoDB Local's queue): 503, though the transaction may be applied after.
-    TimedOut(usize),
+    /// DynamoDB Local's queue): 503; `.1`: the transaction had been sent, and is applied after.
+    TimedOut(usize, bool),
 }
 
 /// A time in whole nanoseconds, for the event queue's order.
@@ -108,15 +117,20 @@ fn at(t: f64) -> u64 {
 }
 
 /// This machine, as the rows that compare with section 5 meet it: DynamoDB Local answering
-/// `emulator_rate` transactions a second, one at a time, and the bench's own process sending one
-/// attempt at a time, each taking `client_cpu_s` of its CPU (both measured in that run). A client
-/// woken by an answer or a timer waits its turn behind the others (its task is queued); a
-/// client going on to another shard after a conflict goes at once (its task is still running),
-/// its CPU time delaying the others.
+/// `emulator_rate` transactions a second, one at a time, `emulator_turns` of them sent to it at
+/// once, and the bench's own process sending attempts on `client_cores` cores, each taking
+/// `client_cpu_s` of its CPU (measured in that run). A client woken by an answer or a timer waits
+/// its turn behind the others (its task is queued); a client going on to another shard after a
+/// conflict goes at once (its task is still running), its CPU time delaying the others.
 #[derive(Debug, Clone, Copy)]
 pub struct Machine {
     pub emulator_rate: f64,
+    /// Requests DynamoDB Local takes at once (the model's turns): one that got its turn before
+    /// its deadline is applied, one still waiting for it then is never sent.
+    pub emulator_turns: usize,
     pub client_cpu_s: f64,
+    /// The cores the bench process sends on.
+    pub client_cores: f64,
 }
 
 struct Sale<'a> {
@@ -135,13 +149,19 @@ struct Sale<'a> {
     emulator_free: f64,
     client_free: f64,
     requests: HashMap<usize, Request>,
-    // Counts, from the end of the warm-up.
     counting: bool,
+    /// When clients stop starting new requests (those in flight go on to their answer), as
+    /// section 5's clients do; `None`: the run is cut off at its end instead.
+    stop_at: Option<f64>,
+    /// Requests in flight, and when the last one ended.
+    in_flight: usize,
+    last_answer: f64,
     sent: u64,
     successes: u64,
     conflicts: u64,
     throttles: u64,
     unavailable: u64,
+    unavailable_applied: u64,
     latencies_ms: Vec<f64>,
 }
 
@@ -158,6 +178,10 @@ impl Sale<'_> {
     }
 
     fn new_request(&mut self, client: usize, t: f64) {
+        if self.stop_at.is_some_and(|stop| t >= stop) {
+            return;
+        }
+        self.in_flight += 1;
         if self.counting {
             self.sent += 1;
         }
@@ -176,6 +200,8 @@ impl Sale<'_> {
             }
             self.latencies_ms.push((self.now - started) * 1000.0);
         }
+        self.in_flight -= 1;
+        self.last_answer = self.now;
         self.new_request(client, self.now);
     }
 
@@ -208,7 +234,7 @@ impl Sale<'_> {
         // This machine's client: one attempt at a time, each taking its CPU time.
         if let Some(machine) = self.machine.filter(|_| !slotted) {
             let start = self.client_free.max(self.now);
-            self.client_free = start + machine.client_cpu_s;
+            self.client_free = start + machine.client_cpu_s / machine.client_cores;
             return self.schedule(self.client_free, Event::Sent(client));
         }
         let t = self.now;
@@ -238,7 +264,7 @@ impl Sale<'_> {
                 // The store goes to the next shard at once, in the same task: its CPU time
                 // delays the others, not this attempt.
                 if let Some(machine) = self.machine {
-                    self.client_free = self.client_free.max(t) + machine.client_cpu_s;
+                    self.client_free = self.client_free.max(t) + machine.client_cpu_s / machine.client_cores;
                 }
                 return self.schedule(t, Event::Sent(client));
             }
@@ -259,28 +285,46 @@ impl Sale<'_> {
         let hold = self.params.hold_time(&mut self.rng).as_secs_f64();
         self.held_until[shard as usize] = t + hold;
         let mut answered = t + hold;
-        if let Some(machine) = self.machine {
-            self.emulator_free = self.emulator_free.max(t) + 1.0 / machine.emulator_rate;
-            answered = answered.max(self.emulator_free);
-        }
         let deadline = self.requests.get(&client).map_or(f64::MAX, |r| r.started + DEADLINE_S);
+        if let Some(machine) = self.machine {
+            // Its turn comes when all but `turns - 1` of those before it are answered: still
+            // waiting for it at the deadline, it is never sent, and takes none of the server's time.
+            let served = self.emulator_free.max(t) + 1.0 / machine.emulator_rate;
+            let turn = served - machine.emulator_turns as f64 / machine.emulator_rate;
+            if turn > deadline {
+                return self.schedule(deadline, Event::TimedOut(client, false));
+            }
+            self.emulator_free = served;
+            answered = answered.max(served);
+        }
         if answered > deadline {
-            self.schedule(deadline, Event::TimedOut(client));
+            self.schedule(deadline, Event::TimedOut(client, true));
         } else {
             self.schedule(answered, Event::Answered(client));
         }
     }
 }
 
+/// How a row ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// At its last second, requests in flight left uncounted.
+    CutOff,
+    /// As section 5's rows end: no request starts after the last second, those in flight go on
+    /// to their answer (a success, or 503 at the latest at their deadline), and the rates are
+    /// over the whole time.
+    Drained,
+}
+
 /// One row: `clients` on `shards`, arriving evenly over the first `arrival` seconds, for
 /// `seconds` simulated seconds, all of them counted (a sale's opening included, as section 5
-/// counts it).
+/// counts it), ending as `ending` says.
 pub fn simulate(
     params: &ContentionParams,
     clients: usize,
     shards: u32,
     machine: Option<Machine>,
-    (arrival, seconds): (f64, f64),
+    (arrival, seconds, ending): (f64, f64, Ending),
     seed: u64,
 ) -> SimCell {
     let rate = params.partition_write_units_per_second;
@@ -298,46 +342,66 @@ pub fn simulate(
         client_free: 0.0,
         requests: HashMap::new(),
         counting: true,
+        stop_at: (ending == Ending::Drained).then_some(seconds),
+        in_flight: 0,
+        last_answer: 0.0,
         sent: 0,
         successes: 0,
         conflicts: 0,
         throttles: 0,
         unavailable: 0,
+        unavailable_applied: 0,
         latencies_ms: Vec::new(),
     };
     for client in 0..clients {
         let t = arrival * client as f64 / clients as f64;
         sale.new_request(client, t);
     }
-    let end = seconds;
+    let end = if ending == Ending::Drained { f64::MAX } else { seconds };
     while let Some(Reverse((time, _, event))) = sale.queue.pop() {
         sale.now = time as f64 / 1e9;
-        if sale.now >= end {
+        if sale.now >= end || (sale.stop_at.is_some() && sale.in_flight == 0) {
             break;
         }
         match event {
             Event::Attempt(client) => sale.attempt(client, false),
             Event::Sent(client) => sale.attempt(client, true),
             Event::Answered(client) => sale.finish(client, true),
-            Event::TimedOut(client) => sale.finish(client, false),
+            Event::TimedOut(client, applied) => {
+                sale.unavailable_applied += u64::from(applied && sale.counting);
+                sale.finish(client, false)
+            }
         }
     }
     let successes = sale.successes.max(1) as f64;
+    let seconds = if ending == Ending::Drained { sale.last_answer.max(seconds) } else { seconds };
     SimCell {
         clients,
         shards,
         emulator_rate: machine.map(|m| round(m.emulator_rate)),
         client_cpu_ms: machine.map(|m| round(m.client_cpu_s * 1000.0)),
         requests: sale.sent,
+        seconds: round(seconds),
         successes_per_s: round(sale.successes as f64 / seconds),
         conflicts_per_success: round(sale.conflicts as f64 / successes),
         throttles: sale.throttles,
         unavailable: sale.unavailable,
+        unavailable_applied: sale.unavailable_applied,
         unavailable_pct: round(
             100.0 * sale.unavailable as f64 / (sale.successes + sale.unavailable).max(1) as f64,
         ),
         latency: Latency::of(sale.latencies_ms),
     }
+}
+
+/// The transactions DynamoDB Local applied a second in a row of section 5: its successes and the
+/// 503s applied all the same, over the row's whole time (its last requests' answers included).
+fn applied_per_s(row: &crate::hot_model::ModelCell) -> f64 {
+    if row.successes == 0 || row.successes_per_s <= 0.0 {
+        return 0.0;
+    }
+    let elapsed = row.successes as f64 / row.successes_per_s;
+    (row.successes + row.unavailable_applied) as f64 / elapsed
 }
 
 /// Simulated seconds of the rows on AWS, and over how long their clients arrive.
@@ -356,17 +420,28 @@ pub fn run_for(results: &crate::Results) -> Option<SimRun> {
         model.cells.iter().filter(|c| c.hold_p50_ms.is_none() && c.clients > 1).collect();
     let mut cells = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let rate =
-            rows.iter().filter(|r| r.clients == row.clients).map(|r| r.successes_per_s).fold(0.0, f64::max);
-        let machine =
-            Machine { emulator_rate: rate.max(1.0), client_cpu_s: row.client_cpu_ms_per_attempt / 1000.0 };
-        let timing = (0.0, model.seconds_per_cell);
+        // On shards DynamoDB Local is what limits the row: the rate it applied there. On one
+        // shard the shard's hold time limits it, so the row's rate says nothing of DynamoDB
+        // Local's: the most it applied in a row at the same C.
+        let rate = if row.shards > 1 {
+            applied_per_s(row)
+        } else {
+            rows.iter().filter(|r| r.clients == row.clients).map(|r| applied_per_s(r)).fold(0.0, f64::max)
+        };
+        let machine = Machine {
+            emulator_rate: rate.max(1.0),
+            emulator_turns: params.emulator_concurrency.max(1),
+            client_cpu_s: row.client_cpu_ms_per_attempt / 1000.0,
+            client_cores: results.machine.cores.max(1) as f64,
+        };
+        let timing = (0.0, model.seconds_per_cell, Ending::Drained);
         cells.push(simulate(&params, row.clients, row.shards, Some(machine), timing, 1000 + i as u64));
     }
     for (i, clients) in [256, 1024, 2500, 5000, 10_000].into_iter().enumerate() {
         for shards in [1, 16, 32, 64] {
             let seed = 2000 + i as u64 * 100 + u64::from(shards);
-            cells.push(simulate(&params, clients, shards, None, (AWS_ARRIVAL, AWS_SECONDS), seed));
+            let timing = (AWS_ARRIVAL, AWS_SECONDS, Ending::CutOff);
+            cells.push(simulate(&params, clients, shards, None, timing, seed));
         }
     }
     for c in &cells {
@@ -395,10 +470,10 @@ mod tests {
         let params = ContentionParams::default();
         let (mu, sigma) = params.hold_distribution();
         let per_shard = 1.0 / (mu + sigma * sigma / 2.0).exp();
-        let one = simulate(&params, 64, 1, None, (0.1, 4.0), 1);
+        let one = simulate(&params, 64, 1, None, (0.1, 4.0, Ending::CutOff), 1);
         assert!((one.successes_per_s - per_shard).abs() < 0.15 * per_shard, "{one:?} vs {per_shard}/s");
         assert!(one.conflicts_per_success > 1.0, "{one:?}");
-        let sixteen = simulate(&params, 64, 16, None, (0.1, 4.0), 1);
+        let sixteen = simulate(&params, 64, 16, None, (0.1, 4.0, Ending::CutOff), 1);
         assert!(sixteen.successes_per_s > 8.0 * one.successes_per_s, "{sixteen:?}");
         assert!(sixteen.conflicts_per_success < one.conflicts_per_success, "{sixteen:?}");
         // DynamoDB Local's rate caps what gets through, whatever the shards.
@@ -406,8 +481,13 @@ mod tests {
             &params,
             64,
             16,
-            Some(Machine { emulator_rate: 150.0, client_cpu_s: 0.0005 }),
-            (0.0, 4.0),
+            Some(Machine {
+                emulator_rate: 150.0,
+                emulator_turns: 8,
+                client_cpu_s: 0.0005,
+                client_cores: 2.0,
+            }),
+            (0.0, 4.0, Ending::Drained),
             1,
         );
         assert!(capped.successes_per_s <= 151.0, "{capped:?}");
@@ -418,7 +498,26 @@ mod tests {
             hold_p99: std::time::Duration::from_micros(100),
             ..params
         };
-        let throttled = simulate(&fast, 64, 1, None, (0.1, 4.0), 1);
+        let throttled = simulate(&fast, 64, 1, None, (0.1, 4.0, Ending::CutOff), 1);
         assert!((throttled.successes_per_s - 312.5).abs() < 10.0 && throttled.throttles > 0, "{throttled:?}");
+    }
+
+    #[test]
+    fn a_transaction_still_waiting_for_its_turn_at_the_deadline_takes_none_of_the_emulators_time() {
+        // 400 clients at 20 transactions a second: a queue of 20 s, 4x the deadline. The ones
+        // whose turn comes in time are answered; the others give up before they are sent, so the
+        // emulator keeps answering at its rate instead of working for requests already given up.
+        let params = ContentionParams::default();
+        let machine =
+            Machine { emulator_rate: 20.0, emulator_turns: 8, client_cpu_s: 0.0, client_cores: 2.0 };
+        let cell = simulate(&params, 400, 64, Some(machine), (0.0, 8.0, Ending::Drained), 1);
+        let applied = cell.successes_per_s * cell.seconds + cell.unavailable_applied as f64;
+        // Busy all along, on transactions sent before their deadline: 20 a second, no more.
+        assert!((applied / cell.seconds - 20.0).abs() < 2.0, "{cell:?}");
+        assert!(cell.unavailable_pct > 50.0, "{cell:?}");
+        // Most 503s gave up before they were sent: they were never applied.
+        assert!(cell.unavailable_applied < cell.unavailable / 2, "{cell:?}");
+        // Drained: no request starts after 8 s, and the last ones end by their deadline.
+        assert!(cell.latency.max_ms <= DEADLINE_S * 1000.0 + 1.0, "{cell:?}");
     }
 }

@@ -361,6 +361,8 @@ mod tests {
             conflicts_per_success: conflicts,
             throttles: 0,
             unavailable: (unavailable_pct * per_s) as u64,
+            unavailable_applied: 0,
+            seconds: 5.0,
             unavailable_pct,
             latency: crate::stats::Latency::of(vec![30.0, 45.0, 900.0]),
         }

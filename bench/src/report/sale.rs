@@ -34,7 +34,7 @@ pub fn simulation(r: &Results, v: &mut Values) {
             compared += 1;
             within += usize::from(diff.abs() <= 25.0);
             Some(format!(
-                "| {} | {} | {} | {} | {:+.0}% | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:+.0}% | {} | {} | {} | {} | {} | {} | {} |",
                 c.clients,
                 c.shards,
                 x.conflicts_per_success,
@@ -44,7 +44,9 @@ pub fn simulation(r: &Results, v: &mut Values) {
                 x.successes_per_s,
                 c.successes_per_s,
                 x.unavailable_pct,
-                c.unavailable_pct
+                c.unavailable_pct,
+                x.unavailable_applied,
+                c.unavailable_applied
             ))
         })
         .collect();
