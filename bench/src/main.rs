@@ -135,7 +135,7 @@ async fn main() {
     }
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1");
     let model_clients = env_list("BENCH_MODEL_CLIENTS", if quick { "1,32" } else { "1,32,256,1024" });
-    let model_shards = env_list("BENCH_MODEL_SHARDS", if quick { "1,16" } else { "1,16,32" });
+    let model_shards = env_list("BENCH_MODEL_SHARDS", if quick { "1,16" } else { "1,16,64" });
     // Every client count on one shard; on more shards, the counts past 1.
     let model_clients: Vec<(usize, u32)> = model_shards
         .iter()

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use inventory::domain::{combine, replay_break, Movement, Reservation, Status, StockItem};
-use inventory::store::items::{from_item, shard_of, shard_pk};
+use inventory::store::items::{from_item, ledger_entries, shard_of, shard_pk, MOVEMENTS_ENTITY};
 use serde_json::Value;
 
 use crate::TestTable;
@@ -85,6 +85,18 @@ impl Snapshot {
                             .push(format!("movement v{} of {sku}/{location} at {pk}", movement.version));
                     }
                     snapshot.movements.entry((sku, location)).or_default().push(movement);
+                }
+                // A sharded item's stock write: its shards' movements, in the item's own partition.
+                MOVEMENTS_ENTITY => {
+                    let sku = attr("sku");
+                    let location = attr("locationId");
+                    if attr("pk") != shard_pk(&sku, &location, 0) {
+                        snapshot.misplaced.push(format!("movements {}/{}", attr("pk"), attr("sk")));
+                    }
+                    for entry in ledger_entries(item).expect("movements item expands") {
+                        let movement: Movement = from_item(entry).expect("movement parses");
+                        snapshot.movements.entry((sku.clone(), location.clone())).or_default().push(movement);
+                    }
                 }
                 "HOLD" => {
                     let sku = attr("sku");

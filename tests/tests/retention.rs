@@ -51,7 +51,7 @@ async fn finished_reservations_and_their_order_items_carry_the_ttl_and_nothing_e
                 assert_eq!(ttl, of_its_reservation(), "an order item: its reservation's TTL: {item:?}");
                 "order item"
             }
-            "STOCK" | "STOCK_SHARD" | "HOLD" | "MOVEMENT" => {
+            "STOCK" | "STOCK_SHARD" | "HOLD" | "MOVEMENT" | "MOVEMENTS" => {
                 assert_eq!(ttl, None, "stock, holds and the ledger never expire: {item:?}");
                 "stock, hold or movement"
             }

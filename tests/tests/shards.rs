@@ -441,3 +441,92 @@ async fn the_audit_finds_a_hold_item_in_another_shards_partition() {
     assert_eq!(misplaced, [from.min(to), from.max(to)], "{problems:?}");
     assert!(!problems.iter().any(|p| matches!(p, Problem::ReservedNotHoldItems { .. })), "the sums agree");
 }
+
+/// 64 shards: a PUT and an adjustment rewrite all of them in one transaction, their movements in
+/// one ledger item; the listing shows every movement once at any page size, each shard's chain
+/// newest first (a confirm's SOLD after the stock write before it, though the shard's version is
+/// below the others'), a stock write's movements together, each chain replaying to its shard.
+#[tokio::test]
+async fn an_item_of_64_shards_is_written_in_one_transaction_and_its_ledger_lists_every_shards_chain_in_order()
+{
+    let t = TestTable::new().await;
+    let created = t
+        .function("put-stock")
+        .write_stock("H", "w1", put(640, 64), Some(0), None, &Default::default())
+        .await
+        .unwrap()
+        .item;
+    assert_eq!((created.on_hand, created.available, created.shards, created.version), (640, 640, 64, 64));
+    assert_eq!(on_hands(&shards(&t, "H").await), vec![10; 64]);
+    // Units sold from a few shards (their versions move ahead of the others'), then an adjustment
+    // over all 64, then more sold.
+    let mut sold = Vec::new();
+    for i in 0..4 {
+        let r = reserve(&t.store, &format!("o-{i}"), "H", 3).await.unwrap().reservation;
+        t.function("confirm").confirm(&r.reservation_id, &Default::default()).await.unwrap();
+        sold.push(r);
+    }
+    let adjusted = t
+        .function("adjust-stock")
+        .write_stock("H", "w1", StockChange::Adjust { delta: 128 }, None, None, &Default::default())
+        .await
+        .unwrap()
+        .item;
+    // 756 units over 64 shards: 12 or 11 on each, so every shard's onHand changes.
+    assert_eq!((adjusted.on_hand, adjusted.reserved), (640 - 12 + 128, 0));
+    let spread: Vec<i64> = shards(&t, "H").await.values().map(|s| s.available).collect();
+    assert!(spread.iter().all(|a| *a == 11 || *a == 12), "{spread:?}");
+    for i in 4..6 {
+        let r = reserve(&t.store, &format!("o-{i}"), "H", 2).await.unwrap().reservation;
+        t.function("confirm").confirm(&r.reservation_id, &Default::default()).await.unwrap();
+        sold.push(r);
+    }
+    no_violations(&t).await;
+    let item_shards = shards(&t, "H").await;
+    let snapshot = Snapshot::take(&t).await;
+    let mut all = snapshot.movements[&("H".to_owned(), "w1".to_owned())].clone();
+    all.sort_by_key(|m| (m.shard, m.version));
+    // The PUT's 64, 4 SOLD, the adjustment's 64, 2 SOLD.
+    assert_eq!(all.len(), 64 + 4 + 64 + 2);
+
+    let mut pages = Vec::new();
+    for limit in [7, 100] {
+        let mut listed: Vec<Movement> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = t.store.list_movements("H", "w1", limit, cursor.as_deref()).await.unwrap();
+            assert!(page.items.len() <= limit as usize && !page.items.is_empty(), "limit {limit}");
+            listed.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let mut once = listed.clone();
+        once.sort_by_key(|m| (m.shard, m.version));
+        assert_eq!(once, all, "limit {limit}: every movement once");
+        // Newest first, shard by shard.
+        let mut chains: BTreeMap<Option<u32>, Vec<u64>> = BTreeMap::new();
+        for m in &listed {
+            chains.entry(m.shard).or_default().push(m.version);
+        }
+        for (shard, versions) in &chains {
+            assert!(versions.windows(2).all(|w| w[0] > w[1]), "limit {limit}, shard {shard:?}: {versions:?}");
+        }
+        // The adjustment's 64 movements together.
+        let adjustment: Vec<usize> = (0..listed.len())
+            .filter(|i| listed[*i].kind == inventory::domain::MovementKind::Adjust)
+            .collect();
+        assert_eq!(adjustment.len(), 64);
+        assert_eq!(adjustment[63] - adjustment[0], 63, "limit {limit}: one write's movements together");
+        // Each chain replays to its shard's onHand.
+        listed.reverse();
+        assert_eq!(replay_break(&listed), None);
+        for (k, shard) in &item_shards {
+            let last = listed.iter().rfind(|m| m.shard == Some(*k)).expect("each shard has movements");
+            assert_eq!(last.on_hand, shard.on_hand, "shard {k}");
+        }
+        pages.push(listed);
+    }
+    assert_eq!(pages[0], pages[1], "the same order at any page size");
+}

@@ -246,7 +246,7 @@ pub fn model(r: &Results, v: &mut Values) {
         .set("mean_hold_ms", format!("{window_ms:.1}"))
         .set("ceiling_1", format!("{:.0}", 1000.0 / window_ms))
         .set("ceiling_16", format!("{:.0}", 16000.0 / window_ms))
-        .set("ceiling_32", format!("{:.0}", 32000.0 / window_ms))
+        .set("ceiling_64", format!("{:.0}", 64000.0 / window_ms))
         .set("queue_seconds_1024", format!("{:.1}", 1024.0 / best_rate(m)))
         .set("best_rate", format!("{:.0}", best_rate(m)));
     let at = |shards: u32| {

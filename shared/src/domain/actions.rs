@@ -32,8 +32,8 @@ pub enum Write {
     /// Expiry of several holds at once: per hold its reservation and outbox record, the deletes
     /// of their hold items, and each shard item once.
     ExpireBatch { reservations: usize, shard_items: usize, holds: usize },
-    /// A stock write: a put per shard item, a ledger movement per shard item whose onHand
-    /// changes, and the outbox record; the item's creation also marks its sku as stocked; the
+    /// A stock write: a put per shard item, the ledger items of the shards whose onHand changes
+    /// (on a sharded item, one for all of them), and the outbox record; the item's creation also marks its sku as stocked; the
     /// write that makes it sharded also puts its level item and the stock events it crosses
     /// (`level`: those actions).
     Stock { shard_items: usize, movements: usize, created: bool, level: usize },
@@ -151,5 +151,18 @@ mod tests {
         assert!(check_reservation(&reservation(2, 32)).is_err());
         // One such line: 68.
         assert!(check_reservation(&reservation(1, 32)).is_ok());
+    }
+
+    #[test]
+    fn a_stock_write_of_the_most_shards_fits_one_transaction() {
+        use crate::domain::MAX_SHARDS;
+        // Creating it sharded, with its level item and two events crossed, under a key: its
+        // movements in one ledger item.
+        let most = Write::Stock { shard_items: MAX_SHARDS as usize, movements: 1, created: true, level: 3 };
+        assert_eq!(most.actions(Keyed::Yes), 1 + 64 + 1 + 1 + 3 + 1);
+        assert!(most.fits(Keyed::Yes));
+        // A movement item per shard would not.
+        let per_shard = Write::Stock { shard_items: 64, movements: 64, created: false, level: 0 };
+        assert!(!per_shard.fits(Keyed::No));
     }
 }

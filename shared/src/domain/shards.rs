@@ -21,9 +21,9 @@ use super::stock::StockItem;
 use super::validate::Line;
 use crate::error::{Error, Result};
 
-/// Shards of one item at most: a PUT rewrites every shard (and its ledger entry) in one
-/// transaction of at most 100 actions.
-pub const MAX_SHARDS: u32 = 32;
+/// Shards of one item at most: a PUT rewrites every shard, with one ledger item for all their
+/// movements, in one transaction of at most 100 actions (64 shard items and a few more).
+pub const MAX_SHARDS: u32 = 64;
 
 /// Units of a reservation held on one shard of an item other than shard 0 alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

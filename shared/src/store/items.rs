@@ -4,7 +4,8 @@
 //! |-------------|--------------------|------------|---------------------------------------------|
 //! | stock item  | `STOCK#{sku}`      | `LOC#{loc}`| Query on pk = every location of a SKU        |
 //! | shard k > 0 | `STOCK#{sku}#LOC#{loc}#S{k:02}` | `LOC#{loc}#{k:02}` | a partition of its own per shard |
-//! | movement    | the shard's pk     | `MOV#{loc}#{version, 12 digits}[#{k:02}]` | the on-hand ledger, kept for good |
+//! | movement    | the shard's pk     | `MOV#{loc}#{seq, 12 digits}[#{k:02}]` | the on-hand ledger, kept for good |
+//! | movements   | shard 0's pk       | `MOV#{loc}#{seq, 12 digits}` | a sharded item's stock write: a movement per shard |
 //! | hold        | the shard's pk     | `HOLD#{loc}#{createdAt}#{id}` | a PENDING reservation's units on that shard |
 //! | reservation | `RES#{id}`         | `RES`      | + `gsi1pk`/`gsi1sk` only while PENDING, `ttl` once final |
 //! | order key   | `ORDER#{orderId}`  | `ORDER`    | the latest reservationId and its request, `ttl` |
@@ -224,20 +225,96 @@ pub fn hold_item(sku: &str, location_id: &str, shard: u32, reservation: &Reserva
     item
 }
 
-/// One movement of the ledger of `(sku, location_id)`: of shard 0 at `MOV#{loc}#{version}`, of
-/// shard k > 0 (its own chain of versions) at `MOV#{loc}#{version}#{k:02}`.
-pub fn movement_item(sku: &str, location_id: &str, movement: &Movement) -> Result<Item, Error> {
-    let mut item = to_item(movement)?;
-    item.insert(PK.into(), s(shard_pk(sku, location_id, movement.shard.unwrap_or(0))));
-    item.insert("sku".into(), s(sku));
-    item.insert("locationId".into(), s(location_id));
-    let mut sk = format!("{}{:012}", movements_prefix(location_id), movement.version);
-    if let Some(shard) = movement.shard.filter(|k| *k > 0) {
+/// On every shard item of a sharded item: the ledger position (`seq`) of the shard's last
+/// movement. Its movements sort by it, shard by shard; a stock write puts all its shards'
+/// movements at one position past every shard's (`max + 1`), so they list together, while each
+/// shard's `version` still grows by one per write. An item without it (never sharded, or written
+/// before it existed) has its movements at its versions.
+pub const LEDGER_SEQ: &str = "ledgerSeq";
+
+/// The ledger position of a stock or shard item's last movement (as read): [`LEDGER_SEQ`], else
+/// its version.
+pub fn ledger_seq_of(item: &Item) -> u64 {
+    let read = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    };
+    read(LEDGER_SEQ).or_else(|| read("version")).unwrap_or(0)
+}
+
+/// The sort key of shard `shard`'s movement at ledger position `seq`: of shard 0
+/// `MOV#{loc}#{seq}`, of shard k > 0 (its own chain) `MOV#{loc}#{seq}#{k:02}`.
+fn movement_sort_key(location_id: &str, seq: u64, shard: u32) -> String {
+    let mut sk = format!("{}{seq:012}", movements_prefix(location_id));
+    if shard > 0 {
         sk.push_str(&format!("#{shard:02}"));
     }
-    item.insert(SK.into(), s(sk));
+    sk
+}
+
+/// One movement of the ledger of `(sku, location_id)`, in its shard's partition at ledger
+/// position `seq` (an unsharded item's: its version).
+pub fn movement_item(sku: &str, location_id: &str, seq: u64, movement: &Movement) -> Result<Item, Error> {
+    let mut item = to_item(movement)?;
+    let shard = movement.shard.unwrap_or(0);
+    item.insert(PK.into(), s(shard_pk(sku, location_id, shard)));
+    item.insert("sku".into(), s(sku));
+    item.insert("locationId".into(), s(location_id));
+    item.insert(SK.into(), s(movement_sort_key(location_id, seq, shard)));
     item.insert("entity".into(), s("MOVEMENT"));
     Ok(item)
+}
+
+/// The `entity` of a sharded item's stock write's movements, one item for all its shards.
+pub const MOVEMENTS_ENTITY: &str = "MOVEMENTS";
+
+/// The movements of one stock write of a sharded item, every shard's whose onHand changed, in one
+/// item (a write of 64 shards would otherwise take 128 of a transaction's 100 actions): in shard
+/// 0's partition at ledger position `seq`, listed as if each were at its own shard's key there
+/// ([`ledger_entries`]).
+pub fn movements_item(sku: &str, location_id: &str, seq: u64, movements: &[Movement]) -> Result<Item, Error> {
+    let entries =
+        movements.iter().map(|m| to_item(m).map(AttributeValue::M)).collect::<Result<Vec<_>, _>>()?;
+    Ok(HashMap::from([
+        (PK.into(), s(shard_pk(sku, location_id, 0))),
+        (SK.into(), s(movement_sort_key(location_id, seq, 0))),
+        ("entity".into(), s(MOVEMENTS_ENTITY)),
+        ("sku".into(), s(sku)),
+        ("locationId".into(), s(location_id)),
+        ("seq".into(), n(seq)),
+        ("movements".into(), AttributeValue::L(entries)),
+    ]))
+}
+
+/// A ledger item as read, as the movements it holds, each as an item of its own at its own sort
+/// key: a [`movements_item`]'s one per shard (at its shard's key for the item's position), any
+/// other item as is.
+pub fn ledger_entries(item: Item) -> Result<Vec<Item>, Error> {
+    if string_attr(&item, "entity").as_deref() != Some(MOVEMENTS_ENTITY) {
+        return Ok(vec![item]);
+    }
+    let (Some(location_id), Some(seq), Some(AttributeValue::L(entries))) =
+        (string_attr(&item, "locationId"), number_attr(&item, "seq"), item.get("movements"))
+    else {
+        return Err(Error::internal("a movements item without its location, position or movements"));
+    };
+    let mut expanded = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let AttributeValue::M(entry) = entry else {
+            return Err(Error::internal("a movements item's entry is not a map"));
+        };
+        let mut entry = entry.clone();
+        let shard = number_attr(&entry, "shard").and_then(|k| u32::try_from(k).ok()).unwrap_or(0);
+        entry.insert(SK.into(), s(movement_sort_key(&location_id, seq as u64, shard)));
+        for name in [PK, "sku", "locationId"] {
+            if let Some(v) = item.get(name) {
+                entry.insert(name.into(), v.clone());
+            }
+        }
+        entry.insert("entity".into(), s("MOVEMENT"));
+        expanded.push(entry);
+    }
+    Ok(expanded)
 }
 
 pub fn reservation_key(id: &str) -> Item {
@@ -407,10 +484,40 @@ mod tests {
         assert_eq!(string_attr(&hold_item("A", "w-1", 0, &r, 2), PK).unwrap(), "STOCK#A");
         let movement =
             Movement::new(MovementKind::Sold, 4, -1, 2, Utc::now(), &Default::default()).on_shard(3, 4);
-        assert_eq!(movement_item("A", "w-1", &movement).unwrap()[PK], item[PK]);
+        assert_eq!(movement_item("A", "w-1", 7, &movement).unwrap()[PK], item[PK]);
+        assert_eq!(
+            string_attr(&movement_item("A", "w-1", 7, &movement).unwrap(), SK).unwrap(),
+            "MOV#w-1#000000000007#03"
+        );
         assert_eq!(read_hold(&stock_key("A", "w-1")), None, "not a hold");
         assert!(is_item_or_shard("LOC#w-1", "w-1") && is_item_or_shard("LOC#w-1#03", "w-1"));
         assert!(!is_item_or_shard("LOC#w-10", "w-1") && !is_item_or_shard("HOLD#w-1#x", "w-1"));
+    }
+
+    #[test]
+    fn a_stock_writes_movements_item_lists_as_each_shards_movement_at_its_shards_key() {
+        let at = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
+        let m = |shard: u32, version: u64| {
+            Movement::new(MovementKind::Set, version, 5, 5 + version as i64, at, &Default::default())
+                .on_shard(shard, 64)
+        };
+        let movements = [m(0, 3), m(1, 9), m(63, 2)];
+        let item = movements_item("A", "w-1", 12, &movements).unwrap();
+        assert_eq!(string_attr(&item, PK).unwrap(), "STOCK#A", "in the item's own partition");
+        assert_eq!(string_attr(&item, SK).unwrap(), "MOV#w-1#000000000012");
+        let entries = ledger_entries(item).unwrap();
+        let keys: Vec<String> = entries.iter().map(|e| string_attr(e, SK).unwrap()).collect();
+        assert_eq!(keys, ["MOV#w-1#000000000012", "MOV#w-1#000000000012#01", "MOV#w-1#000000000012#63"]);
+        let back: Vec<Movement> = entries.into_iter().map(|e| from_item(e).unwrap()).collect();
+        assert_eq!(back, movements);
+        // Any other item lists as itself.
+        let one = movement_item("A", "w-1", 4, &m(0, 4)).unwrap();
+        assert_eq!(ledger_entries(one.clone()).unwrap(), vec![one]);
+        // A stock or shard item's ledger position: `ledgerSeq`, else its version.
+        let mut shard = HashMap::from([("version".to_owned(), n(5))]);
+        assert_eq!(ledger_seq_of(&shard), 5);
+        shard.insert(LEDGER_SEQ.into(), n(9));
+        assert_eq!(ledger_seq_of(&shard), 9);
     }
 
     #[test]

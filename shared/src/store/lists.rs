@@ -6,9 +6,9 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 
 use super::cursors::{CreatedCursor, LocationCursor, MovementsCursor};
 use super::items::{
-    from_item, holds_prefix, location_pk, movements_prefix, number_attr, order_key, order_pk, s,
-    shard_items_of, shard_pk, stock_key, string_attr, Item, GSI2, GSI2_PK, GSI2_SK, ORDER_RESERVATION_PREFIX,
-    SK,
+    from_item, holds_prefix, ledger_entries, location_pk, movements_prefix, number_attr, order_key, order_pk,
+    s, shard_items_of, shard_pk, stock_key, string_attr, Item, GSI2, GSI2_PK, GSI2_SK,
+    ORDER_RESERVATION_PREFIX, SK,
 };
 use super::reads::{split_page, KeyOrder};
 use super::retry::Failure;
@@ -116,9 +116,9 @@ impl Store {
         .await
     }
 
-    /// A page of an item's on-hand ledger, newest first (by version; on a sharded item, each
-    /// shard's chain by its own versions, interleaved by version number). `cursor` is a page's
-    /// `nextCursor`.
+    /// A page of an item's on-hand ledger, newest first (by ledger position: an unsharded item's
+    /// version; on a sharded item each shard's chain in its own order, a stock write's movements
+    /// of every shard together). `cursor` is a page's `nextCursor`.
     pub async fn list_movements(
         &self,
         sku: &str,
@@ -132,7 +132,8 @@ impl Store {
         let partitions = self.item_partitions(sku, location_id).await?;
         let (items, next) = self
             .with_retries("list_movements", || {
-                self.merged_page(&partitions, &prefix, KeyOrder::Descending, limit, after.clone())
+                let order = KeyOrder::Descending;
+                self.merged_page(&partitions, &prefix, order, limit, after.clone(), ledger_entries)
             })
             .await?;
         let items = items.into_iter().map(from_item::<Movement>).collect::<Result<Vec<_>>>()?;
@@ -155,7 +156,9 @@ impl Store {
         let partitions = self.item_partitions(sku, location_id).await?;
         let (items, next) = self
             .with_retries("list_holds", || {
-                self.merged_page(&partitions, &prefix, KeyOrder::Ascending, limit, after.clone())
+                self.merged_page(&partitions, &prefix, KeyOrder::Ascending, limit, after.clone(), |i| {
+                    Ok(vec![i])
+                })
             })
             .await?;
         // A reservation holding units on several shards has a hold item on each: one entry.
@@ -230,6 +233,9 @@ impl Store {
     /// same sort key in several partitions, a reservation's holds on several shards, is one, with
     /// all its items), and the sort key to go on from when there are more. Each partition is read
     /// a page at once: a sort key one of them did not reach comes after `limit` others it did.
+    /// `entries` makes the items read into those listed, each at a sort key of its own no
+    /// earlier than its item's (a ledger item of several movements, `items::ledger_entries`);
+    /// those not past `after` were listed already.
     async fn merged_page(
         &self,
         partitions: &[String],
@@ -237,16 +243,22 @@ impl Store {
         order: KeyOrder,
         limit: i32,
         after: Option<String>,
+        entries: impl Fn(Item) -> Result<Vec<Item>, Error>,
     ) -> Result<(Vec<Item>, Option<String>), Failure> {
-        if let [pk] = partitions {
-            return self.query_page(pk.clone(), prefix, order, limit, after).await;
-        }
         let reads =
             partitions.iter().map(|pk| self.query_page(pk.clone(), prefix, order, limit, after.clone()));
         let pages = futures::future::try_join_all(reads).await?;
         let sk = |item: &Item| string_attr(item, SK).unwrap_or_default();
         let unread = pages.iter().any(|(_, next)| next.is_some());
-        let mut items: Vec<Item> = pages.into_iter().flat_map(|(items, _)| items).collect();
+        let past = |key: &String| match (&after, order) {
+            (None, _) => true,
+            (Some(after), KeyOrder::Ascending) => key > after,
+            (Some(after), KeyOrder::Descending) => key < after,
+        };
+        let mut items = Vec::new();
+        for item in pages.into_iter().flat_map(|(items, _)| items) {
+            items.extend(entries(item)?.into_iter().filter(|entry| past(&sk(entry))));
+        }
         items
             .sort_by(|a, b| if order == KeyOrder::Ascending { sk(a).cmp(&sk(b)) } else { sk(b).cmp(&sk(a)) });
         let mut keys: Vec<String> = items.iter().map(sk).collect();

@@ -79,22 +79,28 @@ impl Store {
         sku: &str,
         location_id: &str,
     ) -> Result<Vec<(u32, StockItem)>, Failure> {
+        Ok(numbered_shards(self.read_shard_items(sku, location_id).await?)?)
+    }
+
+    /// [`Store::read_shards`] as the items read, in any order.
+    pub(crate) async fn read_shard_items(&self, sku: &str, location_id: &str) -> Result<Vec<Item>, Failure> {
         let known = self.shard_items_hint(sku, location_id);
-        if known <= 1 {
+        let keys = |shards: std::ops::Range<u32>| shards.map(|k| shard_key(sku, location_id, k)).collect();
+        let (mut read, have) = if known <= 1 {
             let Some(first) = self.get_item(stock_key(sku, location_id)).await? else {
                 return Ok(Vec::new());
             };
-            return Ok(self.with_shards(vec![first]).await?.pop().unwrap_or_default());
-        }
-        let keys = |shards: std::ops::Range<u32>| shards.map(|k| shard_key(sku, location_id, k)).collect();
-        let mut read = self.batch_get_all(keys(0..known)).await?;
+            (vec![first], 1)
+        } else {
+            (self.batch_get_all(keys(0..known)).await?, known)
+        };
         let Some(count) = read.iter().find(|item| shard_of(item) == 0).map(shard_items_of) else {
             return Ok(Vec::new());
         };
-        if count > known {
-            read.extend(self.batch_get_all(keys(known..count)).await?);
+        if count > have {
+            read.extend(self.batch_get_all(keys(have..count)).await?);
         }
-        Ok(numbered_shards(read)?)
+        Ok(read)
     }
 
     /// Items as read at shard 0, each with the other shard items it names (`shardItems`, each in
@@ -179,19 +185,6 @@ impl Store {
         let unprocessed =
             out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
         Ok((got, unprocessed))
-    }
-
-    /// One shard item (strongly consistent).
-    pub(crate) async fn read_shard(
-        &self,
-        sku: &str,
-        location_id: &str,
-        shard: u32,
-    ) -> Result<Option<StockItem>, Failure> {
-        match self.get_item(shard_key(sku, location_id, shard)).await? {
-            Some(item) => Ok(Some(from_item(item)?)),
-            None => Ok(None),
-        }
     }
 
     pub(crate) async fn read_reservation(&self, id: &str) -> Result<Reservation, Failure> {

@@ -1,13 +1,17 @@
 //! Stock writes (PUT and adjustments): read the item (all its shards), let the domain decide the
 //! new item, write every shard back keyed on the version read (the available units spread evenly
 //! over the shards), with its `StockAdjusted` outbox record and a ledger movement per shard whose
-//! onHand changed, in one transaction.
+//! onHand changed (on a sharded item all in one ledger item, `items::movements_item`), in one
+//! transaction.
 
 use serde_json::json;
 
 use super::idempotency::Answer;
-use super::items::{movement_item, n, outbox_key, shard_item, SHARD_ITEMS};
+use super::items::{
+    ledger_seq_of, movement_item, movements_item, n, outbox_key, shard_item, LEDGER_SEQ, SHARD_ITEMS,
+};
 use super::levels::{level_events, level_item};
+use super::reads::numbered_shards;
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{StockWrite, Store, WriteContext};
@@ -47,7 +51,10 @@ impl Store {
     ) -> Result<StockWrite> {
         let provenance = &ctx.provenance(why);
         self.with_retries("write_stock", || async {
-            let shards = self.read_shards(sku, location_id).await?;
+            let read = self.read_shard_items(sku, location_id).await?;
+            // The ledger position of this write's movements, past every shard's last one.
+            let seq = read.iter().map(ledger_seq_of).max().unwrap_or(0) + 1;
+            let shards = numbered_shards(read)?;
             let parts: Vec<StockItem> = shards.iter().map(|(_, s)| s.clone()).collect();
             let current = combine(&parts);
             let now = self.now();
@@ -70,7 +77,10 @@ impl Store {
                 let read = shards.iter().find(|(n, _)| *n as usize == k).map(|(_, s)| s);
                 on_hands[k] != read.map_or(0, |s| s.on_hand) || (update.created && k == 0)
             };
+            let sharded = on_hands.len() > 1;
             let movements = (0..on_hands.len()).filter(|k| moves(*k)).count();
+            // A sharded item's movements go into one ledger item.
+            let movement_items = if sharded { movements.min(1) } else { movements };
             // The write that makes the item sharded records its total for the publisher (which
             // derives a sharded item's stock events from its total, `store::levels`), and the
             // lines this write crosses, as the publisher would have from an unsharded item's images.
@@ -85,10 +95,16 @@ impl Store {
             };
             let level = crossed.as_ref().map_or(0, |c| 1 + c.len());
             let shard_items = on_hands.len();
-            let mut tx = Tx::new(Write::Stock { shard_items, movements, created: update.created, level });
+            let mut tx = Tx::new(Write::Stock {
+                shard_items,
+                movements: movement_items,
+                created: update.created,
+                level,
+            });
             // A sku's first stock item says so on its sku item: a kit cannot get one.
             let sku_item = update.created.then(|| self.stocked_item(sku)).transpose()?.map(|a| tx.push(a));
             let mut written = Vec::with_capacity(on_hands.len());
+            let mut ledger = Vec::new();
             for (k, on_hand) in on_hands.iter().enumerate() {
                 let k = k as u32;
                 let read = shards.iter().find(|(n, _)| *n == k).map(|(_, s)| s);
@@ -101,6 +117,7 @@ impl Store {
                 if k == 0 {
                     item.insert(SHARD_ITEMS.into(), n(on_hands.len()));
                 }
+                item.insert(LEDGER_SEQ.into(), n(seq));
                 let guard = match read {
                     None => self.put(item, "attribute_not_exists(pk)", vec![])?,
                     Some(read) => self.put(item, "version = :v", vec![(":v", n(read.version))])?,
@@ -108,12 +125,20 @@ impl Store {
                 tx.push(guard);
                 if moves(k as usize) {
                     let delta = on_hand - read.map_or(0, |s| s.on_hand);
-                    let movement = Movement::new(kind, shard.version, delta, *on_hand, now, provenance)
-                        .on_shard(k, on_hands.len());
-                    let put = movement_item(sku, location_id, &movement)?;
-                    tx.push(self.put(put, "attribute_not_exists(pk)", vec![])?);
+                    ledger.push(
+                        Movement::new(kind, shard.version, delta, *on_hand, now, provenance)
+                            .on_shard(k, on_hands.len()),
+                    );
                 }
                 written.push(shard);
+            }
+            let ledger_item = match ledger.as_slice() {
+                [] => None,
+                [movement] if !sharded => Some(movement_item(sku, location_id, seq, movement)?),
+                movements => Some(movements_item(sku, location_id, seq, movements)?),
+            };
+            if let Some(item) = ledger_item {
+                tx.push(self.put(item, "attribute_not_exists(pk)", vec![])?);
             }
             update.item = combine(&written).expect("at least shard 0");
             if let Some(crossed) = &crossed {

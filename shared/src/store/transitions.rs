@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 
 use super::actions::released_holds;
 use super::idempotency::Answer;
-use super::items::{movement_item, n, number_attr, s, shard_key};
+use super::items::{from_item, ledger_seq_of, movement_item, n, number_attr, s, shard_key, LEDGER_SEQ};
 use super::retry::Failure;
 use super::transact::{OnConflict, Tx, TxOutcome};
 use super::{Store, Transitioned, WriteContext};
 use crate::domain::{
     decide, stock_deltas, timestamp, Action, Decision, Movement, MovementKind, Provenance, Reservation,
-    ShardKey, StockDeltas, Transition, Write,
+    ShardKey, StockDeltas, StockItem, Transition, Write,
 };
 use crate::error::{Error, Result};
 
@@ -148,7 +148,8 @@ impl Store {
         now: &DateTime<Utc>,
         ctx: &WriteContext,
     ) -> Result<Vec<((ShardKey, i64), TransactWriteItem, TransactWriteItem)>, Failure> {
-        let reads = deltas.keys().map(|(sku, location_id, shard)| self.read_shard(sku, location_id, *shard));
+        let reads =
+            deltas.keys().map(|(sku, location_id, shard)| self.get_item(shard_key(sku, location_id, *shard)));
         let items = futures::future::try_join_all(reads).await?;
         let provenance = ctx.provenance(&Provenance {
             reference: Some(reservation.reservation_id.clone()),
@@ -162,9 +163,15 @@ impl Store {
                     "stock item {sku}/{location_id} (shard {shard}) of a hold does not exist"
                 ))
             })?;
+            // The movement's ledger position: the next of its shard's.
+            let seq = ledger_seq_of(&item) + 1;
+            let item: StockItem = from_item(item)?;
             let update = self.update(
                 shard_key(sku, location_id, *shard),
-                "SET onHand = onHand + :d, reserved = reserved + :r, version = version + :one, updatedAt = :now",
+                &format!(
+                    "SET onHand = onHand + :d, reserved = reserved + :r, version = version + :one, \
+                     updatedAt = :now, {LEDGER_SEQ} = :seq"
+                ),
                 "reserved >= :q AND version = :v",
                 vec![
                     (":d", n(on_hand_delta)),
@@ -173,6 +180,7 @@ impl Store {
                     (":v", n(item.version)),
                     (":one", n(1)),
                     (":now", s(timestamp::format(now))),
+                    (":seq", n(seq)),
                 ],
             )?;
             let movement = Movement::new(
@@ -184,8 +192,11 @@ impl Store {
                 &provenance,
             )
             .on_shard(*shard, item.shards as usize);
-            let movement =
-                self.put(movement_item(sku, location_id, &movement)?, "attribute_not_exists(pk)", vec![])?;
+            let movement = self.put(
+                movement_item(sku, location_id, seq, &movement)?,
+                "attribute_not_exists(pk)",
+                vec![],
+            )?;
             sold.push(((key.clone(), -reserved_delta), update, movement));
         }
         Ok(sold)
