@@ -426,6 +426,7 @@ async fn random_concurrent_operations_keep_every_invariant() {
     let mut violations: Vec<String> = Vec::new();
     let mut checkpoints = 0;
     let mut sharded = 0;
+    let mut most_shards = 0;
     let components =
         [("HOT-A", 1), ("HOT-C", 2)].map(|(sku, quantity)| Component { sku: sku.into(), quantity });
     t.function("put-kit").put_kit(KIT, &components, None, &Default::default()).await.expect("the kit");
@@ -436,10 +437,16 @@ async fn random_concurrent_operations_keep_every_invariant() {
         for key in keys() {
             let reserved = snapshot.stock.get(&key).map_or(0, |s| s.reserved);
             let on_hand = reserved + rng.i64(0..=30);
-            // Sharded items mixed in: HOT-A and HOT-B get 1, 2, 4 or 16 shards anew each phase
-            // (so holds outlive a change of shards), HOT-C stays one item.
-            let shards = if key.0 == "HOT-C" { 1 } else { [1, 2, 4, 16][rng.usize(..4)] };
+            // Sharded items mixed in: HOT-A and HOT-B get 1, 2, 4, 16 or 64 shards anew each
+            // phase (so holds outlive a change of shards), HOT-A the most the store takes
+            // (`MAX_SHARDS`) in the first; HOT-C stays one item.
+            let shards = match key.0.as_str() {
+                "HOT-C" => 1,
+                "HOT-A" if phase == 0 => inventory::domain::MAX_SHARDS,
+                _ => [1, 2, 4, 16, 64][rng.usize(..5)],
+            };
             sharded += usize::from(shards > 1);
+            most_shards = most_shards.max(shards);
             let change = StockChange::Put { on_hand, low_stock_threshold: None, shards: Some(shards) };
             let w = t
                 .function("put-stock")
@@ -504,6 +511,7 @@ async fn random_concurrent_operations_keep_every_invariant() {
         "modifiedRecords": snapshot.of_type("ReservationModified").count(),
         "checkpoints": checkpoints,
         "shardedItemPhases": sharded,
+        "mostShards": most_shards,
         "reservationsWithKitLines": with_kits,
         "violations": violations.len(),
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
