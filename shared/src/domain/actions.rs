@@ -149,7 +149,8 @@ mod tests {
         assert_eq!(check_reservation(&reservation(33, 1)).unwrap_err().code(), "VALIDATION_ERROR");
         // Two lines over 32 shards each: 64 shard items, a confirm of 133 actions.
         assert!(check_reservation(&reservation(2, 32)).is_err());
-        // One such line: 68.
+        // One such line: 2 + 2 x 32 + 32 + 1 = 99. (On 64 shards, a line placed over more
+        // than 32 of them is refused so: near a sale's end, with a few units on each shard.)
         assert!(check_reservation(&reservation(1, 32)).is_ok());
     }
 

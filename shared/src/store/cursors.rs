@@ -2,7 +2,8 @@
 //! them back: each turns into the sort key its page starts after, and back. A cursor the list did
 //! not give is a 400 naming `cursor`.
 //!
-//! - an item's ledger: the last entry's version, and `s{shard}` after it for a shard > 0;
+//! - an item's ledger: the last entry's ledger position (`items::LEDGER_SEQ`), and `s{shard}`
+//!   after it for a shard > 0;
 //! - an item's holds, an order's reservations: the sort key after the list's prefix
 //!   (`{createdAt}#{id}`), in hex so that it goes into a URL as it is; `top` for an order's
 //!   second page when the first held only its latest reservation;

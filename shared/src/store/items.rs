@@ -225,21 +225,22 @@ pub fn hold_item(sku: &str, location_id: &str, shard: u32, reservation: &Reserva
     item
 }
 
-/// On every shard item of a sharded item: the ledger position (`seq`) of the shard's last
-/// movement. Its movements sort by it, shard by shard; a stock write puts all its shards'
-/// movements at one position past every shard's (`max + 1`), so they list together, while each
-/// shard's `version` still grows by one per write. An item without it (never sharded, or written
-/// before it existed) has its movements at its versions.
+/// On a stock or shard item: the ledger position (`seq`) of its last movement. Movements sort by
+/// it, shard by shard; a stock write puts all its shards' movements at one position past every
+/// shard's ([`ledger_seq_of`], `max + 1`), so they list together, while each shard's `version`
+/// still grows by one per write. An item written before it existed has its movements at its
+/// versions.
 pub const LEDGER_SEQ: &str = "ledgerSeq";
 
-/// The ledger position of a stock or shard item's last movement (as read): [`LEDGER_SEQ`], else
-/// its version.
+/// A ledger position at or past a stock or shard item's last movement (as read): the larger of
+/// [`LEDGER_SEQ`] and its version (a movement written at its version, by this code before it
+/// had ledger positions or by a process still running it, is never caught up with).
 pub fn ledger_seq_of(item: &Item) -> u64 {
     let read = |name: &str| match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().ok(),
+        Some(AttributeValue::N(v)) => v.parse::<u64>().ok(),
         _ => None,
     };
-    read(LEDGER_SEQ).or_else(|| read("version")).unwrap_or(0)
+    read(LEDGER_SEQ).max(read("version")).unwrap_or(0)
 }
 
 /// The sort key of shard `shard`'s movement at ledger position `seq`: of shard 0
@@ -513,11 +514,13 @@ mod tests {
         // Any other item lists as itself.
         let one = movement_item("A", "w-1", 4, &m(0, 4)).unwrap();
         assert_eq!(ledger_entries(one.clone()).unwrap(), vec![one]);
-        // A stock or shard item's ledger position: `ledgerSeq`, else its version.
+        // A stock or shard item's ledger position: the larger of `ledgerSeq` and its version.
         let mut shard = HashMap::from([("version".to_owned(), n(5))]);
         assert_eq!(ledger_seq_of(&shard), 5);
         shard.insert(LEDGER_SEQ.into(), n(9));
         assert_eq!(ledger_seq_of(&shard), 9);
+        shard.insert("version".into(), n(12));
+        assert_eq!(ledger_seq_of(&shard), 12);
     }
 
     #[test]

@@ -245,8 +245,12 @@ impl Store {
         after: Option<String>,
         entries: impl Fn(Item) -> Result<Vec<Item>, Error>,
     ) -> Result<(Vec<Item>, Option<String>), Failure> {
-        let reads =
-            partitions.iter().map(|pk| self.query_page(pk.clone(), prefix, order, limit, after.clone()));
+        // After a cursor inside an item of several entries, that item is read again and may give
+        // none: one item more a partition keeps `limit` entries past the cursor from each.
+        let per_partition = if after.is_some() { limit + 1 } else { limit };
+        let reads = partitions
+            .iter()
+            .map(|pk| self.query_page(pk.clone(), prefix, order, per_partition, after.clone()));
         let pages = futures::future::try_join_all(reads).await?;
         let sk = |item: &Item| string_attr(item, SK).unwrap_or_default();
         let unread = pages.iter().any(|(_, next)| next.is_some());
