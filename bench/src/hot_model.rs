@@ -2,7 +2,8 @@
 //! C clients reserving one unit at a time, through the service's store (its own retry policy),
 //! its DynamoDB requests going through the model. DynamoDB Local serialises transactions, so
 //! without the model they never meet; with it, they conflict and meet the item's write budget as
-//! they would on AWS. The item is split into 1, 4 or 16 shards (`domain::shards`).
+//! they would on AWS. The item is split into 1, 16 or 64 shards (`domain::shards`). The buyers
+//! arrive evenly over the row's first second ([`ARRIVAL`]), a sale's opening.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,12 +18,17 @@ use crate::stats::{round, Latency};
 
 const SKU: &str = "HOT-SKU";
 const LOCATION: &str = "w1";
+/// Over how long a row's buyers arrive (the first at once).
+pub const ARRIVAL: Duration = Duration::from_secs(1);
 
 /// One row: C clients for `duration` on one item (split into `shards`) with plenty of stock.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelCell {
     pub clients: usize,
+    /// How many runs of the row (each on a fresh table) its figures sum.
+    #[serde(default = "one")]
+    pub reps: u32,
     /// The model's median hold time, when the row is one of the sensitivity rows (else the
     /// run's parameters'), in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +58,9 @@ pub struct ModelCell {
     pub client_cpu_ms_per_attempt: f64,
     /// Transactions the model cancelled with TransactionConflict, and throttled.
     pub conflicts: u64,
+    /// Of those, the ones in the row's first second (the sale's opening).
+    #[serde(default)]
+    pub opening_conflicts: u64,
     pub throttles: u64,
     pub conflicts_per_success: f64,
     /// The store's attempts beyond the first (conflicts, throttling, stale reads), per success.
@@ -69,6 +78,9 @@ pub struct ModelRun {
     pub model: String,
     pub params: serde_json::Value,
     pub seconds_per_cell: f64,
+    /// Over how long each row's buyers arrived (s); 0: all at once (runs before it was kept).
+    #[serde(default)]
+    pub arrival_seconds: f64,
     pub cells: Vec<ModelCell>,
 }
 
@@ -80,9 +92,9 @@ fn one() -> u32 {
 /// keeps the default's ratio to the median.
 pub const SENSITIVITY_HOLD_P50_MS: [u64; 2] = [10, 100];
 
-/// Runs every `(clients, shards)` for `duration` each, on a fresh table each, and (when C = 256
-/// on 16 shards is among them) the sensitivity rows; prints each row as it goes.
-pub async fn run(rows: &[(usize, u32)], duration: Duration) -> ModelRun {
+/// Runs every `(clients, shards)` `reps` times for `duration` each, on a fresh table each, and
+/// (when C = 256 on 16 shards is among them) the sensitivity rows; prints each row as it goes.
+pub async fn run(rows: &[(usize, u32)], duration: Duration, reps: u32) -> ModelRun {
     let params = ContentionParams::default();
     println!("model: {params}");
     let mut cells = Vec::new();
@@ -97,14 +109,15 @@ pub async fn run(rows: &[(usize, u32)], duration: Duration) -> ModelRun {
         }
     }
     for (params, c, shards, hold_p50_ms) in runs {
-        let mut cell = run_cell(params, c, shards, duration).await;
+        let mut cell = run_cell(params, c, shards, duration, reps).await;
         cell.hold_p50_ms = hold_p50_ms;
         println!(
-            "model C={} shards={}{}: {} ok / {} requests, {:.1}/s, conflicts/ok {}, retries/ok {}, throttled {}, 503 {} ({}%), spurious {}, p50 {} ms, p99 {} ms, oversells {}, answers {} ms late, client CPU {} ms per attempt",
+            "model C={} shards={}{}: {} ok / {} requests, {:.1}/s, conflicts/ok {}, retries/ok {}, throttled {}, 503 {} ({}%), spurious {}, p50 {} ms, p99 {} ms, oversells {}, answers {} ms late, client CPU {} ms per attempt, {} conflicts in the first second",
             cell.clients, cell.shards, hold_p50_ms.map(|h| format!(" hold p50 {h} ms")).unwrap_or_default(),
             cell.successes, cell.requests, cell.successes_per_s, cell.conflicts_per_success, cell.retries_per_success,
             cell.throttles, cell.unavailable, cell.unavailable_pct, cell.spurious_rejections, cell.latency.p50_ms,
-            cell.latency.p99_ms, cell.oversells, cell.release_lateness_ms, cell.client_cpu_ms_per_attempt
+            cell.latency.p99_ms, cell.oversells, cell.release_lateness_ms, cell.client_cpu_ms_per_attempt,
+            cell.opening_conflicts
         );
         cells.push(cell);
     }
@@ -112,6 +125,7 @@ pub async fn run(rows: &[(usize, u32)], duration: Duration) -> ModelRun {
         model: params.to_string(),
         params: serde_json::to_value(params).unwrap_or_default(),
         seconds_per_cell: duration.as_secs_f64(),
+        arrival_seconds: ARRIVAL.as_secs_f64(),
         cells,
     }
 }
@@ -128,7 +142,67 @@ struct Tally {
     unavailable_orders: Vec<String>,
 }
 
-async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duration: Duration) -> ModelCell {
+/// One run of a row, as measured.
+struct Rep {
+    tally: Tally,
+    elapsed: f64,
+    cpu: f64,
+    counts: ModelCounts,
+    opening: u64,
+    retries: u64,
+    applied: u64,
+    oversells: i64,
+    consistent: bool,
+}
+
+/// A row: `reps` runs of it, each on a fresh table, summed (rates over their summed time).
+async fn run_cell(
+    params: ContentionParams,
+    clients: usize,
+    shards: u32,
+    duration: Duration,
+    reps: u32,
+) -> ModelCell {
+    let mut runs = Vec::new();
+    for _ in 0..reps.max(1) {
+        runs.push(run_rep(params, clients, shards, duration).await);
+    }
+    let sum = |f: &dyn Fn(&Rep) -> u64| runs.iter().map(f).sum::<u64>();
+    let (requests, successes) = (sum(&|r| r.tally.requests), sum(&|r| r.tally.successes));
+    let (unavailable, conflicts) = (sum(&|r| r.tally.unavailable), sum(&|r| r.counts.conflicts));
+    let attempts = sum(&|r| r.counts.transactions + r.counts.conflicts + r.counts.throttles);
+    let elapsed: f64 = runs.iter().map(|r| r.elapsed).sum();
+    let cpu: f64 = runs.iter().map(|r| r.cpu).sum();
+    let (releases, lateness_us) = (sum(&|r| r.counts.releases), sum(&|r| r.counts.release_lateness_us));
+    let per_success = successes.max(1) as f64;
+    ModelCell {
+        clients,
+        hold_p50_ms: None,
+        shards,
+        reps: runs.len() as u32,
+        requests,
+        successes,
+        successes_per_s: round(successes as f64 / elapsed),
+        spurious_rejections: sum(&|r| r.tally.rejections),
+        unavailable,
+        unavailable_applied: sum(&|r| r.applied),
+        unavailable_pct: round(100.0 * unavailable as f64 / requests.max(1) as f64),
+        release_lateness_ms: round(lateness_us as f64 / 1000.0 / releases.max(1) as f64),
+        client_cpu_ms_per_attempt: round(1000.0 * cpu / attempts.max(1) as f64),
+        conflicts,
+        opening_conflicts: sum(&|r| r.opening),
+        throttles: sum(&|r| r.counts.throttles),
+        conflicts_per_success: round(conflicts as f64 / per_success),
+        retries_per_success: round(sum(&|r| r.retries) as f64 / per_success),
+        latency: Latency::of(
+            runs.iter_mut().flat_map(|r| std::mem::take(&mut r.tally.latencies_ms)).collect(),
+        ),
+        oversells: runs.iter().map(|r| r.oversells).max().unwrap_or(0),
+        consistent: runs.iter().all(|r| r.consistent),
+    }
+}
+
+async fn run_rep(params: ContentionParams, clients: usize, shards: u32, duration: Duration) -> Rep {
     let t = TestTable::new().await;
     let model = ContentionModel::new(params);
     let store = Arc::new(t.store_via(model.clone()));
@@ -153,12 +227,21 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
     let cpu_before = process_cpu_seconds();
     let started = Instant::now();
     let stop_at = started + duration;
+    let opening = {
+        let model = model.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until((started + Duration::from_secs(1)).into()).await;
+            model.counts().conflicts
+        })
+    };
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let store: Arc<Store> = store.clone();
             tokio::spawn(async move {
                 let mut tally = Tally::default();
                 let mut i = 0;
+                // The buyers arrive evenly over the first second, as section 6's do.
+                tokio::time::sleep_until((started + ARRIVAL.mul_f64(c as f64 / clients as f64)).into()).await;
                 while Instant::now() < stop_at {
                     let line = Line::new(SKU.into(), LOCATION.into(), 1);
                     let t0 = Instant::now();
@@ -208,31 +291,19 @@ async fn run_cell(params: ContentionParams, clients: usize, shards: u32, duratio
             Err(e) => panic!("reading order {order}: {e}"),
         }
     }
-    let successes = total.successes.max(1) as f64;
-    ModelCell {
-        clients,
-        hold_p50_ms: None,
-        shards,
-        requests: total.requests,
-        successes: total.successes,
-        successes_per_s: round(total.successes as f64 / elapsed),
-        spurious_rejections: total.rejections,
-        unavailable: total.unavailable,
-        unavailable_applied,
-        unavailable_pct: round(100.0 * total.unavailable as f64 / total.requests.max(1) as f64),
-        release_lateness_ms: round(counts.mean_release_lateness_ms()),
-        client_cpu_ms_per_attempt: round(
-            1000.0 * cpu / (counts.transactions + counts.conflicts + counts.throttles).max(1) as f64,
-        ),
-        conflicts: counts.conflicts,
-        throttles: counts.throttles,
-        conflicts_per_success: round(counts.conflicts as f64 / successes),
-        retries_per_success: round(retries as f64 / successes),
-        latency: Latency::of(total.latencies_ms),
+    let consistent = item.reserved as u64 == total.successes + unavailable_applied
+        && item.available == item.on_hand - item.reserved
+        && total.errors == 0;
+    Rep {
+        elapsed,
+        cpu,
+        counts,
+        opening: opening.await.unwrap_or_default(),
+        retries,
+        applied: unavailable_applied,
         oversells: (item.reserved - item.on_hand).max(0),
-        consistent: item.reserved as u64 == total.successes + unavailable_applied
-            && item.available == item.on_hand - item.reserved
-            && total.errors == 0,
+        consistent,
+        tally: total,
     }
 }
 

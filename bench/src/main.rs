@@ -142,11 +142,17 @@ async fn main() {
         .flat_map(|&s| model_clients.iter().filter(move |&&c| s == 1 || c > 1).map(move |&c| (c, s as u32)))
         .collect();
     let model_seconds = Duration::from_secs(if quick { 2 } else { 8 });
+    // Each section 5 row is the sum of this many runs (its conflicts at a sale's opening vary
+    // from run to run on this machine).
+    let model_reps: u32 = std::env::var("BENCH_MODEL_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 });
     if std::env::args().any(|a| a == "--model-only") {
         // Only section 5, merged into the last full run's results (its machine and commit kept).
         let json = std::fs::read_to_string(root.join("bench/results.json")).expect("bench/results.json");
         let mut results: Results = serde_json::from_str(&json).expect("results.json parses");
-        results.model = Some(hot_model::run(&model_clients, model_seconds).await);
+        results.model = Some(hot_model::run(&model_clients, model_seconds, model_reps).await);
         results.simulation = sale_sim::run_for(&results);
         report::write(&root, &results).expect("write the results");
         println!("wrote sections 5 and 6 into bench/results.json and BENCHMARKS.md");
@@ -211,7 +217,7 @@ async fn main() {
         .collect();
 
     // 5 (run here, while the machine is as warm as for section 1). One hot item under the model.
-    let model = hot_model::run(&model_clients, model_seconds).await;
+    let model = hot_model::run(&model_clients, model_seconds, model_reps).await;
 
     // 2. Per-operation latency and cost through the local HTTP server.
     let operations = http_ops::run(if quick { 40 } else { 400 }).await;

@@ -62,6 +62,9 @@ pub struct SimCell {
     pub seconds: f64,
     pub successes_per_s: f64,
     pub conflicts_per_success: f64,
+    /// Conflicts in the first simulated second (the sale's opening).
+    #[serde(default)]
+    pub opening_conflicts: u64,
     pub throttles: u64,
     pub unavailable: u64,
     /// Of those, the ones whose transaction was applied all the same (sent to DynamoDB Local
@@ -159,6 +162,7 @@ struct Sale<'a> {
     sent: u64,
     successes: u64,
     conflicts: u64,
+    opening_conflicts: u64,
     throttles: u64,
     unavailable: u64,
     unavailable_applied: u64,
@@ -248,6 +252,7 @@ impl Sale<'_> {
         if self.held_until[shard as usize] > t {
             if self.counting {
                 self.conflicts += 1;
+                self.opening_conflicts += u64::from(t < 1.0);
             }
             // One shard, or a resend: the store sends the same transaction again.
             if self.shards == 1 || request.pinned.is_some() {
@@ -316,17 +321,74 @@ pub enum Ending {
     Drained,
 }
 
+/// What one simulated run counted.
+#[derive(Default)]
+struct Counted {
+    seconds: f64,
+    sent: u64,
+    successes: u64,
+    conflicts: u64,
+    opening_conflicts: u64,
+    throttles: u64,
+    unavailable: u64,
+    unavailable_applied: u64,
+    latencies_ms: Vec<f64>,
+}
+
 /// One row: `clients` on `shards`, arriving evenly over the first `arrival` seconds, for
 /// `seconds` simulated seconds, all of them counted (a sale's opening included, as section 5
-/// counts it), ending as `ending` says.
+/// counts it), ending as `ending` says; run once per seed, the runs summed (rates over their
+/// summed time), as section 5 sums its runs of a row.
 pub fn simulate(
+    params: &ContentionParams,
+    clients: usize,
+    shards: u32,
+    machine: Option<Machine>,
+    timing: (f64, f64, Ending),
+    seeds: &[u64],
+) -> SimCell {
+    let mut all = Counted::default();
+    for &seed in seeds {
+        let run = run_sale(params, clients, shards, machine, timing, seed);
+        all.seconds += run.seconds;
+        all.sent += run.sent;
+        all.successes += run.successes;
+        all.conflicts += run.conflicts;
+        all.opening_conflicts += run.opening_conflicts;
+        all.throttles += run.throttles;
+        all.unavailable += run.unavailable;
+        all.unavailable_applied += run.unavailable_applied;
+        all.latencies_ms.extend(run.latencies_ms);
+    }
+    let successes = all.successes.max(1) as f64;
+    SimCell {
+        clients,
+        shards,
+        emulator_rate: machine.map(|m| round(m.emulator_rate)),
+        client_cpu_ms: machine.map(|m| round(m.client_cpu_s * 1000.0)),
+        requests: all.sent,
+        seconds: round(all.seconds),
+        successes_per_s: round(all.successes as f64 / all.seconds.max(f64::MIN_POSITIVE)),
+        conflicts_per_success: round(all.conflicts as f64 / successes),
+        opening_conflicts: all.opening_conflicts,
+        throttles: all.throttles,
+        unavailable: all.unavailable,
+        unavailable_applied: all.unavailable_applied,
+        unavailable_pct: round(
+            100.0 * all.unavailable as f64 / (all.successes + all.unavailable).max(1) as f64,
+        ),
+        latency: Latency::of(all.latencies_ms),
+    }
+}
+
+fn run_sale(
     params: &ContentionParams,
     clients: usize,
     shards: u32,
     machine: Option<Machine>,
     (arrival, seconds, ending): (f64, f64, Ending),
     seed: u64,
-) -> SimCell {
+) -> Counted {
     let rate = params.partition_write_units_per_second;
     let mut sale = Sale {
         params,
@@ -348,6 +410,7 @@ pub fn simulate(
         sent: 0,
         successes: 0,
         conflicts: 0,
+        opening_conflicts: 0,
         throttles: 0,
         unavailable: 0,
         unavailable_applied: 0,
@@ -373,24 +436,16 @@ pub fn simulate(
             }
         }
     }
-    let successes = sale.successes.max(1) as f64;
-    let seconds = if ending == Ending::Drained { sale.last_answer.max(seconds) } else { seconds };
-    SimCell {
-        clients,
-        shards,
-        emulator_rate: machine.map(|m| round(m.emulator_rate)),
-        client_cpu_ms: machine.map(|m| round(m.client_cpu_s * 1000.0)),
-        requests: sale.sent,
-        seconds: round(seconds),
-        successes_per_s: round(sale.successes as f64 / seconds),
-        conflicts_per_success: round(sale.conflicts as f64 / successes),
+    Counted {
+        seconds: if ending == Ending::Drained { sale.last_answer.max(seconds) } else { seconds },
+        sent: sale.sent,
+        successes: sale.successes,
+        conflicts: sale.conflicts,
+        opening_conflicts: sale.opening_conflicts,
         throttles: sale.throttles,
         unavailable: sale.unavailable,
         unavailable_applied: sale.unavailable_applied,
-        unavailable_pct: round(
-            100.0 * sale.unavailable as f64 / (sale.successes + sale.unavailable).max(1) as f64,
-        ),
-        latency: Latency::of(sale.latencies_ms),
+        latencies_ms: sale.latencies_ms,
     }
 }
 
@@ -409,10 +464,10 @@ const AWS_SECONDS: f64 = 5.0;
 const AWS_ARRIVAL: f64 = 1.0;
 
 /// Section 6 for `results`: the rows section 5 ran (but its sensitivity rows), each under this
-/// machine as that row met it (DynamoDB Local's rate: the best successes per second section 5
-/// measured at that C; the client's CPU per attempt: that row's), all clients arriving at once as
-/// there; then, on AWS, C from 256 to 10,000 on 1, 16, 32 and 64 shards, arriving over the first
-/// second. Printed as it goes; `None` without section 5.
+/// machine as that row met it (DynamoDB Local's rate and the client's CPU per attempt as
+/// measured there, [`Machine`]), the clients arriving and the row ending as there; then, on AWS,
+/// C from 256 to 10,000 on 1, 16, 32 and 64 shards, arriving over the first second. Printed as it
+/// goes; `None` without section 5.
 pub fn run_for(results: &crate::Results) -> Option<SimRun> {
     let model = results.model.as_ref()?;
     let params = ContentionParams::default();
@@ -434,24 +489,27 @@ pub fn run_for(results: &crate::Results) -> Option<SimRun> {
             client_cpu_s: row.client_cpu_ms_per_attempt / 1000.0,
             client_cores: results.machine.cores.max(1) as f64,
         };
-        let timing = (0.0, model.seconds_per_cell, Ending::Drained);
-        cells.push(simulate(&params, row.clients, row.shards, Some(machine), timing, 1000 + i as u64));
+        let timing = (model.arrival_seconds, model.seconds_per_cell, Ending::Drained);
+        // As many runs as section 5 summed for the row.
+        let seeds: Vec<u64> = (0..u64::from(row.reps.max(1))).map(|r| 1000 + 100 * r + i as u64).collect();
+        cells.push(simulate(&params, row.clients, row.shards, Some(machine), timing, &seeds));
     }
     for (i, clients) in [256, 1024, 2500, 5000, 10_000].into_iter().enumerate() {
         for shards in [1, 16, 32, 64] {
             let seed = 2000 + i as u64 * 100 + u64::from(shards);
             let timing = (AWS_ARRIVAL, AWS_SECONDS, Ending::CutOff);
-            cells.push(simulate(&params, clients, shards, None, timing, seed));
+            cells.push(simulate(&params, clients, shards, None, timing, &[seed]));
         }
     }
     for c in &cells {
         println!(
-            "simulated C={} shards={} {}: {}/s, conflicts/ok {}, throttled {}, 503 {}%, p50 {} ms, p99 {} ms",
+            "simulated C={} shards={} {}: {}/s, conflicts/ok {} ({} in the first second), throttled {}, 503 {}%, p50 {} ms, p99 {} ms",
             c.clients,
             c.shards,
             c.emulator_rate.map_or("on AWS".to_owned(), |r| format!("as section 5 ran it ({r}/s)")),
             c.successes_per_s,
             c.conflicts_per_success,
+            c.opening_conflicts,
             c.throttles,
             c.unavailable_pct,
             c.latency.p50_ms,
@@ -470,10 +528,10 @@ mod tests {
         let params = ContentionParams::default();
         let (mu, sigma) = params.hold_distribution();
         let per_shard = 1.0 / (mu + sigma * sigma / 2.0).exp();
-        let one = simulate(&params, 64, 1, None, (0.1, 4.0, Ending::CutOff), 1);
+        let one = simulate(&params, 64, 1, None, (0.1, 4.0, Ending::CutOff), &[1]);
         assert!((one.successes_per_s - per_shard).abs() < 0.15 * per_shard, "{one:?} vs {per_shard}/s");
         assert!(one.conflicts_per_success > 1.0, "{one:?}");
-        let sixteen = simulate(&params, 64, 16, None, (0.1, 4.0, Ending::CutOff), 1);
+        let sixteen = simulate(&params, 64, 16, None, (0.1, 4.0, Ending::CutOff), &[1]);
         assert!(sixteen.successes_per_s > 8.0 * one.successes_per_s, "{sixteen:?}");
         assert!(sixteen.conflicts_per_success < one.conflicts_per_success, "{sixteen:?}");
         // DynamoDB Local's rate caps what gets through, whatever the shards.
@@ -488,7 +546,7 @@ mod tests {
                 client_cores: 2.0,
             }),
             (0.0, 4.0, Ending::Drained),
-            1,
+            &[1],
         );
         assert!(capped.successes_per_s <= 151.0, "{capped:?}");
         // A partition's write units cap a shard: 1,000 a second at 4 a reserve, after a second's
@@ -498,7 +556,7 @@ mod tests {
             hold_p99: std::time::Duration::from_micros(100),
             ..params
         };
-        let throttled = simulate(&fast, 64, 1, None, (0.1, 4.0, Ending::CutOff), 1);
+        let throttled = simulate(&fast, 64, 1, None, (0.1, 4.0, Ending::CutOff), &[1]);
         assert!((throttled.successes_per_s - 312.5).abs() < 10.0 && throttled.throttles > 0, "{throttled:?}");
     }
 
@@ -510,7 +568,7 @@ mod tests {
         let params = ContentionParams::default();
         let machine =
             Machine { emulator_rate: 20.0, emulator_turns: 8, client_cpu_s: 0.0, client_cores: 2.0 };
-        let cell = simulate(&params, 400, 64, Some(machine), (0.0, 8.0, Ending::Drained), 1);
+        let cell = simulate(&params, 400, 64, Some(machine), (0.0, 8.0, Ending::Drained), &[1]);
         let applied = cell.successes_per_s * cell.seconds + cell.unavailable_applied as f64;
         // Busy all along, on transactions sent before their deadline: 20 a second, no more.
         assert!((applied / cell.seconds - 20.0).abs() < 2.0, "{cell:?}");

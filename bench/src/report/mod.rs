@@ -177,6 +177,7 @@ mod tests {
         let successes = requests - unavailable;
         ModelCell {
             clients,
+            reps: 1,
             hold_p50_ms: None,
             release_lateness_ms: 0.0,
             client_cpu_ms_per_attempt: 0.0,
@@ -189,6 +190,7 @@ mod tests {
             unavailable_applied: unavailable / 3,
             unavailable_pct: (unavailable as f64 * 10_000.0 / requests as f64).round() / 100.0,
             conflicts,
+            opening_conflicts: conflicts / 4,
             throttles: 0,
             conflicts_per_success: (conflicts as f64 * 100.0 / successes as f64).round() / 100.0,
             retries_per_success: (conflicts as f64 * 110.0 / successes as f64).round() / 100.0,
@@ -311,6 +313,7 @@ mod tests {
                 model: "conflict window 20 ms, 1000 WCU/s per item".into(),
                 params: serde_json::json!({ "conflictWindow": 20.0, "wcuPerItem": 1000 }),
                 seconds_per_cell: 8.0,
+                arrival_seconds: 1.0,
                 cells: vec![
                     model_cell(1, 1, 420, 52.5, 0, 0, 18.9, 24.1),
                     model_cell(32, 1, 1530, 47.8, 6120, 3, 640.2, 2210.0),
@@ -359,6 +362,7 @@ mod tests {
             requests: (per_s * 5.0) as u64,
             successes_per_s: per_s,
             conflicts_per_success: conflicts,
+            opening_conflicts: 0,
             throttles: 0,
             unavailable: (unavailable_pct * per_s) as u64,
             unavailable_applied: 0,

@@ -242,6 +242,8 @@ pub fn model(r: &Results, v: &mut Values) {
     let window_ms = super::mean_hold_ms(&m.params);
     v.set("model", &m.model)
         .set("seconds_per_cell", m.seconds_per_cell)
+        .set("arrival_seconds", m.arrival_seconds)
+        .set("model_reps", m.cells.iter().map(|c| c.reps).max().unwrap_or(1))
         .set("model_rows", model_rows(m))
         .set("mean_hold_ms", format!("{window_ms:.1}"))
         .set("ceiling_1", format!("{:.0}", 1000.0 / window_ms))
