@@ -84,6 +84,18 @@ pub struct ModelRun {
     pub cells: Vec<ModelCell>,
 }
 
+impl ModelCell {
+    /// The transactions DynamoDB Local applied a second: the successes and the 503s applied all
+    /// the same, over the row's whole time (its last requests' answers included).
+    pub fn applied_per_s(&self) -> f64 {
+        if self.successes == 0 || self.successes_per_s <= 0.0 {
+            return 0.0;
+        }
+        let elapsed = self.successes as f64 / self.successes_per_s;
+        (self.successes + self.unavailable_applied) as f64 / elapsed
+    }
+}
+
 fn one() -> u32 {
     1
 }

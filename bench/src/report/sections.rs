@@ -283,7 +283,7 @@ pub fn model(r: &Results, v: &mut Values) {
 
 /// The most successes per second a row of section 5 had: about DynamoDB Local's own rate.
 fn best_rate(m: &ModelRun) -> f64 {
-    m.cells.iter().map(|c| c.successes_per_s).fold(1.0, f64::max)
+    m.cells.iter().map(|c| c.applied_per_s()).fold(1.0, f64::max)
 }
 
 /// Section 5's rows, in the order the model ran them.
