@@ -294,7 +294,19 @@ async fn run_rep(params: ContentionParams, clients: usize, shards: u32, duration
     let cpu = process_cpu_seconds() - cpu_before;
     let counts: ModelCounts = model.counts();
     let retries = store.stats().retries() - retries_before;
-    let item = t.store.get_stock(SKU, LOCATION).await.expect("final stock");
+    // DynamoDB Local may still be applying requests cut off at their deadline (the model let
+    // their turns go then): read the item until it stops changing, then the 503s' orders.
+    let mut item = t.store.get_stock(SKU, LOCATION).await.expect("final stock");
+    let settled_by = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let again = t.store.get_stock(SKU, LOCATION).await.expect("final stock");
+        let settled = again.version == item.version;
+        item = again;
+        if settled || Instant::now() > settled_by {
+            break;
+        }
+    }
     let mut unavailable_applied = 0;
     for order in &total.unavailable_orders {
         match t.store.get_order_reservation(order).await {
