@@ -236,11 +236,7 @@ pub const LEDGER_SEQ: &str = "ledgerSeq";
 /// [`LEDGER_SEQ`] and its version (a movement written at its version, by this code before it
 /// had ledger positions or by a process still running it, is never caught up with).
 pub fn ledger_seq_of(item: &Item) -> u64 {
-    let read = |name: &str| match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse::<u64>().ok(),
-        _ => None,
-    };
-    read(LEDGER_SEQ).max(read("version")).unwrap_or(0)
+    number_attr(item, LEDGER_SEQ).max(number_attr(item, "version")).map_or(0, |seq| seq.max(0) as u64)
 }
 
 /// The sort key of shard `shard`'s movement at ledger position `seq`: of shard 0
